@@ -1,0 +1,82 @@
+"""The upload gate: every file is checked here before it becomes a study.
+
+A bad file never reaches the queue: empty, too large, not a JPEG/PNG, truncated or corrupt, or a
+decompression bomb (refused from its header, before any pixel is decoded).
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass
+from typing import IO
+
+import cv2
+import numpy as np
+from django.conf import settings
+
+from worker.ml.preprocessing import ImageRejected, decode, display_image
+
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
+PREVIEW_SIDE = 1024
+THUMBNAIL_SIDE = 192
+
+
+class UploadError(ValueError):
+    """A file that cannot become a study. str() is the message the user sees."""
+
+    def __init__(self, file_name: str, message: str) -> None:
+        super().__init__(f"{file_name}: {message}")
+        self.file_name = file_name
+        self.message = message
+
+
+@dataclass(frozen=True)
+class ValidatedUpload:
+    name: str
+    data: bytes
+    content_type: str
+    extension: str
+    sha256: str
+    width: int
+    height: int
+    preview_jpeg: bytes
+    thumbnail_jpeg: bytes
+
+
+def clean_name(name: str) -> str:
+    """Keep only the base name, whatever path the client sent."""
+    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    return base[:200] or "unnamed"
+
+
+def validate_upload(name: str, size: int | None, stream: IO[bytes]) -> ValidatedUpload:
+    """Check one uploaded file. Reads at most MAX_UPLOAD_BYTES + 1 bytes. Raises UploadError."""
+    name = clean_name(name)
+    limit = settings.MAX_UPLOAD_BYTES
+    if size is not None and size > limit:
+        raise UploadError(name, f"the file is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.")
+    data = stream.read(limit + 1)
+    if len(data) > limit:
+        raise UploadError(name, f"the file is larger than the {limit / 1e6:.0f} MB limit.")
+    try:
+        decoded = decode(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+    except ImageRejected as exc:
+        raise UploadError(name, str(exc)) from exc
+    return ValidatedUpload(
+        name=name,
+        data=data,
+        content_type=CONTENT_TYPES[decoded.format],
+        extension=".png" if decoded.format == "PNG" else ".jpg",
+        sha256=hashlib.sha256(data).hexdigest(),
+        width=decoded.width,
+        height=decoded.height,
+        preview_jpeg=_jpeg(display_image(decoded.gray, PREVIEW_SIDE)),
+        thumbnail_jpeg=_jpeg(display_image(decoded.gray, THUMBNAIL_SIDE)),
+    )
+
+
+def _jpeg(gray: np.ndarray) -> bytes:
+    ok, buf = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, 90])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    return bytes(buf.tobytes())

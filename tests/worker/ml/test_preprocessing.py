@@ -1,0 +1,92 @@
+import io
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests import images
+from worker.ml import preprocessing
+from worker.ml.preprocessing import ImageRejected, decode, model_input
+
+
+@pytest.mark.parametrize("size", [(64, 64), (320, 256), (1500, 2000)])
+def test_any_size_becomes_the_model_input_size(size: tuple[int, int]) -> None:
+    decoded = decode(images.png(*size))
+    assert (decoded.width, decoded.height) == size
+    assert decoded.gray.shape == (size[1], size[0])
+    x = model_input(decoded.gray)
+    assert x.shape == (224, 224) and x.dtype == np.uint8
+
+
+@pytest.mark.parametrize("mode", ["L", "RGB", "RGBA", "P", "LA"])
+def test_modes_become_gray(mode: str) -> None:
+    src = Image.fromarray(images.chest_like()).convert(mode)
+    buf = io.BytesIO()
+    src.save(buf, format="PNG")
+    decoded = decode(buf.getvalue())
+    assert decoded.gray.dtype == np.uint8 and decoded.gray.ndim == 2
+    reference = images.chest_like()
+    assert np.abs(decoded.gray.astype(int) - reference.astype(int)).mean() < 3
+
+
+def test_sixteen_bit_is_windowed_to_full_range() -> None:
+    twelve_bit = (images.chest_like().astype(np.uint16) * 16).astype(np.uint16)  # values up to 4080 of 65535
+    decoded = decode(images.encode(twelve_bit, "PNG"))
+    assert decoded.gray.dtype == np.uint8
+    assert decoded.gray.max() == 255 and decoded.gray.min() == 0  # stretched, not left near black
+    assert np.corrcoef(decoded.gray.ravel(), twelve_bit.ravel())[0, 1] > 0.95
+
+
+def test_exif_orientation_is_applied() -> None:
+    arr = images.chest_like(320, 200)
+    img = Image.fromarray(arr)
+    exif = img.getexif()
+    exif[0x0112] = 6  # rotate 90 degrees clockwise for display
+    buf = io.BytesIO()
+    img.save(buf, format="JPEG", exif=exif.tobytes())
+    decoded = decode(buf.getvalue())
+    assert (decoded.width, decoded.height) == (200, 320)
+    assert decoded.gray.shape == (320, 200)
+
+
+def test_colour_photo_has_chroma_and_gray_has_none() -> None:
+    rgb = np.zeros((100, 100, 3), np.uint8)
+    rgb[..., 0] = 220
+    rgb[..., 2] = 40
+    assert decode(images.encode(rgb, "PNG")).chroma > 0.5
+    assert decode(images.png()).chroma == 0.0
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [
+        (b"", "empty"),
+        (b"%PDF-1.4 not an image at all", "not a JPEG or PNG"),
+        (images.jpeg()[:600], "truncated or corrupt"),
+        (images.png()[:200], "truncated or corrupt"),
+        (images.encode(images.chest_like(), "GIF"), "Unsupported image format GIF"),
+        (images.png(16, 16), "too small"),
+    ],
+)
+def test_bad_bytes_are_rejected_with_a_reason(data: bytes, message: str) -> None:
+    with pytest.raises(ImageRejected, match=message):
+        decode(data)
+
+
+def test_decompression_bomb_is_refused_from_its_header() -> None:
+    # A 1-bit 20000x20000 PNG compresses to a few kB but would decode to 400 megapixels.
+    bomb = images.encode(np.zeros((20000, 20000), dtype=bool), "PNG")
+    assert len(bomb) < 200_000
+    with pytest.raises(ImageRejected, match="too large"):
+        decode(bomb, max_pixels=40_000_000)
+
+
+def test_clahe_equalises_a_dark_low_contrast_image() -> None:
+    dark = (images.chest_like() // 4).astype(np.uint8)
+    out = model_input(dark)
+    assert out.std() > dark.std() * 1.3
+
+
+def test_display_image_limits_the_longest_side() -> None:
+    assert preprocessing.display_image(np.zeros((2000, 1000), np.uint8), 768).shape == (768, 384)
+    assert preprocessing.display_image(np.zeros((100, 50), np.uint8), 768).shape == (100, 50)

@@ -1,0 +1,40 @@
+"""Temperature scaling and threshold choice, fitted on validation logits (numpy/scipy only)."""
+
+from __future__ import annotations
+
+import numpy as np
+from scipy.optimize import minimize_scalar
+
+
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0))))
+
+
+def probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:
+    """logits: (n,) raw model outputs -> (n,) calibrated P(pneumonia) in (0, 1)."""
+    return sigmoid(np.asarray(logits, dtype=np.float64) / temperature)
+
+
+def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
+    p = np.clip(probabilities(logits, temperature), 1e-12, 1 - 1e-12)
+    return float(-np.mean(labels * np.log(p) + (1 - labels) * np.log(1 - p)))
+
+
+def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
+    """The T > 0 minimising the negative log-likelihood of sigmoid(logit / T) (Guo et al. 2017)."""
+    result = minimize_scalar(
+        lambda log_t: nll(logits, labels, float(np.exp(log_t))), bounds=(-3.0, 3.0), method="bounded"
+    )
+    return float(np.exp(result.x))
+
+
+def threshold_for_sensitivity(probs: np.ndarray, labels: np.ndarray, target: float) -> float:
+    """The highest threshold whose sensitivity (P(prob >= t | positive)) is still >= target.
+
+    The highest such threshold gives the best specificity the sensitivity target allows.
+    """
+    positives = np.sort(probs[labels == 1])
+    if positives.size == 0:
+        raise ValueError("no positive examples to set a threshold on")
+    allowed_misses = int(np.floor((1.0 - target) * positives.size))
+    return float(positives[allowed_misses])

@@ -1,0 +1,58 @@
+"""Is this a chest radiograph at all? A gate in the model's own feature space.
+
+Two checks, cheapest first: a colour photograph (radiographs carry no chroma), then the Mahalanobis
+distance of the pooled CNN features to the training radiographs (Lee et al. 2018), with a
+Ledoit-Wolf shrunk covariance. The distance limit is a high percentile of the training distances.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+from sklearn.covariance import LedoitWolf
+
+
+@dataclass(frozen=True)
+class Gate:
+    """mean: (d,); precision: (d, d); max_distance and max_chroma: the acceptance limits."""
+
+    mean: np.ndarray
+    precision: np.ndarray
+    max_distance: float
+    max_chroma: float
+
+    def distances(self, features: np.ndarray) -> np.ndarray:
+        """features: (n, d) -> (n,) Mahalanobis distances."""
+        centred = np.asarray(features, dtype=np.float64) - self.mean
+        return np.sqrt(np.maximum(np.einsum("nd,de,ne->n", centred, self.precision, centred), 0.0))
+
+    def reason(self, features: np.ndarray, chroma: float) -> str | None:
+        """None when the input looks like a chest radiograph, else the reason to reject it."""
+        if chroma > self.max_chroma:
+            return f"This looks like a colour photograph (colour saturation {chroma:.2f}), not a chest X-ray."
+        distance = float(self.distances(features[None, :])[0])
+        if distance > self.max_distance:
+            return (
+                f"This does not look like a chest X-ray (distance {distance:.1f} from the training radiographs, "
+                f"limit {self.max_distance:.1f})."
+            )
+        return None
+
+    def save(self, path: Path) -> None:
+        np.savez(path, mean=self.mean, precision=self.precision,
+                 max_distance=self.max_distance, max_chroma=self.max_chroma)
+
+    @classmethod
+    def load(cls, path: Path) -> Gate:
+        with np.load(path) as data:
+            return cls(data["mean"], data["precision"], float(data["max_distance"]), float(data["max_chroma"]))
+
+
+def fit(features: np.ndarray, percentile: float = 99.7, max_chroma: float = 0.12) -> Gate:
+    """features: (n, d) pooled features of training radiographs."""
+    lw = LedoitWolf().fit(np.asarray(features, dtype=np.float64))
+    gate = Gate(lw.location_, lw.precision_, float("inf"), max_chroma)
+    limit = float(np.percentile(gate.distances(features), percentile))
+    return Gate(gate.mean, gate.precision, limit * 1.1, max_chroma)

@@ -1,0 +1,130 @@
+"""Decode an uploaded radiograph and turn it into the model's input.
+
+Every image, whatever its format, mode or bit depth, goes through the same path:
+decode -> EXIF orientation -> grayscale float -> 8-bit window -> resize -> CLAHE.
+Training, evaluation and the worker all call `model_input`, so they can never disagree.
+"""
+
+from __future__ import annotations
+
+import io
+from dataclasses import dataclass
+
+import cv2
+import numpy as np
+from PIL import Image, ImageOps, UnidentifiedImageError
+
+INPUT_SIZE = 224
+ALLOWED_FORMATS = frozenset({"JPEG", "PNG"})
+DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: larger than any CR/DR detector, far below a bomb
+CLAHE_CLIP = 2.0
+CLAHE_TILES = 8
+
+
+class ImageRejected(ValueError):
+    """The bytes are not a usable image; the message is shown to the user as is."""
+
+
+@dataclass(frozen=True)
+class DecodedImage:
+    """gray: (H, W) uint8 in [0, 255]; chroma: mean HSV saturation in [0, 1] (0 for gray input)."""
+
+    gray: np.ndarray
+    chroma: float
+    width: int
+    height: int
+    format: str
+
+
+def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
+    """Decode JPEG/PNG bytes of any mode or bit depth. Raises ImageRejected with a clear reason."""
+    if not data:
+        raise ImageRejected("The file is empty.")
+    img = _open(data, max_pixels)
+    fmt = str(img.format)
+    try:
+        img.load()
+        img = ImageOps.exif_transpose(img)
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"The image is truncated or corrupt ({exc}).") from exc
+    width, height = img.size
+    return DecodedImage(
+        gray=_to_gray8(img), chroma=_chroma(img), width=width, height=height, format=fmt
+    )
+
+
+def _open(data: bytes, max_pixels: int) -> Image.Image:
+    try:
+        img = Image.open(io.BytesIO(data))
+    except UnidentifiedImageError as exc:
+        raise ImageRejected("The file is not a JPEG or PNG image.") from exc
+    except Image.DecompressionBombError as exc:
+        raise ImageRejected(f"The image is too large to decode safely ({exc})") from exc
+    except (OSError, SyntaxError, ValueError) as exc:
+        raise ImageRejected(f"The image cannot be read ({exc}).") from exc
+    if img.format not in ALLOWED_FORMATS:
+        raise ImageRejected(f"Unsupported image format {img.format}; upload a JPEG or PNG.")
+    width, height = img.size
+    if width < 32 or height < 32:
+        raise ImageRejected(f"The image is too small ({width}x{height}); at least 32x32 pixels are needed.")
+    if width * height > max_pixels:
+        raise ImageRejected(
+            f"The image is too large ({width}x{height} pixels); the limit is {max_pixels // 1_000_000} megapixels."
+        )
+    return img
+
+
+def _to_gray8(img: Image.Image) -> np.ndarray:
+    """Any PIL mode -> (H, W) uint8. High bit depths are windowed on their 0.5-99.5 percentiles."""
+    if img.mode in ("I;16", "I;16B", "I;16L", "I", "F"):
+        arr = np.asarray(img, dtype=np.float32)
+        return window_to_uint8(arr)
+    if img.mode in ("RGBA", "LA", "PA") or (img.mode == "P" and "transparency" in img.info):
+        img = img.convert("RGBA")
+        background = Image.new("RGBA", img.size, (0, 0, 0, 255))
+        img = Image.alpha_composite(background, img)
+    return np.asarray(img.convert("L"), dtype=np.uint8)
+
+
+def window_to_uint8(arr: np.ndarray) -> np.ndarray:
+    """(H, W) float of any range -> uint8, stretching the 0.5-99.5 percentile window to 0-255."""
+    low, high = np.percentile(arr, [0.5, 99.5])
+    if high <= low:
+        return np.zeros(arr.shape, dtype=np.uint8)
+    scaled = (arr - low) * (255.0 / (high - low))
+    return np.clip(scaled, 0, 255).astype(np.uint8)
+
+
+def _chroma(img: Image.Image) -> float:
+    if img.mode not in ("RGB", "RGBA", "P", "CMYK", "YCbCr"):
+        return 0.0
+    small = img.convert("RGB")
+    small.thumbnail((256, 256))
+    hsv = cv2.cvtColor(np.asarray(small), cv2.COLOR_RGB2HSV)
+    return float(hsv[..., 1].mean() / 255.0)
+
+
+def model_input(gray: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    """(H, W) uint8 -> (size, size) uint8: area resize then CLAHE (contrast-limited histogram equalisation).
+
+    CLAHE normalises exposure and contrast between hospitals and detectors; the model sees only this.
+    """
+    interp = cv2.INTER_AREA if min(gray.shape) >= size else cv2.INTER_LINEAR
+    resized = cv2.resize(gray, (size, size), interpolation=interp)
+    clahe = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=(CLAHE_TILES, CLAHE_TILES))
+    return np.asarray(clahe.apply(resized), dtype=np.uint8)
+
+
+def display_image(gray: np.ndarray, max_side: int = 768) -> np.ndarray:
+    """(H, W) uint8 -> downscaled (h, w) uint8 with the longest side <= max_side, for overlays."""
+    h, w = gray.shape
+    scale = min(1.0, max_side / max(h, w))
+    if scale == 1.0:
+        return gray
+    return cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
+
+
+def load_file(path: str, size: int = INPUT_SIZE) -> np.ndarray:
+    """Read a file from disk through the exact serving path; returns (size, size) uint8."""
+    with open(path, "rb") as fh:
+        return model_input(decode(fh.read()).gray, size)

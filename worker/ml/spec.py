@@ -1,0 +1,79 @@
+"""ModelSpec: the model card that travels with a weights file. The worker refuses a file whose sha256 differs."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+LABELS = ("NORMAL", "PNEUMONIA")
+DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "current"
+
+
+class IntegrityError(RuntimeError):
+    """A weights or gate file does not match the sha256 recorded in its model card."""
+
+
+@dataclass(frozen=True)
+class GateSpec:
+    file: str
+    sha256: str
+    max_distance: float
+    max_chroma: float
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    version: str
+    directory: Path
+    weights_file: str
+    sha256: str
+    arch: str
+    conv_layer: str
+    input_size: int
+    temperature: float
+    threshold: float
+    labels: tuple[str, ...] = LABELS
+    gate: GateSpec | None = None
+    card: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def weights_path(self) -> Path:
+        return self.directory / self.weights_file
+
+    @classmethod
+    def load(cls, directory: Path | str = DEFAULT_MODEL_DIR) -> ModelSpec:
+        directory = Path(directory)
+        card = json.loads((directory / "card.json").read_text())
+        gate = card.get("gate")
+        return cls(
+            version=card["version"],
+            directory=directory,
+            weights_file=card["weights_file"],
+            sha256=card["sha256"],
+            arch=card["arch"],
+            conv_layer=card["conv_layer"],
+            input_size=int(card["input_size"]),
+            temperature=float(card["temperature"]),
+            threshold=float(card["threshold"]),
+            labels=tuple(card.get("labels", LABELS)),
+            gate=GateSpec(**{k: gate[k] for k in ("file", "sha256", "max_distance", "max_chroma")}) if gate else None,
+            card=card,
+        )
+
+    def verified_path(self, name: str, expected: str) -> Path:
+        path = self.directory / name
+        actual = sha256_file(path)
+        if actual != expected:
+            raise IntegrityError(f"{path} has sha256 {actual}, the model card says {expected}; refusing to load it.")
+        return path
+
+
+def sha256_file(path: Path | str) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for chunk in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()

