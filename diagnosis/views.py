@@ -23,8 +23,8 @@ FILE_KINDS = {"image", "preview", "thumbnail", "heatmap", "overlay"}
 @login_required
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:
-    form = UploadForm(request.POST or None, request.FILES or None)
-    if request.method == "POST" and form.is_valid():
+    form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
+    if form.is_bound and form.is_valid():
         submission = services.submit_files(request.user, form.cleaned_data["images"])  # type: ignore[arg-type]
         for error in submission.errors:
             form.add_error("images", str(error))

@@ -36,5 +36,5 @@ def threshold_for_sensitivity(probs: np.ndarray, labels: np.ndarray, target: flo
     positives = np.sort(probs[labels == 1])
     if positives.size == 0:
         raise ValueError("no positive examples to set a threshold on")
-    allowed_misses = int(np.floor((1.0 - target) * positives.size))
+    allowed_misses = int(np.floor((1.0 - target) * positives.size + 1e-9))  # 1e-9: (1 - 0.8) * 5 is 0.999...
     return float(positives[allowed_misses])

@@ -1,0 +1,37 @@
+import uuid
+
+import pytest
+from django.contrib.auth.models import AnonymousUser
+from django.http import Http404
+
+from diagnosis import selectors, services
+from diagnosis.models import JobStatus, Result
+from tests.conftest import upload_file
+
+pytestmark = pytest.mark.django_db
+
+
+def test_reads_are_scoped_to_the_owner(alice, bob) -> None:  # type: ignore[no-untyped-def]
+    mine = services.submit_files(alice, [upload_file()]).studies[0]
+    services.submit_files(bob, [upload_file()])
+    assert list(selectors.studies_for(alice)) == [mine]
+    assert selectors.get_study(alice, mine.pk) == mine
+    with pytest.raises(Http404):
+        selectors.get_study(bob, mine.pk)
+    with pytest.raises(Http404):
+        selectors.get_study(alice, uuid.uuid4())
+    with pytest.raises(Http404):
+        selectors.get_study(alice, "not-a-uuid")
+    assert list(selectors.studies_for(AnonymousUser())) == []
+
+
+def test_history_filters_and_orders_newest_first(alice) -> None:  # type: ignore[no-untyped-def]
+    a, b, c = services.submit_files(alice, [upload_file("a.png"), upload_file("b.png"), upload_file("c.png")]).studies
+    for study, label in ((a, "NORMAL"), (b, "PNEUMONIA")):
+        Result.objects.create(study=study, label=label, probability=0.5, threshold=0.5, model_version="v",
+                              inference_ms=1)
+        study.job.status = JobStatus.DONE
+        study.job.save()
+    assert [s.original_name for s in selectors.history(alice)] == ["c.png", "b.png", "a.png"]
+    assert [s.original_name for s in selectors.history(alice, label="PNEUMONIA")] == ["b.png"]
+    assert [s.original_name for s in selectors.history(alice, status="queued")] == ["c.png"]

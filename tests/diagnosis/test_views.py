@@ -1,0 +1,159 @@
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from diagnosis import services
+from diagnosis.models import JobStatus, Result
+from tests import images
+from tests.conftest import upload_file
+
+pytestmark = pytest.mark.django_db
+
+FILE_KINDS = ["image", "preview", "thumbnail", "heatmap", "overlay"]
+
+
+@pytest.fixture
+def done_study(alice):  # type: ignore[no-untyped-def]
+    study = services.submit_files(alice, [upload_file("alice.png")]).studies[0]
+    job = services.claim_job(study.job.pk)
+    assert job is not None
+
+    class P:
+        label, probability, threshold, model_version = "PNEUMONIA", 0.87, 0.4, "test-v1"
+        heatmap_png, overlay_png, inference_ms = images.png(), images.png(), 15
+
+    services.record_result(job, P())
+    return study
+
+
+def study_urls(study) -> list[str]:  # type: ignore[no-untyped-def]
+    urls = [reverse("diagnosis:study", args=[study.pk]), reverse("diagnosis:study_status", args=[study.pk])]
+    return urls + [reverse("diagnosis:study_file", args=[study.pk, k]) for k in FILE_KINDS]
+
+
+def logged_in(user) -> Client:  # type: ignore[no-untyped-def]
+    c = Client()
+    c.force_login(user)
+    return c
+
+
+def test_owner_gets_every_study_url(alice, done_study) -> None:  # type: ignore[no-untyped-def]
+    client = logged_in(alice)
+    for url in study_urls(done_study):
+        assert client.get(url).status_code == 200, url
+
+
+def test_another_user_gets_404_on_every_study_url(bob, done_study) -> None:  # type: ignore[no-untyped-def]
+    client = logged_in(bob)
+    for url in study_urls(done_study):
+        assert client.get(url).status_code == 404, url
+    assert "alice.png" not in client.get(reverse("diagnosis:history")).content.decode()
+
+
+def test_anonymous_is_sent_to_login_everywhere(done_study) -> None:  # type: ignore[no-untyped-def]
+    client = Client()
+    pages = [reverse("diagnosis:upload"), reverse("diagnosis:history"), *study_urls(done_study)]
+    for url in pages:
+        response = client.get(url)
+        assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), url
+
+
+def test_files_have_their_content_types(alice, done_study) -> None:  # type: ignore[no-untyped-def]
+    client = logged_in(alice)
+    get = lambda kind: client.get(reverse("diagnosis:study_file", args=[done_study.pk, kind]))  # noqa: E731
+    assert get("image")["Content-Type"] == "image/png"
+    assert get("heatmap")["Content-Type"] == "image/png"
+    assert get("thumbnail")["Content-Type"] == "image/jpeg"
+    assert b"".join(get("image").streaming_content) == images.png()
+    assert client.get(reverse("diagnosis:study_file", args=[done_study.pk, "secret"])).status_code == 404
+
+
+def test_heatmap_of_an_unfinished_study_is_404(alice) -> None:  # type: ignore[no-untyped-def]
+    study = services.submit_files(alice, [upload_file()]).studies[0]
+    client = logged_in(alice)
+    assert client.get(reverse("diagnosis:study_file", args=[study.pk, "heatmap"])).status_code == 404
+    status = client.get(reverse("diagnosis:study_status", args=[study.pk])).json()
+    assert status["status"] == "queued" and status["final"] is False and status["result"] is None
+
+
+def test_status_json_of_a_done_study(alice, done_study) -> None:  # type: ignore[no-untyped-def]
+    data = logged_in(alice).get(reverse("diagnosis:study_status", args=[done_study.pk])).json()
+    assert data["status"] == "done" and data["final"] is True
+    assert data["result"]["label"] == "PNEUMONIA"
+    assert data["result"]["probability"] == pytest.approx(0.87)
+    assert data["result"]["model_version"] == "test-v1"
+    assert data["result"]["heatmap_url"].endswith("/files/heatmap/")
+
+
+def test_study_page_shows_label_probability_and_images(alice, done_study) -> None:  # type: ignore[no-untyped-def]
+    html = logged_in(alice).get(reverse("diagnosis:study", args=[done_study.pk])).content.decode()
+    assert "Pneumonia" in html and "87%" in html and "test-v1" in html
+    assert "/files/heatmap/" in html and "/files/overlay/" in html
+
+
+def test_upload_one_file_redirects_to_its_study(alice) -> None:  # type: ignore[no-untyped-def]
+    response = logged_in(alice).post(reverse("diagnosis:upload"), {"images": upload_file("one.png")})
+    assert response.status_code == 302
+    assert alice.studies.get().original_name == "one.png"
+    assert response["Location"] == reverse("diagnosis:study", args=[alice.studies.get().pk])
+
+
+def test_upload_several_files_at_once(alice) -> None:  # type: ignore[no-untyped-def]
+    files = [upload_file("a.png"), upload_file("b.jpg", images.jpeg(), "image/jpeg")]
+    response = logged_in(alice).post(reverse("diagnosis:upload"), {"images": files})
+    assert response.status_code == 302 and response["Location"] == reverse("diagnosis:history")
+    assert alice.studies.count() == 2
+
+
+@pytest.mark.parametrize(
+    ("data", "message"),
+    [(b"", "empty"), (b"MZ\x90\x00 an exe", "not a JPEG or PNG"), (images.jpeg()[:700], "truncated or corrupt")],
+)
+def test_bad_upload_shows_a_form_error_and_keeps_nothing(alice, data: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
+    response = logged_in(alice).post(reverse("diagnosis:upload"), {"images": upload_file("bad.jpg", data)})
+    assert response.status_code == 400
+    assert message in response.content.decode()
+    assert alice.studies.count() == 0
+
+
+def test_mixed_upload_keeps_the_good_and_reports_the_bad(alice) -> None:  # type: ignore[no-untyped-def]
+    files = [upload_file("good.png"), upload_file("bad.png", b"nope")]
+    response = logged_in(alice).post(reverse("diagnosis:upload"), {"images": files})
+    assert response.status_code == 400
+    assert "bad.png: The file is not a JPEG or PNG image." in response.content.decode()
+    assert [s.original_name for s in alice.studies.all()] == ["good.png"]
+
+
+def test_upload_without_a_file_is_a_form_error(alice) -> None:  # type: ignore[no-untyped-def]
+    response = logged_in(alice).post(reverse("diagnosis:upload"), {})
+    assert response.status_code == 400 and "This field is required" in response.content.decode()
+
+
+def test_oversized_upload_is_refused(alice, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.MAX_UPLOAD_BYTES = 2048
+    response = logged_in(alice).post(reverse("diagnosis:upload"), {"images": upload_file("big.png", images.png(600, 600))})
+    assert response.status_code == 400 and "limit" in response.content.decode()
+    assert alice.studies.count() == 0
+
+
+def test_history_paginates_and_filters(alice, done_study) -> None:  # type: ignore[no-untyped-def]
+    services.submit_files(alice, [upload_file(f"s{i}.png") for i in range(21)])
+    client = logged_in(alice)
+    first = client.get(reverse("diagnosis:history")).content.decode()
+    assert "Page 1 of 2" in first and "s20.png" in first and "alice.png" not in first
+    second = client.get(reverse("diagnosis:history") + "?page=2").content.decode()
+    assert "alice.png" in second
+    only_pneumonia = client.get(reverse("diagnosis:history") + "?label=PNEUMONIA").content.decode()
+    assert "alice.png" in only_pneumonia and "s3.png" not in only_pneumonia
+    queued = client.get(reverse("diagnosis:history") + f"?status={JobStatus.QUEUED}").content.decode()
+    assert "alice.png" not in queued and "s3.png" in queued
+    assert Result.objects.count() == 1
+
+
+def test_login_and_logout(alice) -> None:  # type: ignore[no-untyped-def]
+    client = Client()
+    response = client.post(reverse("login"), {"username": "alice", "password": "alice-pass-123"})
+    assert response.status_code == 302
+    assert client.get(reverse("diagnosis:history")).status_code == 200
+    client.post(reverse("logout"))
+    assert client.get(reverse("diagnosis:history")).status_code == 302

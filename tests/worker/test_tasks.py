@@ -1,0 +1,48 @@
+"""The task body, called in this process with the real shipped model (the real worker is in tests/integration)."""
+
+import numpy as np
+import pytest
+from django.core.files.base import ContentFile
+
+from diagnosis import services
+from diagnosis.models import InferenceJob, JobStatus
+from tests import images
+from tests.conftest import upload_file
+from worker.tasks import run_inference
+
+pytestmark = pytest.mark.django_db
+
+
+def test_a_study_goes_to_done_with_a_result(alice) -> None:  # type: ignore[no-untyped-def]
+    if not images.SHARED_DATA.exists():
+        pytest.skip(images.NO_DATA_REASON)
+    study = services.submit_files(alice, [upload_file("real.jpeg", images.real_radiograph("PNEUMONIA"))]).studies[0]
+    assert run_inference(study.job.pk) == "done"
+    study.refresh_from_db()
+    job, result = InferenceJob.objects.get(study=study), study.result
+    assert job.status == JobStatus.DONE and job.attempts == 1 and job.processing_ms is not None
+    assert result.label in ("NORMAL", "PNEUMONIA") and 0.0 <= result.probability <= 1.0
+    assert result.label == ("PNEUMONIA" if result.probability >= result.threshold else "NORMAL")
+    assert result.heatmap.read()[:4] == b"\x89PNG" and result.overlay.read()[:4] == b"\x89PNG"
+    # Running the same job again (a redelivered message) does nothing.
+    assert run_inference(study.job.pk) == "skipped: not queued"
+
+
+def test_a_file_corrupted_after_upload_is_rejected_not_crashed(alice) -> None:  # type: ignore[no-untyped-def]
+    study = services.submit_files(alice, [upload_file()]).studies[0]
+    study.image.storage.delete(study.image.name)
+    study.image.storage.save(study.image.name, ContentFile(images.png()[:300]))
+    assert run_inference(study.job.pk) == "rejected"
+    job = InferenceJob.objects.get(study=study)
+    assert job.status == JobStatus.REJECTED and "truncated or corrupt" in job.reason
+
+
+def test_a_photo_is_rejected_as_not_a_radiograph(alice) -> None:  # type: ignore[no-untyped-def]
+    rgb = np.zeros((300, 300, 3), np.uint8)
+    rgb[..., 1] = np.linspace(0, 255, 300, dtype=np.uint8)[None, :]
+    rgb[..., 0] = 200
+    study = services.submit_files(alice, [upload_file("holiday.png", images.encode(rgb))]).studies[0]
+    assert run_inference(study.job.pk) == "rejected"
+    job = InferenceJob.objects.get(study=study)
+    assert "not a chest X-ray" in job.reason or "colour photograph" in job.reason
+    assert not hasattr(study, "result") or study.result is None
