@@ -62,6 +62,16 @@ def start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     raise SystemExit("The embedded Redis did not start; see redis.log in the data folder.")
 
 
+def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        with socket.socket() as s:
+            if s.connect_ex(("127.0.0.1", port)) == 0:
+                return
+        time.sleep(0.1)
+    raise SystemExit(f"The web server did not start on port {port}.")
+
+
 def manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
 
@@ -87,6 +97,7 @@ def main() -> int:
         children.append(subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "xrayweb.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
              "--threads", "4", "--timeout", "120", "--access-logfile", "-"], cwd=ROOT))
+        wait_for_port(port, children[-1])
         print(f"\n  Chest X-ray pneumonia service: http://127.0.0.1:{port}/\n"
               f"  Log in as: clinician / {password}\n  Data folder: {data_dir}   (Ctrl-C stops everything)\n",
               flush=True)

@@ -41,6 +41,11 @@ class Predictor:
         r = gradcam(self.analysis, image)
         return r.logit, r.cam, r.features
 
+    def batch_outputs(self, images: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """images: (n, S, S) uint8 -> (logits (n,), features (n, d)); no Grad-CAM, for evaluation."""
+        _, feats, logits = self.analysis.predict(images[..., None], batch_size=batch, verbose=0)
+        return np.asarray(logits[:, 0], dtype=np.float64), np.asarray(feats)
+
     def predict(self, data: bytes, max_pixels: int = preprocessing.DEFAULT_MAX_PIXELS) -> Prediction:
         """Raises preprocessing.ImageRejected for unusable or non-radiograph input."""
         start = time.perf_counter()
