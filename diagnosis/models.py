@@ -21,11 +21,39 @@ def derived_path(instance: models.Model, filename: str) -> str:
     return _study_path("derived", instance, filename)
 
 
+class Batch(models.Model):
+    """Studies submitted together through the API."""
+
+    id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="batches")
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        verbose_name_plural = "batches"
+
+    def __str__(self) -> str:
+        return f"batch {self.id}"
+
+
+class IdempotentResponse(models.Model):
+    """The first answer to a POST carrying an Idempotency-Key, replayed for retries of that POST."""
+
+    owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
+    key = models.CharField(max_length=200)
+    status_code = models.PositiveSmallIntegerField()
+    body = models.JSONField()
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        constraints = [models.UniqueConstraint(fields=["owner", "key"], name="unique_idempotency_key_per_user")]
+
+
 class Study(models.Model):
     """One uploaded radiograph. The id is a random UUID, so no URL of a study can be guessed."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="studies")
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="studies")
     image = models.FileField(upload_to=original_path, max_length=255)
     preview = models.FileField(upload_to=derived_path, max_length=255)
     thumbnail = models.FileField(upload_to=derived_path, max_length=255)

@@ -9,7 +9,7 @@ from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
-from diagnosis.models import Study
+from diagnosis.models import FINAL_STATUSES, Batch, JobStatus, Study
 
 User = AbstractBaseUser | AnonymousUser
 
@@ -36,3 +36,24 @@ def history(user: User, label: str = "", status: str = "") -> QuerySet[Study]:
     if status:
         qs = qs.filter(job__status=status)
     return qs
+
+
+def get_batch(user: User, batch_id: uuid.UUID | str) -> Batch:
+    if not user.is_authenticated:
+        raise Http404("No such batch.")
+    try:
+        return Batch.objects.get(pk=batch_id, owner=user)
+    except (Batch.DoesNotExist, ValueError, ValidationError) as exc:
+        raise Http404("No such batch.") from exc
+
+
+def batch_progress(batch: Batch) -> dict[str, object]:
+    """Counts of the batch's studies by job status, the finished fraction and the study ids."""
+    rows = batch.studies.values_list("id", "job__status")
+    counts = {status: 0 for status in JobStatus.values}
+    for _, status in rows:
+        counts[status] += 1
+    total = len(rows)
+    final = sum(counts[s] for s in FINAL_STATUSES)
+    return {"total": total, "counts": counts, "progress": final / total if total else 1.0,
+            "studies": [str(pk) for pk, _ in rows]}

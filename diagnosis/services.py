@@ -7,21 +7,22 @@ both own a job, and running any step twice is harmless.
 from __future__ import annotations
 
 import logging
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 from celery import current_app
 from django.conf import settings
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
-from django.db import transaction
+from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from diagnosis.models import InferenceJob, JobStatus, Result, Study
+from diagnosis import archives
+from diagnosis.models import Batch, IdempotentResponse, InferenceJob, JobStatus, Result, Study
 from diagnosis.validation import UploadError, ValidatedUpload, validate_upload
 
 logger = logging.getLogger(__name__)
@@ -45,14 +46,18 @@ class Submission:
 
 
 def enqueue(job_id: int) -> None:
-    """Send the job id to the inference queue once the surrounding transaction has committed."""
-    transaction.on_commit(lambda: current_app.send_task(INFERENCE_TASK, args=[job_id]))
+    """Send the job id to the inference queue once the surrounding transaction has committed.
+
+    robust: if the broker is down the study is already stored, and the sweeper enqueues it later.
+    """
+    transaction.on_commit(lambda: current_app.send_task(INFERENCE_TASK, args=[job_id]), robust=True)
 
 
-def create_study(owner: AbstractBaseUser, upload: ValidatedUpload) -> Study:
+def create_study(owner: AbstractBaseUser, upload: ValidatedUpload, batch: Batch | None = None) -> Study:
     with transaction.atomic():
         study = Study(
             owner=owner,
+            batch=batch,
             original_name=upload.name,
             content_type=upload.content_type,
             size_bytes=len(upload.data),
@@ -69,17 +74,61 @@ def create_study(owner: AbstractBaseUser, upload: ValidatedUpload) -> Study:
     return study
 
 
-def submit_files(owner: AbstractBaseUser, files: Iterable[UploadedFile]) -> Submission:
+def submit_files(owner: AbstractBaseUser, files: Iterable[UploadedFile], batch: Batch | None = None) -> Submission:
     """Validate and store each file on its own: one bad file is reported and does not stop the others."""
+    return _submit(owner, ((f.name or "unnamed", f.size, f) for f in files), batch)
+
+
+def _submit(owner: AbstractBaseUser, items: Iterable[archives.Entry | UploadError], batch: Batch | None) -> Submission:
+    """One file in memory at a time, however many there are."""
     result = Submission()
-    for f in files:
+    for item in items:
         try:
-            upload = validate_upload(f.name or "unnamed", f.size, f)
+            if isinstance(item, UploadError):
+                raise item
+            name, size, stream = item
+            upload = validate_upload(name, size, stream)
         except UploadError as exc:
             result.errors.append(exc)
             continue
-        result.studies.append(create_study(owner, upload))
+        result.studies.append(create_study(owner, upload, batch))
     return result
+
+
+def submit_batch(owner: AbstractBaseUser, files: list[UploadedFile], archive: UploadedFile | None) -> tuple[Batch, Submission]:
+    """A bulk submission: many files, or the entries of one zip archive, as one batch."""
+    batch = Batch.objects.create(owner=owner)
+    if archive is None:
+        return batch, submit_files(owner, files, batch)
+    limit = settings.MAX_UPLOAD_BYTES
+    try:
+        entries = archives.entries(archive, limit, settings.MAX_ARCHIVE_BYTES)
+        return batch, _submit(owner, entries, batch)
+    except UploadError as exc:
+        return batch, Submission(errors=[UploadError(archive.name or "archive", exc.message)])
+
+
+def replay_or_store(
+    owner: AbstractBaseUser, key: str, produce: Callable[[], tuple[int, dict[str, Any]]]
+) -> tuple[int, dict[str, Any]]:
+    """Idempotency-Key: the first POST with a key reserves it, runs, and stores its answer; retries get that
+    answer, and a retry that arrives while the first is still running gets 409 instead of a duplicate."""
+    try:
+        with transaction.atomic():
+            record = IdempotentResponse.objects.create(owner=owner, key=key, status_code=0, body={})
+    except IntegrityError:
+        record = IdempotentResponse.objects.get(owner=owner, key=key)
+        if record.status_code == 0:
+            return 409, {"detail": "A request with this Idempotency-Key is still being processed; retry shortly."}
+        return record.status_code, record.body
+    try:
+        status, body = produce()
+    except BaseException:
+        record.delete()
+        raise
+    record.status_code, record.body = status, body
+    record.save(update_fields=["status_code", "body"])
+    return status, body
 
 
 def claim_job(job_id: int) -> InferenceJob | None:

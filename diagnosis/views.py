@@ -55,7 +55,11 @@ def study_status(request: HttpRequest, study_id: uuid.UUID) -> JsonResponse:
 @login_required
 @require_GET
 def study_file(request: HttpRequest, study_id: uuid.UUID, kind: str) -> FileResponse:
-    study = selectors.get_study(request.user, study_id)
+    return open_study_file(selectors.get_study(request.user, study_id), kind)
+
+
+def open_study_file(study: Study, kind: str) -> FileResponse:
+    """A file of a study the caller may see (the caller checked ownership), streamed from storage."""
     field = _file_field(study, kind)
     if not field:
         raise Http404("This file does not exist (yet).")

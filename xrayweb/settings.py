@@ -165,7 +165,10 @@ MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 30 * 1024 * 1024, minimum=1024)
 MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 40_000_000, minimum=1024)
 MAX_FILES_PER_UPLOAD = env_int("MAX_FILES_PER_UPLOAD", 50, minimum=1)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MAX_FILES_PER_REQUEST", 1000, minimum=1)
-FILE_UPLOAD_MAX_MEMORY_SIZE = 2 * 1024 * 1024  # larger uploads spool to a temporary file, not memory
+MAX_ARCHIVE_BYTES = env_int("MAX_ARCHIVE_BYTES", 4 * 1024 * 1024 * 1024, minimum=1024)
+# Every uploaded file spools to a temporary file, so a 1,000-image request is never held in memory at once.
+FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
+DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # Model shipped with the worker (a folder holding card.json); the worker verifies its sha256.
 MODEL_DIR = Path(os.environ.get("MODEL_DIR") or BASE_DIR / "worker" / "ml" / "models" / "current")
@@ -180,6 +183,9 @@ MAX_ATTEMPTS = env_int("MAX_ATTEMPTS", 3, minimum=1)
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
+# A broker outage must not hang an upload: publish fails fast, the sweeper re-enqueues later.
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
+CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
 CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": RUNNING_STALE_SECONDS * 2}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
@@ -207,6 +213,10 @@ REST_FRAMEWORK = {
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
+    "DEFAULT_THROTTLE_RATES": {
+        "user": os.environ.get("API_THROTTLE_RATE") or "600/min",
+        "submissions": os.environ.get("API_SUBMIT_THROTTLE_RATE") or "120/min",
+    },
 }
 SPECTACULAR_SETTINGS = {
     "TITLE": "Chest X-ray pneumonia API",

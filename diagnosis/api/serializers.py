@@ -1,0 +1,114 @@
+from __future__ import annotations
+
+from typing import Any
+
+from django.urls import reverse
+from drf_spectacular.utils import extend_schema_field
+from rest_framework import serializers
+
+from diagnosis.models import Study
+
+
+class StudySerializer(serializers.ModelSerializer[Study]):
+    status = serializers.CharField(source="job.status", read_only=True)
+    label = serializers.SerializerMethodField()
+    probability = serializers.SerializerMethodField()
+    threshold = serializers.SerializerMethodField()
+    model_version = serializers.SerializerMethodField()
+    error = serializers.SerializerMethodField()
+    completed = serializers.DateTimeField(source="job.finished_at", read_only=True, allow_null=True)
+    file_name = serializers.CharField(source="original_name", read_only=True)
+    url = serializers.SerializerMethodField()
+    image_url = serializers.SerializerMethodField()
+    heatmap_url = serializers.SerializerMethodField()
+    overlay_url = serializers.SerializerMethodField()
+
+    class Meta:
+        model = Study
+        fields = ["id", "status", "label", "probability", "threshold", "model_version", "error", "created",
+                  "completed", "file_name", "batch", "width", "height", "sha256", "url", "image_url",
+                  "heatmap_url", "overlay_url"]
+        read_only_fields = fields
+
+    def _result(self, study: Study) -> Any:
+        return getattr(study, "result", None)
+
+    def _abs(self, name: str, study: Study, **kwargs: Any) -> str:
+        return self.context["request"].build_absolute_uri(reverse(name, kwargs={"pk": study.pk, **kwargs}))
+
+    @extend_schema_field(serializers.ChoiceField(choices=["NORMAL", "PNEUMONIA"], allow_null=True))
+    def get_label(self, study: Study) -> str | None:
+        r = self._result(study)
+        return r.label if r else None
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_probability(self, study: Study) -> float | None:
+        r = self._result(study)
+        return r.probability if r else None
+
+    @extend_schema_field(serializers.FloatField(allow_null=True))
+    def get_threshold(self, study: Study) -> float | None:
+        r = self._result(study)
+        return r.threshold if r else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_model_version(self, study: Study) -> str | None:
+        r = self._result(study)
+        return r.model_version if r else None
+
+    @extend_schema_field(serializers.CharField(allow_null=True))
+    def get_error(self, study: Study) -> str | None:
+        return study.job.reason or None
+
+    def get_url(self, study: Study) -> str:
+        return self._abs("api:study-detail", study)
+
+    def get_image_url(self, study: Study) -> str:
+        return self._abs("api:study-file", study, kind="image")
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_heatmap_url(self, study: Study) -> str | None:
+        return self._abs("api:study-file", study, kind="heatmap") if self._result(study) else None
+
+    @extend_schema_field(serializers.URLField(allow_null=True))
+    def get_overlay_url(self, study: Study) -> str | None:
+        return self._abs("api:study-file", study, kind="overlay") if self._result(study) else None
+
+
+class SubmitSerializer(serializers.Serializer[Any]):
+    images = serializers.ListField(child=serializers.FileField(), required=False, allow_empty=True)
+    archive = serializers.FileField(required=False)
+
+    def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
+        if not attrs.get("images") and not attrs.get("archive"):
+            raise serializers.ValidationError("Send one or more files in 'images', or one zip file in 'archive'.")
+        if attrs.get("images") and attrs.get("archive"):
+            raise serializers.ValidationError("Send either 'images' or 'archive', not both.")
+        return attrs
+
+
+class SubmittedStudySerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    status = serializers.CharField()
+    url = serializers.URLField()
+    file_name = serializers.CharField()
+
+
+class SubmitErrorSerializer(serializers.Serializer[Any]):
+    file_name = serializers.CharField()
+    error = serializers.CharField()
+
+
+class SubmitResponseSerializer(serializers.Serializer[Any]):
+    batch = serializers.UUIDField()
+    studies = SubmittedStudySerializer(many=True)
+    errors = SubmitErrorSerializer(many=True)
+
+
+class BatchSerializer(serializers.Serializer[Any]):
+    id = serializers.UUIDField()
+    created = serializers.DateTimeField()
+    total = serializers.IntegerField()
+    counts = serializers.DictField(child=serializers.IntegerField())
+    progress = serializers.FloatField()
+    studies = serializers.ListField(child=serializers.UUIDField())

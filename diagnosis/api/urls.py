@@ -1,0 +1,19 @@
+from django.urls import path
+from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerView
+from rest_framework.permissions import AllowAny
+from rest_framework.routers import SimpleRouter
+
+from diagnosis.api import views
+
+app_name = "api"
+router = SimpleRouter()
+router.register("studies", views.StudyViewSet, basename="study")
+
+urlpatterns = [
+    path("studies/<uuid:pk>/<str:kind>/", views.StudyFileView.as_view(), name="study-file"),
+    path("batches/<uuid:pk>/", views.BatchView.as_view(), name="batch-detail"),
+    # The schema and its docs describe the API, not anyone's data: readable without a token.
+    path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),
+    path("docs/", SpectacularSwaggerView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="docs"),
+    *router.urls,
+]

@@ -1,0 +1,85 @@
+"""REST API v1: token-authenticated, scoped to the requesting user like the pages."""
+
+from __future__ import annotations
+
+import uuid
+from typing import Any
+
+from django.db.models import QuerySet
+from django.http import FileResponse, Http404
+from django_filters.rest_framework import DjangoFilterBackend
+from drf_spectacular.types import OpenApiTypes
+from drf_spectacular.utils import OpenApiParameter, extend_schema
+from rest_framework import mixins, viewsets
+from rest_framework.parsers import MultiPartParser
+from rest_framework.request import Request
+from rest_framework.response import Response
+from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
+from rest_framework.views import APIView
+
+from diagnosis import selectors, services
+from diagnosis.api.filters import StudyFilter
+from diagnosis.api.serializers import BatchSerializer, StudySerializer, SubmitResponseSerializer, SubmitSerializer
+from diagnosis.models import Study
+from diagnosis.views import open_study_file
+
+IDEMPOTENCY_HEADER = OpenApiParameter(
+    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    description="Retrying a POST with the same key returns the first answer instead of creating duplicates.",
+)
+
+
+class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Study]):
+    serializer_class = StudySerializer
+    filter_backends = [DjangoFilterBackend]
+    filterset_class = StudyFilter
+    parser_classes = [MultiPartParser]
+    throttle_classes = [UserRateThrottle]
+
+    def get_queryset(self) -> QuerySet[Study]:
+        return selectors.history(self.request.user)
+
+    def get_throttles(self) -> list[Any]:
+        if self.action == "create":
+            self.throttle_scope = "submissions"
+            return [ScopedRateThrottle()]
+        return super().get_throttles()
+
+    @extend_schema(request=SubmitSerializer, responses={202: SubmitResponseSerializer}, parameters=[IDEMPOTENCY_HEADER])
+    def create(self, request: Request) -> Response:
+        data: dict[str, Any] = {"images": request.FILES.getlist("images")}
+        if "archive" in request.FILES:
+            data["archive"] = request.FILES["archive"]
+        form = SubmitSerializer(data=data)
+        form.is_valid(raise_exception=True)
+        key = request.headers.get("Idempotency-Key", "").strip()[:200]
+
+        def produce() -> tuple[int, dict[str, Any]]:
+            batch, sub = services.submit_batch(request.user, form.validated_data.get("images") or [],
+                                               form.validated_data.get("archive"))
+            studies = [{"id": str(s.pk), "status": s.job.status, "file_name": s.original_name,
+                        "url": StudySerializer(s, context={"request": request}).data["url"]} for s in sub.studies]
+            errors = [{"file_name": e.file_name, "error": e.message} for e in sub.errors]
+            return 202, {"batch": str(batch.pk), "studies": studies, "errors": errors}
+
+        status, body = services.replay_or_store(request.user, key, produce) if key else produce()
+        return Response(body, status=status)
+
+
+class StudyFileView(APIView):
+    throttle_classes = [UserRateThrottle]
+
+    @extend_schema(operation_id="studies_file", responses={(200, "image/*"): OpenApiTypes.BINARY})
+    def get(self, request: Request, pk: uuid.UUID, kind: str) -> FileResponse:
+        if kind not in ("image", "heatmap", "overlay"):
+            raise Http404("Unknown file.")
+        return open_study_file(selectors.get_study(request.user, pk), kind)
+
+
+class BatchView(APIView):
+    throttle_classes = [UserRateThrottle]
+
+    @extend_schema(responses=BatchSerializer)
+    def get(self, request: Request, pk: uuid.UUID) -> Response:
+        batch = selectors.get_batch(request.user, pk)
+        return Response(BatchSerializer({"id": batch.pk, "created": batch.created, **selectors.batch_progress(batch)}).data)

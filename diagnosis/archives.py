@@ -1,0 +1,52 @@
+"""Zip archives submitted through the API: entries are streamed one at a time and checked one by one.
+
+Refused per entry (the rest of the archive still goes through): path tricks (absolute paths, '..',
+drive letters), nested archives, encrypted entries, entries over the per-file limit, and everything
+after the archive's total uncompressed size passes its limit (a zip bomb).
+"""
+
+from __future__ import annotations
+
+import zipfile
+from collections.abc import Iterator
+from pathlib import PurePosixPath
+from typing import IO
+
+from diagnosis.validation import UploadError
+
+ARCHIVE_SUFFIXES = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar"})
+Entry = tuple[str, int, IO[bytes]]
+
+
+def entries(fileobj: IO[bytes], max_entry_bytes: int, max_total_bytes: int) -> Iterator[Entry | UploadError]:
+    try:
+        archive = zipfile.ZipFile(fileobj)
+    except (zipfile.BadZipFile, OSError) as exc:
+        raise UploadError("archive", "not a valid zip archive.") from exc
+    total = 0
+    with archive:
+        for info in archive.infolist():
+            if info.is_dir() or info.filename.startswith("__MACOSX/"):
+                continue
+            problem = _problem(info, max_entry_bytes)
+            if problem is None and total + info.file_size > max_total_bytes:
+                problem = f"the archive's uncompressed size passes the {max_total_bytes / 1e6:.0f} MB limit."
+            if problem:
+                yield UploadError(info.filename, problem)
+                continue
+            total += info.file_size
+            yield info.filename, info.file_size, archive.open(info)
+
+
+def _problem(info: zipfile.ZipInfo, max_entry_bytes: int) -> str | None:
+    name = info.filename
+    path = PurePosixPath(name.replace("\\", "/"))
+    if path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
+        return "unsafe path in the archive; entry refused."
+    if path.suffix.lower() in ARCHIVE_SUFFIXES:
+        return "nested archives are not accepted."
+    if info.flag_bits & 0x1:
+        return "encrypted entries are not accepted."
+    if info.file_size > max_entry_bytes:
+        return f"the entry is {info.file_size / 1e6:.1f} MB uncompressed; the limit is {max_entry_bytes / 1e6:.0f} MB."
+    return None

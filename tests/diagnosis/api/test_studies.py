@@ -1,0 +1,180 @@
+import io
+import zipfile
+
+import pytest
+from django.core.cache import cache
+from rest_framework.test import APIClient
+
+from diagnosis import services
+from diagnosis.models import Study
+from tests import images
+from tests.conftest import upload_file
+
+pytestmark = pytest.mark.django_db
+API = "/api/v1"
+
+
+def _zip(entries: dict[str, bytes]) -> io.BytesIO:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    buf.seek(0)
+    buf.name = "studies.zip"
+    return buf
+
+
+def _done(study: Study) -> Study:
+    job = services.claim_job(study.job.pk)
+
+    class P:
+        label, probability, threshold, model_version = "NORMAL", 0.12, 0.4, "api-test"
+        heatmap_png, overlay_png, inference_ms = images.png(), images.png(), 9
+
+    services.record_result(job, P())  # type: ignore[arg-type]
+    return Study.objects.get(pk=study.pk)
+
+
+def test_post_images_answers_202_with_batch_studies_and_errors(alice_api: APIClient) -> None:
+    files = [upload_file("a.png"), upload_file("b.png", b"not an image"), upload_file("c.png", images.jpeg())]
+    r = alice_api.post(f"{API}/studies/", {"images": files}, format="multipart")
+    assert r.status_code == 202
+    body = r.json()
+    assert [s["file_name"] for s in body["studies"]] == ["a.png", "c.png"]
+    assert all(s["status"] == "queued" and s["url"].startswith("http://testserver/api/v1/studies/") for s in body["studies"])
+    assert body["errors"] == [{"file_name": "b.png", "error": "The file is not a JPEG or PNG image."}]
+    assert Study.objects.filter(batch_id=body["batch"]).count() == 2
+
+
+def test_post_without_files_is_400(alice_api: APIClient) -> None:
+    r = alice_api.post(f"{API}/studies/", {}, format="multipart")
+    assert r.status_code == 400 and "images" in str(r.json())
+
+
+def test_zip_archive_refuses_bad_entries_one_by_one(alice_api: APIClient, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.MAX_UPLOAD_BYTES = 200_000
+    archive = _zip({
+        "ok/one.png": images.png(),
+        "../../etc/evil.png": images.png(),
+        "/abs/path.png": images.png(),
+        "inner.zip": _zip({"x.png": images.png()}).getvalue(),
+        "huge.png": b"\0" * 300_000,
+        "readme.txt": b"hello",
+        "ok/two.jpg": images.jpeg(),
+    })
+    r = alice_api.post(f"{API}/studies/", {"archive": archive}, format="multipart")
+    assert r.status_code == 202
+    body = r.json()
+    assert sorted(s["file_name"] for s in body["studies"]) == ["one.png", "two.jpg"]
+    errors = {e["file_name"]: e["error"] for e in body["errors"]}
+    assert "unsafe path" in errors["../../etc/evil.png"]
+    assert "unsafe path" in errors["/abs/path.png"]
+    assert "nested archives" in errors["inner.zip"]
+    assert "uncompressed" in errors["huge.png"]
+    assert "not a JPEG or PNG" in errors["readme.txt"]
+
+
+def test_zip_bomb_total_is_refused(alice_api: APIClient, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.MAX_ARCHIVE_BYTES = len(images.png()) * 2 + 10
+    archive = _zip({f"{i}.png": images.png() for i in range(4)})
+    body = alice_api.post(f"{API}/studies/", {"archive": archive}, format="multipart").json()
+    assert len(body["studies"]) == 2
+    assert all("uncompressed size passes" in e["error"] for e in body["errors"]) and len(body["errors"]) == 2
+
+
+def test_not_a_zip_is_reported(alice_api: APIClient) -> None:
+    bad = io.BytesIO(b"plain text")
+    bad.name = "x.zip"
+    body = alice_api.post(f"{API}/studies/", {"archive": bad}, format="multipart").json()
+    assert body["studies"] == [] and body["errors"][0]["error"] == "not a valid zip archive."
+
+
+def test_idempotency_key_replays_the_first_answer(alice_api: APIClient) -> None:
+    headers = {"HTTP_IDEMPOTENCY_KEY": "retry-123"}
+    first = alice_api.post(f"{API}/studies/", {"images": [upload_file()]}, format="multipart", **headers)
+    again = alice_api.post(f"{API}/studies/", {"images": [upload_file()]}, format="multipart", **headers)
+    assert first.status_code == again.status_code == 202
+    assert first.json() == again.json()
+    assert Study.objects.count() == 1
+    other = alice_api.post(f"{API}/studies/", {"images": [upload_file()]}, format="multipart",
+                           HTTP_IDEMPOTENCY_KEY="another")
+    assert other.json()["batch"] != first.json()["batch"] and Study.objects.count() == 2
+
+
+def test_detail_for_owner_other_and_anonymous(alice, alice_api: APIClient, bob_api: APIClient) -> None:  # type: ignore[no-untyped-def]
+    study = _done(services.submit_files(alice, [upload_file("d.png")]).studies[0])
+    r = alice_api.get(f"{API}/studies/{study.pk}/")
+    assert r.status_code == 200
+    body = r.json()
+    assert {k: body[k] for k in ("status", "label", "probability", "threshold", "model_version", "error")} == {
+        "status": "done", "label": "NORMAL", "probability": 0.12, "threshold": 0.4, "model_version": "api-test",
+        "error": None}
+    for key in ("id", "created", "completed", "image_url", "heatmap_url", "overlay_url"):
+        assert body[key]
+    for url in (f"{API}/studies/{study.pk}/", body["image_url"], body["heatmap_url"], body["overlay_url"]):
+        assert alice_api.get(url).status_code == 200, url
+        assert bob_api.get(url).status_code == 404, url
+        assert APIClient().get(url).status_code == 401, url
+
+
+def test_files_stream_the_stored_bytes(alice, alice_api: APIClient) -> None:  # type: ignore[no-untyped-def]
+    study = _done(services.submit_files(alice, [upload_file("f.png")]).studies[0])
+    r = alice_api.get(f"{API}/studies/{study.pk}/image/")
+    assert b"".join(r.streaming_content) == images.png()
+    assert alice_api.get(f"{API}/studies/{study.pk}/thumbnail/").status_code == 404
+
+
+def test_list_is_scoped_paginated_and_filtered(alice, bob, alice_api: APIClient) -> None:  # type: ignore[no-untyped-def]
+    done = _done(services.submit_files(alice, [upload_file("done.png")]).studies[0])
+    batch, _ = services.submit_batch(alice, [upload_file("q1.png"), upload_file("q2.png")], None)
+    services.submit_files(bob, [upload_file("bobs.png")])
+    names = lambda r: sorted(s["file_name"] for s in r.json()["results"])  # noqa: E731
+    assert names(alice_api.get(f"{API}/studies/")) == ["done.png", "q1.png", "q2.png"]
+    assert names(alice_api.get(f"{API}/studies/?status=done")) == ["done.png"]
+    assert names(alice_api.get(f"{API}/studies/?label=NORMAL")) == ["done.png"]
+    assert names(alice_api.get(f"{API}/studies/?batch={batch.pk}")) == ["q1.png", "q2.png"]
+    after = done.created.isoformat().replace("+00:00", "Z")
+    assert "done.png" in names(alice_api.get(f"{API}/studies/", {"created_after": after}))
+    assert names(alice_api.get(f"{API}/studies/", {"created_before": after})) == []
+    assert alice_api.get(f"{API}/studies/?status=bogus").status_code == 400
+    assert alice_api.get(f"{API}/studies/").json()["count"] == 3
+
+
+def test_batch_progress(alice, alice_api: APIClient, bob_api: APIClient) -> None:  # type: ignore[no-untyped-def]
+    batch, sub = services.submit_batch(alice, [upload_file("1.png"), upload_file("2.png")], None)
+    _done(sub.studies[0])
+    r = alice_api.get(f"{API}/batches/{batch.pk}/")
+    assert r.status_code == 200
+    body = r.json()
+    assert body["total"] == 2 and body["counts"]["done"] == 1 and body["counts"]["queued"] == 1
+    assert body["progress"] == 0.5
+    assert sorted(body["studies"]) == sorted(str(s.pk) for s in sub.studies)
+    assert bob_api.get(f"{API}/batches/{batch.pk}/").status_code == 404
+    assert APIClient().get(f"{API}/batches/{batch.pk}/").status_code == 401
+
+
+def test_throttled_requests_get_429_with_retry_after(alice_api: APIClient, settings) -> None:  # type: ignore[no-untyped-def]
+    cache.clear()
+    from rest_framework.throttling import UserRateThrottle
+
+    original = UserRateThrottle.THROTTLE_RATES
+    UserRateThrottle.THROTTLE_RATES = {**original, "user": "3/min"}
+    try:
+        codes = [alice_api.get(f"{API}/studies/").status_code for _ in range(5)]
+        last = alice_api.get(f"{API}/studies/")
+    finally:
+        UserRateThrottle.THROTTLE_RATES = original
+        cache.clear()
+    assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
+    assert last.status_code == 429 and int(last["Retry-After"]) > 0
+
+
+def test_schema_and_offline_docs() -> None:
+    client = APIClient()
+    schema = client.get(f"{API}/schema/?format=json")
+    assert schema.status_code == 200
+    paths = schema.json()["paths"]
+    assert {"/api/v1/studies/", "/api/v1/studies/{id}/", "/api/v1/batches/{id}/"} <= set(paths)
+    docs = client.get(f"{API}/docs/").content.decode()
+    assert "drf_spectacular_sidecar/swagger-ui-dist" in docs
+    assert "cdn" not in docs.lower() and "unpkg" not in docs.lower()
