@@ -57,14 +57,15 @@ class Client:
         """POST one chunk of files as one batch; an Idempotency-Key makes the retries safe."""
         key = str(uuid.uuid4())
         with ExitStack() as stack:
-            files = [("images", (str(p.relative_to(root)) if root else p.name, stack.enter_context(p.open("rb"))))
-                     for p in paths]
+            files = [
+                ("images", (str(p.relative_to(root)) if root else p.name, stack.enter_context(p.open("rb"))))
+                for p in paths
+            ]
 
             def rewind_and_post() -> requests.Response:
                 for _, (_, fh) in files:
                     fh.seek(0)
-                return self._request("POST", f"{self.base}/studies/", files=files,
-                                     headers={"Idempotency-Key": key})
+                return self._request("POST", f"{self.base}/studies/", files=files, headers={"Idempotency-Key": key})
 
             return dict(rewind_and_post().json())
 
@@ -79,8 +80,9 @@ class Client:
             yield from page["results"]
             url, params = page["next"], None
 
-    def submit_all(self, paths: Sequence[Path], chunk: int, root: Path | None = None,
-                   progress: Callable[[int], None] | None = None) -> Submitted:
+    def submit_all(
+        self, paths: Sequence[Path], chunk: int, root: Path | None = None, progress: Callable[[int], None] | None = None
+    ) -> Submitted:
         out = Submitted()
         for i in range(0, len(paths), chunk):
             part = paths[i : i + chunk]
@@ -92,8 +94,13 @@ class Client:
                 progress(len(part))
         return out
 
-    def wait(self, batches: Sequence[str], poll: float = 1.0, timeout: float = 3600.0,
-             progress: Callable[[int], None] | None = None) -> None:
+    def wait(
+        self,
+        batches: Sequence[str],
+        poll: float = 1.0,
+        timeout: float = 3600.0,
+        progress: Callable[[int], None] | None = None,
+    ) -> None:
         """Block until every study of these batches is done, failed or rejected."""
         deadline = time.monotonic() + timeout
         finished_before = 0
@@ -121,8 +128,16 @@ def write_csv(path: Path, client: Client, submitted: Submitted) -> int:
         writer.writerow(["file_name", "study_id", "status", "label", "probability", "error"])
         for batch in submitted.batches:
             for s in client.studies(batch=batch):
-                writer.writerow([s["file_name"], s["id"], s["status"], s["label"] or "",
-                                 "" if s["probability"] is None else f"{s['probability']:.4f}", s["error"] or ""])
+                writer.writerow(
+                    [
+                        s["file_name"],
+                        s["id"],
+                        s["status"],
+                        s["label"] or "",
+                        "" if s["probability"] is None else f"{s['probability']:.4f}",
+                        s["error"] or "",
+                    ]
+                )
                 rows += 1
         for e in submitted.errors:
             writer.writerow([e["file_name"], "", "refused", "", "", e["error"]])

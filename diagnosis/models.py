@@ -47,6 +47,9 @@ class IdempotentResponse(models.Model):
     class Meta:
         constraints = [models.UniqueConstraint(fields=["owner", "key"], name="unique_idempotency_key_per_user")]
 
+    def __str__(self) -> str:
+        return f"{self.key} -> {self.status_code}"
+
 
 class Study(models.Model):
     """One uploaded radiograph. The id is a random UUID, so no URL of a study can be guessed."""

@@ -4,23 +4,23 @@ from __future__ import annotations
 
 import uuid
 
-from django.contrib.auth.models import AbstractBaseUser, AnonymousUser
+from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
 from django.db.models import QuerySet
 from django.http import Http404
 
 from diagnosis.models import FINAL_STATUSES, Batch, JobStatus, Study
 
-User = AbstractBaseUser | AnonymousUser
+AnyUser = User | AnonymousUser
 
 
-def studies_for(user: User) -> QuerySet[Study]:
+def studies_for(user: AnyUser) -> QuerySet[Study]:
     if not user.is_authenticated:
         return Study.objects.none()
     return Study.objects.filter(owner=user).select_related("job", "result")
 
 
-def get_study(user: User, study_id: uuid.UUID | str) -> Study:
+def get_study(user: AnyUser, study_id: uuid.UUID | str) -> Study:
     """The user's own study, or Http404 (also for another user's id or a malformed id)."""
     try:
         return studies_for(user).get(pk=study_id)
@@ -28,7 +28,7 @@ def get_study(user: User, study_id: uuid.UUID | str) -> Study:
         raise Http404("No such study.") from exc
 
 
-def history(user: User, label: str = "", status: str = "") -> QuerySet[Study]:
+def history(user: AnyUser, label: str = "", status: str = "") -> QuerySet[Study]:
     """The user's studies, newest first, optionally filtered by result label and job status."""
     qs = studies_for(user).order_by("-created")
     if label:
@@ -38,7 +38,7 @@ def history(user: User, label: str = "", status: str = "") -> QuerySet[Study]:
     return qs
 
 
-def get_batch(user: User, batch_id: uuid.UUID | str) -> Batch:
+def get_batch(user: AnyUser, batch_id: uuid.UUID | str) -> Batch:
     if not user.is_authenticated:
         raise Http404("No such batch.")
     try:
@@ -55,5 +55,9 @@ def batch_progress(batch: Batch) -> dict[str, object]:
         counts[status] += 1
     total = len(rows)
     final = sum(counts[s] for s in FINAL_STATUSES)
-    return {"total": total, "counts": counts, "progress": final / total if total else 1.0,
-            "studies": [str(pk) for pk, _ in rows]}
+    return {
+        "total": total,
+        "counts": counts,
+        "progress": final / total if total else 1.0,
+        "studies": [str(pk) for pk, _ in rows],
+    }

@@ -14,7 +14,7 @@ from typing import Any, Protocol
 
 from celery import current_app
 from django.conf import settings
-from django.contrib.auth.base_user import AbstractBaseUser
+from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import IntegrityError, transaction
@@ -53,7 +53,7 @@ def enqueue(job_id: int) -> None:
     transaction.on_commit(lambda: current_app.send_task(INFERENCE_TASK, args=[job_id]), robust=True)
 
 
-def create_study(owner: AbstractBaseUser, upload: ValidatedUpload, batch: Batch | None = None) -> Study:
+def create_study(owner: User, upload: ValidatedUpload, batch: Batch | None = None) -> Study:
     with transaction.atomic():
         study = Study(
             owner=owner,
@@ -74,12 +74,12 @@ def create_study(owner: AbstractBaseUser, upload: ValidatedUpload, batch: Batch 
     return study
 
 
-def submit_files(owner: AbstractBaseUser, files: Iterable[UploadedFile], batch: Batch | None = None) -> Submission:
+def submit_files(owner: User, files: Iterable[UploadedFile], batch: Batch | None = None) -> Submission:
     """Validate and store each file on its own: one bad file is reported and does not stop the others."""
-    return _submit(owner, ((f.name or "unnamed", f.size, f) for f in files), batch)
+    return _submit(owner, ((f.name or "unnamed", f.size or 0, f) for f in files), batch)
 
 
-def _submit(owner: AbstractBaseUser, items: Iterable[archives.Entry | UploadError], batch: Batch | None) -> Submission:
+def _submit(owner: User, items: Iterable[archives.Entry | UploadError], batch: Batch | None) -> Submission:
     """One file in memory at a time, however many there are."""
     result = Submission()
     for item in items:
@@ -95,7 +95,7 @@ def _submit(owner: AbstractBaseUser, items: Iterable[archives.Entry | UploadErro
     return result
 
 
-def submit_batch(owner: AbstractBaseUser, files: list[UploadedFile], archive: UploadedFile | None) -> tuple[Batch, Submission]:
+def submit_batch(owner: User, files: list[UploadedFile], archive: UploadedFile | None) -> tuple[Batch, Submission]:
     """A bulk submission: many files, or the entries of one zip archive, as one batch."""
     batch = Batch.objects.create(owner=owner)
     if archive is None:
@@ -109,7 +109,7 @@ def submit_batch(owner: AbstractBaseUser, files: list[UploadedFile], archive: Up
 
 
 def replay_or_store(
-    owner: AbstractBaseUser, key: str, produce: Callable[[], tuple[int, dict[str, Any]]]
+    owner: User, key: str, produce: Callable[[], tuple[int, dict[str, Any]]]
 ) -> tuple[int, dict[str, Any]]:
     """Idempotency-Key: the first POST with a key reserves it, runs, and stores its answer; retries get that
     answer, and a retry that arrives while the first is still running gets 409 instead of a duplicate."""
@@ -159,7 +159,9 @@ def _finish(job_id: int, status: JobStatus, reason: str = "") -> bool:
     started = job.started_at if job and job.started_at else now
     return bool(
         InferenceJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-            status=status, reason=reason[:2000], finished_at=now,
+            status=status,
+            reason=reason[:2000],
+            finished_at=now,
             processing_ms=int((now - started).total_seconds() * 1000),
         )
     )
@@ -204,7 +206,8 @@ def requeue_stale_jobs() -> list[int]:
     running_deadline = now - timedelta(seconds=settings.RUNNING_STALE_SECONDS)
     stale_running = Q(status=JobStatus.RUNNING, started_at__lt=running_deadline)
     gave_up = InferenceJob.objects.filter(stale_running, attempts__gte=settings.MAX_ATTEMPTS).update(
-        status=JobStatus.FAILED, finished_at=now,
+        status=JobStatus.FAILED,
+        finished_at=now,
         reason=f"Processing stopped {settings.MAX_ATTEMPTS} times without finishing; the image was not judged.",
     )
     if gave_up:
@@ -212,7 +215,9 @@ def requeue_stale_jobs() -> list[int]:
     running = list(InferenceJob.objects.filter(stale_running).values_list("pk", flat=True))
     InferenceJob.objects.filter(stale_running, pk__in=running).update(status=JobStatus.QUEUED, enqueued_at=now)
     queued = list(
-        InferenceJob.objects.filter(status=JobStatus.QUEUED, enqueued_at__lt=queued_deadline).values_list("pk", flat=True)
+        InferenceJob.objects.filter(status=JobStatus.QUEUED, enqueued_at__lt=queued_deadline).values_list(
+            "pk", flat=True
+        )
     )
     InferenceJob.objects.filter(pk__in=queued, status=JobStatus.QUEUED).update(enqueued_at=now)
     stale = running + queued

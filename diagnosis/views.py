@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import uuid
+from typing import cast
 
 from django.contrib import messages
 from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
@@ -25,7 +27,7 @@ FILE_KINDS = {"image", "preview", "thumbnail", "heatmap", "overlay"}
 def upload(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
     if form.is_bound and form.is_valid():
-        submission = services.submit_files(request.user, form.cleaned_data["images"])  # type: ignore[arg-type]
+        submission = services.submit_files(cast(User, request.user), form.cleaned_data["images"])
         for error in submission.errors:
             form.add_error("images", str(error))
         if submission.studies and not submission.errors:

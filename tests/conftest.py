@@ -17,8 +17,10 @@ def _media_in_tmp(settings: Any, tmp_path: Path) -> Iterator[None]:
     settings.MEDIA_ROOT = tmp_path / "media"
     settings.STORAGES = {
         **settings.STORAGES,
-        "default": {"BACKEND": "django.core.files.storage.FileSystemStorage",
-                    "OPTIONS": {"location": tmp_path / "media"}},
+        "default": {
+            "BACKEND": "django.core.files.storage.FileSystemStorage",
+            "OPTIONS": {"location": tmp_path / "media"},
+        },
     }
     yield
 
@@ -33,5 +35,7 @@ def bob(django_user_model: type[User]) -> User:
     return django_user_model.objects.create_user("bob", password="bob-pass-123")
 
 
-def upload_file(name: str = "chest.png", data: bytes | None = None, content_type: str = "image/png") -> SimpleUploadedFile:
+def upload_file(
+    name: str = "chest.png", data: bytes | None = None, content_type: str = "image/png"
+) -> SimpleUploadedFile:
     return SimpleUploadedFile(name, images.png() if data is None else data, content_type=content_type)

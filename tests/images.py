@@ -9,7 +9,9 @@ import numpy as np
 from PIL import Image
 
 SHARED_DATA = Path(__file__).resolve().parents[2] / "shared" / "data" / "chest_xray"
-NO_DATA_REASON = f"the Kermany training images are not at {SHARED_DATA} (they ship with CI's ../shared, not with the repo)"
+NO_DATA_REASON = (
+    f"the Kermany training images are not at {SHARED_DATA} (they ship with CI's ../shared, not with the repo)"
+)
 
 
 def chest_like(width: int = 320, height: int = 256, seed: int = 0) -> np.ndarray:

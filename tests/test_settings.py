@@ -10,7 +10,11 @@ def _load_settings(**env: str) -> subprocess.CompletedProcess[str]:
     clean = {k: v for k, v in os.environ.items() if not k.startswith(("DJANGO_", "DATABASE_URL", "MAX_"))}
     return subprocess.run(
         [sys.executable, "-c", "import xrayweb.settings as s; print(s.DATABASES['default']['ENGINE'], s.DEBUG)"],
-        cwd=ROOT, env={**clean, **env}, capture_output=True, text=True, check=False,
+        cwd=ROOT,
+        env={**clean, **env},
+        capture_output=True,
+        text=True,
+        check=False,
     )
 
 

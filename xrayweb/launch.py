@@ -49,8 +49,21 @@ def redis_server_binary() -> str:
 def start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
     proc = subprocess.Popen(
-        [redis_server_binary(), "--port", str(port), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no",
-         "--dir", str(data_dir), "--logfile", str(data_dir / "redis.log")],
+        [
+            redis_server_binary(),
+            "--port",
+            str(port),
+            "--bind",
+            "127.0.0.1",
+            "--save",
+            "",
+            "--appendonly",
+            "no",
+            "--dir",
+            str(data_dir),
+            "--logfile",
+            str(data_dir / "redis.log"),
+        ],
     )
     url = f"redis://127.0.0.1:{port}/0"
     for _ in range(100):
@@ -91,16 +104,53 @@ def main() -> int:
         manage("collectstatic", "--noinput", "-v", "0")
         password = os.environ.get("DEMO_PASSWORD") or persistent_secret(data_dir / "demo_password", 9)
         manage("ensure_demo_user", "--username", "clinician", "--password", password)
-        children.append(subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "xrayweb", "worker", "-B", "-Q", "inference,maintenance",
-             "--loglevel", "INFO", "-s", str(data_dir / "celerybeat-schedule")], cwd=ROOT))
-        children.append(subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "xrayweb.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "2",
-             "--threads", "4", "--timeout", "120", "--access-logfile", "-"], cwd=ROOT))
+        children.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "celery",
+                    "-A",
+                    "xrayweb",
+                    "worker",
+                    "-B",
+                    "-Q",
+                    "inference,maintenance",
+                    "--loglevel",
+                    "INFO",
+                    "-s",
+                    str(data_dir / "celerybeat-schedule"),
+                ],
+                cwd=ROOT,
+            )
+        )
+        children.append(
+            subprocess.Popen(
+                [
+                    sys.executable,
+                    "-m",
+                    "gunicorn",
+                    "xrayweb.wsgi",
+                    "--bind",
+                    f"127.0.0.1:{port}",
+                    "--workers",
+                    "2",
+                    "--threads",
+                    "4",
+                    "--timeout",
+                    "120",
+                    "--access-logfile",
+                    "-",
+                ],
+                cwd=ROOT,
+            )
+        )
         wait_for_port(port, children[-1])
-        print(f"\n  Chest X-ray pneumonia service: http://127.0.0.1:{port}/\n"
-              f"  Log in as: clinician / {password}\n  Data folder: {data_dir}   (Ctrl-C stops everything)\n",
-              flush=True)
+        print(
+            f"\n  Chest X-ray pneumonia service: http://127.0.0.1:{port}/\n"
+            f"  Log in as: clinician / {password}\n  Data folder: {data_dir}   (Ctrl-C stops everything)\n",
+            flush=True,
+        )
         return supervise(children)
     finally:
         stop(children)
@@ -112,8 +162,7 @@ def supervise(children: list[subprocess.Popen[bytes]]) -> int:
         while True:
             for child in children:
                 if child.poll() is not None:
-                    print(f"{child.args[2] if len(child.args) > 2 else child.args[0]} exited ({child.returncode});"
-                          " stopping.", file=sys.stderr)
+                    print(f"{child.args!r} exited ({child.returncode}); stopping.", file=sys.stderr)
                     return 1
             time.sleep(0.5)
     except KeyboardInterrupt:

@@ -11,7 +11,7 @@ from diagnosis.models import Study
 
 class StudySerializer(serializers.ModelSerializer[Study]):
     status = serializers.CharField(source="job.status", read_only=True)
-    label = serializers.SerializerMethodField()
+    label = serializers.SerializerMethodField()  # type: ignore[assignment]  # a field, not Field.label
     probability = serializers.SerializerMethodField()
     threshold = serializers.SerializerMethodField()
     model_version = serializers.SerializerMethodField()
@@ -25,9 +25,26 @@ class StudySerializer(serializers.ModelSerializer[Study]):
 
     class Meta:
         model = Study
-        fields = ["id", "status", "label", "probability", "threshold", "model_version", "error", "created",
-                  "completed", "file_name", "batch", "width", "height", "sha256", "url", "image_url",
-                  "heatmap_url", "overlay_url"]
+        fields = [
+            "id",
+            "status",
+            "label",
+            "probability",
+            "threshold",
+            "model_version",
+            "error",
+            "created",
+            "completed",
+            "file_name",
+            "batch",
+            "width",
+            "height",
+            "sha256",
+            "url",
+            "image_url",
+            "heatmap_url",
+            "overlay_url",
+        ]
         read_only_fields = fields
 
     def _result(self, study: Study) -> Any:
@@ -102,7 +119,7 @@ class SubmitErrorSerializer(serializers.Serializer[Any]):
 class SubmitResponseSerializer(serializers.Serializer[Any]):
     batch = serializers.UUIDField()
     studies = SubmittedStudySerializer(many=True)
-    errors = SubmitErrorSerializer(many=True)
+    errors = SubmitErrorSerializer(many=True)  # type: ignore[assignment]  # a field, not Serializer.errors
 
 
 class BatchSerializer(serializers.Serializer[Any]):

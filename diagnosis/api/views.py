@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import uuid
-from typing import Any
+from typing import Any, cast
 
+from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404
 from django_filters.rest_framework import DjangoFilterBackend
@@ -24,9 +25,17 @@ from diagnosis.models import Study
 from diagnosis.views import open_study_file
 
 IDEMPOTENCY_HEADER = OpenApiParameter(
-    "Idempotency-Key", OpenApiTypes.STR, OpenApiParameter.HEADER, required=False,
+    "Idempotency-Key",
+    OpenApiTypes.STR,
+    OpenApiParameter.HEADER,
+    required=False,
     description="Retrying a POST with the same key returns the first answer instead of creating duplicates.",
 )
+
+
+def _user(request: Request) -> User:
+    """IsAuthenticated (the default permission) has already refused anonymous callers."""
+    return cast(User, request.user)
 
 
 class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Study]):
@@ -55,14 +64,22 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         key = request.headers.get("Idempotency-Key", "").strip()[:200]
 
         def produce() -> tuple[int, dict[str, Any]]:
-            batch, sub = services.submit_batch(request.user, form.validated_data.get("images") or [],
-                                               form.validated_data.get("archive"))
-            studies = [{"id": str(s.pk), "status": s.job.status, "file_name": s.original_name,
-                        "url": StudySerializer(s, context={"request": request}).data["url"]} for s in sub.studies]
+            batch, sub = services.submit_batch(
+                _user(request), form.validated_data.get("images") or [], form.validated_data.get("archive")
+            )
+            studies = [
+                {
+                    "id": str(s.pk),
+                    "status": s.job.status,
+                    "file_name": s.original_name,
+                    "url": StudySerializer(s, context={"request": request}).data["url"],
+                }
+                for s in sub.studies
+            ]
             errors = [{"file_name": e.file_name, "error": e.message} for e in sub.errors]
             return 202, {"batch": str(batch.pk), "studies": studies, "errors": errors}
 
-        status, body = services.replay_or_store(request.user, key, produce) if key else produce()
+        status, body = services.replay_or_store(_user(request), key, produce) if key else produce()
         return Response(body, status=status)
 
 
@@ -82,4 +99,6 @@ class BatchView(APIView):
     @extend_schema(responses=BatchSerializer)
     def get(self, request: Request, pk: uuid.UUID) -> Response:
         batch = selectors.get_batch(request.user, pk)
-        return Response(BatchSerializer({"id": batch.pk, "created": batch.created, **selectors.batch_progress(batch)}).data)
+        return Response(
+            BatchSerializer({"id": batch.pk, "created": batch.created, **selectors.batch_progress(batch)}).data
+        )

@@ -26,10 +26,11 @@ def test_reads_are_scoped_to_the_owner(alice, bob) -> None:  # type: ignore[no-u
 
 
 def test_history_filters_and_orders_newest_first(alice) -> None:  # type: ignore[no-untyped-def]
-    a, b, c = services.submit_files(alice, [upload_file("a.png"), upload_file("b.png"), upload_file("c.png")]).studies
+    a, b, _c = services.submit_files(alice, [upload_file("a.png"), upload_file("b.png"), upload_file("c.png")]).studies
     for study, label in ((a, "NORMAL"), (b, "PNEUMONIA")):
-        Result.objects.create(study=study, label=label, probability=0.5, threshold=0.5, model_version="v",
-                              inference_ms=1)
+        Result.objects.create(
+            study=study, label=label, probability=0.5, threshold=0.5, model_version="v", inference_ms=1
+        )
         study.job.status = JobStatus.DONE
         study.job.save()
     assert [s.original_name for s in selectors.history(alice)] == ["c.png", "b.png", "a.png"]

@@ -13,9 +13,11 @@ pytestmark = pytest.mark.django_db
 
 
 def test_submit_creates_study_job_and_enqueues_on_commit(alice, django_capture_on_commit_callbacks) -> None:  # type: ignore[no-untyped-def]
-    with mock.patch("diagnosis.services.current_app.send_task") as send:
-        with django_capture_on_commit_callbacks(execute=True):
-            sub = services.submit_files(alice, [upload_file("x.png")])
+    with (
+        mock.patch("diagnosis.services.current_app.send_task") as send,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        sub = services.submit_files(alice, [upload_file("x.png")])
     (study,) = sub.studies
     assert sub.errors == []
     assert study.owner == alice and study.original_name == "x.png"
@@ -46,8 +48,15 @@ def test_claim_is_atomic_and_only_once(alice) -> None:  # type: ignore[no-untype
 def test_record_result_twice_keeps_one_result(alice) -> None:  # type: ignore[no-untyped-def]
     job = services.claim_job(_study(alice).job.pk)
     assert job is not None
-    prediction = mock.Mock(label="PNEUMONIA", probability=0.9, threshold=0.4, model_version="v1",
-                           heatmap_png=b"\x89PNGheat", overlay_png=b"\x89PNGover", inference_ms=12)
+    prediction = mock.Mock(
+        label="PNEUMONIA",
+        probability=0.9,
+        threshold=0.4,
+        model_version="v1",
+        heatmap_png=b"\x89PNGheat",
+        overlay_png=b"\x89PNGover",
+        inference_ms=12,
+    )
     services.record_result(job, prediction)
     services.record_result(job, prediction)
     assert Result.objects.count() == 1

@@ -64,7 +64,7 @@ def test_files_have_their_content_types(alice, done_study) -> None:  # type: ign
     assert get("image")["Content-Type"] == "image/png"
     assert get("heatmap")["Content-Type"] == "image/png"
     assert get("thumbnail")["Content-Type"] == "image/jpeg"
-    assert b"".join(get("image").streaming_content) == images.png()
+    assert b"".join(get("image").streaming_content) == images.png()  # type: ignore[attr-defined]
     assert client.get(reverse("diagnosis:study_file", args=[done_study.pk, "secret"])).status_code == 404
 
 
@@ -131,7 +131,9 @@ def test_upload_without_a_file_is_a_form_error(alice) -> None:  # type: ignore[n
 
 def test_oversized_upload_is_refused(alice, settings) -> None:  # type: ignore[no-untyped-def]
     settings.MAX_UPLOAD_BYTES = 2048
-    response = logged_in(alice).post(reverse("diagnosis:upload"), {"images": upload_file("big.png", images.png(600, 600))})
+    response = logged_in(alice).post(
+        reverse("diagnosis:upload"), {"images": upload_file("big.png", images.png(600, 600))}
+    )
     assert response.status_code == 400 and "limit" in response.content.decode()
     assert alice.studies.count() == 0
 

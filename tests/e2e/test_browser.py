@@ -29,8 +29,14 @@ def test_clinician_uploads_and_sees_the_result_without_reloading(  # type: ignor
     # Let the worker finish loading the model before timing an upload, as a running service would have.
     from tests.integration.conftest import wait_for
 
-    wait_for(lambda: "model" in worker.log.read_text(errors="replace") and " loaded" in worker.log.read_text(
-        errors="replace"), 90, "the worker to load the model", [worker.log])
+    wait_for(
+        lambda: (
+            "model" in worker.log.read_text(errors="replace") and " loaded" in worker.log.read_text(errors="replace")
+        ),
+        90,
+        "the worker to load the model",
+        [worker.log],
+    )
 
     page.set_input_files("input[name=images]", str(xray))
     started = time.monotonic()
@@ -44,8 +50,9 @@ def test_clinician_uploads_and_sees_the_result_without_reloading(  # type: ignor
     assert label in ("Normal", "Pneumonia")
     assert re.fullmatch(r"\d{1,3}%", page.text_content("#probability") or "")
     for img in ("#img-original", "#img-heatmap", "#img-overlay"):
-        page.wait_for_function(f"document.querySelector('{img}').complete && "
-                               f"document.querySelector('{img}').naturalWidth > 0")
+        page.wait_for_function(
+            f"document.querySelector('{img}').complete && document.querySelector('{img}').naturalWidth > 0"
+        )
     if os.environ.get("E2E_SCREENSHOT"):
         page.screenshot(path=os.environ["E2E_SCREENSHOT"], full_page=True)
 

@@ -41,7 +41,7 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         from xrayweb.launch import start_embedded_redis
 
         proc, url = start_embedded_redis(tmp_path_factory.mktemp("redis"))
-    celery_app.conf.broker_url = url
+    celery_app.conf.broker_url = url  # type: ignore[misc]  # read-only in the stubs, settable at runtime
     yield url
     if proc:
         proc.terminate()
@@ -59,9 +59,28 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "xrayweb", "worker", "-B", "-Q", "inference,maintenance",
-             "--concurrency", "1", "--loglevel", "INFO", "-s", str(log.with_suffix(".beat"))],
-            cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "xrayweb",
+                "worker",
+                "-B",
+                "-Q",
+                "inference,maintenance",
+                "--concurrency",
+                "1",
+                "--loglevel",
+                "INFO",
+                "-s",
+                str(log.with_suffix(".beat")),
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=log.open("ab"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
     def kill(self) -> None:

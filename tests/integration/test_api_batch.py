@@ -16,7 +16,11 @@ def test_batch_through_the_api_to_a_real_worker(live_server, start_worker, alice
     folder = tmp_path / "clinic"
     (folder / "sub").mkdir(parents=True)
     for i in range(5):
-        data = images.real_radiograph("NORMAL" if i % 2 else "PNEUMONIA", i) if images.SHARED_DATA.exists() else images.png()
+        data = (
+            images.real_radiograph("NORMAL" if i % 2 else "PNEUMONIA", i)
+            if images.SHARED_DATA.exists()
+            else images.png()
+        )
         (folder / ("sub" if i % 2 else "") / f"{i}.jpeg").write_bytes(data)
     (folder / "broken.png").write_bytes(b"\x89PNG broken")
     worker = start_worker()

@@ -17,8 +17,15 @@ def test_real_worker_takes_uploads_to_done_and_rejects_bad_ones(alice, start_wor
     worker = start_worker()
     good = [upload_file(f"chest{i}.png", images.png(300 + i, 280)) for i in range(2)]
     studies = services.submit_files(alice, good).studies
-    photo = services.submit_files(alice, [upload_file("noise.png", images.encode(
-        __import__("numpy").random.default_rng(0).integers(0, 256, (256, 256, 3), dtype="uint8")))]).studies[0]
+    photo = services.submit_files(
+        alice,
+        [
+            upload_file(
+                "noise.png",
+                images.encode(__import__("numpy").random.default_rng(0).integers(0, 256, (256, 256, 3), dtype="uint8")),
+            )
+        ],
+    ).studies[0]
     ids = [s.job.pk for s in [*studies, photo]]
     wait_for(lambda: all(_status(i) in ("done", "rejected") for i in ids), 120, "all jobs final", [worker.log])
     assert _status(photo.job.pk) == JobStatus.REJECTED
@@ -38,8 +45,12 @@ def test_killing_the_worker_mid_job_loses_no_study(alice, start_worker) -> None:
     first.kill()
     assert _status(study.job.pk) == JobStatus.RUNNING
     second = start_worker(**stale)
-    wait_for(lambda: _status(study.job.pk) == JobStatus.DONE, 120, "the job to finish on the second worker",
-             [first.log, second.log])
+    wait_for(
+        lambda: _status(study.job.pk) == JobStatus.DONE,
+        120,
+        "the job to finish on the second worker",
+        [first.log, second.log],
+    )
     job = InferenceJob.objects.get(pk=study.job.pk)
     assert job.attempts == 2
     assert study.__class__.objects.get(pk=study.pk).result.model_version

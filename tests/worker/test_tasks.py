@@ -30,8 +30,9 @@ def test_a_study_goes_to_done_with_a_result(alice) -> None:  # type: ignore[no-u
 
 def test_a_file_corrupted_after_upload_is_rejected_not_crashed(alice) -> None:  # type: ignore[no-untyped-def]
     study = services.submit_files(alice, [upload_file()]).studies[0]
-    study.image.storage.delete(study.image.name)
-    study.image.storage.save(study.image.name, ContentFile(images.png()[:300]))
+    name = str(study.image.name)
+    study.image.storage.delete(name)
+    study.image.storage.save(name, ContentFile(images.png()[:300]))
     assert run_inference(study.job.pk) == "rejected"
     job = InferenceJob.objects.get(study=study)
     assert job.status == JobStatus.REJECTED and "truncated or corrupt" in job.reason

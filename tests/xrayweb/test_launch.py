@@ -20,11 +20,19 @@ pytestmark = pytest.mark.integration
 
 def test_launcher_starts_everything_and_a_study_reaches_a_final_state(tmp_path: Path) -> None:
     port = free_port()
-    env = {k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "MEDIA_ROOT", "DJANGO_SECRET_KEY")}
+    env = {
+        k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "MEDIA_ROOT", "DJANGO_SECRET_KEY")
+    }
     env.update(XRAY_DATA_DIR=str(tmp_path / "data"), PORT=str(port))
     log = tmp_path / "launch.log"
-    proc = subprocess.Popen([sys.executable, "-m", "xrayweb.launch"], cwd=ROOT, env=env, stdout=log.open("wb"),
-                            stderr=subprocess.STDOUT, start_new_session=True)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "xrayweb.launch"],
+        cwd=ROOT,
+        env=env,
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
     try:
         banner = _wait_for(lambda: re.search(r"Log in as: (\S+) / (\S+)", log.read_text(errors="replace")), 120, log)
         assert f"http://127.0.0.1:{port}/" in log.read_text()
@@ -32,12 +40,15 @@ def test_launcher_starts_everything_and_a_study_reaches_a_final_state(tmp_path: 
         s = requests.Session()
         base = f"http://127.0.0.1:{port}"
         s.get(f"{base}/accounts/login/")
-        r = s.post(f"{base}/accounts/login/", data={"username": user, "password": password,
-                                                   "csrfmiddlewaretoken": s.cookies["csrftoken"]})
+        r = s.post(
+            f"{base}/accounts/login/",
+            data={"username": user, "password": password, "csrfmiddlewaretoken": s.cookies["csrftoken"]},
+        )
         assert r.url.endswith("/upload/")
         data = images.real_radiograph() if images.SHARED_DATA.exists() else images.png()
-        r = s.post(f"{base}/upload/", files={"images": ("c.jpeg", data)},
-                   data={"csrfmiddlewaretoken": s.cookies["csrftoken"]})
+        r = s.post(
+            f"{base}/upload/", files={"images": ("c.jpeg", data)}, data={"csrfmiddlewaretoken": s.cookies["csrftoken"]}
+        )
         status_url = r.url + "status/"
         final = _wait_for(lambda: (j := s.get(status_url).json())["final"] and j, 120, log)
         assert final["status"] in ("done", "rejected")

@@ -73,7 +73,7 @@ def shifted(gray: np.ndarray, kind: int) -> np.ndarray:
 
     kinds: 0 dark gamma, 1 bright gamma, 2 low contrast, 3 tight crop, 4 wide border, 5 blur + noise.
     """
-    x = gray.astype(np.float32) / 255.0
+    x: np.ndarray = gray.astype(np.float32) / 255.0
     h, w = gray.shape
     if kind == 0:
         x = x**1.8

@@ -41,8 +41,9 @@ class Gate:
         return None
 
     def save(self, path: Path) -> None:
-        np.savez(path, mean=self.mean, precision=self.precision,
-                 max_distance=self.max_distance, max_chroma=self.max_chroma)
+        np.savez(
+            path, mean=self.mean, precision=self.precision, max_distance=self.max_distance, max_chroma=self.max_chroma
+        )
 
     @classmethod
     def load(cls, path: Path) -> Gate:

@@ -42,7 +42,7 @@ def report(probs: np.ndarray, labels: np.ndarray, threshold: float) -> Report:
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(labels, pred, labels=[0, 1]).ravel())
     both = len(np.unique(labels)) == 2
     return Report(
-        n=int(len(labels)),
+        n=len(labels),
         accuracy=(tp + tn) / len(labels),
         sensitivity=tp / (tp + fn) if tp + fn else float("nan"),
         specificity=tn / (tn + fp) if tn + fp else float("nan"),
@@ -92,8 +92,11 @@ def plot_reliability(probs: np.ndarray, labels: np.ndarray, path: Path, bins: in
     ax.plot(centres, rates, marker="o")
     for c, r, k in zip(centres, rates, counts, strict=True):
         ax.annotate(str(k), (c, r), fontsize=7, xytext=(3, -9), textcoords="offset points")
-    ax.set(xlabel="predicted P(pneumonia)", ylabel="observed pneumonia rate",
-           title=f"Reliability (ECE {expected_calibration_error(probs, labels, bins):.3f})")
+    ax.set(
+        xlabel="predicted P(pneumonia)",
+        ylabel="observed pneumonia rate",
+        title=f"Reliability (ECE {expected_calibration_error(probs, labels, bins):.3f})",
+    )
     fig.tight_layout()
     fig.savefig(path, dpi=110)
     plt.close(fig)

@@ -23,9 +23,7 @@ def build(arch: str, imagenet_weights: str | None = None, dropout: float = 0.3) 
     if arch in ("mobilenet025", "mobilenet025_scratch"):
         rgb = keras.layers.Concatenate(name="to_rgb")([x, x, x])
         weights = imagenet_weights if arch == "mobilenet025" else None
-        backbone = keras.applications.MobileNet(
-            input_tensor=rgb, include_top=False, alpha=0.25, weights=weights
-        )
+        backbone = keras.applications.MobileNet(input_tensor=rgb, include_top=False, alpha=0.25, weights=weights)
         conv = backbone.output
     else:
         raise ValueError(f"unknown architecture {arch!r}")

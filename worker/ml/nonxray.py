@@ -15,23 +15,31 @@ import cv2
 import numpy as np
 
 
+def _to_uint8(values: np.ndarray) -> np.ndarray:
+    """Stretch any numeric 2-D array to 0-255."""
+    v = values.astype(np.float32)
+    span = float(v.max() - v.min()) or 1.0
+    return ((v - v.min()) * (255.0 / span)).astype(np.uint8)
+
+
 def _package_images() -> list[np.ndarray]:
     """RGB uint8 images that ship with matplotlib and scikit-learn."""
     import matplotlib
     import sklearn.datasets
 
-    images = [np.asarray(img, dtype=np.uint8) for img in sklearn.datasets.load_sample_images().images]
+    images: list[np.ndarray] = [np.asarray(img, dtype=np.uint8) for img in sklearn.datasets.load_sample_images().images]
     sample = Path(matplotlib.get_data_path()) / "sample_data"
     for name in ("grace_hopper.jpg", "Minduka_Present_Blue_Pack.png", "logo2.png"):
         bgr = cv2.imread(str(sample / name), cv2.IMREAD_COLOR)
         if bgr is not None:
-            images.append(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB))
-    mri = np.frombuffer(gzip.open(sample / "s1045.ima.gz").read(), np.uint16).reshape(256, 256)
-    mri8 = cv2.normalize(mri.astype(np.float32), None, 0, 255, cv2.NORM_MINMAX).astype(np.uint8)
+            images.append(np.asarray(cv2.cvtColor(bgr, cv2.COLOR_BGR2RGB), dtype=np.uint8))
+    with gzip.open(sample / "s1045.ima.gz") as fh:
+        mri = np.frombuffer(fh.read(), np.uint16).reshape(256, 256)
+    mri8 = _to_uint8(mri)
     images.append(cv2.cvtColor(mri8, cv2.COLOR_GRAY2RGB))
     with np.load(sample / "jacksboro_fault_dem.npz") as dem:
-        terrain = cv2.normalize(dem["elevation"].astype(np.float32), None, 0, 255, cv2.NORM_MINMAX)
-    images.append(cv2.cvtColor(terrain.astype(np.uint8), cv2.COLOR_GRAY2RGB))
+        terrain = _to_uint8(dem["elevation"])
+    images.append(cv2.cvtColor(terrain, cv2.COLOR_GRAY2RGB))
     digits = sklearn.datasets.load_digits().images[:4]
     for d in digits:
         big = cv2.resize((d * 16).astype(np.uint8), (224, 224), interpolation=cv2.INTER_NEAREST)
@@ -47,7 +55,9 @@ def _generated(rng: np.random.Generator) -> list[np.ndarray]:
         out.append(np.repeat(rng.integers(0, 256, (256, 256, 1), dtype=np.uint8), 3, axis=2))
     ramp = np.linspace(0, 255, 256, dtype=np.float32)
     out.append(np.stack([np.tile(ramp, (256, 1))] * 3, axis=-1).astype(np.uint8))
-    out.append(np.stack([np.tile(ramp, (256, 1)).T, np.tile(ramp, (256, 1)), np.full((256, 256), 128.0)], -1).astype(np.uint8))
+    out.append(
+        np.stack([np.tile(ramp, (256, 1)).T, np.tile(ramp, (256, 1)), np.full((256, 256), 128.0)], -1).astype(np.uint8)
+    )
     board = ((np.indices((256, 256)) // 32).sum(axis=0) % 2 * 255).astype(np.uint8)
     out.append(cv2.cvtColor(board, cv2.COLOR_GRAY2RGB))
     for value in (0, 128, 255):

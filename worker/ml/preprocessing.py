@@ -48,9 +48,7 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"The image is truncated or corrupt ({exc}).") from exc
     width, height = img.size
-    return DecodedImage(
-        gray=_to_gray8(img), chroma=_chroma(img), width=width, height=height, format=fmt
-    )
+    return DecodedImage(gray=_to_gray8(img), chroma=_chroma(img), width=width, height=height, format=fmt)
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:

@@ -217,8 +217,7 @@ def package(best: str, results: dict[str, dict[str, Any]], s: Splits, args: argp
             "augmentation": "rotation 4%, zoom -25..+12%, shift 6%, gamma exp(+-0.45), contrast 0.65-1.35, "
             "brightness +-0.1, Gaussian noise; no flips",
             "patients": s.patients,
-            "images": {"train": int(len(s.train_y)), "validation": int(len(s.val_y)),
-                       "shifted_validation": int(len(s.hard_y))},
+            "images": {"train": len(s.train_y), "validation": len(s.val_y), "shifted_validation": len(s.hard_y)},
         },
         "data": "Kermany et al. 2018 pediatric chest X-ray (Guangzhou Women and Children's Medical Center), "
         "training split only, resized to 224x224; validation is a patient-level split of it. The standard "
@@ -227,8 +226,15 @@ def package(best: str, results: dict[str, dict[str, Any]], s: Splits, args: argp
         "Supports and does not replace a clinician. Not validated for adults, lateral views, CT or other hospitals.",
     }
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    print(json.dumps({k: card[k] for k in ("version", "arch", "temperature", "threshold", "validation",
-                                           "shifted_validation", "gate")}, indent=2))
+    print(
+        json.dumps(
+            {
+                k: card[k]
+                for k in ("version", "arch", "temperature", "threshold", "validation", "shifted_validation", "gate")
+            },
+            indent=2,
+        )
+    )
 
 
 if __name__ == "__main__":

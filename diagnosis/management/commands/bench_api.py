@@ -46,7 +46,9 @@ class Command(BaseCommand):
                 proc.wait(60)
         self.stdout.write(f"images: {n} from {data}")
         self.stdout.write(f"bulk, {chunk} images per request:  {n / bulk:7.1f} images/s  ({bulk:.1f} s until all done)")
-        self.stdout.write(f"one request per image (baseline): {n / single:7.1f} images/s  ({single:.1f} s until all done)")
+        self.stdout.write(
+            f"one request per image (baseline): {n / single:7.1f} images/s  ({single:.1f} s until all done)"
+        )
         self.stdout.write(f"bulk / baseline: {single / bulk:.2f}x")
 
     def _run(self, client: Client, paths: list[Path], chunk: int) -> float:
@@ -61,20 +63,36 @@ class Command(BaseCommand):
     def _start(self, data_dir: Path) -> tuple[str, str, subprocess.Popen[bytes]]:
         port = free_port()
         env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MEDIA_ROOT")}
-        env.update(XRAY_DATA_DIR=str(data_dir), PORT=str(port), API_THROTTLE_RATE="100000/min",
-                   API_SUBMIT_THROTTLE_RATE="100000/min")
+        env.update(
+            XRAY_DATA_DIR=str(data_dir),
+            PORT=str(port),
+            API_THROTTLE_RATE="100000/min",
+            API_SUBMIT_THROTTLE_RATE="100000/min",
+        )
         env.pop("DJANGO_SECRET_KEY", None)
         log = data_dir / "service.log"
-        proc = subprocess.Popen([sys.executable, "-m", "xrayweb.launch"], cwd=settings.BASE_DIR, env=env,
-                                stdout=log.open("wb"), stderr=subprocess.STDOUT, start_new_session=True)
+        proc = subprocess.Popen(
+            [sys.executable, "-m", "xrayweb.launch"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            stdout=log.open("wb"),
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
         deadline = time.monotonic() + 120
         while not re.search(r"Log in as", log.read_text(errors="replace")):
             if time.monotonic() > deadline or proc.poll() is not None:
                 raise CommandError(f"the service did not start:\n{log.read_text(errors='replace')[-3000:]}")
             time.sleep(0.3)
         env["DJANGO_SECRET_KEY"] = (data_dir / "secret_key").read_text()
-        out = subprocess.run([sys.executable, "manage.py", "drf_create_token", "clinician"], cwd=settings.BASE_DIR,
-                             env=env, capture_output=True, text=True, check=True).stdout
+        out = subprocess.run(
+            [sys.executable, "manage.py", "drf_create_token", "clinician"],
+            cwd=settings.BASE_DIR,
+            env=env,
+            capture_output=True,
+            text=True,
+            check=True,
+        ).stdout
         token = re.search(r"([0-9a-f]{40})", out)
         if not token:
             raise CommandError(f"no token in: {out}")

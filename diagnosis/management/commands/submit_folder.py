@@ -18,8 +18,9 @@ class Command(BaseCommand):
         parser.add_argument("--csv", type=Path, default=Path("results.csv"))
         parser.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the results")
 
-    def handle(self, *args: Any, folder: Path, server: str, token: str, chunk: int, csv: Path,
-               timeout: float, **options: Any) -> None:
+    def handle(
+        self, *args: Any, folder: Path, server: str, token: str, chunk: int, csv: Path, timeout: float, **options: Any
+    ) -> None:
         paths = find_images(folder)
         if not paths:
             raise CommandError(f"no .jpeg, .jpg or .png files under {folder}")

@@ -41,7 +41,9 @@ def test_post_images_answers_202_with_batch_studies_and_errors(alice_api: APICli
     assert r.status_code == 202
     body = r.json()
     assert [s["file_name"] for s in body["studies"]] == ["a.png", "c.png"]
-    assert all(s["status"] == "queued" and s["url"].startswith("http://testserver/api/v1/studies/") for s in body["studies"])
+    assert all(
+        s["status"] == "queued" and s["url"].startswith("http://testserver/api/v1/studies/") for s in body["studies"]
+    )
     assert body["errors"] == [{"file_name": "b.png", "error": "The file is not a JPEG or PNG image."}]
     assert Study.objects.filter(batch_id=body["batch"]).count() == 2
 
@@ -53,15 +55,17 @@ def test_post_without_files_is_400(alice_api: APIClient) -> None:
 
 def test_zip_archive_refuses_bad_entries_one_by_one(alice_api: APIClient, settings) -> None:  # type: ignore[no-untyped-def]
     settings.MAX_UPLOAD_BYTES = 200_000
-    archive = _zip({
-        "ok/one.png": images.png(),
-        "../../etc/evil.png": images.png(),
-        "/abs/path.png": images.png(),
-        "inner.zip": _zip({"x.png": images.png()}).getvalue(),
-        "huge.png": b"\0" * 300_000,
-        "readme.txt": b"hello",
-        "ok/two.jpg": images.jpeg(),
-    })
+    archive = _zip(
+        {
+            "ok/one.png": images.png(),
+            "../../etc/evil.png": images.png(),
+            "/abs/path.png": images.png(),
+            "inner.zip": _zip({"x.png": images.png()}).getvalue(),
+            "huge.png": b"\0" * 300_000,
+            "readme.txt": b"hello",
+            "ok/two.jpg": images.jpeg(),
+        }
+    )
     r = alice_api.post(f"{API}/studies/", {"archive": archive}, format="multipart")
     assert r.status_code == 202
     body = r.json()
@@ -90,14 +94,15 @@ def test_not_a_zip_is_reported(alice_api: APIClient) -> None:
 
 
 def test_idempotency_key_replays_the_first_answer(alice_api: APIClient) -> None:
-    headers = {"HTTP_IDEMPOTENCY_KEY": "retry-123"}
-    first = alice_api.post(f"{API}/studies/", {"images": [upload_file()]}, format="multipart", **headers)
-    again = alice_api.post(f"{API}/studies/", {"images": [upload_file()]}, format="multipart", **headers)
+    headers = {"Idempotency-Key": "retry-123"}
+    first = alice_api.post(f"{API}/studies/", {"images": [upload_file()]}, format="multipart", headers=headers)
+    again = alice_api.post(f"{API}/studies/", {"images": [upload_file()]}, format="multipart", headers=headers)
     assert first.status_code == again.status_code == 202
     assert first.json() == again.json()
     assert Study.objects.count() == 1
-    other = alice_api.post(f"{API}/studies/", {"images": [upload_file()]}, format="multipart",
-                           HTTP_IDEMPOTENCY_KEY="another")
+    other = alice_api.post(
+        f"{API}/studies/", {"images": [upload_file()]}, format="multipart", headers={"Idempotency-Key": "another"}
+    )
     assert other.json()["batch"] != first.json()["batch"] and Study.objects.count() == 2
 
 
@@ -107,8 +112,13 @@ def test_detail_for_owner_other_and_anonymous(alice, alice_api: APIClient, bob_a
     assert r.status_code == 200
     body = r.json()
     assert {k: body[k] for k in ("status", "label", "probability", "threshold", "model_version", "error")} == {
-        "status": "done", "label": "NORMAL", "probability": 0.12, "threshold": 0.4, "model_version": "api-test",
-        "error": None}
+        "status": "done",
+        "label": "NORMAL",
+        "probability": 0.12,
+        "threshold": 0.4,
+        "model_version": "api-test",
+        "error": None,
+    }
     for key in ("id", "created", "completed", "image_url", "heatmap_url", "overlay_url"):
         assert body[key]
     for url in (f"{API}/studies/{study.pk}/", body["image_url"], body["heatmap_url"], body["overlay_url"]):
@@ -120,7 +130,7 @@ def test_detail_for_owner_other_and_anonymous(alice, alice_api: APIClient, bob_a
 def test_files_stream_the_stored_bytes(alice, alice_api: APIClient) -> None:  # type: ignore[no-untyped-def]
     study = _done(services.submit_files(alice, [upload_file("f.png")]).studies[0])
     r = alice_api.get(f"{API}/studies/{study.pk}/image/")
-    assert b"".join(r.streaming_content) == images.png()
+    assert b"".join(r.streaming_content) == images.png()  # type: ignore[attr-defined]
     assert alice_api.get(f"{API}/studies/{study.pk}/thumbnail/").status_code == 404
 
 

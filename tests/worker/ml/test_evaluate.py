@@ -25,8 +25,17 @@ def test_evaluate_model_writes_json_and_plots(tmp_path: Path, capsys: pytest.Cap
     out = tmp_path / "out" / "eval.json"
     call_command("evaluate_model", "--data", str(_folder(tmp_path)), "--json", str(out))
     result = json.loads(out.read_text())
-    for key in ("n", "accuracy", "sensitivity", "specificity", "auc", "ece", "threshold", "model_version",
-                "confusion_matrix"):
+    for key in (
+        "n",
+        "accuracy",
+        "sensitivity",
+        "specificity",
+        "auc",
+        "ece",
+        "threshold",
+        "model_version",
+        "confusion_matrix",
+    ):
         assert key in result
     assert result["n"] == 6
     (tn, fp), (fn, tp) = result["confusion_matrix"]
