@@ -188,3 +188,12 @@ def test_schema_and_offline_docs() -> None:
     docs = client.get(f"{API}/docs/").content.decode()
     assert "drf_spectacular_sidecar/swagger-ui-dist" in docs
     assert "cdn" not in docs.lower() and "unpkg" not in docs.lower()
+
+
+@pytest.mark.parametrize(
+    "when", ["1652-01-10T01:28:52.5-20:19", "0001-01-01T00:00:00+23:00", "9999-12-31T23:59:59-23:00"]
+)
+def test_extreme_timezone_offsets_are_not_a_server_error(alice_api: APIClient, when: str) -> None:
+    # Found by the schema fuzzer on PostgreSQL, which refuses offsets past 16 hours.
+    r = alice_api.get(f"{API}/studies/", {"created_after": when, "created_before": when})
+    assert r.status_code == 200 and r.json()["count"] == 0
