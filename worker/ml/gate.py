@@ -42,7 +42,11 @@ class Gate:
 
     def save(self, path: Path) -> None:
         np.savez(
-            path, mean=self.mean, precision=self.precision, max_distance=self.max_distance, max_chroma=self.max_chroma
+            path,
+            mean=self.mean.astype(np.float32),
+            precision=self.precision.astype(np.float32),
+            max_distance=self.max_distance,
+            max_chroma=self.max_chroma,
         )
 
     @classmethod

@@ -98,8 +98,12 @@ def _chroma(img: Image.Image) -> float:
         return 0.0
     small = img.convert("RGB")
     small.thumbnail((256, 256))
-    hsv = cv2.cvtColor(np.asarray(small), cv2.COLOR_RGB2HSV)
-    return float(hsv[..., 1].mean() / 255.0)
+    return chroma_of(np.asarray(small))
+
+
+def chroma_of(rgb: np.ndarray) -> float:
+    """rgb: (H, W, 3) uint8 -> mean HSV saturation in [0, 1]; 0 for a gray image."""
+    return float(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 1].mean() / 255.0)
 
 
 def model_input(gray: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import shutil
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -95,11 +94,14 @@ def logits_of(net: Any, x: np.ndarray) -> np.ndarray:
 
 def score(net: Any, s: Splits, target: float) -> dict[str, Any]:
     val_logits, hard_logits = logits_of(net, s.val_x), logits_of(net, s.hard_x)
-    both_logits = np.concatenate([val_logits, hard_logits])
-    both_y = np.concatenate([s.val_y, s.hard_y])
-    temperature = calibration.fit_temperature(both_logits, both_y)
+    # Temperature on clean + shifted validation, so that probabilities are not as over-confident as the clean
+    # split alone would make them; threshold: the highest that keeps the target sensitivity on clean validation
+    # (the best specificity that target allows; errors on new hospitals are mostly normals called pneumonia).
+    temperature = calibration.fit_temperature(
+        np.concatenate([val_logits, hard_logits]), np.concatenate([s.val_y, s.hard_y])
+    )
     threshold = calibration.threshold_for_sensitivity(
-        calibration.probabilities(both_logits, temperature), both_y, target
+        calibration.probabilities(val_logits, temperature), s.val_y, target
     )
     return {
         "temperature": temperature,
@@ -128,7 +130,7 @@ def fit_gate(net: Any, arch: str, s: Splits, out: Path) -> dict[str, Any]:
 
     others = list(nonxray.images(300))
     other_x = np.stack([preprocessing.model_input(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)) for img in others])
-    other_chroma = np.array([cv2.cvtColor(img, cv2.COLOR_RGB2HSV)[..., 1].mean() / 255.0 for img in others])
+    other_chroma = np.array([preprocessing.chroma_of(img) for img in others])
     return {
         "file": "gate.npz",
         "sha256": sha256_file(out / "gate.npz"),
@@ -155,20 +157,28 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--val-fraction", type=float, default=0.15)
     p.add_argument("--target-sensitivity", type=float, default=0.97)
     p.add_argument("--version", default=time.strftime("pneumonia-%Y%m%d"))
+    p.add_argument("--package-only", action="store_true", help="score and package already-trained candidates")
     p.add_argument("--verbose", default="auto", help="Keras verbosity: auto (progress bar), 1, 2 (a line per epoch)")
     args = p.parse_args(argv)
     args.verbose = args.verbose if args.verbose == "auto" else int(args.verbose)
+
+    import keras
 
     splits = load_splits(args.data, args.val_fraction, args.seed)
     work = args.out / "candidates"
     results: dict[str, dict[str, Any]] = {}
     for arch in args.arch:
-        start = time.time()
-        net = train_one(arch, splits, args, work)
-        results[arch] = score(net, splits, args.target_sensitivity)
-        results[arch]["train_seconds"] = round(time.time() - start, 1)
-        results[arch]["params"] = int(net.count_params())
-        net.save(work / f"{arch}.keras")
+        if not args.package_only:
+            start = time.time()
+            trained = train_one(arch, splits, args, work)
+            trained.save(work / f"{arch}.keras")
+            (work / f"{arch}.json").write_text(json.dumps({"train_seconds": round(time.time() - start, 1)}))
+        net = keras.models.load_model(work / f"{arch}.keras", compile=False)
+        results[arch] = {
+            **score(net, splits, args.target_sensitivity),
+            **json.loads((work / f"{arch}.json").read_text()),
+            "params": int(net.count_params()),
+        }
         print(f"{arch}: validation {results[arch]['validation']}\n  shifted {results[arch]['shifted_validation']}")
     best = max(results, key=lambda a: results[a]["shifted_validation"]["auc"])
     package(best, results, splits, args)
@@ -180,8 +190,9 @@ def package(best: str, results: dict[str, dict[str, Any]], s: Splits, args: argp
     from worker.ml import model
 
     out: Path = args.out
-    shutil.copy(out / "candidates" / f"{best}.keras", out / "model.keras")
-    net = keras.models.load_model(out / "model.keras", compile=False)
+    # Loaded uncompiled and saved again: the shipped file carries no optimizer state (a third of the size).
+    net = keras.models.load_model(out / "candidates" / f"{best}.keras", compile=False)
+    net.save(out / "model.keras")
     chosen = results[best]
     val_probs = chosen.pop("_val_probs")
     metrics.plot_roc(val_probs, s.val_y, chosen["threshold"], out / "validation_roc.png")

@@ -19,8 +19,8 @@ def test_save_and_load_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-
     g = gate.fit(np.random.default_rng(1).normal(0, 1, (100, 4)))
     g.save(tmp_path / "g.npz")
     h = gate.Gate.load(tmp_path / "g.npz")
-    assert h.max_distance == g.max_distance
-    assert np.allclose(h.precision, g.precision)
+    assert h.max_distance == pytest.approx(g.max_distance)
+    assert np.allclose(h.precision, g.precision, rtol=1e-5)
 
 
 @pytest.fixture(scope="module")
