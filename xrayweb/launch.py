@@ -85,6 +85,25 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.
     raise SystemExit(f"The web server did not start on port {port}.")
 
 
+def worker_argv(beat_schedule: Path) -> list[str]:
+    """One Celery worker consuming both queues, with the sweeper's beat embedded (one-machine set-ups)."""
+    return [
+        sys.executable,
+        "-m",
+        "celery",
+        "-A",
+        "xrayweb",
+        "worker",
+        "-B",
+        "-Q",
+        "inference,maintenance",
+        "--loglevel",
+        "INFO",
+        "-s",
+        str(beat_schedule),
+    ]
+
+
 def manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
 
@@ -104,26 +123,7 @@ def main() -> int:
         manage("collectstatic", "--noinput", "-v", "0")
         password = os.environ.get("DEMO_PASSWORD") or persistent_secret(data_dir / "demo_password", 9)
         manage("ensure_demo_user", "--username", "clinician", "--password", password)
-        children.append(
-            subprocess.Popen(
-                [
-                    sys.executable,
-                    "-m",
-                    "celery",
-                    "-A",
-                    "xrayweb",
-                    "worker",
-                    "-B",
-                    "-Q",
-                    "inference,maintenance",
-                    "--loglevel",
-                    "INFO",
-                    "-s",
-                    str(data_dir / "celerybeat-schedule"),
-                ],
-                cwd=ROOT,
-            )
-        )
+        children.append(subprocess.Popen(worker_argv(data_dir / "celerybeat-schedule"), cwd=ROOT))
         children.append(
             subprocess.Popen(
                 [

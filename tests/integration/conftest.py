@@ -6,7 +6,6 @@ import os
 import signal
 import socket
 import subprocess
-import sys
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
@@ -17,6 +16,7 @@ import pytest
 from django.db import connection
 
 from xrayweb.celery import app as celery_app
+from xrayweb.launch import worker_argv
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -59,23 +59,7 @@ class WorkerProcess:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
         self.proc = subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "xrayweb",
-                "worker",
-                "-B",
-                "-Q",
-                "inference,maintenance",
-                "--concurrency",
-                "1",
-                "--loglevel",
-                "INFO",
-                "-s",
-                str(log.with_suffix(".beat")),
-            ],
+            [*worker_argv(log.with_suffix(".beat")), "--concurrency", "1"],
             cwd=ROOT,
             env=env,
             stdout=log.open("ab"),
