@@ -10,7 +10,7 @@ import numpy as np
 
 from worker.ml import calibration, overlay, preprocessing
 from worker.ml.gate import Gate
-from worker.ml.gradcam import analysis_model, gradcam
+from worker.ml.gradcam import GradCam, analysis_model
 from worker.ml.spec import ModelSpec
 
 
@@ -33,12 +33,13 @@ class Predictor:
         self.spec = spec
         model = keras.models.load_model(spec.verified_path(spec.weights_file, spec.sha256), compile=False)
         self.analysis = analysis_model(model, spec.conv_layer)
+        self.gradcam = GradCam(self.analysis)
         self.gate = Gate.load(spec.verified_path(spec.gate.file, spec.gate.sha256)) if spec.gate else None
         self.predict_array(np.zeros((spec.input_size, spec.input_size), np.uint8))  # build the graph now
 
     def predict_array(self, image: np.ndarray) -> tuple[float, np.ndarray, np.ndarray]:
         """image: (S, S) uint8 model input -> (logit, cam (h, w) in [0, 1], features (d,))."""
-        r = gradcam(self.analysis, image)
+        r = self.gradcam(image)
         return r.logit, r.cam, r.features
 
     def batch_outputs(self, images: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:

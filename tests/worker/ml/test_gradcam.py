@@ -2,7 +2,7 @@ import keras
 import numpy as np
 import pytest
 
-from worker.ml.gradcam import analysis_model, cam_from, gradcam
+from worker.ml.gradcam import GradCam, analysis_model, cam_from
 from worker.ml.model import FEATURES_LAYER
 
 
@@ -20,7 +20,7 @@ def tiny_model() -> keras.Model:
 def test_gradcam_shape_range_and_logit(tiny_model: keras.Model) -> None:
     image = np.random.default_rng(1).integers(0, 256, (224, 224), dtype=np.uint8)
     analysis = analysis_model(tiny_model, "last")
-    r = gradcam(analysis, image)
+    r = GradCam(analysis)(image)
     assert r.cam.shape == (27, 27)
     assert r.cam.dtype == np.float32
     assert np.isfinite(r.cam).all()
@@ -32,7 +32,7 @@ def test_gradcam_shape_range_and_logit(tiny_model: keras.Model) -> None:
 
 def test_gradcam_does_not_change_the_model(tiny_model: keras.Model) -> None:
     before = [w.copy() for w in tiny_model.get_weights()]
-    gradcam(analysis_model(tiny_model, "last"), np.full((224, 224), 128, np.uint8))
+    GradCam(analysis_model(tiny_model, "last"))(np.full((224, 224), 128, np.uint8))
     assert all(np.array_equal(a, b) for a, b in zip(before, tiny_model.get_weights(), strict=True))
 
 
