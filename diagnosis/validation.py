@@ -44,8 +44,8 @@ class ValidatedUpload:
 
 
 def clean_name(name: str) -> str:
-    """Keep only the base name, whatever path the client sent."""
-    base = name.replace("\\", "/").rsplit("/", 1)[-1].strip()
+    """Keep only the base name, whatever path the client sent, without control characters."""
+    base = "".join(ch for ch in name.replace("\\", "/").rsplit("/", 1)[-1] if ch.isprintable()).strip()
     return base[:200] or "unnamed"
 
 

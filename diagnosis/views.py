@@ -65,10 +65,10 @@ def open_study_file(study: Study, kind: str) -> FileResponse:
     field = _file_field(study, kind)
     if not field:
         raise Http404("This file does not exist (yet).")
-    response = FileResponse(field.open("rb"), content_type=_content_type(study, kind))
+    # FileResponse encodes the user's file name safely (quotes, newlines, non-ASCII) in Content-Disposition.
+    name = study.original_name if kind == "image" else f"{kind}.{'png' if kind in ('heatmap', 'overlay') else 'jpg'}"
+    response = FileResponse(field.open("rb"), content_type=_content_type(study, kind), filename=name)
     response["Cache-Control"] = "private, max-age=3600"
-    if kind == "image":
-        response["Content-Disposition"] = f'inline; filename="{study.original_name}"'
     return response
 
 

@@ -47,3 +47,4 @@ def test_clean_name_drops_paths() -> None:
     assert clean_name("../../etc/passwd") == "passwd"
     assert clean_name("C:\\Users\\x\\chest.png") == "chest.png"
     assert clean_name("  ") == "unnamed"
+    assert clean_name("a\r\nb\x00.png") == "ab.png"

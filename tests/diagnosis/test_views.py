@@ -68,6 +68,13 @@ def test_files_have_their_content_types(alice, done_study) -> None:  # type: ign
     assert client.get(reverse("diagnosis:study_file", args=[done_study.pk, "secret"])).status_code == 404
 
 
+def test_awkward_file_names_are_served_safely(alice) -> None:  # type: ignore[no-untyped-def]
+    study = services.submit_files(alice, [upload_file('x"\r\nSet-Cookie: a=b é.png')]).studies[0]
+    response = logged_in(alice).get(reverse("diagnosis:study_file", args=[study.pk, "image"]))
+    assert response.status_code == 200
+    assert "\n" not in response["Content-Disposition"] and "Set-Cookie" not in response.headers
+
+
 def test_heatmap_of_an_unfinished_study_is_404(alice) -> None:  # type: ignore[no-untyped-def]
     study = services.submit_files(alice, [upload_file()]).studies[0]
     client = logged_in(alice)
