@@ -11,10 +11,13 @@ from diagnosis.models import Study
 
 class StudySerializer(serializers.ModelSerializer[Study]):
     status = serializers.CharField(source="job.status", read_only=True)
-    label = serializers.SerializerMethodField()  # type: ignore[assignment]  # a field, not Field.label
-    probability = serializers.SerializerMethodField()
-    threshold = serializers.SerializerMethodField()
-    model_version = serializers.SerializerMethodField()
+    # A study without a result yet gives null: DRF returns None when `result` does not exist.
+    label = serializers.ChoiceField(  # type: ignore[assignment]  # a field, not Field.label
+        source="result.label", choices=["NORMAL", "PNEUMONIA"], read_only=True, allow_null=True
+    )
+    probability = serializers.FloatField(source="result.probability", read_only=True, allow_null=True)
+    threshold = serializers.FloatField(source="result.threshold", read_only=True, allow_null=True)
+    model_version = serializers.CharField(source="result.model_version", read_only=True, allow_null=True)
     error = serializers.SerializerMethodField()
     completed = serializers.DateTimeField(source="job.finished_at", read_only=True, allow_null=True)
     file_name = serializers.CharField(source="original_name", read_only=True)
@@ -52,26 +55,6 @@ class StudySerializer(serializers.ModelSerializer[Study]):
 
     def _abs(self, name: str, study: Study, **kwargs: Any) -> str:
         return self.context["request"].build_absolute_uri(reverse(name, kwargs={"pk": study.pk, **kwargs}))
-
-    @extend_schema_field(serializers.ChoiceField(choices=["NORMAL", "PNEUMONIA"], allow_null=True))
-    def get_label(self, study: Study) -> str | None:
-        r = self._result(study)
-        return r.label if r else None
-
-    @extend_schema_field(serializers.FloatField(allow_null=True))
-    def get_probability(self, study: Study) -> float | None:
-        r = self._result(study)
-        return r.probability if r else None
-
-    @extend_schema_field(serializers.FloatField(allow_null=True))
-    def get_threshold(self, study: Study) -> float | None:
-        r = self._result(study)
-        return r.threshold if r else None
-
-    @extend_schema_field(serializers.CharField(allow_null=True))
-    def get_model_version(self, study: Study) -> str | None:
-        r = self._result(study)
-        return r.model_version if r else None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_error(self, study: Study) -> str | None:
