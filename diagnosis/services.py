@@ -196,10 +196,12 @@ def record_result(job: InferenceJob, prediction: PredictionLike) -> Result:
     return result
 
 
-def requeue_stale_jobs() -> list[int]:
+def requeue_stale_jobs(requeue_queued: bool = True) -> list[int]:
     """The sweeper: re-enqueue jobs queued or running past their deadline; give up after MAX_ATTEMPTS.
 
-    Covers a lost broker message, a Redis restart and a worker killed mid-job.
+    Covers a lost broker message, a Redis restart and a worker killed mid-job. requeue_queued=False (the
+    broker still holds a backlog) leaves long-queued jobs alone: they wait their turn, and re-sending them
+    would only pile duplicates onto the queue; a lost one is re-sent once the backlog has drained.
     """
     now = timezone.now()
     queued_deadline = now - timedelta(seconds=settings.QUEUED_STALE_SECONDS)
@@ -214,10 +216,14 @@ def requeue_stale_jobs() -> list[int]:
         logger.warning("sweeper: gave up on %d jobs", gave_up)
     running = list(InferenceJob.objects.filter(stale_running).values_list("pk", flat=True))
     InferenceJob.objects.filter(stale_running, pk__in=running).update(status=JobStatus.QUEUED, enqueued_at=now)
-    queued = list(
-        InferenceJob.objects.filter(status=JobStatus.QUEUED, enqueued_at__lt=queued_deadline).values_list(
-            "pk", flat=True
+    queued = (
+        list(
+            InferenceJob.objects.filter(status=JobStatus.QUEUED, enqueued_at__lt=queued_deadline).values_list(
+                "pk", flat=True
+            )
         )
+        if requeue_queued
+        else []
     )
     InferenceJob.objects.filter(pk__in=queued, status=JobStatus.QUEUED).update(enqueued_at=now)
     stale = running + queued

@@ -10,7 +10,8 @@ import logging
 import threading
 from typing import Any
 
-from celery import shared_task
+from amqp.exceptions import ChannelError
+from celery import current_app, shared_task
 from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import DatabaseError
@@ -73,4 +74,17 @@ def run_inference(self: Any, job_id: int) -> str:
 
 @shared_task
 def sweep_stale_jobs() -> int:
-    return len(services.requeue_stale_jobs())
+    return len(services.requeue_stale_jobs(requeue_queued=inference_backlog() == 0))
+
+
+def inference_backlog() -> int:
+    """Messages waiting in the broker's inference queue (0 when it cannot be read: then re-send to be safe)."""
+    try:
+        with current_app.connection_for_write() as conn:
+            channel: Any = conn.default_channel
+            return int(channel.queue_declare(queue="inference", passive=True).message_count)
+    except ChannelError:  # Redis drops an empty list's key: the queue "does not exist" when it is empty
+        return 0
+    except Exception:  # a broker hiccup
+        logger.warning("sweeper: could not read the inference queue length", exc_info=True)
+        return 0

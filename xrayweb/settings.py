@@ -11,6 +11,7 @@ from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
+from kombu import Queue
 
 BASE_DIR = Path(__file__).resolve().parent.parent
 
@@ -198,6 +199,9 @@ CELERY_TASK_REJECT_ON_WORKER_LOST = True
 CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 1, minimum=1)
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60.0
+# Named so that `celery purge` and app.control.purge() know them, not only the workers consuming them.
+CELERY_TASK_DEFAULT_QUEUE = "inference"
+CELERY_TASK_QUEUES = (Queue("inference"), Queue("maintenance"))
 CELERY_TASK_ROUTES = {
     "worker.tasks.run_inference": {"queue": "inference"},
     "worker.tasks.sweep_stale_jobs": {"queue": "maintenance"},

@@ -96,3 +96,13 @@ def test_sweeper_requeues_stale_jobs_and_gives_up_after_max_attempts(alice, sett
     assert statuses[fresh.pk] == JobStatus.QUEUED
     with mock.patch("diagnosis.services.current_app.send_task"):
         assert services.requeue_stale_jobs() == []  # the re-enqueued ones got a new deadline
+
+
+def test_sweeper_leaves_queued_jobs_alone_while_the_broker_has_a_backlog(alice, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.QUEUED_STALE_SECONDS = 60
+    waiting = _study(alice).job
+    InferenceJob.objects.filter(pk=waiting.pk).update(enqueued_at=timezone.now() - timedelta(minutes=5))
+    with mock.patch("diagnosis.services.current_app.send_task") as send:
+        assert services.requeue_stale_jobs(requeue_queued=False) == []
+        assert services.requeue_stale_jobs(requeue_queued=True) == [waiting.pk]
+    assert send.call_count == 1
