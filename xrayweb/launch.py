@@ -158,6 +158,8 @@ def main() -> int:
 
 def supervise(children: list[subprocess.Popen[bytes]]) -> int:
     signal.signal(signal.SIGTERM, lambda *_: sys.exit(0))
+    # Ctrl-C stops everything even when started in the background, where shells set SIGINT to ignored.
+    signal.signal(signal.SIGINT, signal.default_int_handler)
     try:
         while True:
             for child in children:
