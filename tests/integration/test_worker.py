@@ -1,3 +1,4 @@
+import numpy as np
 import pytest
 
 from diagnosis import services
@@ -22,7 +23,7 @@ def test_real_worker_takes_uploads_to_done_and_rejects_bad_ones(alice, start_wor
         [
             upload_file(
                 "noise.png",
-                images.encode(__import__("numpy").random.default_rng(0).integers(0, 256, (256, 256, 3), dtype="uint8")),
+                images.encode(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)),
             )
         ],
     ).studies[0]

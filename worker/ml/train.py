@@ -114,7 +114,7 @@ def score(net: Any, s: Splits, target: float) -> dict[str, Any]:
     }
 
 
-def fit_gate(net: Any, arch: str, s: Splits, out: Path) -> dict[str, Any]:
+def fit_gate(net: Any, s: Splits, out: Path) -> dict[str, Any]:
     import cv2
     import keras
 
@@ -216,7 +216,7 @@ def package(best: str, results: dict[str, dict[str, Any]], s: Splits, args: argp
         "validation": chosen["validation"],
         "shifted_validation": chosen["shifted_validation"],
         "candidates": results,
-        "gate": fit_gate(net, best, s, out),
+        "gate": fit_gate(net, s, out),
         "training": {
             "command": f"python -m worker.ml.train --data {args.data} --out {out} --arch {' '.join(args.arch)} "
             f"--epochs {args.epochs} --seed {args.seed} --version {args.version}",

@@ -96,6 +96,6 @@ class Command(BaseCommand):
         token = re.search(r"([0-9a-f]{40})", out)
         if not token:
             raise CommandError(f"no token in: {out}")
-        while "model" not in log.read_text(errors="replace") or " loaded" not in log.read_text(errors="replace"):
+        while not re.search(r"model \S+ loaded", log.read_text(errors="replace")):
             time.sleep(0.3)  # let the worker load its model so the figure is steady-state throughput
         return f"http://127.0.0.1:{port}", token.group(1), proc
