@@ -9,6 +9,7 @@ from django.contrib import messages
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
+from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
@@ -72,7 +73,7 @@ def open_study_file(study: Study, kind: str) -> FileResponse:
     return response
 
 
-def _file_field(study: Study, kind: str):  # type: ignore[no-untyped-def]
+def _file_field(study: Study, kind: str) -> FieldFile | None:
     if kind not in FILE_KINDS:
         raise Http404("Unknown file.")
     if kind in ("heatmap", "overlay"):
