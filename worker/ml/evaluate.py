@@ -38,7 +38,7 @@ def evaluate(spec: ModelSpec, folder: Path, out_json: Path, batch: int = 64) -> 
     metrics.plot_reliability(probs, labels, Path(f"{stem}_reliability.png"))
     gate_rejected = 0
     if predictor.gate is not None:
-        gate_rejected = sum(predictor.gate.reason(f, c) is not None for f, c in zip(features, chroma, strict=True))
+        gate_rejected = int(predictor.gate.rejected(features, np.array(chroma)).sum())
     result: dict[str, Any] = {
         **rep.as_dict(),
         "confusion_matrix": [[rep.confusion["tn"], rep.confusion["fp"]], [rep.confusion["fn"], rep.confusion["tp"]]],

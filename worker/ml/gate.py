@@ -28,6 +28,10 @@ class Gate:
         centred = np.asarray(features, dtype=np.float64) - self.mean
         return np.sqrt(np.maximum(np.einsum("nd,de,ne->n", centred, self.precision, centred), 0.0))
 
+    def rejected(self, features: np.ndarray, chroma: np.ndarray) -> np.ndarray:
+        """features: (n, d); chroma: (n,) -> (n,) bool, True where reason() would reject (for measuring)."""
+        return np.asarray((self.distances(features) > self.max_distance) | (chroma > self.max_chroma))
+
     def reason(self, features: np.ndarray, chroma: float) -> str | None:
         """None when the input looks like a chest radiograph, else the reason to reject it."""
         if chroma > self.max_chroma:

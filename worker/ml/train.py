@@ -125,8 +125,7 @@ def fit_gate(net: Any, s: Splits, out: Path) -> dict[str, Any]:
     g.save(out / "gate.npz")
 
     def rejected(x: np.ndarray, chroma: np.ndarray) -> np.ndarray:
-        d = g.distances(feats.predict(x[..., None], batch_size=64, verbose=0))
-        return np.asarray((d > g.max_distance) | (chroma > g.max_chroma))
+        return g.rejected(feats.predict(x[..., None], batch_size=64, verbose=0), chroma)
 
     others = list(nonxray.images(300))
     other_x = np.stack([preprocessing.model_input(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)) for img in others])

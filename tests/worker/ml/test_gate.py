@@ -13,6 +13,8 @@ def test_gate_rejects_far_features_and_colour() -> None:
     assert "does not look like a chest X-ray" in (g.reason(np.full(8, 8.0), 0.0) or "")
     assert "colour photograph" in (g.reason(train[0], 0.6) or "")
     assert (g.distances(train) <= g.max_distance).mean() > 0.99
+    batch = np.stack([train[0], np.full(8, 8.0), train[1]])
+    assert g.rejected(batch, np.array([0.0, 0.0, 0.6])).tolist() == [False, True, True]
 
 
 def test_save_and_load_round_trip(tmp_path) -> None:  # type: ignore[no-untyped-def]
