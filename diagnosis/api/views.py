@@ -8,6 +8,7 @@ from typing import Any, cast
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import FileResponse, Http404
+from django.urls import reverse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema
@@ -72,7 +73,8 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
                     "id": str(s.pk),
                     "status": s.job.status,
                     "file_name": s.original_name,
-                    "url": StudySerializer(s, context={"request": request}).data["url"],
+                    # Just the URL: serialising the whole study would query its result once per file.
+                    "url": request.build_absolute_uri(reverse("api:study-detail", kwargs={"pk": s.pk})),
                 }
                 for s in sub.studies
             ]
