@@ -4,3 +4,6 @@ from django.apps import AppConfig
 class DiagnosisConfig(AppConfig):
     default_auto_field = "django.db.models.BigAutoField"
     name = "diagnosis"
+
+    def ready(self) -> None:
+        from diagnosis import signals  # noqa: F401  (connects the audit receivers)

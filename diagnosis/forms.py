@@ -5,7 +5,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from diagnosis.models import JobStatus, Label
+from diagnosis.models import JobStatus, Label, Projection, Role, Sex
+from diagnosis.services import StudyDetails
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -27,6 +28,28 @@ class MultipleFileField(forms.FileField):
 
 class UploadForm(forms.Form):
     images = MultipleFileField(label="Chest X-ray images (JPEG or PNG)")
+    patient_ref = forms.CharField(
+        label="Patient reference",
+        max_length=64,
+        required=False,
+        help_text="Your clinic's pseudonymous reference, never a name.",
+    )
+    age_years = forms.IntegerField(label="Age (years)", min_value=0, max_value=130, required=False)
+    sex = forms.ChoiceField(choices=[("", "Not given"), *Sex.choices], required=False)
+    projection = forms.ChoiceField(choices=[("", "Not given"), *Projection.choices], required=False)
+    clinical_note = forms.CharField(label="Clinical note", max_length=2000, required=False, widget=forms.Textarea(
+        attrs={"rows": 2}
+    ))
+
+    def details(self) -> StudyDetails:
+        d = self.cleaned_data
+        return StudyDetails(
+            patient_ref=d["patient_ref"].strip(),
+            age_years=d["age_years"],
+            sex=d["sex"],
+            projection=d["projection"],
+            clinical_note=d["clinical_note"].strip(),
+        )
 
     def clean_images(self) -> list[Any]:
         files: list[Any] = self.cleaned_data["images"]
@@ -40,3 +63,25 @@ class UploadForm(forms.Form):
 class HistoryFilterForm(forms.Form):
     label = forms.ChoiceField(choices=[("", "Any label"), *Label.choices], required=False)
     status = forms.ChoiceField(choices=[("", "Any status"), *JobStatus.choices], required=False)
+
+
+class ReviewForm(forms.Form):
+    decision = forms.ChoiceField(
+        choices=[("agree", "Agree with the model"), ("disagree", "Disagree (the other label)")],
+        widget=forms.RadioSelect,
+    )
+    note = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+
+class InviteForm(forms.Form):
+    username = forms.RegexField(regex=r"^[\w.@+-]{1,150}$", max_length=150, help_text="Letters, digits and @.+-_")
+    email = forms.EmailField()
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class RoleForm(forms.Form):
+    role = forms.ChoiceField(choices=Role.choices)
+
+
+class ActiveForm(forms.Form):
+    active = forms.TypedChoiceField(choices=[("1", "Reactivate"), ("0", "Deactivate")], coerce=lambda v: v == "1")

@@ -4,8 +4,11 @@ from __future__ import annotations
 
 import uuid
 
+from typing import Any, NoReturn
+
 from django.conf import settings
 from django.db import models
+from django.utils import timezone
 
 
 def _study_path(folder: str, instance: models.Model, filename: str) -> str:
@@ -19,6 +22,46 @@ def original_path(instance: Study, filename: str) -> str:
 
 def derived_path(instance: models.Model, filename: str) -> str:
     return _study_path("derived", instance, filename)
+
+
+class Clinic(models.Model):
+    """A tenant. Several clinics share one installation and never see each other's data."""
+
+    name = models.CharField(max_length=120, unique=True)
+    slug = models.SlugField(max_length=60, unique=True)
+    created = models.DateTimeField(auto_now_add=True)
+
+    class Meta:
+        ordering = ["name"]
+
+    def __str__(self) -> str:
+        return self.name
+
+
+class Role(models.TextChoices):
+    """Each role can do everything the roles before it can."""
+
+    CLINICIAN = "clinician", "Clinician"
+    REVIEWER = "reviewer", "Reviewer"
+    ADMIN = "admin", "Clinic admin"
+
+
+ROLE_RANK = {Role.CLINICIAN: 1, Role.REVIEWER: 2, Role.ADMIN: 3}
+
+
+class Membership(models.Model):
+    """A user's one clinic and role. A user without one (a platform superuser) sees no clinic data."""
+
+    user = models.OneToOneField(settings.AUTH_USER_MODEL, on_delete=models.CASCADE, related_name="membership")
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="memberships")
+    role = models.CharField(max_length=10, choices=Role.choices, default=Role.CLINICIAN)
+    created = models.DateTimeField(auto_now_add=True)
+
+    def __str__(self) -> str:
+        return f"{self.user} ({self.get_role_display()}, {self.clinic})"
+
+    def allows(self, role: str) -> bool:
+        return ROLE_RANK[Role(self.role)] >= ROLE_RANK[Role(role)]
 
 
 class Batch(models.Model):
@@ -51,10 +94,22 @@ class IdempotentResponse(models.Model):
         return f"{self.key} -> {self.status_code}"
 
 
+class Sex(models.TextChoices):
+    FEMALE = "F", "Female"
+    MALE = "M", "Male"
+    OTHER = "O", "Other"
+
+
+class Projection(models.TextChoices):
+    PA = "PA", "PA"
+    AP = "AP", "AP"
+
+
 class Study(models.Model):
     """One uploaded radiograph. The id is a random UUID, so no URL of a study can be guessed."""
 
     id = models.UUIDField(primary_key=True, default=uuid.uuid4, editable=False)
+    clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="studies")
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="studies")
     batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="studies")
     image = models.FileField(upload_to=original_path, max_length=255)
@@ -67,6 +122,12 @@ class Study(models.Model):
     width = models.PositiveIntegerField()
     height = models.PositiveIntegerField()
     created = models.DateTimeField(auto_now_add=True, db_index=True)
+    # Optional, pseudonymous details given at upload: never a name, only the clinic's own reference.
+    patient_ref = models.CharField("patient reference", max_length=64, blank=True, db_index=True)
+    age_years = models.PositiveSmallIntegerField("age (years)", null=True, blank=True)
+    sex = models.CharField(max_length=1, choices=Sex.choices, blank=True)
+    projection = models.CharField(max_length=2, choices=Projection.choices, blank=True)
+    clinical_note = models.TextField(max_length=2000, blank=True)
 
     class Meta:
         ordering = ["-created"]
@@ -123,3 +184,73 @@ class Result(models.Model):
 
     def __str__(self) -> str:
         return f"{self.label} {self.probability:.3f}"
+
+
+class Review(models.Model):
+    """A reviewer's reading of a study: agree or disagree with the model, and the final label."""
+
+    study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="review")
+    reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
+    agrees = models.BooleanField(help_text="The final label is the model's label")
+    final_label = models.CharField(max_length=10, choices=Label.choices, db_index=True)
+    note = models.TextField(max_length=2000, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+
+    def __str__(self) -> str:
+        return f"{self.final_label} ({'agrees' if self.agrees else 'disagrees'})"
+
+
+class AuditAction(models.TextChoices):
+    LOGIN = "login", "Login"
+    LOGIN_FAILED = "login_failed", "Failed login"
+    LOGOUT = "logout", "Logout"
+    UPLOAD = "upload", "Upload"
+    VIEW_STUDY = "view_study", "View study"
+    VIEW_FILE = "view_file", "View file"
+    REVIEW = "review", "Review"
+    EXPORT = "export", "Export"
+    PERMISSION_CHANGE = "permission_change", "Permission change"
+
+
+class AppendOnlyError(Exception):
+    """Audit events are never changed or deleted (the database refuses too, see migration 0002)."""
+
+
+class AuditQuerySet(models.QuerySet["AuditEvent"]):
+    def update(self, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("The audit trail is append-only.")
+
+    def delete(self) -> NoReturn:
+        raise AppendOnlyError("The audit trail is append-only.")
+
+
+class AuditEvent(models.Model):
+    """Who did what, when, to which object and from where. Append-only."""
+
+    at = models.DateTimeField(default=timezone.now, db_index=True)
+    clinic = models.ForeignKey(Clinic, null=True, blank=True, on_delete=models.PROTECT, related_name="audit_events")
+    user = models.ForeignKey(settings.AUTH_USER_MODEL, null=True, blank=True, on_delete=models.PROTECT)
+    username = models.CharField(max_length=150, help_text="As typed, for failed logins; kept if the user is renamed")
+    action = models.CharField(max_length=20, choices=AuditAction.choices, db_index=True)
+    target_type = models.CharField(max_length=20, blank=True)
+    target_id = models.CharField(max_length=64, blank=True, db_index=True)
+    detail = models.JSONField(default=dict, blank=True)
+    ip = models.GenericIPAddressField(null=True, blank=True)
+    user_agent = models.CharField(max_length=300, blank=True)
+
+    objects = AuditQuerySet.as_manager()
+
+    class Meta:
+        ordering = ["-at", "-id"]
+
+    def __str__(self) -> str:
+        return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target_type}:{self.target_id}"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        if not self._state.adding:
+            raise AppendOnlyError("The audit trail is append-only.")
+        super().save(*args, **kwargs)
+
+    def delete(self, *args: Any, **kwargs: Any) -> NoReturn:
+        raise AppendOnlyError("The audit trail is append-only.")

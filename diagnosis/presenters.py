@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
+from django.conf import settings
 from django.urls import reverse
 
 from diagnosis.models import Study
+from worker.ml.spec import ModelSpec
 
 
 def file_url(study: Study, kind: str) -> str:
@@ -40,3 +43,23 @@ def status_payload(study: Study) -> dict[str, Any]:
             "overlay_url": file_url(study, "overlay"),
         }
     return payload
+
+
+@lru_cache(maxsize=1)
+def intended_population() -> dict[str, Any]:
+    """From the shipped model card (plain JSON: the web process never loads TensorFlow)."""
+    return ModelSpec.load(settings.MODEL_DIR).population
+
+
+def population_warning(age_years: int | None) -> str:
+    """A visible warning when the patient is outside the model's intended population; "" when inside or unknown."""
+    if age_years is None:
+        return ""
+    pop = intended_population()
+    low, high = pop["min_age_years"], pop["max_age_years"]
+    if low <= age_years <= high:
+        return ""
+    return (
+        f"Outside the model's intended population: the patient is {age_years} years old, the model was trained "
+        f"on {pop['description']}. Its output may be unreliable; rely on your own reading."
+    )

@@ -1,36 +1,43 @@
-"""All reads of studies, always scoped to the requesting user: another user's id is simply not found."""
+"""All reads, always scoped to the requesting user's clinic: an id from another clinic is simply not found."""
 
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
+from datetime import date, datetime, time, timedelta
 
-from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import ValidationError
-from django.db.models import QuerySet
+from django.db.models import Count, F, Q, QuerySet
+from django.db.models.functions import TruncDate
 from django.http import Http404
+from django.utils import timezone
 
-from diagnosis.models import FINAL_STATUSES, Batch, JobStatus, Study
+from diagnosis.access import AnyUser, membership_of
+from diagnosis.models import FINAL_STATUSES, AuditEvent, Batch, JobStatus, Label, Membership, Study
 
-AnyUser = User | AnonymousUser
 
 
 def studies_for(user: AnyUser) -> QuerySet[Study]:
-    if not user.is_authenticated:
+    """Every study of the user's clinic (any role may open a colleague's study from the worklist)."""
+    membership = membership_of(user)
+    if membership is None:
         return Study.objects.none()
-    return Study.objects.filter(owner=user).select_related("job", "result")
+    return Study.objects.filter(clinic_id=membership.clinic_id).select_related("job", "result", "review", "owner")
 
 
 def get_study(user: AnyUser, study_id: uuid.UUID | str) -> Study:
-    """The user's own study, or Http404 (also for another user's id or a malformed id)."""
+    """A study of the user's clinic, or Http404 (also for another clinic's id or a malformed id)."""
     try:
-        return studies_for(user).get(pk=study_id)
+        return studies_for(user).select_related("clinic", "review__reviewer").get(pk=study_id)
     except (Study.DoesNotExist, ValueError, ValidationError) as exc:
         raise Http404("No such study.") from exc
 
 
 def history(user: AnyUser, label: str = "", status: str = "") -> QuerySet[Study]:
-    """The user's studies, newest first, optionally filtered by result label and job status."""
-    qs = studies_for(user).order_by("-created")
+    """The user's own studies, newest first, optionally filtered by result label and job status."""
+    if not user.is_authenticated:
+        return Study.objects.none()
+    qs = studies_for(user).filter(owner_id=user.pk).order_by("-created")
     if label:
         qs = qs.filter(result__label=label)
     if status:
@@ -38,11 +45,21 @@ def history(user: AnyUser, label: str = "", status: str = "") -> QuerySet[Study]
     return qs
 
 
+def worklist(user: AnyUser) -> QuerySet[Study]:
+    """The clinic's studies the model has judged, likeliest pneumonia first (filters narrow it further)."""
+    return (
+        studies_for(user)
+        .filter(result__isnull=False)
+        .order_by(F("result__probability").desc(nulls_last=True), "-created")
+    )
+
+
 def get_batch(user: AnyUser, batch_id: uuid.UUID | str) -> Batch:
+    """A batch is its submitter's: bulk clients poll their own submissions."""
     if not user.is_authenticated:
         raise Http404("No such batch.")
     try:
-        return Batch.objects.get(pk=batch_id, owner=user)
+        return Batch.objects.get(pk=batch_id, owner_id=user.pk)
     except (Batch.DoesNotExist, ValueError, ValidationError) as exc:
         raise Http404("No such batch.") from exc
 
@@ -61,3 +78,126 @@ def batch_progress(batch: Batch) -> dict[str, object]:
         "progress": final / total if total else 1.0,
         "studies": [str(pk) for pk, _ in rows],
     }
+
+
+@dataclass(frozen=True)
+class DayCount:
+    day: date
+    total: int
+    normal: int
+    pneumonia: int
+
+
+@dataclass(frozen=True)
+class Agreement:
+    """The model's labels against reviewers' final labels (the reviewers are the reference)."""
+
+    tp: int
+    fp: int
+    tn: int
+    fn: int
+
+    @property
+    def n(self) -> int:
+        return self.tp + self.fp + self.tn + self.fn
+
+    @property
+    def accuracy(self) -> float | None:
+        return (self.tp + self.tn) / self.n if self.n else None
+
+    @property
+    def sensitivity(self) -> float | None:
+        return self.tp / (self.tp + self.fn) if self.tp + self.fn else None
+
+    @property
+    def specificity(self) -> float | None:
+        return self.tn / (self.tn + self.fp) if self.tn + self.fp else None
+
+
+@dataclass(frozen=True)
+class Dashboard:
+    days: list[DayCount]
+    studies: int
+    judged: int
+    pneumonia: int
+    reviewed: int
+    agreement: Agreement
+
+    @property
+    def positive_rate(self) -> float | None:
+        return self.pneumonia / self.judged if self.judged else None
+
+    @property
+    def review_coverage(self) -> float | None:
+        return self.reviewed / self.judged if self.judged else None
+
+
+def dashboard(user: AnyUser, days: int = 30) -> Dashboard:
+    """The clinic's figures: studies per day over the last `days` days, and totals over all time."""
+    qs = studies_for(user).order_by()
+    model_p, final_p = Q(result__label=Label.PNEUMONIA), Q(review__final_label=Label.PNEUMONIA)
+    model_n, final_n = Q(result__label=Label.NORMAL), Q(review__final_label=Label.NORMAL)
+    totals = qs.aggregate(
+        studies=Count("pk"),
+        judged=Count("pk", filter=Q(result__isnull=False)),
+        pneumonia=Count("pk", filter=model_p),
+        reviewed=Count("pk", filter=Q(result__isnull=False, review__isnull=False)),
+        tp=Count("pk", filter=model_p & final_p),
+        fp=Count("pk", filter=model_p & final_n),
+        tn=Count("pk", filter=model_n & final_n),
+        fn=Count("pk", filter=model_n & final_p),
+    )
+    return Dashboard(
+        days=_per_day(qs, days),
+        studies=totals["studies"],
+        judged=totals["judged"],
+        pneumonia=totals["pneumonia"],
+        reviewed=totals["reviewed"],
+        agreement=Agreement(tp=totals["tp"], fp=totals["fp"], tn=totals["tn"], fn=totals["fn"]),
+    )
+
+
+def _per_day(qs: QuerySet[Study], days: int) -> list[DayCount]:
+    """One entry per calendar day (in TIME_ZONE), days without studies included as zeros."""
+    today = timezone.localdate()
+    first = today - timedelta(days=days - 1)
+    start = timezone.make_aware(datetime.combine(first, time.min))
+    rows = (
+        qs.filter(created__gte=start)
+        .annotate(day=TruncDate("created"))
+        .values("day")
+        .annotate(
+            total=Count("pk"),
+            normal=Count("pk", filter=Q(result__label=Label.NORMAL)),
+            pneumonia=Count("pk", filter=Q(result__label=Label.PNEUMONIA)),
+        )
+    )
+    by_day = {r["day"]: r for r in rows}
+    out = []
+    for i in range(days):
+        day = first + timedelta(days=i)
+        r = by_day.get(day, {"total": 0, "normal": 0, "pneumonia": 0})
+        out.append(DayCount(day=day, total=r["total"], normal=r["normal"], pneumonia=r["pneumonia"]))
+    return out
+
+
+def audit_events(user: AnyUser) -> QuerySet[AuditEvent]:
+    """The clinic's audit trail, newest first (the views allow it to clinic admins only)."""
+    membership = membership_of(user)
+    if membership is None:
+        return AuditEvent.objects.none()
+    return AuditEvent.objects.filter(clinic_id=membership.clinic_id).order_by("-at", "-id")
+
+
+def members(user: AnyUser) -> QuerySet[Membership]:
+    membership = membership_of(user)
+    if membership is None:
+        return Membership.objects.none()
+    return Membership.objects.filter(clinic_id=membership.clinic_id).select_related("user").order_by("user__username")
+
+
+def get_member(user: AnyUser, user_id: int | str) -> Membership:
+    try:
+        return members(user).get(user_id=user_id)
+    except (Membership.DoesNotExist, ValueError, ValidationError) as exc:
+        raise Http404("No such user in your clinic.") from exc

@@ -21,8 +21,20 @@ from django.db import IntegrityError, transaction
 from django.db.models import F, Q
 from django.utils import timezone
 
-from diagnosis import archives
-from diagnosis.models import Batch, IdempotentResponse, InferenceJob, JobStatus, Result, Study
+from diagnosis import archives, audit, selectors
+from diagnosis.access import NO_ORIGIN, AnyUser, Origin, require_membership
+from diagnosis.models import (
+    AuditAction,
+    Batch,
+    IdempotentResponse,
+    InferenceJob,
+    JobStatus,
+    Label,
+    Result,
+    Review,
+    Role,
+    Study,
+)
 from diagnosis.validation import UploadError, ValidatedUpload, validate_upload
 
 logger = logging.getLogger(__name__)
@@ -39,6 +51,20 @@ class PredictionLike(Protocol):
     inference_ms: int
 
 
+@dataclass(frozen=True)
+class StudyDetails:
+    """Optional, pseudonymous details given with an upload."""
+
+    patient_ref: str = ""
+    age_years: int | None = None
+    sex: str = ""
+    projection: str = ""
+    clinical_note: str = ""
+
+
+NO_DETAILS = StudyDetails()
+
+
 @dataclass
 class Submission:
     studies: list[Study] = field(default_factory=list)
@@ -53,11 +79,25 @@ def enqueue(job_id: int) -> None:
     transaction.on_commit(lambda: current_app.send_task(INFERENCE_TASK, args=[job_id]), robust=True)
 
 
-def create_study(owner: User, upload: ValidatedUpload, batch: Batch | None = None) -> Study:
+def create_study(
+    owner: User,
+    upload: ValidatedUpload,
+    batch: Batch | None = None,
+    details: StudyDetails = NO_DETAILS,
+    origin: Origin = NO_ORIGIN,
+) -> Study:
+    """Store the study in the owner's clinic, audit the upload and queue its job, all or nothing."""
+    clinic = require_membership(owner).clinic
     with transaction.atomic():
         study = Study(
+            clinic=clinic,
             owner=owner,
             batch=batch,
+            patient_ref=details.patient_ref,
+            age_years=details.age_years,
+            sex=details.sex,
+            projection=details.projection,
+            clinical_note=details.clinical_note,
             original_name=upload.name,
             content_type=upload.content_type,
             size_bytes=len(upload.data),
@@ -70,16 +110,30 @@ def create_study(owner: User, upload: ValidatedUpload, batch: Batch | None = Non
         study.thumbnail.save("thumbnail.jpg", ContentFile(upload.thumbnail_jpeg), save=False)
         study.save()
         job = InferenceJob.objects.create(study=study, enqueued_at=timezone.now())
+        audit_detail = {"file_name": upload.name, "batch": str(batch.pk) if batch else None}
+        audit.record(owner, AuditAction.UPLOAD, study, audit_detail, origin, clinic=clinic)
         enqueue(job.pk)
     return study
 
 
-def submit_files(owner: User, files: Iterable[UploadedFile], batch: Batch | None = None) -> Submission:
+def submit_files(
+    owner: User,
+    files: Iterable[UploadedFile],
+    batch: Batch | None = None,
+    details: StudyDetails = NO_DETAILS,
+    origin: Origin = NO_ORIGIN,
+) -> Submission:
     """Validate and store each file on its own: one bad file is reported and does not stop the others."""
-    return _submit(owner, ((f.name or "unnamed", f.size or 0, f) for f in files), batch)
+    return _submit(owner, ((f.name or "unnamed", f.size or 0, f) for f in files), batch, details, origin)
 
 
-def _submit(owner: User, items: Iterable[archives.Entry | UploadError], batch: Batch | None) -> Submission:
+def _submit(
+    owner: User,
+    items: Iterable[archives.Entry | UploadError],
+    batch: Batch | None,
+    details: StudyDetails,
+    origin: Origin,
+) -> Submission:
     """One file in memory at a time, however many there are."""
     result = Submission()
     for item in items:
@@ -91,21 +145,64 @@ def _submit(owner: User, items: Iterable[archives.Entry | UploadError], batch: B
         except UploadError as exc:
             result.errors.append(exc)
             continue
-        result.studies.append(create_study(owner, upload, batch))
+        result.studies.append(create_study(owner, upload, batch, details, origin))
     return result
 
 
-def submit_batch(owner: User, files: list[UploadedFile], archive: UploadedFile | None) -> tuple[Batch, Submission]:
+def submit_batch(
+    owner: User,
+    files: list[UploadedFile],
+    archive: UploadedFile | None,
+    details: StudyDetails = NO_DETAILS,
+    origin: Origin = NO_ORIGIN,
+) -> tuple[Batch, Submission]:
     """A bulk submission: many files, or the entries of one zip archive, as one batch."""
+    require_membership(owner)
     batch = Batch.objects.create(owner=owner)
     if archive is None:
-        return batch, submit_files(owner, files, batch)
+        return batch, submit_files(owner, files, batch, details, origin)
     limit = settings.MAX_UPLOAD_BYTES
     try:
         entries = archives.entries(archive, limit, settings.MAX_ARCHIVE_BYTES)
-        return batch, _submit(owner, entries, batch)
+        return batch, _submit(owner, entries, batch, details, origin)
     except UploadError as exc:
         return batch, Submission(errors=[UploadError(archive.name or "archive", exc.message)])
+
+
+def view_study(user: AnyUser, study_id: object, origin: Origin, via: str) -> Study:
+    """A study of the user's clinic (404 otherwise), its viewing recorded in the audit trail."""
+    study = selectors.get_study(user, str(study_id))
+    audit.record(user, AuditAction.VIEW_STUDY, study, {"via": via}, origin)
+    return study
+
+
+def view_file(user: AnyUser, study_id: object, kind: str, origin: Origin) -> Study:
+    study = selectors.get_study(user, str(study_id))
+    audit.record(user, AuditAction.VIEW_FILE, study, {"file": kind}, origin)
+    return study
+
+
+class ReviewError(Exception):
+    """The study cannot be reviewed (the model has not judged it)."""
+
+
+def review_study(reviewer: User, study: Study, agrees: bool, note: str, origin: Origin = NO_ORIGIN) -> Review:
+    """Record (or revise) the clinic reviewer's reading. With two labels, disagreeing means the other one."""
+    require_membership(reviewer, Role.REVIEWER)
+    result = getattr(study, "result", None)
+    if result is None:
+        raise ReviewError("Only a study the model has judged can be reviewed.")
+    other = Label.NORMAL if result.label == Label.PNEUMONIA else Label.PNEUMONIA
+    final = result.label if agrees else other
+    previous = Review.objects.filter(study=study).values("final_label", "reviewer__username").first()
+    with transaction.atomic():
+        review, _ = Review.objects.update_or_create(
+            study=study, defaults={"reviewer": reviewer, "agrees": agrees, "final_label": final, "note": note}
+        )
+        detail = {"model_label": result.label, "final_label": final, "agrees": agrees, "previous": previous}
+        audit.record(reviewer, AuditAction.REVIEW, study, detail, origin)
+    study.review = review
+    return review
 
 
 def replay_or_store(

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from diagnosis import views
+from diagnosis import clinic_views, views
 
 app_name = "diagnosis"
 urlpatterns = [
@@ -9,5 +9,14 @@ urlpatterns = [
     path("history/", views.history, name="history"),
     path("studies/<uuid:study_id>/", views.study_detail, name="study"),
     path("studies/<uuid:study_id>/status/", views.study_status, name="study_status"),
+    path("studies/<uuid:study_id>/report/", views.study_report, name="study_report"),
+    path("studies/<uuid:study_id>/review/", views.study_review, name="study_review"),
     path("studies/<uuid:study_id>/files/<str:kind>/", views.study_file, name="study_file"),
+    path("worklist/", clinic_views.worklist, name="worklist"),
+    path("dashboard/", clinic_views.dashboard, name="dashboard"),
+    path("audit/", clinic_views.audit_trail, name="audit"),
+    path("audit/export.csv", clinic_views.audit_export, name="audit_export"),
+    path("people/", clinic_views.people_list, name="people"),
+    path("people/<int:user_id>/role/", clinic_views.person_role, name="person_role"),
+    path("people/<int:user_id>/active/", clinic_views.person_active, name="person_active"),
 ]

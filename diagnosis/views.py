@@ -1,4 +1,4 @@
-"""HTML pages and their JSON status endpoint: parse, scope to the user, call one service or selector."""
+"""Study pages and their JSON status endpoint: parse, check the role, call one service or selector."""
 
 from __future__ import annotations
 
@@ -6,29 +6,31 @@ import uuid
 from typing import cast
 
 from django.contrib import messages
-from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
-from django.views.decorators.http import require_GET, require_http_methods
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from diagnosis import selectors, services
-from diagnosis.forms import HistoryFilterForm, UploadForm
-from diagnosis.models import Study
-from diagnosis.presenters import status_payload
+from diagnosis.access import Origin, has_role, role_required
+from diagnosis.forms import HistoryFilterForm, ReviewForm, UploadForm
+from diagnosis.models import Role, Study
+from diagnosis.presenters import intended_population, population_warning, status_payload
 
 FILE_KINDS = {"image", "preview", "thumbnail", "heatmap", "overlay"}
 
 
-@login_required
+@role_required()
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
+    context = {"form": form, "population": intended_population()}
     if form.is_bound and form.is_valid():
-        submission = services.submit_files(cast(User, request.user), form.cleaned_data["images"])
+        user, origin = cast(User, request.user), Origin.of(request)
+        submission = services.submit_files(user, form.cleaned_data["images"], details=form.details(), origin=origin)
         for error in submission.errors:
             form.add_error("images", str(error))
         if submission.studies and not submission.errors:
@@ -38,31 +40,71 @@ def upload(request: HttpRequest) -> HttpResponse:
             return redirect("diagnosis:history")
         if submission.studies:
             messages.success(request, f"{len(submission.studies)} studies queued; the files below were refused.")
-        return render(request, "diagnosis/upload.html", {"form": form, "queued": submission.studies}, status=400)
-    return render(request, "diagnosis/upload.html", {"form": form}, status=400 if form.errors else 200)
+        return render(request, "diagnosis/upload.html", {**context, "queued": submission.studies}, status=400)
+    return render(request, "diagnosis/upload.html", context, status=400 if form.errors else 200)
 
 
-@login_required
+def _study_context(request: HttpRequest, study: Study) -> dict[str, object]:
+    return {
+        "study": study,
+        "status": status_payload(study),
+        "review": getattr(study, "review", None),
+        "warning": population_warning(study.age_years),
+        "can_review": has_role(request.user, Role.REVIEWER),
+    }
+
+
+@role_required()
 @require_GET
 def study_detail(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
+    study = services.view_study(request.user, study_id, Origin.of(request), via="page")
+    return render(request, "diagnosis/study.html", {**_study_context(request, study), "form": ReviewForm()})
+
+
+@role_required()
+@require_GET
+def study_report(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
+    study = services.view_study(request.user, study_id, Origin.of(request), via="report")
+    return render(request, "diagnosis/report.html", _study_context(request, study))
+
+
+@role_required(Role.REVIEWER)
+@require_POST
+def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
     study = selectors.get_study(request.user, study_id)
-    return render(request, "diagnosis/study.html", {"study": study, "status": status_payload(study)})
+    form = ReviewForm(request.POST)
+    if form.is_valid():
+        try:
+            agrees = form.cleaned_data["decision"] == "agree"
+            services.review_study(cast(User, request.user), study, agrees, form.cleaned_data["note"], Origin.of(request))
+        except services.ReviewError as exc:
+            form.add_error(None, str(exc))
+    if form.errors:
+        context = {**_study_context(request, study), "form": form}
+        return render(request, "diagnosis/study.html", context, status=400)
+    messages.success(request, "Review saved.")
+    if request.POST.get("next") == "worklist":  # reviewing from the worklist goes back to it
+        return redirect("diagnosis:worklist")
+    return redirect("diagnosis:study", study_id=study.pk)
 
 
-@login_required
+@role_required()
 @require_GET
 def study_status(request: HttpRequest, study_id: uuid.UUID) -> JsonResponse:
+    # Polled every second by the study page: its view was already audited when the page loaded.
     return JsonResponse(status_payload(selectors.get_study(request.user, study_id)))
 
 
-@login_required
+@role_required()
 @require_GET
 def study_file(request: HttpRequest, study_id: uuid.UUID, kind: str) -> FileResponse:
-    return open_study_file(selectors.get_study(request.user, study_id), kind)
+    if kind not in FILE_KINDS:
+        raise Http404("Unknown file.")
+    return open_study_file(services.view_file(request.user, study_id, kind, Origin.of(request)), kind)
 
 
 def open_study_file(study: Study, kind: str) -> FileResponse:
-    """A file of a study the caller may see (the caller checked ownership), streamed from storage."""
+    """A file of a study the caller may see (the caller checked), streamed from storage."""
     field = _file_field(study, kind)
     if not field:
         raise Http404("This file does not exist (yet).")
@@ -86,7 +128,7 @@ def _content_type(study: Study, kind: str) -> str:
     return {"image": study.content_type, "heatmap": "image/png", "overlay": "image/png"}.get(kind, "image/jpeg")
 
 
-@login_required
+@role_required()
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
     form = HistoryFilterForm(request.GET or None)

@@ -8,6 +8,7 @@ import pytest
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
 
+from diagnosis.models import Clinic, Membership, Role
 from tests import images
 
 
@@ -25,14 +26,33 @@ def _media_in_tmp(settings: Any, tmp_path: Path) -> Iterator[None]:
     yield
 
 
-@pytest.fixture
-def alice(django_user_model: type[User]) -> User:
-    return django_user_model.objects.create_user("alice", password="alice-pass-123")
+def make_member(username: str, clinic: Clinic, role: str = Role.CLINICIAN) -> User:
+    """A user of `clinic` with `role`; the password is the username + "-pass-123"."""
+    user = User.objects.create_user(username, password=f"{username}-pass-123")
+    Membership.objects.create(user=user, clinic=clinic, role=role)
+    return user
 
 
 @pytest.fixture
-def bob(django_user_model: type[User]) -> User:
-    return django_user_model.objects.create_user("bob", password="bob-pass-123")
+def clinic_a(db: None) -> Clinic:
+    return Clinic.objects.create(name="Clinic A", slug="a")
+
+
+@pytest.fixture
+def clinic_b(db: None) -> Clinic:
+    return Clinic.objects.create(name="Clinic B", slug="b")
+
+
+@pytest.fixture
+def alice(clinic_a: Clinic) -> User:
+    """A clinician of clinic A."""
+    return make_member("alice", clinic_a)
+
+
+@pytest.fixture
+def bob(clinic_b: Clinic) -> User:
+    """A clinician of clinic B: must never see clinic A's data."""
+    return make_member("bob", clinic_b)
 
 
 def upload_file(

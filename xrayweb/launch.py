@@ -122,7 +122,7 @@ def main() -> int:
         manage("migrate", "--noinput", "-v", "0")
         manage("collectstatic", "--noinput", "-v", "0")
         password = os.environ.get("DEMO_PASSWORD") or persistent_secret(data_dir / "demo_password", 9)
-        manage("ensure_demo_user", "--username", "clinician", "--password", password)
+        manage("create_demo_clinics", "--password", password)
         children.append(subprocess.Popen(worker_argv(data_dir / "celerybeat-schedule"), cwd=ROOT))
         children.append(
             subprocess.Popen(
@@ -148,7 +148,9 @@ def main() -> int:
         wait_for_port(port, children[-1])
         print(
             f"\n  Chest X-ray pneumonia service: http://127.0.0.1:{port}/\n"
-            f"  Log in as: clinician / {password}\n  Data folder: {data_dir}   (Ctrl-C stops everything)\n",
+            f"  Log in as: north-clinician / {password}\n"
+            "  (the same password for north-reviewer, north-admin and the river-* users of the second clinic)\n"
+            f"  Data folder: {data_dir}   (Ctrl-C stops everything)\n",
             flush=True,
         )
         return supervise(children)

@@ -6,7 +6,17 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from diagnosis.models import Study
+from diagnosis.models import Projection, Review, Sex, Study
+from diagnosis.services import StudyDetails
+
+
+class ReviewSerializer(serializers.ModelSerializer[Review]):
+    reviewer = serializers.CharField(source="reviewer.username", read_only=True)
+
+    class Meta:
+        model = Review
+        fields = ["reviewer", "agrees", "final_label", "note", "updated"]
+        read_only_fields = fields
 
 
 class StudySerializer(serializers.ModelSerializer[Study]):
@@ -25,6 +35,7 @@ class StudySerializer(serializers.ModelSerializer[Study]):
     image_url = serializers.SerializerMethodField()
     heatmap_url = serializers.SerializerMethodField()
     overlay_url = serializers.SerializerMethodField()
+    review = ReviewSerializer(read_only=True, allow_null=True)
 
     class Meta:
         model = Study
@@ -47,6 +58,12 @@ class StudySerializer(serializers.ModelSerializer[Study]):
             "image_url",
             "heatmap_url",
             "overlay_url",
+            "patient_ref",
+            "age_years",
+            "sex",
+            "projection",
+            "clinical_note",
+            "review",
         ]
         read_only_fields = fields
 
@@ -76,8 +93,25 @@ class StudySerializer(serializers.ModelSerializer[Study]):
 
 
 class SubmitSerializer(serializers.Serializer[Any]):
+    """Files, or one zip; optional patient details apply to every study of the request."""
+
     images = serializers.ListField(child=serializers.FileField(), required=False, allow_empty=True)
     archive = serializers.FileField(required=False)
+    patient_ref = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
+    age_years = serializers.IntegerField(min_value=0, max_value=130, required=False, allow_null=True, default=None)
+    sex = serializers.ChoiceField(choices=Sex.choices, required=False, allow_blank=True, default="")
+    projection = serializers.ChoiceField(choices=Projection.choices, required=False, allow_blank=True, default="")
+    clinical_note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+    def details(self) -> StudyDetails:
+        d = self.validated_data
+        return StudyDetails(
+            patient_ref=d["patient_ref"].strip(),
+            age_years=d["age_years"],
+            sex=d["sex"],
+            projection=d["projection"],
+            clinical_note=d["clinical_note"].strip(),
+        )
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("images") and not attrs.get("archive"):

@@ -1,4 +1,4 @@
-"""REST API v1: token-authenticated, scoped to the requesting user like the pages."""
+"""REST API v1: token-authenticated; a member reads its clinic's studies and lists its own submissions."""
 
 from __future__ import annotations
 
@@ -20,11 +20,13 @@ from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from diagnosis import selectors, services
+from diagnosis.access import Origin
 from diagnosis.api.filters import StudyFilter
 from diagnosis.api.serializers import BatchSerializer, StudySerializer, SubmitResponseSerializer, SubmitSerializer
 from diagnosis.models import Study
 from diagnosis.views import open_study_file
 
+DETAIL_FIELDS = ("patient_ref", "age_years", "sex", "projection", "clinical_note")
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.STR,
@@ -35,7 +37,7 @@ IDEMPOTENCY_HEADER = OpenApiParameter(
 
 
 def _user(request: Request) -> User:
-    """IsAuthenticated (the default permission) has already refused anonymous callers."""
+    """IsClinicMember (the default permission) has already refused anonymous callers."""
     return cast(User, request.user)
 
 
@@ -47,7 +49,14 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     throttle_classes = [UserRateThrottle]
 
     def get_queryset(self) -> QuerySet[Study]:
-        return selectors.history(self.request.user)
+        """The list is the caller's own submissions; any study of the clinic can be fetched by id."""
+        if self.action == "list":
+            return selectors.history(self.request.user)
+        return selectors.studies_for(self.request.user)
+
+    def retrieve(self, request: Request, pk: str | None = None) -> Response:
+        study = services.view_study(request.user, pk, Origin.of(request), via="api")
+        return Response(self.get_serializer(study).data)
 
     def get_throttles(self) -> list[Any]:
         if self.action == "create":
@@ -58,6 +67,7 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(request=SubmitSerializer, responses={202: SubmitResponseSerializer}, parameters=[IDEMPOTENCY_HEADER])
     def create(self, request: Request) -> Response:
         data: dict[str, Any] = {"images": request.FILES.getlist("images")}
+        data.update({k: request.data[k] for k in DETAIL_FIELDS if k in request.data})
         if "archive" in request.FILES:
             data["archive"] = request.FILES["archive"]
         form = SubmitSerializer(data=data)
@@ -66,7 +76,11 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 
         def produce() -> tuple[int, dict[str, Any]]:
             batch, sub = services.submit_batch(
-                _user(request), form.validated_data.get("images") or [], form.validated_data.get("archive")
+                _user(request),
+                form.validated_data.get("images") or [],
+                form.validated_data.get("archive"),
+                form.details(),
+                Origin.of(request),
             )
             studies = [
                 {
@@ -92,7 +106,7 @@ class StudyFileView(APIView):
     def get(self, request: Request, pk: uuid.UUID, kind: str) -> FileResponse:
         if kind not in ("image", "heatmap", "overlay"):
             raise Http404("Unknown file.")
-        return open_study_file(selectors.get_study(request.user, pk), kind)
+        return open_study_file(services.view_file(request.user, pk, kind, Origin.of(request)), kind)
 
 
 class BatchView(APIView):

@@ -10,6 +10,13 @@ from typing import Any
 
 LABELS = ("NORMAL", "PNEUMONIA")
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "current"
+# Who the training data came from: the Kermany pediatric set (one hospital, children aged 1-5).
+INTENDED_POPULATION: dict[str, Any] = {
+    "min_age_years": 1,
+    "max_age_years": 5,
+    "description": "frontal chest radiographs of children aged 1 to 5 years "
+    "(Guangzhou Women and Children's Medical Center, Kermany et al. 2018)",
+}
 
 
 class IntegrityError(RuntimeError):
@@ -38,6 +45,11 @@ class ModelSpec:
     labels: tuple[str, ...] = LABELS
     gate: GateSpec | None = None
     card: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
+
+    @property
+    def population(self) -> dict[str, Any]:
+        """The intended population from the card (older cards lack it: the training data's)."""
+        return {**INTENDED_POPULATION, **self.card.get("intended_population", {})}
 
     @property
     def weights_path(self) -> Path:

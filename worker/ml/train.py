@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from worker.ml import calibration, data, metrics, nonxray
-from worker.ml.spec import LABELS, sha256_file
+from worker.ml.spec import INTENDED_POPULATION, LABELS, sha256_file
 
 DEFAULT_WEIGHTS = Path("../shared/weights/mobilenet_2_5_224_tf_no_top.h5")
 
@@ -210,6 +210,7 @@ def package(best: str, results: dict[str, dict[str, Any]], s: Splits, args: argp
         "temperature": chosen["temperature"],
         "threshold": chosen["threshold"],
         "target_sensitivity": args.target_sensitivity,
+        "intended_population": INTENDED_POPULATION,
         "preprocessing": "decode JPEG/PNG (EXIF orientation, any bit depth; 16-bit windowed on 0.5-99.5 "
         "percentiles) -> grayscale -> area resize to 224x224 -> CLAHE (clip 2.0, 8x8 tiles) -> uint8 values",
         "validation": chosen["validation"],

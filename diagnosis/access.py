@@ -1,0 +1,80 @@
+"""Who may do what: a user's clinic membership, role checks for pages, and the request's origin for the audit."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import wraps
+from typing import Any, TypeVar, cast
+
+from django.conf import settings
+from django.contrib.auth.decorators import login_required
+from django.contrib.auth.models import AnonymousUser, User
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
+
+from diagnosis.models import Membership, Role
+
+AnyUser = User | AnonymousUser
+View = TypeVar("View", bound=Callable[..., HttpResponse])
+
+
+def membership_of(user: AnyUser) -> Membership | None:
+    """The active user's clinic membership, or None (anonymous, inactive, or no clinic: e.g. a superuser)."""
+    if not user.is_authenticated or not user.is_active:
+        return None
+    try:
+        return cast(User, user).membership
+    except Membership.DoesNotExist:
+        return None
+
+
+def has_role(user: AnyUser, role: str) -> bool:
+    membership = membership_of(user)
+    return membership is not None and membership.allows(role)
+
+
+def require_membership(user: AnyUser, role: str = Role.CLINICIAN) -> Membership:
+    """The user's membership if it allows `role`; PermissionDenied (403) otherwise."""
+    membership = membership_of(user)
+    if membership is None:
+        raise PermissionDenied("Your account is not a member of a clinic. Ask your clinic administrator.")
+    if not membership.allows(role):
+        raise PermissionDenied(f"This needs the {Role(role).label.lower()} role.")
+    return membership
+
+
+def role_required(role: str = Role.CLINICIAN) -> Callable[[View], View]:
+    """Pages: anonymous users go to the login page; members without the role get 403."""
+
+    def decorate(view: View) -> View:
+        @wraps(view)
+        def wrapped(request: HttpRequest, *args: Any, **kwargs: Any) -> HttpResponse:
+            require_membership(request.user, role)
+            return view(request, *args, **kwargs)
+
+        return cast(View, login_required(wrapped))
+
+    return decorate
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from, for the audit trail."""
+
+    ip: str | None = None
+    user_agent: str = ""
+
+    @classmethod
+    def of(cls, request: HttpRequest | None) -> Origin:
+        if request is None:
+            return cls()
+        ip = request.META.get("REMOTE_ADDR") or None
+        if settings.AUDIT_TRUST_X_FORWARDED_FOR:
+            # The first address is the client, as the (trusted) reverse proxy appends its own after it.
+            forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[0].strip()
+            ip = forwarded or ip
+        return cls(ip=ip, user_agent=request.META.get("HTTP_USER_AGENT", "")[:300])
+
+
+NO_ORIGIN = Origin()

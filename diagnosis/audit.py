@@ -1,0 +1,78 @@
+"""The audit trail: one append-only row per login, upload, view, review, export and permission change."""
+
+from __future__ import annotations
+
+import csv
+import ipaddress
+import json
+from collections.abc import Iterable, Iterator
+from typing import Any
+
+from django.contrib.auth.models import User
+from django.db.models import Model
+
+from diagnosis.access import NO_ORIGIN, AnyUser, Origin, membership_of
+from diagnosis.models import AuditAction, AuditEvent, Clinic
+
+CSV_COLUMNS = ["time", "user", "action", "target_type", "target_id", "detail", "ip", "user_agent"]
+
+
+def record(
+    user: AnyUser | None,
+    action: AuditAction,
+    target: Model | None = None,
+    detail: dict[str, Any] | None = None,
+    origin: Origin = NO_ORIGIN,
+    username: str = "",
+    clinic: Clinic | None = None,
+) -> AuditEvent:
+    """Append one event. The clinic is the acting user's unless given (a failed login names no user)."""
+    known = user if user is not None and user.is_authenticated else None
+    if clinic is None and known is not None:
+        membership = membership_of(known)
+        clinic = membership.clinic if membership else None
+    return AuditEvent.objects.create(
+        clinic=clinic,
+        user=known,
+        username=(known.get_username() if known else username)[:150],
+        action=action,
+        target_type=target._meta.model_name or "" if target is not None else "",
+        target_id=str(target.pk) if target is not None else "",
+        detail=detail or {},
+        ip=_valid_ip(origin.ip),
+        user_agent=origin.user_agent,
+    )
+
+
+def _valid_ip(raw: str | None) -> str | None:
+    """A forwarded header can carry anything; keep only a real address."""
+    try:
+        return str(ipaddress.ip_address(raw)) if raw else None
+    except ValueError:
+        return None
+
+
+def clinic_of_username(username: str) -> Clinic | None:
+    """A failed login is shown to the clinic of the account it tried, when that account exists."""
+    user = User.objects.filter(username=username).select_related("membership__clinic").first()
+    membership = getattr(user, "membership", None) if user else None
+    return membership.clinic if membership else None
+
+
+class _Echo:
+    def write(self, value: str) -> str:
+        return value
+
+
+def csv_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
+    """The events as CSV lines, streamed. Cells starting with = + - @ are quoted against formula injection."""
+    writer = csv.writer(_Echo())
+    yield writer.writerow(CSV_COLUMNS)
+    for e in events:
+        detail = json.dumps(e.detail, sort_keys=True)
+        row = [e.at.isoformat(), e.username, e.action, e.target_type, e.target_id, detail, e.ip or "", e.user_agent]
+        yield writer.writerow([_safe_cell(str(v)) for v in row])
+
+
+def _safe_cell(value: str) -> str:
+    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

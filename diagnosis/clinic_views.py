@@ -1,0 +1,142 @@
+"""The clinic's pages: worklist, dashboard, audit trail and people. Parse, check the role, call one
+service or selector, render."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import cast
+
+from django.contrib import messages
+from django.contrib.auth.models import User
+from django.core.paginator import Paginator
+from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
+from django.shortcuts import redirect, render
+from django.utils import timezone
+from django.views.decorators.http import require_GET, require_http_methods, require_POST
+
+from diagnosis import audit, charts, people, selectors
+from diagnosis.access import Origin, require_membership, role_required
+from diagnosis.filters import AuditFilter, WorklistFilter, worklist_params
+from diagnosis.forms import ActiveForm, InviteForm, RoleForm
+from diagnosis.models import AuditAction, Role
+
+
+def _page_query(request: HttpRequest) -> str:
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
+
+
+@role_required()
+@require_GET
+def worklist(request: HttpRequest) -> HttpResponse:
+    filterset = WorklistFilter(worklist_params(request.GET), queryset=selectors.worklist(request.user))
+    page = Paginator(filterset.qs, 25).get_page(request.GET.get("page"))
+    context = {"filter": filterset, "page": page, "query": _page_query(request)}
+    return render(request, "diagnosis/worklist.html", context)
+
+
+@role_required()
+@require_GET
+def dashboard(request: HttpRequest) -> HttpResponse:
+    board = selectors.dashboard(request.user, days=30)
+    labels = [d.day.isoformat() for d in board.days]
+    per_day = charts.stacked(
+        labels, [("normal", [d.normal for d in board.days]), ("pneumonia", [d.pneumonia for d in board.days])]
+    )
+    rates = [d.pneumonia / (d.normal + d.pneumonia) if d.normal + d.pneumonia else 0.0 for d in board.days]
+    positive = charts.stacked(labels, [("pneumonia", rates)], maximum=1.0)
+    a = board.agreement
+    agreement = charts.stacked(
+        ["accuracy", "sensitivity", "specificity", "review coverage"],
+        [("metric", [v or 0.0 for v in (a.accuracy, a.sensitivity, a.specificity, board.review_coverage)])],
+        maximum=1.0,
+    )
+    context = {
+        "board": board,
+        "per_day": per_day,
+        "positive": positive,
+        "agreement": agreement,
+        "clinic": require_membership(request.user).clinic,
+        "first_day": board.days[0].day,
+        "last_day": board.days[-1].day,
+    }
+    return render(request, "diagnosis/dashboard.html", context)
+
+
+@role_required(Role.ADMIN)
+@require_GET
+def audit_trail(request: HttpRequest) -> HttpResponse:
+    filterset = AuditFilter(request.GET, queryset=selectors.audit_events(request.user))
+    page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
+    context = {"filter": filterset, "page": page, "query": _page_query(request)}
+    return render(request, "diagnosis/audit.html", context)
+
+
+@role_required(Role.ADMIN)
+@require_GET
+def audit_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The filtered trail as CSV; the export itself is recorded first, so it appears in what it exports."""
+    filterset = AuditFilter(request.GET, queryset=selectors.audit_events(request.user))
+    detail = {"what": "audit_csv", "filters": {k: v for k, v in request.GET.items() if v}}
+    audit.record(request.user, AuditAction.EXPORT, detail=detail, origin=Origin.of(request))
+    response = StreamingHttpResponse(audit.csv_rows(filterset.qs.iterator()), content_type="text/csv")
+    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
+    return response
+
+
+@role_required(Role.ADMIN)
+@require_http_methods(["GET", "POST"])
+def people_list(request: HttpRequest) -> HttpResponse:
+    form = InviteForm(request.POST or None)
+    invitation = None
+    if form.is_bound and form.is_valid():
+        d = form.cleaned_data
+        try:
+            invitation = people.invite(
+                cast(User, request.user),
+                d["username"],
+                d["email"],
+                d["role"],
+                request.build_absolute_uri("/"),
+                Origin.of(request),
+            )
+            form = InviteForm()
+        except people.PeopleError as exc:
+            form.add_error("username", str(exc))
+    context = {"members": selectors.members(request.user), "form": form, "invitation": invitation, "roles": Role}
+    return render(request, "diagnosis/people.html", context, status=400 if form.errors else 200)
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def person_role(request: HttpRequest, user_id: int) -> HttpResponse:
+    member = selectors.get_member(request.user, user_id)
+    form = RoleForm(request.POST)
+    return _change(request, form, lambda: people.set_role(
+        cast(User, request.user), member, form.cleaned_data["role"], Origin.of(request)
+    ))
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def person_active(request: HttpRequest, user_id: int) -> HttpResponse:
+    member = selectors.get_member(request.user, user_id)
+    form = ActiveForm(request.POST)
+    return _change(request, form, lambda: people.set_active(
+        cast(User, request.user), member, form.cleaned_data["active"], Origin.of(request)
+    ))
+
+
+def _change(request: HttpRequest, form: RoleForm | ActiveForm, apply: Callable[[], None]) -> HttpResponse:
+    if not form.is_valid():
+        messages.error(request, "Invalid change.")
+        return redirect("diagnosis:people")
+    try:
+        apply()
+    except people.PeopleError as exc:
+        messages.error(request, str(exc))
+        return redirect("diagnosis:people")
+    messages.success(request, "Saved.")
+    return redirect("diagnosis:people")

@@ -1,0 +1,91 @@
+"""Writes on a clinic's people (the clinic admin's work): invite, change role, deactivate, reactivate.
+
+Every change is a permission change in the audit trail. An admin cannot change their own role or
+deactivate themselves, so a clinic is never left without the admin who made the change.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from django.contrib.auth.models import User
+from django.contrib.auth.tokens import default_token_generator
+from django.core.mail import send_mail
+from django.db import IntegrityError, transaction
+from django.urls import reverse
+from django.utils.encoding import force_bytes
+from django.utils.http import urlsafe_base64_encode
+
+from diagnosis import audit
+from diagnosis.access import NO_ORIGIN, Origin, require_membership
+from diagnosis.models import AuditAction, Membership, Role
+
+
+class PeopleError(Exception):
+    """A change the clinic admin may not make; the message says why."""
+
+
+@dataclass(frozen=True)
+class Invitation:
+    user: User
+    link: str
+
+
+def invitation_path(user: User) -> str:
+    """The one-time link where the invited user sets a password (Django's password-reset token)."""
+    uid = urlsafe_base64_encode(force_bytes(user.pk))
+    return reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": default_token_generator.make_token(user)})
+
+
+def invite(admin: User, username: str, email: str, role: str, site_url: str, origin: Origin = NO_ORIGIN) -> Invitation:
+    """Create the account in the admin's clinic with no usable password, and send the set-password link."""
+    clinic = require_membership(admin, Role.ADMIN).clinic
+    try:
+        with transaction.atomic():
+            user = User.objects.create_user(username=username, email=email)
+            user.set_unusable_password()
+            user.save(update_fields=["password"])
+            Membership.objects.create(user=user, clinic=clinic, role=role)
+            audit.record(admin, AuditAction.PERMISSION_CHANGE, user, {"change": "invite", "user": username, "role": role}, origin)
+    except IntegrityError as exc:
+        raise PeopleError(f"The username {username!r} is taken.") from exc
+    link = site_url.rstrip("/") + invitation_path(user)
+    send_mail(
+        f"Invitation to {clinic.name} on the chest X-ray portal",
+        f"{admin.get_username()} invited you as {Role(role).label.lower()}.\nSet your password: {link}\n",
+        None,
+        [email],
+        fail_silently=True,  # the admin also sees the link on screen and can pass it on
+    )
+    return Invitation(user=user, link=link)
+
+
+def set_role(admin: User, member: Membership, role: str, origin: Origin = NO_ORIGIN) -> None:
+    _check_other(admin, member)
+    if member.role == role:
+        return
+    before = member.role
+    with transaction.atomic():
+        Membership.objects.filter(pk=member.pk).update(role=role)
+        detail = {"change": "role", "user": member.user.username, "from": before, "to": role}
+        audit.record(admin, AuditAction.PERMISSION_CHANGE, member.user, detail, origin)
+    member.role = role
+
+
+def set_active(admin: User, member: Membership, active: bool, origin: Origin = NO_ORIGIN) -> None:
+    """Deactivated users cannot log in, and their sessions and API tokens stop working at once."""
+    _check_other(admin, member)
+    if member.user.is_active == active:
+        return
+    with transaction.atomic():
+        User.objects.filter(pk=member.user_id).update(is_active=active)
+        change = "reactivate" if active else "deactivate"
+        audit.record(admin, AuditAction.PERMISSION_CHANGE, member.user, {"change": change, "user": member.user.username}, origin)
+    member.user.is_active = active
+
+
+def _check_other(admin: User, member: Membership) -> None:
+    if require_membership(admin, Role.ADMIN).clinic_id != member.clinic_id:
+        raise PeopleError("That user is not in your clinic.")
+    if member.user_id == admin.pk:
+        raise PeopleError("You cannot change your own role or deactivate yourself; ask another clinic admin.")
