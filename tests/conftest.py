@@ -13,6 +13,12 @@ from tests import images
 
 
 @pytest.fixture(autouse=True)
+def _fast_password_hashing(settings: Any) -> None:
+    """Tests create many users; the production hasher is slow on purpose."""
+    settings.PASSWORD_HASHERS = ["django.contrib.auth.hashers.MD5PasswordHasher"]
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings: Any, tmp_path: Path) -> Iterator[None]:
     """Every test writes its files to its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -41,3 +41,15 @@ def page(browser):  # type: ignore[no-untyped-def]
     p = context.new_page()
     yield p
     context.close()
+
+
+DEMO_PASSWORD = "demo-pass-4821"
+
+
+@pytest.fixture
+def demo(transactional_db: None) -> str:
+    """The documented demo set-up: two clinics with a clinician, a reviewer and an admin each."""
+    from django.core.management import call_command
+
+    call_command("create_demo_clinics", password=DEMO_PASSWORD)
+    return DEMO_PASSWORD

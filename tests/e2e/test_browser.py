@@ -4,7 +4,7 @@ import time
 
 import pytest
 
-from tests import images
+from tests import factories, images
 
 pytestmark = pytest.mark.browser
 
@@ -17,15 +17,21 @@ def _log_in(page, base: str, username: str, password: str) -> None:  # type: ign
     page.wait_for_url(re.compile(r".*/upload/$"))
 
 
+def _wait_for_image(page, selector: str) -> None:  # type: ignore[no-untyped-def]
+    page.wait_for_function(
+        f"document.querySelector('{selector}').complete && document.querySelector('{selector}').naturalWidth > 0"
+    )
+
+
 def test_clinician_uploads_and_sees_the_result_without_reloading(  # type: ignore[no-untyped-def]
-    page, live_server, start_worker, alice, tmp_path
+    page, live_server, start_worker, demo, tmp_path
 ) -> None:
     if not images.SHARED_DATA.exists():
         pytest.skip(images.NO_DATA_REASON)
     worker = start_worker()
     xray = tmp_path / "child-chest.jpeg"
     xray.write_bytes(images.real_radiograph("PNEUMONIA", 2))
-    _log_in(page, live_server.url, "alice", "alice-pass-123")
+    _log_in(page, live_server.url, "north-clinician", demo)
     # Let the worker finish loading the model before timing an upload, as a running service would have.
     from tests.integration.conftest import wait_for
 
@@ -37,6 +43,12 @@ def test_clinician_uploads_and_sees_the_result_without_reloading(  # type: ignor
     )
 
     page.set_input_files("input[name=images]", str(xray))
+    page.fill("#id_patient_ref", "P-0042")
+    page.fill("#id_age_years", "40")  # an adult: outside the model's population, warned at once
+    assert page.is_visible("#age-warning")
+    page.fill("#id_age_years", "3")
+    assert not page.is_visible("#age-warning")
+    page.select_option("#id_projection", "AP")
     started = time.monotonic()
     page.click("#analyse")
     page.wait_for_url(re.compile(r".*/studies/[0-9a-f-]{36}/$"))
@@ -48,9 +60,9 @@ def test_clinician_uploads_and_sees_the_result_without_reloading(  # type: ignor
     assert label in ("Normal", "Pneumonia")
     assert re.fullmatch(r"\d{1,3}%", page.text_content("#probability") or "")
     for img in ("#img-original", "#img-heatmap", "#img-overlay"):
-        page.wait_for_function(
-            f"document.querySelector('{img}').complete && document.querySelector('{img}').naturalWidth > 0"
-        )
+        _wait_for_image(page, img)
+    assert page.text_content("#patient-ref") == "P-0042"
+    assert not page.is_visible("#population-warning")
     if os.environ.get("E2E_SCREENSHOT"):
         page.screenshot(path=os.environ["E2E_SCREENSHOT"], full_page=True)
 
@@ -58,13 +70,88 @@ def test_clinician_uploads_and_sees_the_result_without_reloading(  # type: ignor
     row = page.locator("#history tbody tr", has_text="child-chest.jpeg")
     assert row.count() == 1
     assert label in (row.text_content() or "")
-    assert page.locator("#history tbody tr img").first.evaluate("i => i.naturalWidth") > 0
+    _wait_for_image(page, "#history tbody tr img")
+    assert "not reviewed" in (row.text_content() or "")
 
 
-def test_bad_file_shows_a_clear_error_in_the_page(page, live_server, alice, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_file_shows_a_clear_error_in_the_page(page, live_server, demo, tmp_path) -> None:  # type: ignore[no-untyped-def]
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"this is not an image")
-    _log_in(page, live_server.url, "alice", "alice-pass-123")
+    _log_in(page, live_server.url, "north-clinician", demo)
     page.set_input_files("input[name=images]", str(bad))
     page.click("#analyse")
     assert "notes.png: The file is not a JPEG or PNG image." in (page.text_content(".errorlist") or "")
+
+
+def test_reviewer_reviews_from_the_worklist(page, live_server, demo) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import User
+
+    clinician = User.objects.get(username="north-clinician")
+    likely = factories.judged_study(clinician, "PNEUMONIA", 0.97, patient_ref="P-1", age_years=30)
+    factories.judged_study(clinician, "NORMAL", 0.10, patient_ref="P-2")
+    factories.judged_study(User.objects.get(username="river-clinician"), "PNEUMONIA", 0.99, patient_ref="R-9")
+    _log_in(page, live_server.url, "north-reviewer", demo)
+    page.click("nav >> text=Worklist")
+    rows = page.locator("#worklist tbody tr")
+    assert rows.count() == 2  # the other clinic's study is not there
+    assert "P-1" in (rows.nth(0).text_content() or "") and "P-2" in (rows.nth(1).text_content() or "")
+
+    rows.nth(0).locator("a.open").click()
+    page.wait_for_url(re.compile(rf".*/studies/{likely.pk}/\?from=worklist$"))
+    assert "30 years old" in (page.text_content("#population-warning") or "")
+    page.check("input[name=decision][value=disagree]")
+    page.fill("textarea[name=note]", "No consolidation; artefact.")
+    page.click("#save-review")
+    page.wait_for_url(re.compile(r".*/worklist/$"))
+    assert page.locator("#worklist tbody tr").count() == 1  # reviewed studies leave the default worklist
+
+    page.select_option("#id_reviewed", "yes")
+    page.select_option("#id_disagreement", "yes")
+    page.click("#worklist-filters button")
+    row = page.locator("#worklist tbody tr")
+    assert row.count() == 1 and "disagrees: Normal" in (row.text_content() or "")
+    row.locator("a.open").click()
+    assert page.text_content("#label") == "Pneumonia" and page.text_content("#review-label") == "Normal"
+    assert "disagrees" in (page.text_content("#review-agreement") or "")
+
+    page.click("#report-link")
+    for img in page.locator(".images img").all():
+        img.wait_for(state="visible")
+    _wait_for_image(page, ".images figure:last-child img")
+    page.emulate_media(media="print")
+    assert not page.is_visible("header")  # the print stylesheet hides navigation and buttons
+    pdf = page.pdf(format="A4")
+    assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1  # prints on one page
+
+
+def test_clinic_admin_sees_the_audit_entries(page, live_server, demo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+    from django.contrib.auth.models import User
+
+    study = factories.judged_study(User.objects.get(username="north-clinician"))
+    _log_in(page, live_server.url, "north-reviewer", demo)
+    page.goto(f"{live_server.url}/studies/{study.pk}/")
+    page.click("header button")  # log out
+    page.goto(live_server.url + "/accounts/login/")
+    page.fill("input[name=username]", "north-admin")
+    page.fill("input[name=password]", "wrong password")
+    page.click("input[type=submit]")
+    _log_in(page, live_server.url, "north-admin", demo)
+
+    page.click("nav >> text=Audit")
+    table = page.text_content("#audit") or ""
+    for expected in ("Upload", "View study", "View file", "Login", "Logout", "Failed login"):
+        assert expected in table, expected
+    assert "north-reviewer" in table and "127.0.0.1" in table
+    page.select_option("#id_action", "view_study")
+    page.click("form.filters button")
+    rows = page.locator("#audit tbody tr.audit-row")
+    assert rows.count() == 1 and "north-reviewer" in (rows.first.text_content() or "")
+
+    with page.expect_download() as download:
+        page.click("#export-csv")
+    csv_text = (tmp_path / "audit.csv").read_text() if download.value.save_as(tmp_path / "audit.csv") is None else ""
+    assert csv_text.splitlines()[0].startswith("time,user,action")
+    assert "view_study" in csv_text and "login_failed" not in csv_text  # the export keeps the filter
+
+    page.click("nav >> text=Audit")
+    assert "Export" in (page.text_content("#audit") or "")  # the export itself is audited

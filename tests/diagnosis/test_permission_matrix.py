@@ -1,0 +1,175 @@
+"""Every page, file and API endpoint, for every kind of caller, from one table.
+
+The world: clinics A and B with a clinician, a reviewer and a clinic admin each, a deactivated clinician
+of A, a user with no clinic, and anonymous. The objects (a judged study, a batch, a user) belong to A.
+A URL added to the project without a row here fails test_every_url_is_in_the_table.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import URLPattern, URLResolver, get_resolver, reverse
+
+from diagnosis.models import Batch, Role
+from tests import factories
+from tests.conftest import make_member, upload_file
+
+CALLERS = ["anon", "no_clinic", "a_deactivated", "a_clinician", "a_reviewer", "a_admin", "b_clinician", "b_reviewer", "b_admin"]
+ROLE_OF = {"clinician": Role.CLINICIAN, "reviewer": Role.REVIEWER, "admin": Role.ADMIN}
+RANK = {"clinician": 1, "reviewer": 2, "admin": 3}
+# Outside the matrix: Django's own admin (superusers only) and login/logout/password views (public by design).
+UNCHECKED_NAMESPACES = {"admin"}
+UNCHECKED_NAMES = {
+    "login", "logout", "password_change", "password_change_done", "password_reset", "password_reset_done",
+    "password_reset_confirm", "password_reset_complete",
+}
+
+
+def _expect(page: bool, a: str, b: str, below_role: str = "403", min_role: str = "clinician") -> dict[str, str]:
+    """Expected outcome per caller. page: anonymous callers are sent to the login page (else API: 401)."""
+    out = {"anon": "login" if page else "401", "a_deactivated": "login" if page else "401", "no_clinic": "403"}
+    for caller in CALLERS[3:]:
+        clinic, role = caller.split("_")
+        allowed = RANK[role] >= RANK[min_role]
+        out[caller] = (a if clinic == "a" else b) if allowed else below_role
+    return out
+
+
+def member_page(ok: str = "200") -> dict[str, str]:
+    return _expect(True, ok, ok)
+
+
+def clinic_object(ok: str = "200", min_role: str = "clinician", page: bool = True) -> dict[str, str]:
+    """An object of clinic A: clinic B is told it does not exist; too low a role is refused."""
+    return _expect(page, ok, "404", min_role=min_role)
+
+
+def admin_page(ok: str = "200") -> dict[str, str]:
+    return _expect(True, ok, ok, min_role="admin")
+
+
+def public() -> dict[str, str]:
+    return dict.fromkeys(CALLERS, "200")
+
+
+@dataclass(frozen=True)
+class Row:
+    name: str
+    expect: dict[str, str]
+    method: str = "get"
+    kwargs: dict[str, str] = field(default_factory=dict)  # values name attributes of the World
+    data: dict[str, Any] = field(default_factory=dict)
+
+
+STUDY = {"study_id": "study"}
+TABLE = [
+    Row("diagnosis:home", {**dict.fromkeys(CALLERS, "302"), "anon": "302", "a_deactivated": "302"}),
+    Row("diagnosis:upload", member_page()),
+    Row("diagnosis:upload", member_page("302"), "post", data={"images": "FILE"}),
+    Row("diagnosis:history", member_page()),
+    Row("diagnosis:worklist", member_page()),
+    Row("diagnosis:dashboard", member_page()),
+    Row("diagnosis:study", clinic_object(), kwargs=STUDY),
+    Row("diagnosis:study_status", clinic_object(), kwargs=STUDY),
+    Row("diagnosis:study_report", clinic_object(), kwargs=STUDY),
+    Row("diagnosis:study_file", clinic_object(), kwargs={**STUDY, "kind": "=image"}),
+    Row("diagnosis:study_file", clinic_object(), kwargs={**STUDY, "kind": "=thumbnail"}),
+    Row("diagnosis:study_file", clinic_object(), kwargs={**STUDY, "kind": "=heatmap"}),
+    Row("diagnosis:study_review", clinic_object("302", "reviewer"), "post", STUDY, {"decision": "agree"}),
+    Row("diagnosis:audit", admin_page()),
+    Row("diagnosis:audit_export", admin_page()),
+    Row("diagnosis:people", admin_page()),
+    Row("diagnosis:person_role", clinic_object("302", "admin"), "post", {"user_id": "member"}, {"role": "reviewer"}),
+    Row("diagnosis:person_active", clinic_object("302", "admin"), "post", {"user_id": "member"}, {"active": "0"}),
+    Row("api:study-list", member_page_api := _expect(False, "200", "200")),
+    Row("api:study-list", _expect(False, "202", "202"), "post", data={"images": "FILE"}),
+    Row("api:study-detail", clinic_object(page=False), kwargs={"pk": "study"}),
+    Row("api:study-file", clinic_object(page=False), kwargs={"pk": "study", "kind": "=overlay"}),
+    # A batch is its submitter's own: even colleagues are told it does not exist.
+    Row("api:batch-detail", {**_expect(False, "404", "404"), "a_clinician": "200"}, kwargs={"pk": "batch"}),
+    Row("api:schema", public()),
+    Row("api:docs", public()),
+]
+
+
+class World:
+    def __init__(self, clinic_a: Any, clinic_b: Any) -> None:
+        self.users: dict[str, User | None] = {"anon": None}
+        for clinic, prefix in ((clinic_a, "a"), (clinic_b, "b")):
+            for role in ROLE_OF:
+                self.users[f"{prefix}_{role}"] = make_member(f"{prefix}_{role}", clinic, ROLE_OF[role])
+        self.users["no_clinic"] = User.objects.create_user("no_clinic", password="x-pass-123")
+        deactivated = make_member("a_deactivated", clinic_a)
+        deactivated.is_active = False
+        deactivated.save()
+        self.users["a_deactivated"] = deactivated
+        owner = self.users["a_clinician"]
+        assert owner is not None
+        self.study = factories.judged_study(owner)
+        self.batch = Batch.objects.create(owner=owner)
+        self.member = owner.pk
+
+    def resolve(self, kwargs: dict[str, str]) -> dict[str, Any]:
+        return {k: v[1:] if v.startswith("=") else getattr(self, v).pk if k != "user_id" else self.member
+                for k, v in kwargs.items()}
+
+
+def _cases() -> list[Any]:
+    return [
+        pytest.param(row, caller, id=f"{row.method}-{row.name}-{'-'.join(row.kwargs.values())}-{caller}")
+        for row in TABLE
+        for caller in CALLERS
+    ]
+
+
+@pytest.mark.django_db
+@pytest.mark.parametrize(("row", "caller"), _cases())
+def test_matrix(row: Row, caller: str, clinic_a: Any, clinic_b: Any) -> None:
+    world = World(clinic_a, clinic_b)
+    client = Client()
+    user = world.users[caller]
+    if user is not None:
+        client.force_login(user)
+    url = reverse(row.name, kwargs=world.resolve(row.kwargs))
+    data = {k: upload_file() if v == "FILE" else v for k, v in row.data.items()}
+    response = getattr(client, row.method)(url, data)
+    expected = row.expect[caller]
+    if expected == "login":
+        assert response.status_code == 302 and response["Location"].startswith(reverse("login")), response
+    elif expected == "302":
+        assert response.status_code == 302 and not response["Location"].startswith(reverse("login")), response
+    else:
+        assert response.status_code == int(expected), (response.status_code, getattr(response, "content", b"")[:300])
+
+
+def _named_urls(patterns: list[Any], namespace: str = "") -> set[str]:
+    names: set[str] = set()
+    for p in patterns:
+        if isinstance(p, URLResolver):
+            if p.namespace in UNCHECKED_NAMESPACES:
+                continue
+            ns = f"{namespace}{p.namespace}:" if p.namespace else namespace
+            names |= _named_urls(p.url_patterns, ns)
+        elif isinstance(p, URLPattern):
+            assert p.name, f"unnamed URL pattern {p.pattern} cannot be checked by the matrix"
+            names.add(namespace + p.name)
+    return names
+
+
+def test_every_url_is_in_the_table() -> None:
+    names = {
+        n for n in _named_urls(get_resolver().url_patterns)
+        if n.split(":")[0] not in UNCHECKED_NAMESPACES and n not in UNCHECKED_NAMES
+    }
+    missing = names - {row.name for row in TABLE}
+    assert not missing, f"add these URLs to the permission matrix: {sorted(missing)}"
+
+
+def test_every_row_names_every_caller() -> None:
+    for row in TABLE:
+        assert set(row.expect) == set(CALLERS), row.name
