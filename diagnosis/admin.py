@@ -1,6 +1,13 @@
-from django.contrib import admin
+"""Django admin for the platform superuser: clinics, memberships, studies; the audit trail read-only."""
 
-from diagnosis.models import InferenceJob, Result, Study
+from typing import Any
+
+from django.contrib import admin
+from django.contrib.auth.admin import UserAdmin
+from django.contrib.auth.models import User
+from django.http import HttpRequest
+
+from diagnosis.models import AuditEvent, Clinic, InferenceJob, Membership, Result, Review, Study
 
 
 class JobInline(admin.StackedInline):
@@ -18,9 +25,9 @@ class ResultInline(admin.StackedInline):
 
 @admin.register(Study)
 class StudyAdmin(admin.ModelAdmin):
-    list_display = ("original_name", "owner", "created", "width", "height")
-    list_filter = ("created",)
-    search_fields = ("original_name", "sha256", "owner__username")
+    list_display = ("original_name", "clinic", "owner", "patient_ref", "created")
+    list_filter = ("clinic", "created")
+    search_fields = ("original_name", "sha256", "owner__username", "patient_ref")
     readonly_fields = ("id", "sha256", "size_bytes", "width", "height", "content_type", "created")
     exclude = ("image", "preview", "thumbnail")
     inlines = (JobInline, ResultInline)
@@ -30,3 +37,52 @@ class StudyAdmin(admin.ModelAdmin):
 class InferenceJobAdmin(admin.ModelAdmin):
     list_display = ("id", "study", "status", "attempts", "enqueued_at", "finished_at", "processing_ms")
     list_filter = ("status",)
+
+
+@admin.register(Clinic)
+class ClinicAdmin(admin.ModelAdmin):
+    list_display = ("name", "slug", "created")
+    prepopulated_fields = {"slug": ("name",)}
+    search_fields = ("name",)
+
+
+class MembershipInline(admin.StackedInline):
+    """A superuser gives a new clinic its first admin here; that admin invites everyone else."""
+
+    model = Membership
+    can_delete = False
+    extra = 0
+
+
+admin.site.unregister(User)
+
+
+@admin.register(User)
+class UserWithClinicAdmin(UserAdmin):
+    inlines = (MembershipInline,)
+    list_display = ("username", "email", "is_active", "is_staff", "membership")
+    list_filter = ("membership__clinic", "membership__role", "is_active", "is_staff")
+
+
+@admin.register(Review)
+class ReviewAdmin(admin.ModelAdmin):
+    list_display = ("study", "reviewer", "final_label", "agrees", "updated")
+    list_filter = ("agrees", "final_label")
+
+
+@admin.register(AuditEvent)
+class AuditEventAdmin(admin.ModelAdmin):
+    """Read-only: the trail is append-only, here as everywhere."""
+
+    list_display = ("at", "clinic", "username", "action", "target_type", "target_id", "ip")
+    list_filter = ("action", "clinic")
+    search_fields = ("username", "target_id", "ip")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False

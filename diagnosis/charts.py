@@ -40,6 +40,12 @@ def stacked(
             y -= h
             segments.append((round(y, 2), round(h, 2), css))
         detail = ", ".join(f"{css} {values[i]:g}" for css, values in series)
-        bars.append(Bar(x=round(i * slot + slot * 0.1, 2), width=round(slot * 0.8, 2), segments=tuple(segments),
-                        title=f"{label}: {detail}"))
+        bars.append(
+            Bar(
+                x=round(i * slot + slot * 0.1, 2),
+                width=round(slot * 0.8, 2),
+                segments=tuple(segments),
+                title=f"{label}: {detail}",
+            )
+        )
     return Chart(bars=bars, maximum=top)

@@ -114,9 +114,11 @@ def people_list(request: HttpRequest) -> HttpResponse:
 def person_role(request: HttpRequest, user_id: int) -> HttpResponse:
     member = selectors.get_member(request.user, user_id)
     form = RoleForm(request.POST)
-    return _change(request, form, lambda: people.set_role(
-        cast(User, request.user), member, form.cleaned_data["role"], Origin.of(request)
-    ))
+    return _change(
+        request,
+        form,
+        lambda: people.set_role(cast(User, request.user), member, form.cleaned_data["role"], Origin.of(request)),
+    )
 
 
 @role_required(Role.ADMIN)
@@ -124,9 +126,11 @@ def person_role(request: HttpRequest, user_id: int) -> HttpResponse:
 def person_active(request: HttpRequest, user_id: int) -> HttpResponse:
     member = selectors.get_member(request.user, user_id)
     form = ActiveForm(request.POST)
-    return _change(request, form, lambda: people.set_active(
-        cast(User, request.user), member, form.cleaned_data["active"], Origin.of(request)
-    ))
+    return _change(
+        request,
+        form,
+        lambda: people.set_active(cast(User, request.user), member, form.cleaned_data["active"], Origin.of(request)),
+    )
 
 
 def _change(request: HttpRequest, form: RoleForm | ActiveForm, apply: Callable[[], None]) -> HttpResponse:

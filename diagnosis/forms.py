@@ -37,9 +37,9 @@ class UploadForm(forms.Form):
     age_years = forms.IntegerField(label="Age (years)", min_value=0, max_value=130, required=False)
     sex = forms.ChoiceField(choices=[("", "Not given"), *Sex.choices], required=False)
     projection = forms.ChoiceField(choices=[("", "Not given"), *Projection.choices], required=False)
-    clinical_note = forms.CharField(label="Clinical note", max_length=2000, required=False, widget=forms.Textarea(
-        attrs={"rows": 2}
-    ))
+    clinical_note = forms.CharField(
+        label="Clinical note", max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+    )
 
     def details(self) -> StudyDetails:
         d = self.cleaned_data

@@ -46,7 +46,9 @@ def invite(admin: User, username: str, email: str, role: str, site_url: str, ori
             user.set_unusable_password()
             user.save(update_fields=["password"])
             Membership.objects.create(user=user, clinic=clinic, role=role)
-            audit.record(admin, AuditAction.PERMISSION_CHANGE, user, {"change": "invite", "user": username, "role": role}, origin)
+            audit.record(
+                admin, AuditAction.PERMISSION_CHANGE, user, {"change": "invite", "user": username, "role": role}, origin
+            )
     except IntegrityError as exc:
         raise PeopleError(f"The username {username!r} is taken.") from exc
     link = site_url.rstrip("/") + invitation_path(user)
@@ -80,7 +82,9 @@ def set_active(admin: User, member: Membership, active: bool, origin: Origin = N
     with transaction.atomic():
         User.objects.filter(pk=member.user_id).update(is_active=active)
         change = "reactivate" if active else "deactivate"
-        audit.record(admin, AuditAction.PERMISSION_CHANGE, member.user, {"change": change, "user": member.user.username}, origin)
+        audit.record(
+            admin, AuditAction.PERMISSION_CHANGE, member.user, {"change": change, "user": member.user.username}, origin
+        )
     member.user.is_active = active
 
 

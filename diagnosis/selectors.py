@@ -16,7 +16,6 @@ from diagnosis.access import AnyUser, membership_of
 from diagnosis.models import FINAL_STATUSES, AuditEvent, Batch, JobStatus, Label, Membership, Study
 
 
-
 def studies_for(user: AnyUser) -> QuerySet[Study]:
     """Every study of the user's clinic (any role may open a colleague's study from the worklist)."""
     membership = membership_of(user)

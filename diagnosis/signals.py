@@ -26,7 +26,9 @@ def on_logout(sender: Any, request: HttpRequest | None, user: User | None, **kwa
 
 
 @receiver(user_login_failed)
-def on_login_failed(sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any) -> None:
+def on_login_failed(
+    sender: Any, credentials: dict[str, Any], request: HttpRequest | None = None, **kwargs: Any
+) -> None:
     username = str(credentials.get("username", ""))
     audit.record(
         None,

@@ -76,7 +76,9 @@ def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
     if form.is_valid():
         try:
             agrees = form.cleaned_data["decision"] == "agree"
-            services.review_study(cast(User, request.user), study, agrees, form.cleaned_data["note"], Origin.of(request))
+            services.review_study(
+                cast(User, request.user), study, agrees, form.cleaned_data["note"], Origin.of(request)
+            )
         except services.ReviewError as exc:
             form.add_error(None, str(exc))
     if form.errors:

@@ -15,7 +15,7 @@ from diagnosis.validation import validate_upload
 from tests import images
 
 
-@dataclass(frozen=True)
+@dataclass
 class Prediction:
     label: str
     probability: float

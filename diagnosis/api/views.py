@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import uuid
+from collections.abc import Mapping
 from typing import Any, cast
 
 from django.contrib.auth.models import User
@@ -67,7 +68,8 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     @extend_schema(request=SubmitSerializer, responses={202: SubmitResponseSerializer}, parameters=[IDEMPOTENCY_HEADER])
     def create(self, request: Request) -> Response:
         data: dict[str, Any] = {"images": request.FILES.getlist("images")}
-        data.update({k: request.data[k] for k in DETAIL_FIELDS if k in request.data})
+        fields = cast(Mapping[str, Any], request.data)
+        data.update({k: fields[k] for k in DETAIL_FIELDS if k in fields})
         if "archive" in request.FILES:
             data["archive"] = request.FILES["archive"]
         form = SubmitSerializer(data=data)

@@ -19,14 +19,30 @@ from diagnosis.models import Batch, Role
 from tests import factories
 from tests.conftest import make_member, upload_file
 
-CALLERS = ["anon", "no_clinic", "a_deactivated", "a_clinician", "a_reviewer", "a_admin", "b_clinician", "b_reviewer", "b_admin"]
+CALLERS = [
+    "anon",
+    "no_clinic",
+    "a_deactivated",
+    "a_clinician",
+    "a_reviewer",
+    "a_admin",
+    "b_clinician",
+    "b_reviewer",
+    "b_admin",
+]
 ROLE_OF = {"clinician": Role.CLINICIAN, "reviewer": Role.REVIEWER, "admin": Role.ADMIN}
 RANK = {"clinician": 1, "reviewer": 2, "admin": 3}
 # Outside the matrix: Django's own admin (superusers only) and login/logout/password views (public by design).
 UNCHECKED_NAMESPACES = {"admin"}
 UNCHECKED_NAMES = {
-    "login", "logout", "password_change", "password_change_done", "password_reset", "password_reset_done",
-    "password_reset_confirm", "password_reset_complete",
+    "login",
+    "logout",
+    "password_change",
+    "password_change_done",
+    "password_reset",
+    "password_reset_done",
+    "password_reset_confirm",
+    "password_reset_complete",
 }
 
 
@@ -115,8 +131,10 @@ class World:
         self.member = owner.pk
 
     def resolve(self, kwargs: dict[str, str]) -> dict[str, Any]:
-        return {k: v[1:] if v.startswith("=") else getattr(self, v).pk if k != "user_id" else self.member
-                for k, v in kwargs.items()}
+        return {
+            k: v[1:] if v.startswith("=") else getattr(self, v).pk if k != "user_id" else self.member
+            for k, v in kwargs.items()
+        }
 
 
 def _cases() -> list[Any]:
@@ -163,7 +181,8 @@ def _named_urls(patterns: list[Any], namespace: str = "") -> set[str]:
 
 def test_every_url_is_in_the_table() -> None:
     names = {
-        n for n in _named_urls(get_resolver().url_patterns)
+        n
+        for n in _named_urls(get_resolver().url_patterns)
         if n.split(":")[0] not in UNCHECKED_NAMESPACES and n not in UNCHECKED_NAMES
     }
     missing = names - {row.name for row in TABLE}

@@ -3,9 +3,10 @@ from django.test import Client
 from django.urls import reverse
 
 from diagnosis import services
-from diagnosis.models import JobStatus, Result
+from diagnosis.models import JobStatus, Result, Study
+from diagnosis.presenters import population_warning
 from tests import images
-from tests.conftest import upload_file
+from tests.conftest import make_member, upload_file
 
 pytestmark = pytest.mark.django_db
 
@@ -166,3 +167,44 @@ def test_login_and_logout(alice) -> None:  # type: ignore[no-untyped-def]
     assert client.get(reverse("diagnosis:history")).status_code == 200
     client.post(reverse("logout"))
     assert client.get(reverse("diagnosis:history")).status_code == 302
+
+
+def test_upload_keeps_the_patient_details_and_warns_outside_the_population(alice) -> None:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(alice)
+    details = {"patient_ref": " P-77 ", "age_years": "42", "sex": "F", "projection": "PA", "clinical_note": "fever"}
+    response = client.post(reverse("diagnosis:upload"), {"images": upload_file(), **details})
+    study = Study.objects.get()
+    assert (study.patient_ref, study.age_years, study.sex, study.projection) == ("P-77", 42, "F", "PA")
+    page = client.get(response["Location"]).content.decode()
+    assert 'id="population-warning"' in page and "42 years old" in page and "aged 1 to 5 years" in page
+
+
+def test_no_warning_inside_the_population_or_without_an_age(alice) -> None:  # type: ignore[no-untyped-def]
+    assert population_warning(3) == "" and population_warning(None) == ""
+    assert "0 years old" in population_warning(0) and "6 years old" in population_warning(6)
+
+
+def test_impossible_patient_details_are_form_errors(alice) -> None:  # type: ignore[no-untyped-def]
+    client = Client()
+    client.force_login(alice)
+    response = client.post(reverse("diagnosis:upload"), {"images": upload_file(), "age_years": "-1", "sex": "X"})
+    assert response.status_code == 400 and not Study.objects.exists()
+
+
+def test_a_colleague_in_the_clinic_can_open_the_study_but_it_is_not_in_their_history(
+    alice, clinic_a, done_study
+) -> None:  # type: ignore[no-untyped-def]
+    colleague = make_member("carl", clinic_a)
+    client = Client()
+    client.force_login(colleague)
+    assert client.get(reverse("diagnosis:study", args=[done_study.pk])).status_code == 200
+    assert str(done_study.pk) not in client.get(reverse("diagnosis:history")).content.decode()
+
+
+def test_a_user_without_a_clinic_is_told_so(django_user_model) -> None:  # type: ignore[no-untyped-def]
+    loner = django_user_model.objects.create_user("loner", password="loner-pass-123")
+    client = Client()
+    client.force_login(loner)
+    response = client.get(reverse("diagnosis:upload"))
+    assert response.status_code == 403 and "not a member of a clinic" in response.content.decode()

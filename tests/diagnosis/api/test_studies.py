@@ -197,3 +197,32 @@ def test_extreme_timezone_offsets_are_not_a_server_error(alice_api: APIClient, w
     # Found by the schema fuzzer on PostgreSQL, which refuses offsets past 16 hours.
     r = alice_api.get(f"{API}/studies/", {"created_after": when, "created_before": when})
     assert r.status_code == 200 and r.json()["count"] == 0
+
+
+def test_patient_details_travel_with_a_submission_and_come_back(alice_api: APIClient) -> None:
+    details = {"patient_ref": "P-9", "age_years": "4", "sex": "M", "projection": "AP", "clinical_note": "cough"}
+    body = alice_api.post(f"{API}/studies/", {"images": [upload_file()], **details}, format="multipart").json()
+    study = alice_api.get(body["studies"][0]["url"]).json()
+    assert {k: study[k] for k in details} == {**details, "age_years": 4}
+    assert study["review"] is None
+
+
+def test_bad_patient_details_are_400_and_store_nothing(alice_api: APIClient) -> None:
+    response = alice_api.post(f"{API}/studies/", {"images": [upload_file()], "age_years": "old"}, format="multipart")
+    assert response.status_code == 400 and "age_years" in response.json()
+    assert not Study.objects.exists()
+
+
+def test_a_colleagues_study_is_readable_by_id_with_its_review_but_not_listed(alice, clinic_a) -> None:  # type: ignore[no-untyped-def]
+    from diagnosis.models import Role
+    from tests.conftest import make_member
+    from tests.diagnosis.api.conftest import token_client
+
+    reviewer = make_member("rita", clinic_a, Role.REVIEWER)
+    study = _done(services.submit_files(alice, [upload_file()]).studies[0])
+    services.review_study(reviewer, study, agrees=False, note="no")
+    rita_api = token_client(reviewer)
+    detail = rita_api.get(f"{API}/studies/{study.pk}/").json()
+    assert detail["review"]["final_label"] == "PNEUMONIA" and detail["review"]["reviewer"] == "rita"
+    assert detail["review"]["agrees"] is False
+    assert rita_api.get(f"{API}/studies/").json()["count"] == 0

@@ -1,0 +1,99 @@
+from __future__ import annotations
+
+import re
+
+import pytest
+from django.contrib.auth.models import User
+from django.core import mail
+from django.test import Client
+from django.urls import reverse
+from rest_framework.authtoken.models import Token
+
+from diagnosis import people
+from diagnosis.models import AuditEvent, Membership, Role
+from tests.conftest import make_member
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def admin(clinic_a):  # type: ignore[no-untyped-def]
+    return make_member("ann", clinic_a, Role.ADMIN)
+
+
+def test_an_invited_user_sets_a_password_with_the_link_and_logs_in(admin, client, settings) -> None:  # type: ignore[no-untyped-def]
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    client.force_login(admin)
+    page = client.post(
+        reverse("diagnosis:people"), {"username": "newdoc", "email": "newdoc@example.org", "role": "reviewer"}
+    ).content.decode()
+    link = re.search(r'<code class="link">(http://testserver/accounts/reset/[^<]+)</code>', page)
+    assert link, page
+    assert link.group(1) in mail.outbox[0].body and mail.outbox[0].to == ["newdoc@example.org"]
+    user = User.objects.get(username="newdoc")
+    assert not user.has_usable_password() and user.membership.role == Role.REVIEWER
+    assert user.membership.clinic == admin.membership.clinic
+
+    invitee = Client()
+    # Django swaps the token in the link for one kept in the session, then shows the form.
+    form_url = invitee.get(link.group(1).removeprefix("http://testserver"))["Location"]
+    response = invitee.post(form_url, {"new_password1": "a-Long-pass-9182", "new_password2": "a-Long-pass-9182"})
+    assert response.status_code == 302
+    assert invitee.login(username="newdoc", password="a-Long-pass-9182")
+    event = AuditEvent.objects.get(action="permission_change")
+    assert event.username == "ann" and event.detail == {"change": "invite", "user": "newdoc", "role": "reviewer"}
+
+
+def test_a_taken_username_is_a_form_error(admin, alice, client) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(admin)
+    response = client.post(reverse("diagnosis:people"), {"username": "alice", "email": "a@b.org", "role": "admin"})
+    assert response.status_code == 400 and "is taken" in response.content.decode()
+    assert alice.membership.role == Role.CLINICIAN
+
+
+def test_role_changes_are_audited(admin, alice, client) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(admin)
+    client.post(reverse("diagnosis:person_role", args=[alice.pk]), {"role": "reviewer"})
+    assert Membership.objects.get(user=alice).role == Role.REVIEWER
+    event = AuditEvent.objects.get(action="permission_change")
+    assert event.detail == {"change": "role", "user": "alice", "from": "clinician", "to": "reviewer"}
+    assert (event.target_type, event.target_id) == ("user", str(alice.pk))
+
+
+def test_deactivation_ends_the_session_and_the_api_token_at_once(admin, alice, client) -> None:  # type: ignore[no-untyped-def]
+    alice_web = Client()
+    alice_web.force_login(alice)
+    token = Token.objects.create(user=alice)
+    assert alice_web.get(reverse("diagnosis:history")).status_code == 200
+    client.force_login(admin)
+    client.post(reverse("diagnosis:person_active", args=[alice.pk]), {"active": "0"})
+    assert alice_web.get(reverse("diagnosis:history")).status_code == 302  # back to the login page
+    api = Client(HTTP_AUTHORIZATION=f"Token {token.key}")
+    assert api.get(reverse("api:study-list")).status_code == 401
+    assert not Client().login(username="alice", password="alice-pass-123")
+    client.post(reverse("diagnosis:person_active", args=[alice.pk]), {"active": "1"})
+    assert Client().login(username="alice", password="alice-pass-123")
+    changes = AuditEvent.objects.filter(action="permission_change").order_by("id").values_list("detail", flat=True)
+    assert [d["change"] for d in changes] == ["deactivate", "reactivate"]
+
+
+def test_an_admin_cannot_demote_or_deactivate_themselves(admin) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(people.PeopleError):
+        people.set_role(admin, admin.membership, Role.CLINICIAN)
+    with pytest.raises(people.PeopleError):
+        people.set_active(admin, admin.membership, False)
+    admin.refresh_from_db()
+    assert admin.is_active and admin.membership.role == Role.ADMIN
+
+
+def test_an_admin_cannot_touch_another_clinics_user_even_through_the_service(admin, bob) -> None:  # type: ignore[no-untyped-def]
+    with pytest.raises(people.PeopleError):
+        people.set_active(admin, bob.membership, False)
+    bob.refresh_from_db()
+    assert bob.is_active
+
+
+def test_the_people_page_lists_only_the_clinic(admin, alice, bob, client) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(admin)
+    page = client.get(reverse("diagnosis:people")).content.decode()
+    assert 'data-user="alice"' in page and 'data-user="ann"' in page and 'data-user="bob"' not in page
