@@ -7,7 +7,9 @@ from django.contrib.auth.admin import UserAdmin
 from django.contrib.auth.models import User
 from django.http import HttpRequest
 
-from diagnosis.models import AuditEvent, Clinic, InferenceJob, Membership, Result, Review, Study
+from diagnosis import audit
+from diagnosis.access import Origin
+from diagnosis.models import AuditAction, AuditEvent, Clinic, InferenceJob, Membership, Result, Review, Study
 
 
 class JobInline(admin.StackedInline):
@@ -57,11 +59,42 @@ class MembershipInline(admin.StackedInline):
 admin.site.unregister(User)
 
 
+def access_of(user_id: int | None) -> dict[str, Any]:
+    """What a user may do: compared before and after an admin edit to audit permission changes."""
+    user = User.objects.filter(pk=user_id).select_related("membership__clinic").first() if user_id else None
+    if user is None:
+        return {}
+    membership = getattr(user, "membership", None)
+    return {
+        "clinic": membership.clinic.slug if membership else None,
+        "role": membership.role if membership else None,
+        "is_active": user.is_active,
+        "is_staff": user.is_staff,
+        "is_superuser": user.is_superuser,
+    }
+
+
 @admin.register(User)
 class UserWithClinicAdmin(UserAdmin):
+    """Permission changes made here reach the audit trail of the user's clinic, like the clinic admin's."""
+
     inlines = (MembershipInline,)
     list_display = ("username", "email", "is_active", "is_staff", "membership")
     list_filter = ("membership__clinic", "membership__role", "is_active", "is_staff")
+
+    def save_model(self, request: HttpRequest, obj: Any, form: Any, change: bool) -> None:
+        request._access_before = access_of(obj.pk)  # type: ignore[attr-defined]
+        super().save_model(request, obj, form, change)
+
+    def save_related(self, request: HttpRequest, form: Any, formsets: Any, change: bool) -> None:
+        super().save_related(request, form, formsets, change)
+        user = form.instance
+        before, after = getattr(request, "_access_before", {}), access_of(user.pk)
+        if before != after:
+            membership = Membership.objects.filter(user=user).select_related("clinic").first()
+            detail = {"change": "django admin", "user": user.username, "from": before, "to": after}
+            clinic = membership.clinic if membership else None
+            audit.record(request.user, AuditAction.PERMISSION_CHANGE, user, detail, Origin.of(request), clinic=clinic)
 
 
 @admin.register(Review)

@@ -42,9 +42,7 @@ def invite(admin: User, username: str, email: str, role: str, site_url: str, ori
     clinic = require_membership(admin, Role.ADMIN).clinic
     try:
         with transaction.atomic():
-            user = User.objects.create_user(username=username, email=email)
-            user.set_unusable_password()
-            user.save(update_fields=["password"])
+            user = User.objects.create_user(username=username, email=email)  # no password: an unusable one
             Membership.objects.create(user=user, clinic=clinic, role=role)
             audit.record(
                 admin, AuditAction.PERMISSION_CHANGE, user, {"change": "invite", "user": username, "role": role}, origin

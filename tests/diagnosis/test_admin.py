@@ -2,7 +2,7 @@ import pytest
 from django.urls import reverse
 
 from diagnosis import audit
-from diagnosis.models import AuditAction
+from diagnosis.models import AuditAction, AuditEvent
 
 pytestmark = pytest.mark.django_db
 
@@ -21,3 +21,26 @@ def test_the_superuser_manages_clinics_and_reads_but_cannot_edit_the_audit_trail
 
 def test_a_superuser_without_a_clinic_sees_no_clinic_data(admin_client, alice) -> None:  # type: ignore[no-untyped-def]
     assert admin_client.get(reverse("diagnosis:worklist")).status_code == 403
+
+
+def test_a_role_change_in_django_admin_reaches_the_clinics_audit_trail(admin_client, alice) -> None:  # type: ignore[no-untyped-def]
+    m = alice.membership
+    form = {
+        "username": "alice",
+        "is_active": "on",
+        "date_joined_0": "2026-01-01",
+        "date_joined_1": "00:00:00",
+        "membership-TOTAL_FORMS": "1",
+        "membership-INITIAL_FORMS": "1",
+        "membership-MIN_NUM_FORMS": "0",
+        "membership-MAX_NUM_FORMS": "1",
+        "membership-0-id": m.pk,
+        "membership-0-user": alice.pk,
+        "membership-0-clinic": m.clinic_id,
+        "membership-0-role": "reviewer",
+    }
+    response = admin_client.post(reverse("admin:auth_user_change", args=[alice.pk]), form)
+    assert response.status_code == 302, response.context["adminform"].form.errors if response.context else response
+    event = AuditEvent.objects.get(action=AuditAction.PERMISSION_CHANGE)
+    assert event.clinic == m.clinic and event.username == "admin"
+    assert (event.detail["from"]["role"], event.detail["to"]["role"]) == ("clinician", "reviewer")

@@ -40,6 +40,10 @@ def test_an_invited_user_sets_a_password_with_the_link_and_logs_in(admin, client
     response = invitee.post(form_url, {"new_password1": "a-Long-pass-9182", "new_password2": "a-Long-pass-9182"})
     assert response.status_code == 302
     assert invitee.login(username="newdoc", password="a-Long-pass-9182")
+    assert (
+        "expired or was already used"
+        in invitee.get(link.group(1).removeprefix("http://testserver"), follow=True).content.decode()
+    )
     event = AuditEvent.objects.get(action="permission_change")
     assert event.username == "ann" and event.detail == {"change": "invite", "user": "newdoc", "role": "reviewer"}
 
