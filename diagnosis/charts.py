@@ -14,6 +14,11 @@ class Bar:
     width: float
     segments: tuple[tuple[float, float, str], ...]  # (y, height, css class), bottom segment first
     title: str
+    label: str  # drawn under the bar; "" to leave it out
+
+    @property
+    def center(self) -> float:
+        return round(self.x + self.width / 2, 2)
 
 
 @dataclass(frozen=True)
@@ -25,10 +30,14 @@ class Chart:
 
 
 def stacked(
-    labels: Sequence[str], series: Sequence[tuple[str, Sequence[float]]], maximum: float | None = None
+    labels: Sequence[str],
+    series: Sequence[tuple[str, Sequence[float]]],
+    maximum: float | None = None,
+    label_every: int = 1,
 ) -> Chart:
     """One bar per label; each series (css class, values) stacks on the previous one. Heights scale to
-    `maximum` (the largest stack when not given), so a chart of rates can be drawn against 1.0."""
+    `maximum` (the largest stack when not given), so a chart of rates can be drawn against 1.0.
+    Every `label_every`-th label, counted back from the last, is written under its bar."""
     totals = [sum(values[i] for _, values in series) for i in range(len(labels))]
     top = maximum or max(totals, default=0) or 1.0
     slot = WIDTH / max(len(labels), 1)
@@ -46,6 +55,7 @@ def stacked(
                 width=round(slot * 0.8, 2),
                 segments=tuple(segments),
                 title=f"{label}: {detail}",
+                label=label if (len(labels) - 1 - i) % label_every == 0 else "",
             )
         )
     return Chart(bars=bars, maximum=top)

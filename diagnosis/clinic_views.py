@@ -40,12 +40,14 @@ def worklist(request: HttpRequest) -> HttpResponse:
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     board = selectors.dashboard(request.user, days=30)
-    labels = [d.day.isoformat() for d in board.days]
+    labels = [d.day.strftime("%m-%d") for d in board.days]
     per_day = charts.stacked(
-        labels, [("normal", [d.normal for d in board.days]), ("pneumonia", [d.pneumonia for d in board.days])]
+        labels,
+        [("normal", [d.normal for d in board.days]), ("pneumonia", [d.pneumonia for d in board.days])],
+        label_every=7,
     )
     rates = [d.pneumonia / (d.normal + d.pneumonia) if d.normal + d.pneumonia else 0.0 for d in board.days]
-    positive = charts.stacked(labels, [("pneumonia", rates)], maximum=1.0)
+    positive = charts.stacked(labels, [("pneumonia", rates)], maximum=1.0, label_every=7)
     a = board.agreement
     agreement = charts.stacked(
         ["accuracy", "sensitivity", "specificity", "review coverage"],

@@ -17,6 +17,12 @@ def _log_in(page, base: str, username: str, password: str) -> None:  # type: ign
     page.wait_for_url(re.compile(r".*/upload/$"))
 
 
+def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    """E2E_SCREENSHOT_DIR=folder saves full-page screenshots of the pages the tests visit."""
+    if folder := os.environ.get("E2E_SCREENSHOT_DIR"):
+        page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
+
+
 def _wait_for_image(page, selector: str) -> None:  # type: ignore[no-untyped-def]
     page.wait_for_function(
         f"document.querySelector('{selector}').complete && document.querySelector('{selector}').naturalWidth > 0"
@@ -95,6 +101,7 @@ def test_reviewer_reviews_from_the_worklist(page, live_server, demo) -> None:  #
     rows = page.locator("#worklist tbody tr")
     assert rows.count() == 2  # the other clinic's study is not there
     assert "P-1" in (rows.nth(0).text_content() or "") and "P-2" in (rows.nth(1).text_content() or "")
+    _shot(page, "worklist")
 
     rows.nth(0).locator("a.open").click()
     page.wait_for_url(re.compile(rf".*/studies/{likely.pk}/\?from=worklist$"))
@@ -113,11 +120,19 @@ def test_reviewer_reviews_from_the_worklist(page, live_server, demo) -> None:  #
     row.locator("a.open").click()
     assert page.text_content("#label") == "Pneumonia" and page.text_content("#review-label") == "Normal"
     assert "disagrees" in (page.text_content("#review-agreement") or "")
+    _shot(page, "study-reviewed")
+
+    page.click("nav >> text=Dashboard")
+    assert (page.text_content("#stat-coverage") or "").startswith("50%")  # one of the two judged studies
+    assert page.text_content("#stat-accuracy") == "0.000"  # the one review disagreed with the model
+    _shot(page, "dashboard")
+    page.go_back()
 
     page.click("#report-link")
     for img in page.locator(".images img").all():
         img.wait_for(state="visible")
     _wait_for_image(page, ".images figure:last-child img")
+    _shot(page, "report")
     page.emulate_media(media="print")
     assert not page.is_visible("header")  # the print stylesheet hides navigation and buttons
     pdf = page.pdf(format="A4")
@@ -138,6 +153,7 @@ def test_clinic_admin_sees_the_audit_entries(page, live_server, demo, tmp_path) 
     _log_in(page, live_server.url, "north-admin", demo)
 
     page.click("nav >> text=Audit")
+    _shot(page, "audit")
     table = page.text_content("#audit") or ""
     for expected in ("Upload", "View study", "View file", "Login", "Logout", "Failed login"):
         assert expected in table, expected
