@@ -19,6 +19,7 @@ from diagnosis.access import Origin, require_membership, role_required
 from diagnosis.filters import AuditFilter, WorklistFilter, worklist_params
 from diagnosis.forms import ActiveForm, InviteForm, RoleForm
 from diagnosis.models import AuditAction, Role
+from diagnosis.presenters import intended_population
 
 
 def _page_query(request: HttpRequest) -> str:
@@ -32,7 +33,7 @@ def _page_query(request: HttpRequest) -> str:
 def worklist(request: HttpRequest) -> HttpResponse:
     filterset = WorklistFilter(worklist_params(request.GET), queryset=selectors.worklist(request.user))
     page = Paginator(filterset.qs, 25).get_page(request.GET.get("page"))
-    context = {"filter": filterset, "page": page, "query": _page_query(request)}
+    context = {"filter": filterset, "page": page, "query": _page_query(request), "population": intended_population()}
     return render(request, "diagnosis/worklist.html", context)
 
 

@@ -242,6 +242,8 @@ class AuditEvent(models.Model):
 
     class Meta:
         ordering = ["-at", "-id"]
+        # The clinic admin's page: one clinic's events, newest first.
+        indexes = [models.Index(fields=["clinic", "-at"], name="audit_clinic_at")]
 
     def __str__(self) -> str:
         return f"{self.at:%Y-%m-%d %H:%M:%S} {self.username} {self.action} {self.target_type}:{self.target_id}"

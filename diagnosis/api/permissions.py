@@ -5,7 +5,8 @@ from typing import Any
 from rest_framework.permissions import BasePermission
 from rest_framework.request import Request
 
-from diagnosis.access import membership_of
+from diagnosis.access import has_role, membership_of
+from diagnosis.models import Role
 
 
 class IsClinicMember(BasePermission):
@@ -15,3 +16,10 @@ class IsClinicMember(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return membership_of(request.user) is not None
+
+
+class IsClinicReviewer(BasePermission):
+    message = "This needs the reviewer role."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return has_role(request.user, Role.REVIEWER)

@@ -121,6 +121,13 @@ class SubmitSerializer(serializers.Serializer[Any]):
         return attrs
 
 
+class ReviewInputSerializer(serializers.Serializer[Any]):
+    """With two labels, disagreeing makes the other label the final one."""
+
+    decision = serializers.ChoiceField(choices=["agree", "disagree"])
+    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+
+
 class SubmittedStudySerializer(serializers.Serializer[Any]):
     id = serializers.UUIDField()
     status = serializers.CharField()

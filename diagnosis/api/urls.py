@@ -10,6 +10,7 @@ router = SimpleRouter()
 router.register("studies", views.StudyViewSet, basename="study")
 
 urlpatterns = [
+    path("studies/<uuid:pk>/review/", views.ReviewView.as_view(), name="study-review"),
     path("studies/<uuid:pk>/<str:kind>/", views.StudyFileView.as_view(), name="study-file"),
     path("batches/<uuid:pk>/", views.BatchView.as_view(), name="batch-detail"),
     # The schema and its docs describe the API, not anyone's data: readable without a token.

@@ -23,7 +23,15 @@ from rest_framework.views import APIView
 from diagnosis import selectors, services
 from diagnosis.access import Origin
 from diagnosis.api.filters import StudyFilter
-from diagnosis.api.serializers import BatchSerializer, StudySerializer, SubmitResponseSerializer, SubmitSerializer
+from diagnosis.api.permissions import IsClinicReviewer
+from diagnosis.api.serializers import (
+    BatchSerializer,
+    ReviewInputSerializer,
+    ReviewSerializer,
+    StudySerializer,
+    SubmitResponseSerializer,
+    SubmitSerializer,
+)
 from diagnosis.models import Study
 from diagnosis.views import open_study_file
 
@@ -120,3 +128,24 @@ class BatchView(APIView):
         return Response(
             BatchSerializer({"id": batch.pk, "created": batch.created, **selectors.batch_progress(batch)}).data
         )
+
+
+class ReviewView(APIView):
+    """A reviewer records or revises their reading of a study of the clinic (audited like the page)."""
+
+    permission_classes = [IsClinicReviewer]
+    throttle_classes = [UserRateThrottle]
+
+    @extend_schema(request=ReviewInputSerializer, responses={200: ReviewSerializer, 409: None})
+    def post(self, request: Request, pk: uuid.UUID) -> Response:
+        study = selectors.get_study(request.user, pk)
+        form = ReviewInputSerializer(data=request.data)
+        form.is_valid(raise_exception=True)
+        agrees = form.validated_data["decision"] == "agree"
+        try:
+            review = services.review_study(
+                _user(request), study, agrees, form.validated_data["note"], Origin.of(request)
+            )
+        except services.ReviewError as exc:
+            return Response({"detail": str(exc)}, status=409)
+        return Response(ReviewSerializer(review).data)

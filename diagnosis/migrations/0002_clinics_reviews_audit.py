@@ -103,6 +103,7 @@ class Migration(migrations.Migration):
             ],
             options={
                 "ordering": ["-at", "-id"],
+                "indexes": [models.Index(fields=["clinic", "-at"], name="audit_clinic_at")],
             },
         ),
         migrations.AddField(

@@ -106,6 +106,7 @@ TABLE = [
     Row("api:study-list", _expect(False, "202", "202"), "post", data={"images": "FILE"}),
     Row("api:study-detail", clinic_object(page=False), kwargs={"pk": "study"}),
     Row("api:study-file", clinic_object(page=False), kwargs={"pk": "study", "kind": "=overlay"}),
+    Row("api:study-review", clinic_object("200", "reviewer", False), "post", {"pk": "study"}, {"decision": "agree"}),
     # A batch is its submitter's own: even colleagues are told it does not exist.
     Row("api:batch-detail", {**_expect(False, "404", "404"), "a_clinician": "200"}, kwargs={"pk": "batch"}),
     Row("api:schema", public()),

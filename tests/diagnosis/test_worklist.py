@@ -63,6 +63,15 @@ def test_filters(alice, client, studies, params, expected) -> None:  # type: ign
     assert _listed(client, **params) == [studies[k] for k in expected]
 
 
+def test_patients_outside_the_models_population_are_marked(alice, client) -> None:  # type: ignore[no-untyped-def]
+    factories.judged_study(alice, age_years=40)
+    factories.judged_study(alice, age_years=3)
+    factories.judged_study(alice)
+    client.force_login(alice)
+    page = client.get(reverse("diagnosis:worklist")).content.decode()
+    assert page.count("outside the model's population") == 1
+
+
 def test_a_bad_filter_value_is_shown_not_a_server_error(alice, client, studies) -> None:  # type: ignore[no-untyped-def]
     client.force_login(alice)
     response = client.get(reverse("diagnosis:worklist"), {"created_from": "yesterday", "label": "CANCER"})

@@ -86,7 +86,7 @@ class Command(BaseCommand):
             time.sleep(0.3)
         env["DJANGO_SECRET_KEY"] = (data_dir / "secret_key").read_text()
         out = subprocess.run(
-            [sys.executable, "manage.py", "drf_create_token", "clinician"],
+            [sys.executable, "manage.py", "drf_create_token", "north-clinician"],
             cwd=settings.BASE_DIR,
             env=env,
             capture_output=True,

@@ -226,3 +226,19 @@ def test_a_colleagues_study_is_readable_by_id_with_its_review_but_not_listed(ali
     assert detail["review"]["final_label"] == "PNEUMONIA" and detail["review"]["reviewer"] == "rita"
     assert detail["review"]["agrees"] is False
     assert rita_api.get(f"{API}/studies/").json()["count"] == 0
+
+
+def test_a_reviewer_reviews_through_the_api(alice, clinic_a) -> None:  # type: ignore[no-untyped-def]
+    from diagnosis.models import AuditEvent, Role
+    from tests.conftest import make_member
+    from tests.diagnosis.api.conftest import token_client
+
+    rita_api = token_client(make_member("rita", clinic_a, Role.REVIEWER))
+    pending = services.submit_files(alice, [upload_file()]).studies[0]
+    assert rita_api.post(f"{API}/studies/{pending.pk}/review/", {"decision": "agree"}).status_code == 409
+    study = _done(services.submit_files(alice, [upload_file()]).studies[0])
+    assert rita_api.post(f"{API}/studies/{study.pk}/review/", {"decision": "maybe"}).status_code == 400
+    response = rita_api.post(f"{API}/studies/{study.pk}/review/", {"decision": "disagree", "note": "consolidation"})
+    assert response.status_code == 200
+    assert response.json()["final_label"] == "PNEUMONIA" and response.json()["agrees"] is False
+    assert AuditEvent.objects.filter(action="review", username="rita").count() == 1
