@@ -40,6 +40,7 @@ def invitation_path(user: User) -> str:
 def invite(admin: User, username: str, email: str, role: str, site_url: str, origin: Origin = NO_ORIGIN) -> Invitation:
     """Create the account in the admin's clinic with no usable password, and send the set-password link."""
     clinic = require_membership(admin, Role.ADMIN).clinic
+    role = Role(role)  # ValueError for anything else
     try:
         with transaction.atomic():
             user = User.objects.create_user(username=username, email=email)  # no password: an unusable one
@@ -62,6 +63,7 @@ def invite(admin: User, username: str, email: str, role: str, site_url: str, ori
 
 def set_role(admin: User, member: Membership, role: str, origin: Origin = NO_ORIGIN) -> None:
     _check_other(admin, member)
+    role = Role(role)
     if member.role == role:
         return
     before = member.role

@@ -21,13 +21,14 @@ def studies_for(user: AnyUser) -> QuerySet[Study]:
     membership = membership_of(user)
     if membership is None:
         return Study.objects.none()
-    return Study.objects.filter(clinic_id=membership.clinic_id).select_related("job", "result", "review", "owner")
+    studies = Study.objects.filter(clinic_id=membership.clinic_id)
+    return studies.select_related("job", "result", "review__reviewer", "owner")
 
 
 def get_study(user: AnyUser, study_id: uuid.UUID | str) -> Study:
     """A study of the user's clinic, or Http404 (also for another clinic's id or a malformed id)."""
     try:
-        return studies_for(user).select_related("clinic", "review__reviewer").get(pk=study_id)
+        return studies_for(user).select_related("clinic").get(pk=study_id)
     except (Study.DoesNotExist, ValueError, ValidationError) as exc:
         raise Http404("No such study.") from exc
 

@@ -194,8 +194,11 @@ def review_study(reviewer: User, study: Study, agrees: bool, note: str, origin: 
         raise ReviewError("Only a study the model has judged can be reviewed.")
     other = Label.NORMAL if result.label == Label.PNEUMONIA else Label.PNEUMONIA
     final = result.label if agrees else other
-    previous = Review.objects.filter(study=study).values("final_label", "reviewer__username").first()
     with transaction.atomic():
+        # Locked, so that two reviewers saving at once each audit the review they actually replaced.
+        previous = (
+            Review.objects.select_for_update().filter(study=study).values("final_label", "reviewer__username").first()
+        )
         review, _ = Review.objects.update_or_create(
             study=study, defaults={"reviewer": reviewer, "agrees": agrees, "final_label": final, "note": note}
         )
