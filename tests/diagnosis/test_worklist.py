@@ -4,6 +4,8 @@ import re
 from datetime import timedelta
 
 import pytest
+from django.db import connection
+from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
@@ -76,3 +78,15 @@ def test_a_bad_filter_value_is_shown_not_a_server_error(alice, client, studies) 
     client.force_login(alice)
     response = client.get(reverse("diagnosis:worklist"), {"created_from": "yesterday", "label": "CANCER"})
     assert response.status_code == 200 and "Enter a valid date" in response.content.decode()
+
+
+def test_the_worklist_costs_the_same_queries_for_3_or_12_studies(alice, client) -> None:  # type: ignore[no-untyped-def]
+    client.force_login(alice)
+    counts = []
+    for n in (3, 9):
+        for _ in range(n):
+            factories.judged_study(alice)
+        with CaptureQueriesContext(connection) as queries:
+            assert client.get(reverse("diagnosis:worklist")).status_code == 200
+        counts.append(len(queries))
+    assert counts[0] == counts[1], counts
