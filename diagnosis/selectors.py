@@ -13,7 +13,7 @@ from django.http import Http404
 from django.utils import timezone
 
 from diagnosis.access import AnyUser, membership_of
-from diagnosis.models import FINAL_STATUSES, AuditEvent, Batch, JobStatus, Label, Membership, Study
+from diagnosis.models import FINAL_STATUSES, AuditEvent, Batch, JobStatus, Label, Membership, Role, Study
 
 
 def studies_for(user: AnyUser) -> QuerySet[Study]:
@@ -181,16 +181,22 @@ def _per_day(qs: QuerySet[Study], days: int) -> list[DayCount]:
     return out
 
 
-def audit_events(user: AnyUser) -> QuerySet[AuditEvent]:
-    """The clinic's audit trail, newest first (the views allow it to clinic admins only)."""
+def _admin_membership(user: AnyUser) -> Membership | None:
     membership = membership_of(user)
+    return membership if membership is not None and membership.allows(Role.ADMIN) else None
+
+
+def audit_events(user: AnyUser) -> QuerySet[AuditEvent]:
+    """The clinic's audit trail, newest first; empty for anyone but a clinic admin."""
+    membership = _admin_membership(user)
     if membership is None:
         return AuditEvent.objects.none()
     return AuditEvent.objects.filter(clinic_id=membership.clinic_id).order_by("-at", "-id")
 
 
 def members(user: AnyUser) -> QuerySet[Membership]:
-    membership = membership_of(user)
+    """The clinic's people; empty for anyone but a clinic admin."""
+    membership = _admin_membership(user)
     if membership is None:
         return Membership.objects.none()
     return Membership.objects.filter(clinic_id=membership.clinic_id).select_related("user").order_by("user__username")

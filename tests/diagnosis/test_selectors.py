@@ -36,3 +36,16 @@ def test_history_filters_and_orders_newest_first(alice) -> None:  # type: ignore
     assert [s.original_name for s in selectors.history(alice)] == ["c.png", "b.png", "a.png"]
     assert [s.original_name for s in selectors.history(alice, label="PNEUMONIA")] == ["b.png"]
     assert [s.original_name for s in selectors.history(alice, status="queued")] == ["c.png"]
+
+
+def test_audit_and_people_reads_are_for_clinic_admins_only(alice, clinic_a) -> None:  # type: ignore[no-untyped-def]
+    from diagnosis import audit
+    from diagnosis.models import AuditAction, Role
+    from tests.conftest import make_member
+
+    admin = make_member("ann", clinic_a, Role.ADMIN)
+    reviewer = make_member("rita", clinic_a, Role.REVIEWER)
+    audit.record(alice, AuditAction.LOGIN)
+    assert selectors.audit_events(admin).count() == 1 and selectors.members(admin).count() == 3
+    for user in (alice, reviewer):
+        assert not selectors.audit_events(user).exists() and not selectors.members(user).exists()
