@@ -159,6 +159,8 @@ LOGIN_URL = "login"
 LOGIN_REDIRECT_URL = "diagnosis:upload"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_HTTPONLY = True
+# Clinic workstations are shared: a login lasts a working shift, not Django's default two weeks.
+SESSION_COOKIE_AGE = env_int("SESSION_SECONDS", 12 * 3600, minimum=60)
 SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Behind a reverse proxy that sets X-Forwarded-For, the audit trail records the client's address from it.
