@@ -1,21 +1,25 @@
 """Every page, file and API endpoint, for every kind of caller, from one table.
 
-The world: clinics A and B with a clinician, a reviewer and a clinic admin each, a deactivated clinician
-of A, a user with no clinic, and anonymous. The objects (a judged study, a batch, a user) belong to A.
+The world: the demo clinics A (north) and B (river) with a clinician, a reviewer and a clinic admin each,
+a deactivated clinician of A, a user with no clinic, and anonymous. The objects (a judged study, a batch,
+a user) belong to A.
 A URL added to the project without a row here fails test_every_url_is_in_the_table.
 """
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.management import call_command
 from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
-from diagnosis.models import Batch, Role
+from diagnosis.management.commands.create_demo_clinics import demo_username
+from diagnosis.models import Batch, Clinic, Role
 from tests import factories
 from tests.conftest import make_member, upload_file
 
@@ -115,13 +119,16 @@ TABLE = [
 
 
 class World:
-    def __init__(self, clinic_a: Any, clinic_b: Any) -> None:
+    """The demo set-up (`create_demo_clinics`: north is clinic A, river is clinic B) and three more callers."""
+
+    def __init__(self) -> None:
+        call_command("create_demo_clinics", password="demo-pass-123", stdout=io.StringIO())
         self.users: dict[str, User | None] = {"anon": None}
-        for clinic, prefix in ((clinic_a, "a"), (clinic_b, "b")):
+        for slug, prefix in (("north", "a"), ("river", "b")):
             for role in ROLE_OF:
-                self.users[f"{prefix}_{role}"] = make_member(f"{prefix}_{role}", clinic, ROLE_OF[role])
+                self.users[f"{prefix}_{role}"] = User.objects.get(username=demo_username(slug, role))
         self.users["no_clinic"] = User.objects.create_user("no_clinic", password="x-pass-123")
-        deactivated = make_member("a_deactivated", clinic_a)
+        deactivated = make_member("a_deactivated", Clinic.objects.get(slug="north"))
         deactivated.is_active = False
         deactivated.save()
         self.users["a_deactivated"] = deactivated
@@ -148,8 +155,8 @@ def _cases() -> list[Any]:
 
 @pytest.mark.django_db
 @pytest.mark.parametrize(("row", "caller"), _cases())
-def test_matrix(row: Row, caller: str, clinic_a: Any, clinic_b: Any) -> None:
-    world = World(clinic_a, clinic_b)
+def test_matrix(row: Row, caller: str) -> None:
+    world = World()
     client = Client()
     user = world.users[caller]
     if user is not None:
