@@ -143,4 +143,5 @@ def history(request: HttpRequest) -> HttpResponse:
 
 
 def home(request: HttpRequest) -> HttpResponse:
-    return redirect(reverse("diagnosis:upload"))
+    """Where a login lands: reviewers and admins on the worklist, clinicians on the upload page."""
+    return redirect(reverse("diagnosis:worklist" if has_role(request.user, Role.REVIEWER) else "diagnosis:upload"))

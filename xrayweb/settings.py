@@ -156,7 +156,7 @@ if DEBUG:
     WHITENOISE_USE_FINDERS = True
 
 LOGIN_URL = "login"
-LOGIN_REDIRECT_URL = "diagnosis:upload"
+LOGIN_REDIRECT_URL = "diagnosis:home"
 LOGOUT_REDIRECT_URL = "login"
 SESSION_COOKIE_HTTPONLY = True
 # Clinic workstations are shared: a login lasts a working shift, not Django's default two weeks.

@@ -208,3 +208,15 @@ def test_a_user_without_a_clinic_is_told_so(django_user_model) -> None:  # type:
     client.force_login(loner)
     response = client.get(reverse("diagnosis:upload"))
     assert response.status_code == 403 and "not a member of a clinic" in response.content.decode()
+
+
+def test_a_login_lands_clinicians_on_upload_and_reviewers_on_the_worklist(alice, clinic_a) -> None:  # type: ignore[no-untyped-def]
+    from diagnosis.models import Role
+
+    make_member("rita", clinic_a, Role.REVIEWER)
+    for username, page in (("alice", "diagnosis:upload"), ("rita", "diagnosis:worklist")):
+        client = Client()
+        response = client.post(
+            reverse("login"), {"username": username, "password": f"{username}-pass-123"}, follow=True
+        )
+        assert response.redirect_chain[-1][0] == reverse(page)

@@ -14,7 +14,7 @@ def _log_in(page, base: str, username: str, password: str) -> None:  # type: ign
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
     page.click("input[type=submit]")
-    page.wait_for_url(re.compile(r".*/upload/$"))
+    page.wait_for_url(re.compile(r".*/(upload|worklist)/$"))
 
 
 def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
