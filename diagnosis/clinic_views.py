@@ -19,13 +19,7 @@ from diagnosis.access import Origin, require_membership, role_required
 from diagnosis.filters import AuditFilter, WorklistFilter, worklist_params
 from diagnosis.forms import ActiveForm, InviteForm, RoleForm
 from diagnosis.models import AuditAction, Role
-from diagnosis.presenters import intended_population
-
-
-def _page_query(request: HttpRequest) -> str:
-    query = request.GET.copy()
-    query.pop("page", None)
-    return query.urlencode()
+from diagnosis.presenters import intended_population, page_query
 
 
 @role_required()
@@ -33,7 +27,7 @@ def _page_query(request: HttpRequest) -> str:
 def worklist(request: HttpRequest) -> HttpResponse:
     filterset = WorklistFilter(worklist_params(request.GET), queryset=selectors.worklist(request.user))
     page = Paginator(filterset.qs, 25).get_page(request.GET.get("page"))
-    context = {"filter": filterset, "page": page, "query": _page_query(request), "population": intended_population()}
+    context = {"filter": filterset, "page": page, "query": page_query(request), "population": intended_population()}
     return render(request, "diagnosis/worklist.html", context)
 
 
@@ -72,7 +66,7 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def audit_trail(request: HttpRequest) -> HttpResponse:
     filterset = AuditFilter(request.GET, queryset=selectors.audit_events(request.user))
     page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
-    context = {"filter": filterset, "page": page, "query": _page_query(request)}
+    context = {"filter": filterset, "page": page, "query": page_query(request)}
     return render(request, "diagnosis/audit.html", context)
 
 

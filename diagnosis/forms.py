@@ -6,7 +6,7 @@ from django import forms
 from django.conf import settings
 
 from diagnosis.models import JobStatus, Label, Projection, Role, Sex
-from diagnosis.services import StudyDetails
+from diagnosis.services import StudyDetails, details_from
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -42,14 +42,7 @@ class UploadForm(forms.Form):
     )
 
     def details(self) -> StudyDetails:
-        d = self.cleaned_data
-        return StudyDetails(
-            patient_ref=d["patient_ref"].strip(),
-            age_years=d["age_years"],
-            sex=d["sex"],
-            projection=d["projection"],
-            clinical_note=d["clinical_note"].strip(),
-        )
+        return details_from(self.cleaned_data)
 
     def clean_images(self) -> list[Any]:
         files: list[Any] = self.cleaned_data["images"]

@@ -6,10 +6,18 @@ from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
+from django.http import HttpRequest
 from django.urls import reverse
 
 from diagnosis.models import Study
 from worker.ml.spec import ModelSpec
+
+
+def page_query(request: HttpRequest) -> str:
+    """The request's query string without its page number, for the pager's links."""
+    query = request.GET.copy()
+    query.pop("page", None)
+    return query.urlencode()
 
 
 def file_url(study: Study, kind: str) -> str:

@@ -7,8 +7,8 @@ both own a job, and running any step twice is harmless.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field, fields
 from datetime import timedelta
 from typing import Any, Protocol
 
@@ -63,6 +63,18 @@ class StudyDetails:
 
 
 NO_DETAILS = StudyDetails()
+DETAIL_FIELDS = tuple(f.name for f in fields(StudyDetails))
+
+
+def details_from(cleaned: Mapping[str, Any]) -> StudyDetails:
+    """StudyDetails from a validated form or serializer (text stripped of surrounding blanks)."""
+    return StudyDetails(
+        patient_ref=cleaned["patient_ref"].strip(),
+        age_years=cleaned["age_years"],
+        sex=cleaned["sex"],
+        projection=cleaned["projection"],
+        clinical_note=cleaned["clinical_note"].strip(),
+    )
 
 
 @dataclass

@@ -18,7 +18,7 @@ from diagnosis import selectors, services
 from diagnosis.access import Origin, has_role, role_required
 from diagnosis.forms import HistoryFilterForm, ReviewForm, UploadForm
 from diagnosis.models import Role, Study
-from diagnosis.presenters import intended_population, population_warning, status_payload
+from diagnosis.presenters import intended_population, page_query, population_warning, status_payload
 
 FILE_KINDS = {"image", "preview", "thumbnail", "heatmap", "overlay"}
 
@@ -137,9 +137,7 @@ def history(request: HttpRequest) -> HttpResponse:
     filters = form.cleaned_data if form.is_valid() else {}
     studies = selectors.history(request.user, filters.get("label", ""), filters.get("status", ""))
     page = Paginator(studies, 20).get_page(request.GET.get("page"))
-    query = request.GET.copy()
-    query.pop("page", None)
-    return render(request, "diagnosis/history.html", {"form": form, "page": page, "query": query.urlencode()})
+    return render(request, "diagnosis/history.html", {"form": form, "page": page, "query": page_query(request)})
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -7,7 +7,7 @@ from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
 from diagnosis.models import Projection, Review, Sex, Study
-from diagnosis.services import StudyDetails
+from diagnosis.services import StudyDetails, details_from
 
 
 class ReviewSerializer(serializers.ModelSerializer[Review]):
@@ -104,14 +104,7 @@ class SubmitSerializer(serializers.Serializer[Any]):
     clinical_note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
 
     def details(self) -> StudyDetails:
-        d = self.validated_data
-        return StudyDetails(
-            patient_ref=d["patient_ref"].strip(),
-            age_years=d["age_years"],
-            sex=d["sex"],
-            projection=d["projection"],
-            clinical_note=d["clinical_note"].strip(),
-        )
+        return details_from(self.validated_data)
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("images") and not attrs.get("archive"):

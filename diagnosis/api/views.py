@@ -35,7 +35,6 @@ from diagnosis.api.serializers import (
 from diagnosis.models import Study
 from diagnosis.views import open_study_file
 
-DETAIL_FIELDS = ("patient_ref", "age_years", "sex", "projection", "clinical_note")
 IDEMPOTENCY_HEADER = OpenApiParameter(
     "Idempotency-Key",
     OpenApiTypes.STR,
@@ -77,7 +76,7 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def create(self, request: Request) -> Response:
         data: dict[str, Any] = {"images": request.FILES.getlist("images")}
         fields = cast(Mapping[str, Any], request.data)
-        data.update({k: fields[k] for k in DETAIL_FIELDS if k in fields})
+        data.update({k: fields[k] for k in services.DETAIL_FIELDS if k in fields})
         if "archive" in request.FILES:
             data["archive"] = request.FILES["archive"]
         form = SubmitSerializer(data=data)
