@@ -1,13 +1,11 @@
-"""Who may do what: a user's clinic membership, role checks for pages, and the request's origin for the audit."""
+"""Who may do what: a user's clinic membership and role checks for pages."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from functools import wraps
 from typing import Any, TypeVar, cast
 
-from django.conf import settings
 from django.contrib.auth.decorators import login_required
 from django.contrib.auth.models import AnonymousUser, User
 from django.core.exceptions import PermissionDenied
@@ -57,25 +55,3 @@ def role_required(role: str = Role.CLINICIAN) -> Callable[[View], View]:
         return cast(View, login_required(wrapped))
 
     return decorate
-
-
-@dataclass(frozen=True)
-class Origin:
-    """Where a request came from, for the audit trail."""
-
-    ip: str | None = None
-    user_agent: str = ""
-
-    @classmethod
-    def of(cls, request: HttpRequest | None) -> Origin:
-        if request is None:
-            return cls()
-        ip = request.META.get("REMOTE_ADDR") or None
-        if settings.AUDIT_TRUST_X_FORWARDED_FOR:
-            # The first address is the client, as the (trusted) reverse proxy appends its own after it.
-            forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[0].strip()
-            ip = forwarded or ip
-        return cls(ip=ip, user_agent=request.META.get("HTTP_USER_AGENT", "")[:300])
-
-
-NO_ORIGIN = Origin()

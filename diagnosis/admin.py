@@ -8,7 +8,7 @@ from django.contrib.auth.models import User
 from django.http import HttpRequest
 
 from diagnosis import audit
-from diagnosis.access import Origin
+from diagnosis.audit import Origin
 from diagnosis.models import AuditAction, AuditEvent, Clinic, InferenceJob, Membership, Result, Review, Study
 
 

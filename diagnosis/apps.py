@@ -2,7 +2,6 @@ from django.apps import AppConfig
 
 
 class DiagnosisConfig(AppConfig):
-    default_auto_field = "django.db.models.BigAutoField"
     name = "diagnosis"
 
     def ready(self) -> None:

@@ -2,27 +2,39 @@
 
 Refused per entry (the rest of the archive still goes through): path tricks (absolute paths, '..',
 drive letters), nested archives, encrypted entries, entries over the per-file limit, and everything
-after the archive's total uncompressed size passes its limit (a zip bomb).
+after the archive's total uncompressed size passes its limit (a zip bomb). Refused entries are reported
+through the `refuse` callback, in archive order; only acceptable entries are yielded.
 """
 
 from __future__ import annotations
 
 import zipfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
-from typing import IO
-
-from diagnosis.validation import UploadError
+from typing import IO, NamedTuple
 
 ARCHIVE_SUFFIXES = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar"})
-Entry = tuple[str, int, IO[bytes]]
 
 
-def entries(fileobj: IO[bytes], max_entry_bytes: int, max_total_bytes: int) -> Iterator[Entry | UploadError]:
+class Entry(NamedTuple):
+    name: str
+    size: int
+    stream: IO[bytes]
+
+
+Refuse = Callable[[str, str], None]  # (entry name, reason)
+
+
+class BadArchive(ValueError):
+    """The upload is not a readable zip archive at all."""
+
+
+def entries(fileobj: IO[bytes], max_entry_bytes: int, max_total_bytes: int, refuse: Refuse) -> Iterator[Entry]:
+    """The archive's acceptable entries; each refused one goes to refuse(name, reason). Raises BadArchive."""
     try:
         archive = zipfile.ZipFile(fileobj)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise UploadError("archive", "not a valid zip archive.") from exc
+        raise BadArchive("not a valid zip archive.") from exc
     total = 0
     with archive:
         for info in archive.infolist():
@@ -32,10 +44,10 @@ def entries(fileobj: IO[bytes], max_entry_bytes: int, max_total_bytes: int) -> I
             if problem is None and total + info.file_size > max_total_bytes:
                 problem = f"the archive's uncompressed size passes the {max_total_bytes / 1e6:.0f} MB limit."
             if problem:
-                yield UploadError(info.filename, problem)
+                refuse(info.filename, problem)
                 continue
             total += info.file_size
-            yield info.filename, info.file_size, archive.open(info)
+            yield Entry(info.filename, info.file_size, archive.open(info))
 
 
 def _problem(info: zipfile.ZipInfo, max_entry_bytes: int) -> str | None:

@@ -6,13 +6,39 @@ import csv
 import ipaddress
 import json
 from collections.abc import Iterable, Iterator
+from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Model
+from django.http import HttpRequest
 
-from diagnosis.access import NO_ORIGIN, AnyUser, Origin, membership_of
+from diagnosis.access import AnyUser, membership_of
 from diagnosis.models import AuditAction, AuditEvent, Clinic
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Where a request came from, for the audit trail."""
+
+    ip: str | None = None
+    user_agent: str = ""
+
+    @classmethod
+    def of(cls, request: HttpRequest | None) -> Origin:
+        if request is None:
+            return cls()
+        ip = request.META.get("REMOTE_ADDR") or None
+        if settings.AUDIT_TRUST_X_FORWARDED_FOR:
+            # The first address is the client, as the (trusted) reverse proxy appends its own after it.
+            forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[0].strip()
+            ip = forwarded or ip
+        return cls(ip=ip, user_agent=request.META.get("HTTP_USER_AGENT", "")[:300])
+
+
+NO_ORIGIN = Origin()
+
 
 CSV_COLUMNS = ["time", "user", "action", "target_type", "target_id", "detail", "ip", "user_agent"]
 

@@ -15,7 +15,8 @@ from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from diagnosis import audit, charts, people, selectors
-from diagnosis.access import Origin, require_membership, role_required
+from diagnosis.access import require_membership, role_required
+from diagnosis.audit import Origin
 from diagnosis.filters import AuditFilter, WorklistFilter, worklist_params
 from diagnosis.forms import ActiveForm, InviteForm, RoleForm
 from diagnosis.models import AuditAction, Role

@@ -1,4 +1,8 @@
-"""Filters of the worklist and the audit trail pages (django-filter builds the forms and the queries)."""
+"""Filters of the study lists (history, worklist, the API's list) and of the audit trail.
+
+django-filter builds the forms and the queries. The study lists share one declaration of the filters they have
+in common (StudyFilter, HistoryFilter); each list adds its own.
+"""
 
 from __future__ import annotations
 
@@ -8,19 +12,36 @@ import django_filters
 from django import forms
 from django.db.models import Q, QuerySet
 
-from diagnosis.models import AuditAction, AuditEvent, Label, Study
+from diagnosis.models import AuditAction, AuditEvent, JobStatus, Label, Study
 
 YES_NO = [("no", "No"), ("yes", "Yes")]
 DATE = forms.DateInput(attrs={"type": "date"})
 
 
-class WorklistFilter(django_filters.FilterSet):
-    q = django_filters.CharFilter(method="search", label="Search")
-    created_from = django_filters.DateFilter(field_name="created", lookup_expr="date__gte", label="From", widget=DATE)
-    created_to = django_filters.DateFilter(field_name="created", lookup_expr="date__lte", label="To", widget=DATE)
+class StudyFilter(django_filters.FilterSet):
+    """The model's label: every list of studies filters by it."""
+
     label = django_filters.ChoiceFilter(
         field_name="result__label", choices=Label.choices, empty_label="Any label", label="Model label"
     )
+
+    class Meta:
+        model = Study
+        fields: list[str] = []
+
+
+class HistoryFilter(StudyFilter):
+    """A user's own studies (the history page and the API's list): by label and by job status."""
+
+    status = django_filters.ChoiceFilter(
+        field_name="job__status", choices=JobStatus.choices, empty_label="Any status", label="Status"
+    )
+
+
+class WorklistFilter(StudyFilter):
+    q = django_filters.CharFilter(method="search", label="Search")
+    created_from = django_filters.DateFilter(field_name="created", lookup_expr="date__gte", label="From", widget=DATE)
+    created_to = django_filters.DateFilter(field_name="created", lookup_expr="date__lte", label="To", widget=DATE)
     reviewed = django_filters.ChoiceFilter(
         method="filter_reviewed", choices=YES_NO, empty_label="Any", label="Reviewed"
     )
@@ -28,10 +49,6 @@ class WorklistFilter(django_filters.FilterSet):
         method="filter_disagreement", choices=YES_NO, empty_label="Any", label="Reviewer disagrees"
     )
     patient_ref = django_filters.CharFilter(field_name="patient_ref", lookup_expr="iexact", label="Patient reference")
-
-    class Meta:
-        model = Study
-        fields: list[str] = []
 
     def search(self, qs: QuerySet[Study], name: str, value: str) -> QuerySet[Study]:
         """File name, patient reference, clinical note or uploader."""

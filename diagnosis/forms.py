@@ -5,8 +5,15 @@ from typing import Any
 from django import forms
 from django.conf import settings
 
-from diagnosis.models import JobStatus, Label, Projection, Role, Sex
-from diagnosis.services import StudyDetails, details_from
+from diagnosis.intake import StudyDetails, details_from
+from diagnosis.models import (
+    MAX_AGE_YEARS,
+    NOTE_MAX_LENGTH,
+    PATIENT_REF_MAX_LENGTH,
+    Projection,
+    Role,
+    Sex,
+)
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -30,15 +37,15 @@ class UploadForm(forms.Form):
     images = MultipleFileField(label="Chest X-ray images (JPEG or PNG)")
     patient_ref = forms.CharField(
         label="Patient reference",
-        max_length=64,
+        max_length=PATIENT_REF_MAX_LENGTH,
         required=False,
         help_text="Your clinic's pseudonymous reference, never a name.",
     )
-    age_years = forms.IntegerField(label="Age (years)", min_value=0, max_value=130, required=False)
+    age_years = forms.IntegerField(label="Age (years)", min_value=0, max_value=MAX_AGE_YEARS, required=False)
     sex = forms.ChoiceField(choices=[("", "Not given"), *Sex.choices], required=False)
     projection = forms.ChoiceField(choices=[("", "Not given"), *Projection.choices], required=False)
     clinical_note = forms.CharField(
-        label="Clinical note", max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2})
+        label="Clinical note", max_length=NOTE_MAX_LENGTH, required=False, widget=forms.Textarea(attrs={"rows": 2})
     )
 
     def details(self) -> StudyDetails:
@@ -53,17 +60,12 @@ class UploadForm(forms.Form):
         return files
 
 
-class HistoryFilterForm(forms.Form):
-    label = forms.ChoiceField(choices=[("", "Any label"), *Label.choices], required=False)
-    status = forms.ChoiceField(choices=[("", "Any status"), *JobStatus.choices], required=False)
-
-
 class ReviewForm(forms.Form):
     decision = forms.ChoiceField(
         choices=[("agree", "Agree with the model"), ("disagree", "Disagree (the other label)")],
         widget=forms.RadioSelect,
     )
-    note = forms.CharField(max_length=2000, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    note = forms.CharField(max_length=NOTE_MAX_LENGTH, required=False, widget=forms.Textarea(attrs={"rows": 2}))
 
 
 class InviteForm(forms.Form):

@@ -9,6 +9,13 @@ from django.conf import settings
 from django.db import models
 from django.utils import timezone
 
+from worker.ml.spec import LABELS
+
+# Limits of the optional study details and of notes, read by the model fields, the upload form and the API.
+PATIENT_REF_MAX_LENGTH = 64
+NOTE_MAX_LENGTH = 2000
+MAX_AGE_YEARS = 130
+
 
 def _study_path(folder: str, instance: models.Model, filename: str) -> str:
     study_id = getattr(instance, "study_id", None) or instance.pk
@@ -122,11 +129,11 @@ class Study(models.Model):
     height = models.PositiveIntegerField()
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     # Optional, pseudonymous details given at upload: never a name, only the clinic's own reference.
-    patient_ref = models.CharField("patient reference", max_length=64, blank=True, db_index=True)
+    patient_ref = models.CharField("patient reference", max_length=PATIENT_REF_MAX_LENGTH, blank=True, db_index=True)
     age_years = models.PositiveSmallIntegerField("age (years)", null=True, blank=True)
     sex = models.CharField(max_length=1, choices=Sex.choices, blank=True)
     projection = models.CharField(max_length=2, choices=Projection.choices, blank=True)
-    clinical_note = models.TextField(max_length=2000, blank=True)
+    clinical_note = models.TextField(max_length=NOTE_MAX_LENGTH, blank=True)
 
     class Meta:
         ordering = ["-created"]
@@ -166,8 +173,20 @@ class InferenceJob(models.Model):
 
 
 class Label(models.TextChoices):
+    """The model's labels. The declaration is worker.ml.spec.LABELS; the names here exist for queries
+    (Label.PNEUMONIA) and must match it, which is checked when this module loads."""
+
     NORMAL = "NORMAL", "Normal"
     PNEUMONIA = "PNEUMONIA", "Pneumonia"
+
+    @classmethod
+    def other(cls, label: str) -> Label:
+        """With two labels, the one a reviewer means by disagreeing with `label`."""
+        return next(cls(value) for value in cls.values if value != label)
+
+
+if tuple(Label.values) != LABELS:
+    raise ImportError(f"diagnosis.models.Label {Label.values} differs from worker.ml.spec.LABELS {LABELS}")
 
 
 class Result(models.Model):
@@ -192,7 +211,7 @@ class Review(models.Model):
     reviewer = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.PROTECT, related_name="reviews")
     agrees = models.BooleanField(help_text="The final label is the model's label")
     final_label = models.CharField(max_length=10, choices=Label.choices, db_index=True)
-    note = models.TextField(max_length=2000, blank=True)
+    note = models.TextField(max_length=NOTE_MAX_LENGTH, blank=True)
     created = models.DateTimeField(auto_now_add=True)
     updated = models.DateTimeField(auto_now=True)
 

@@ -17,7 +17,8 @@ from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
 from diagnosis import audit
-from diagnosis.access import NO_ORIGIN, Origin, require_membership
+from diagnosis.access import require_membership
+from diagnosis.audit import NO_ORIGIN, Origin
 from diagnosis.models import AuditAction, Membership, Role
 
 

@@ -1,16 +1,22 @@
-"""The JSON shape of a study's status, shared by the page (first render) and the polling endpoint."""
+"""What the pages show of a study: its status (first render and the polling endpoint share one shape and one
+result template), and the model's intended population (one rule, read by the pages and the worklist)."""
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from django.conf import settings
 from django.http import HttpRequest
+from django.template.loader import render_to_string
 from django.urls import reverse
 
 from diagnosis.models import Study
+from diagnosis.viewing import FileKind
 from worker.ml.spec import ModelSpec
+
+RESULT_TEMPLATE = "diagnosis/_result.html"
 
 
 def page_query(request: HttpRequest) -> str:
@@ -20,8 +26,8 @@ def page_query(request: HttpRequest) -> str:
     return query.urlencode()
 
 
-def file_url(study: Study, kind: str) -> str:
-    return reverse("diagnosis:study_file", kwargs={"study_id": study.pk, "kind": kind})
+def file_url(study: Study, kind: FileKind) -> str:
+    return reverse("diagnosis:study_file", kwargs={"study_id": study.pk, "kind": kind.value})
 
 
 def status_payload(study: Study) -> dict[str, Any]:
@@ -35,8 +41,8 @@ def status_payload(study: Study) -> dict[str, Any]:
         "attempts": job.attempts,
         "created": study.created.isoformat(),
         "processing_ms": job.processing_ms,
-        "preview_url": file_url(study, "preview"),
-        "image_url": file_url(study, "image"),
+        "preview_url": file_url(study, FileKind.PREVIEW),
+        "image_url": file_url(study, FileKind.IMAGE),
         "result": None,
     }
     if result is not None:
@@ -47,27 +53,42 @@ def status_payload(study: Study) -> dict[str, Any]:
             "threshold": result.threshold,
             "model_version": result.model_version,
             "inference_ms": result.inference_ms,
-            "heatmap_url": file_url(study, "heatmap"),
-            "overlay_url": file_url(study, "overlay"),
+            "heatmap_url": file_url(study, FileKind.HEATMAP),
+            "overlay_url": file_url(study, FileKind.OVERLAY),
         }
+    # The page's result block, rendered by the same template as the first render: the polling script only
+    # swaps it in, so the result is laid out in one place.
+    payload["result_html"] = render_to_string(RESULT_TEMPLATE, {"status": payload})
     return payload
 
 
+@dataclass(frozen=True)
+class Population:
+    """Who the model was trained on (ages in whole years, inclusive)."""
+
+    min_age_years: int
+    max_age_years: int
+    description: str
+
+    def excludes(self, age_years: int | None) -> bool:
+        """The rule: a known age outside [min, max]. An unknown age is not warned about.
+        (The upload page's script repeats only the comparison, with these bounds, to warn as the user types.)"""
+        return age_years is not None and not self.min_age_years <= age_years <= self.max_age_years
+
+
 @lru_cache(maxsize=1)
-def intended_population() -> dict[str, Any]:
+def intended_population() -> Population:
     """From the shipped model card (plain JSON: the web process never loads TensorFlow)."""
-    return ModelSpec.load(settings.MODEL_DIR).population
+    pop = ModelSpec.load(settings.MODEL_DIR).population
+    return Population(int(pop["min_age_years"]), int(pop["max_age_years"]), str(pop["description"]))
 
 
 def population_warning(age_years: int | None) -> str:
     """A visible warning when the patient is outside the model's intended population; "" when inside or unknown."""
-    if age_years is None:
-        return ""
     pop = intended_population()
-    low, high = pop["min_age_years"], pop["max_age_years"]
-    if low <= age_years <= high:
+    if not pop.excludes(age_years):
         return ""
     return (
         f"Outside the model's intended population: the patient is {age_years} years old, the model was trained "
-        f"on {pop['description']}. Its output may be unreliable; rely on your own reading."
+        f"on {pop.description}. Its output may be unreliable; rely on your own reading."
     )

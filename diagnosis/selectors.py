@@ -33,16 +33,11 @@ def get_study(user: AnyUser, study_id: uuid.UUID | str) -> Study:
         raise Http404("No such study.") from exc
 
 
-def history(user: AnyUser, label: str = "", status: str = "") -> QuerySet[Study]:
-    """The user's own studies, newest first, optionally filtered by result label and job status."""
+def history(user: AnyUser) -> QuerySet[Study]:
+    """The user's own studies, newest first (filters.HistoryFilter narrows them)."""
     if not user.is_authenticated:
         return Study.objects.none()
-    qs = studies_for(user).filter(owner_id=user.pk).order_by("-created")
-    if label:
-        qs = qs.filter(result__label=label)
-    if status:
-        qs = qs.filter(job__status=status)
-    return qs
+    return studies_for(user).filter(owner_id=user.pk).order_by("-created")
 
 
 def worklist(user: AnyUser) -> QuerySet[Study]:

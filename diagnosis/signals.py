@@ -10,7 +10,7 @@ from django.dispatch import receiver
 from django.http import HttpRequest
 
 from diagnosis import audit
-from diagnosis.access import Origin
+from diagnosis.audit import Origin
 from diagnosis.models import AuditAction
 
 

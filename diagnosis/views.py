@@ -8,19 +8,18 @@ from typing import cast
 from django.contrib import messages
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
-from django.db.models.fields.files import FieldFile
-from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from diagnosis import selectors, services
-from diagnosis.access import Origin, has_role, role_required
-from diagnosis.forms import HistoryFilterForm, ReviewForm, UploadForm
+from diagnosis import intake, reviews, selectors, viewing
+from diagnosis.access import has_role, role_required
+from diagnosis.audit import Origin
+from diagnosis.filters import HistoryFilter
+from diagnosis.forms import ReviewForm, UploadForm
 from diagnosis.models import Role, Study
 from diagnosis.presenters import intended_population, page_query, population_warning, status_payload
-
-FILE_KINDS = {"image", "preview", "thumbnail", "heatmap", "overlay"}
 
 
 @role_required()
@@ -30,7 +29,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     context = {"form": form, "population": intended_population()}
     if form.is_bound and form.is_valid():
         user, origin = cast(User, request.user), Origin.of(request)
-        submission = services.submit_files(user, form.cleaned_data["images"], details=form.details(), origin=origin)
+        submission = intake.submit_files(user, form.cleaned_data["images"], details=form.details(), origin=origin)
         for error in submission.errors:
             form.add_error("images", str(error))
         if submission.studies and not submission.errors:
@@ -57,14 +56,14 @@ def _study_context(request: HttpRequest, study: Study) -> dict[str, object]:
 @role_required()
 @require_GET
 def study_detail(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
-    study = services.view_study(request.user, study_id, Origin.of(request), via="page")
+    study = viewing.view_study(request.user, study_id, Origin.of(request), via="page")
     return render(request, "diagnosis/study.html", {**_study_context(request, study), "form": ReviewForm()})
 
 
 @role_required()
 @require_GET
 def study_report(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
-    study = services.view_study(request.user, study_id, Origin.of(request), via="report")
+    study = viewing.view_study(request.user, study_id, Origin.of(request), via="report")
     return render(request, "diagnosis/report.html", _study_context(request, study))
 
 
@@ -76,10 +75,8 @@ def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
     if form.is_valid():
         try:
             agrees = form.cleaned_data["decision"] == "agree"
-            services.review_study(
-                cast(User, request.user), study, agrees, form.cleaned_data["note"], Origin.of(request)
-            )
-        except services.ReviewError as exc:
+            reviews.review_study(cast(User, request.user), study, agrees, form.cleaned_data["note"], Origin.of(request))
+        except reviews.ReviewError as exc:
             form.add_error(None, str(exc))
     if form.errors:
         context = {**_study_context(request, study), "form": form}
@@ -100,44 +97,16 @@ def study_status(request: HttpRequest, study_id: uuid.UUID) -> JsonResponse:
 @role_required()
 @require_GET
 def study_file(request: HttpRequest, study_id: uuid.UUID, kind: str) -> FileResponse:
-    if kind not in FILE_KINDS:
-        raise Http404("Unknown file.")
-    return open_study_file(services.view_file(request.user, study_id, kind, Origin.of(request)), kind)
-
-
-def open_study_file(study: Study, kind: str) -> FileResponse:
-    """A file of a study the caller may see (the caller checked), streamed from storage."""
-    field = _file_field(study, kind)
-    if not field:
-        raise Http404("This file does not exist (yet).")
-    # FileResponse encodes the user's file name safely (quotes, newlines, non-ASCII) in Content-Disposition.
-    name = study.original_name if kind == "image" else f"{kind}.{'png' if kind in ('heatmap', 'overlay') else 'jpg'}"
-    response = FileResponse(field.open("rb"), content_type=_content_type(study, kind), filename=name)
-    response["Cache-Control"] = "private, max-age=3600"
-    return response
-
-
-def _file_field(study: Study, kind: str) -> FieldFile | None:
-    if kind not in FILE_KINDS:
-        raise Http404("Unknown file.")
-    if kind in ("heatmap", "overlay"):
-        result = getattr(study, "result", None)
-        return getattr(result, kind) if result else None
-    return getattr(study, kind)
-
-
-def _content_type(study: Study, kind: str) -> str:
-    return {"image": study.content_type, "heatmap": "image/png", "overlay": "image/png"}.get(kind, "image/jpeg")
+    return viewing.serve_file(request.user, study_id, kind, Origin.of(request))
 
 
 @role_required()
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
-    form = HistoryFilterForm(request.GET or None)
-    filters = form.cleaned_data if form.is_valid() else {}
-    studies = selectors.history(request.user, filters.get("label", ""), filters.get("status", ""))
-    page = Paginator(studies, 20).get_page(request.GET.get("page"))
-    return render(request, "diagnosis/history.html", {"form": form, "page": page, "query": page_query(request)})
+    filterset = HistoryFilter(request.GET, queryset=selectors.history(request.user))
+    page = Paginator(filterset.qs, 20).get_page(request.GET.get("page"))
+    context = {"form": filterset.form, "page": page, "query": page_query(request)}
+    return render(request, "diagnosis/history.html", context)
 
 
 def home(request: HttpRequest) -> HttpResponse:

@@ -1,3 +1,5 @@
+"""Fixtures only; helpers live in tests/factories.py."""
+
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -6,10 +8,9 @@ from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
-from django.core.files.uploadedfile import SimpleUploadedFile
 
-from diagnosis.models import Clinic, Membership, Role
-from tests import images
+from diagnosis.models import Clinic
+from tests.factories import make_member
 
 
 @pytest.fixture(autouse=True)
@@ -32,13 +33,6 @@ def _media_in_tmp(settings: Any, tmp_path: Path) -> Iterator[None]:
     yield
 
 
-def make_member(username: str, clinic: Clinic, role: str = Role.CLINICIAN) -> User:
-    """A user of `clinic` with `role`; the password is the username + "-pass-123"."""
-    user = User.objects.create_user(username, password=f"{username}-pass-123")
-    Membership.objects.create(user=user, clinic=clinic, role=role)
-    return user
-
-
 @pytest.fixture
 def clinic_a(db: None) -> Clinic:
     return Clinic.objects.create(name="Clinic A", slug="a")
@@ -59,9 +53,3 @@ def alice(clinic_a: Clinic) -> User:
 def bob(clinic_b: Clinic) -> User:
     """A clinician of clinic B: must never see clinic A's data."""
     return make_member("bob", clinic_b)
-
-
-def upload_file(
-    name: str = "chest.png", data: bytes | None = None, content_type: str = "image/png"
-) -> SimpleUploadedFile:
-    return SimpleUploadedFile(name, images.png() if data is None else data, content_type=content_type)

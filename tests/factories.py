@@ -1,40 +1,83 @@
-"""Studies in a known state, made through the real services (storage, job, audit) without a worker."""
+"""Test data made through the real code paths: members of a clinic, uploaded files, studies in a known state
+(stored, audited and queued by the real intake; judged through the real job transitions, without a worker).
+
+Imported by the tests that need them; conftest.py holds only fixtures.
+"""
 
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
+import zipfile
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from rest_framework.authtoken.models import Token
+from rest_framework.test import APIClient
 
-from diagnosis import services
-from diagnosis.models import Study
-from diagnosis.services import StudyDetails
+from diagnosis import intake, jobs
+from diagnosis.models import Clinic, Membership, Role, Study
 from diagnosis.validation import validate_upload
 from tests import images
+from worker.ml.prediction import Prediction
 
 
-@dataclass
-class Prediction:
-    label: str
-    probability: float
-    threshold: float = 0.824
-    model_version: str = "test-model"
-    heatmap_png: bytes = images.png(32, 32)
-    overlay_png: bytes = images.png(32, 32)
-    inference_ms: int = 12
+def make_member(username: str, clinic: Clinic, role: str = Role.CLINICIAN) -> User:
+    """A user of `clinic` with `role`; the password is the username + "-pass-123"."""
+    user = User.objects.create_user(username, password=f"{username}-pass-123")
+    Membership.objects.create(user=user, clinic=clinic, role=role)
+    return user
+
+
+def token_client(user: User) -> APIClient:
+    client = APIClient()
+    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
+    return client
+
+
+def upload_file(
+    name: str = "chest.png", data: bytes | None = None, content_type: str = "image/png"
+) -> SimpleUploadedFile:
+    return SimpleUploadedFile(name, images.png() if data is None else data, content_type=content_type)
+
+
+def zip_of(entries: dict[str, bytes], name: str = "studies.zip") -> io.BytesIO:
+    """A zip archive in memory holding these entries (name -> bytes), named like an uploaded file."""
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for entry, data in entries.items():
+            zf.writestr(entry, data)
+    buf.seek(0)
+    buf.name = name
+    return buf
+
+
+def prediction(label: str = "PNEUMONIA", probability: float = 0.9, **overrides: Any) -> Prediction:
+    """What the ML package would return, with small real PNGs for the heatmap and overlay."""
+    fields: dict[str, Any] = {
+        "threshold": 0.824,
+        "model_version": "test-model",
+        "heatmap_png": images.png(32, 32),
+        "overlay_png": images.png(32, 32),
+        "inference_ms": 12,
+        **overrides,
+    }
+    return Prediction(label=label, probability=probability, **fields)
 
 
 def study(owner: User, name: str = "chest.png", **details: Any) -> Study:
     upload = validate_upload(name, None, io.BytesIO(images.png()))
-    return services.create_study(owner, upload, details=StudyDetails(**details))
+    return intake.create_study(owner, upload, details=intake.StudyDetails(**details))
+
+
+def judge(s: Study, label: str = "PNEUMONIA", probability: float = 0.9, **overrides: Any) -> Study:
+    """Run the study's job to DONE with this prediction, as the worker would."""
+    job = jobs.claim_job(s.job.pk)
+    assert job is not None
+    jobs.record_result(job, prediction(label, probability, **overrides))
+    return Study.objects.select_related("job", "result").get(pk=s.pk)
 
 
 def judged_study(owner: User, label: str = "PNEUMONIA", probability: float = 0.9, **details: Any) -> Study:
     """A study the model has judged (job done, result with heatmap and overlay files)."""
-    s = study(owner, **details)
-    job = services.claim_job(s.job.pk)
-    assert job is not None
-    services.record_result(job, Prediction(label=label, probability=probability))
-    return Study.objects.select_related("job", "result").get(pk=s.pk)
+    return judge(study(owner, **details), label, probability)

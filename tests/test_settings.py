@@ -1,4 +1,5 @@
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -47,3 +48,33 @@ def _probe(**env: str) -> list[str]:
 def test_email_host_switches_invitations_to_smtp() -> None:
     assert _probe(DJANGO_SECRET_KEY="k") == ["console", "43200"]
     assert _probe(DJANGO_SECRET_KEY="k", EMAIL_HOST="smtp.example.org", SESSION_SECONDS="600") == ["smtp", "600"]
+
+
+def test_every_new_check_names_its_variable() -> None:
+    assert (
+        "TZ_NAME='Mars/Olympus' is not an IANA time zone"
+        in _load_settings(DJANGO_SECRET_KEY="k", TZ_NAME="Mars/Olympus").stderr
+    )
+    assert "LOG_LEVEL='LOUD'" in _load_settings(DJANGO_SECRET_KEY="k", LOG_LEVEL="LOUD").stderr
+    assert "API_THROTTLE_RATE='fast'" in _load_settings(DJANGO_SECRET_KEY="k", API_THROTTLE_RATE="fast").stderr
+    assert "REDIS_URL='localhost:6379'" in _load_settings(DJANGO_SECRET_KEY="k", REDIS_URL="localhost:6379").stderr
+    assert "MODEL_DIR='/nowhere'" in _load_settings(DJANGO_SECRET_KEY="k", MODEL_DIR="/nowhere").stderr
+    assert _load_settings(DJANGO_SECRET_KEY="k", TZ_NAME="Europe/Berlin", API_THROTTLE_RATE="5/hour").returncode == 0
+
+
+def variables_read(source: str) -> set[str]:
+    """Every environment variable a module reads: os.environ.get("X") and the env_*("X", ...) helpers."""
+    return set(re.findall(r'(?:os\.environ\.get|env_\w+)\(\s*"([A-Z0-9_]+)"', source))
+
+
+def test_every_variable_settings_and_the_launcher_read_is_in_the_readme_table() -> None:
+    table = {
+        name
+        for line in (ROOT / "README.md").read_text().splitlines()
+        if line.startswith("| `")
+        for name in re.findall(r"`([A-Z0-9_]+)`", line.split("|")[1])
+    }
+    read = variables_read((ROOT / "xrayweb" / "settings.py").read_text())
+    read |= variables_read((ROOT / "xrayweb" / "launch.py").read_text()) | {"XRAY_DATA_DIR"}  # paths.data_dir
+    assert {"TZ_NAME", "LOG_LEVEL", "API_THROTTLE_RATE", "DJANGO_INSECURE_DEV_KEY", "DEMO_PASSWORD"} <= read
+    assert read - table == set()

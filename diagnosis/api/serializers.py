@@ -6,8 +6,17 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from diagnosis.models import Projection, Review, Sex, Study
-from diagnosis.services import StudyDetails, details_from
+from diagnosis.intake import StudyDetails, details_from
+from diagnosis.models import (
+    MAX_AGE_YEARS,
+    NOTE_MAX_LENGTH,
+    PATIENT_REF_MAX_LENGTH,
+    Label,
+    Projection,
+    Review,
+    Sex,
+    Study,
+)
 
 
 class ReviewSerializer(serializers.ModelSerializer[Review]):
@@ -23,7 +32,7 @@ class StudySerializer(serializers.ModelSerializer[Study]):
     status = serializers.CharField(source="job.status", read_only=True)
     # A study without a result yet gives null: DRF returns None when `result` does not exist.
     label = serializers.ChoiceField(  # type: ignore[assignment]  # a field, not Field.label
-        source="result.label", choices=["NORMAL", "PNEUMONIA"], read_only=True, allow_null=True
+        source="result.label", choices=Label.choices, read_only=True, allow_null=True
     )
     probability = serializers.FloatField(source="result.probability", read_only=True, allow_null=True)
     threshold = serializers.FloatField(source="result.threshold", read_only=True, allow_null=True)
@@ -97,11 +106,13 @@ class SubmitSerializer(serializers.Serializer[Any]):
 
     images = serializers.ListField(child=serializers.FileField(), required=False, allow_empty=True)
     archive = serializers.FileField(required=False)
-    patient_ref = serializers.CharField(max_length=64, required=False, allow_blank=True, default="")
-    age_years = serializers.IntegerField(min_value=0, max_value=130, required=False, allow_null=True, default=None)
+    patient_ref = serializers.CharField(max_length=PATIENT_REF_MAX_LENGTH, required=False, allow_blank=True, default="")
+    age_years = serializers.IntegerField(
+        min_value=0, max_value=MAX_AGE_YEARS, required=False, allow_null=True, default=None
+    )
     sex = serializers.ChoiceField(choices=Sex.choices, required=False, allow_blank=True, default="")
     projection = serializers.ChoiceField(choices=Projection.choices, required=False, allow_blank=True, default="")
-    clinical_note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    clinical_note = serializers.CharField(max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default="")
 
     def details(self) -> StudyDetails:
         return details_from(self.validated_data)
@@ -118,23 +129,33 @@ class ReviewInputSerializer(serializers.Serializer[Any]):
     """With two labels, disagreeing makes the other label the final one."""
 
     decision = serializers.ChoiceField(choices=["agree", "disagree"])
-    note = serializers.CharField(max_length=2000, required=False, allow_blank=True, default="")
+    note = serializers.CharField(max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default="")
 
 
-class SubmittedStudySerializer(serializers.Serializer[Any]):
-    id = serializers.UUIDField()
-    status = serializers.CharField()
-    url = serializers.URLField()
-    file_name = serializers.CharField()
+class SubmittedStudySerializer(serializers.ModelSerializer[Study]):
+    """Just the URL, not the whole study: serialising that would query its result once per file."""
+
+    status = serializers.CharField(source="job.status", read_only=True)
+    url = serializers.HyperlinkedIdentityField(view_name="api:study-detail")
+    file_name = serializers.CharField(source="original_name", read_only=True)
+
+    class Meta:
+        model = Study
+        fields = ["id", "status", "url", "file_name"]
+        read_only_fields = fields
 
 
 class SubmitErrorSerializer(serializers.Serializer[Any]):
+    """An intake.UploadError: the file's name and why it was refused."""
+
     file_name = serializers.CharField()
-    error = serializers.CharField()
+    error = serializers.CharField(source="message")
 
 
 class SubmitResponseSerializer(serializers.Serializer[Any]):
-    batch = serializers.UUIDField()
+    """The answer to a submission: built from the Batch and the intake.Submission (context: the request)."""
+
+    batch = serializers.UUIDField(source="batch.pk")
     studies = SubmittedStudySerializer(many=True)
     errors = SubmitErrorSerializer(many=True)  # type: ignore[assignment]  # a field, not Serializer.errors
 

@@ -7,7 +7,7 @@ from diagnosis.models import AuditAction, AuditEvent
 pytestmark = pytest.mark.django_db
 
 
-def test_the_superuser_manages_clinics_and_reads_but_cannot_edit_the_audit_trail(admin_client, alice) -> None:  # type: ignore[no-untyped-def]
+def test_the_superuser_manages_clinics_and_reads_but_cannot_edit_the_audit_trail(admin_client, alice) -> None:
     event = audit.record(alice, AuditAction.LOGIN)
     for name in ("diagnosis_clinic_changelist", "auth_user_changelist", "diagnosis_auditevent_changelist"):
         assert admin_client.get(reverse(f"admin:{name}")).status_code == 200
@@ -19,11 +19,11 @@ def test_the_superuser_manages_clinics_and_reads_but_cannot_edit_the_audit_trail
     )
 
 
-def test_a_superuser_without_a_clinic_sees_no_clinic_data(admin_client, alice) -> None:  # type: ignore[no-untyped-def]
+def test_a_superuser_without_a_clinic_sees_no_clinic_data(admin_client, alice) -> None:
     assert admin_client.get(reverse("diagnosis:worklist")).status_code == 403
 
 
-def test_a_role_change_in_django_admin_reaches_the_clinics_audit_trail(admin_client, alice) -> None:  # type: ignore[no-untyped-def]
+def test_a_role_change_in_django_admin_reaches_the_clinics_audit_trail(admin_client, alice) -> None:
     m = alice.membership
     form = {
         "username": "alice",

@@ -9,15 +9,15 @@ from django.test import Client
 from django.urls import reverse
 
 from diagnosis import audit
-from diagnosis.access import Origin
+from diagnosis.audit import Origin
 from diagnosis.models import AppendOnlyError, AuditAction, AuditEvent, Role
 from tests import factories
-from tests.conftest import make_member, upload_file
+from tests.factories import make_member, upload_file
 
 pytestmark = pytest.mark.django_db
 
 
-def test_events_cannot_be_changed_or_deleted_through_the_orm(alice) -> None:  # type: ignore[no-untyped-def]
+def test_events_cannot_be_changed_or_deleted_through_the_orm(alice) -> None:
     event = audit.record(alice, AuditAction.EXPORT)
     event.detail = {"forged": True}
     with pytest.raises(AppendOnlyError):
@@ -31,7 +31,7 @@ def test_events_cannot_be_changed_or_deleted_through_the_orm(alice) -> None:  # 
     assert AuditEvent.objects.get(pk=event.pk).detail == {}
 
 
-def test_the_database_refuses_to_rewrite_history(alice) -> None:  # type: ignore[no-untyped-def]
+def test_the_database_refuses_to_rewrite_history(alice) -> None:
     event = audit.record(alice, AuditAction.EXPORT)
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE diagnosis_auditevent SET username = 'mallory' WHERE id = %s", [event.pk])
@@ -41,7 +41,7 @@ def test_the_database_refuses_to_rewrite_history(alice) -> None:  # type: ignore
     assert AuditEvent.objects.get(pk=event.pk).username == "alice"
 
 
-def test_upload_records_who_what_and_from_where(alice) -> None:  # type: ignore[no-untyped-def]
+def test_upload_records_who_what_and_from_where(alice) -> None:
     client = Client(REMOTE_ADDR="10.1.2.3", HTTP_USER_AGENT="pytest-browser")
     client.force_login(alice)
     response = client.post(reverse("diagnosis:upload"), {"images": upload_file()})
@@ -56,7 +56,7 @@ def test_upload_records_who_what_and_from_where(alice) -> None:  # type: ignore[
     assert event.clinic == alice.membership.clinic and event.detail["file_name"] == "chest.png"
 
 
-def test_login_logout_and_failed_login_are_recorded(alice, client) -> None:  # type: ignore[no-untyped-def]
+def test_login_logout_and_failed_login_are_recorded(alice, client) -> None:
     client.post(reverse("login"), {"username": "alice", "password": "wrong"})
     client.post(reverse("login"), {"username": "alice", "password": "alice-pass-123"})
     client.post(reverse("logout"))
@@ -70,7 +70,7 @@ def test_login_logout_and_failed_login_are_recorded(alice, client) -> None:  # t
     ]
 
 
-def test_views_of_studies_and_files_are_recorded_but_status_polls_are_not(alice, client) -> None:  # type: ignore[no-untyped-def]
+def test_views_of_studies_and_files_are_recorded_but_status_polls_are_not(alice, client) -> None:
     study = factories.judged_study(alice)
     client.force_login(alice)
     client.get(reverse("diagnosis:study", args=[study.pk]))
@@ -86,14 +86,14 @@ def test_views_of_studies_and_files_are_recorded_but_status_polls_are_not(alice,
     assert {e.target_id for e in views} == {str(study.pk)}
 
 
-def test_a_refused_view_of_another_clinics_study_leaves_their_trail_alone(alice, bob, client) -> None:  # type: ignore[no-untyped-def]
+def test_a_refused_view_of_another_clinics_study_leaves_their_trail_alone(alice, bob, client) -> None:
     study = factories.judged_study(alice)
     client.force_login(bob)
     assert client.get(reverse("diagnosis:study", args=[study.pk])).status_code == 404
     assert not AuditEvent.objects.filter(action=AuditAction.VIEW_STUDY).exists()
 
 
-def test_the_admin_sees_only_their_clinics_trail_and_exports_it_as_csv(alice, bob, clinic_a, client) -> None:  # type: ignore[no-untyped-def]
+def test_the_admin_sees_only_their_clinics_trail_and_exports_it_as_csv(alice, bob, clinic_a, client) -> None:
     admin = make_member("ann", clinic_a, Role.ADMIN)
     audit.record(alice, AuditAction.EXPORT, origin=Origin(user_agent='=HYPERLINK("http://evil")'))
     audit.record(bob, AuditAction.EXPORT, detail={"note": "clinic b"})
@@ -110,7 +110,7 @@ def test_the_admin_sees_only_their_clinics_trail_and_exports_it_as_csv(alice, bo
     assert AuditEvent.objects.filter(action=AuditAction.EXPORT, username="ann").count() == 1
 
 
-def test_a_forwarded_address_is_trusted_only_when_configured(rf, settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_forwarded_address_is_trusted_only_when_configured(rf, settings) -> None:
     request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9, 10.0.0.1")
     settings.AUDIT_TRUST_X_FORWARDED_FOR = False
     assert Origin.of(request).ip == "10.0.0.1"
@@ -118,5 +118,5 @@ def test_a_forwarded_address_is_trusted_only_when_configured(rf, settings) -> No
     assert Origin.of(request).ip == "203.0.113.9"
 
 
-def test_garbage_in_the_address_is_not_stored(alice) -> None:  # type: ignore[no-untyped-def]
+def test_garbage_in_the_address_is_not_stored(alice) -> None:
     assert audit.record(alice, AuditAction.LOGIN, origin=Origin(ip="<script>")).ip is None

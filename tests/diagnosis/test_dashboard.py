@@ -6,20 +6,20 @@ import pytest
 from django.urls import reverse
 from django.utils import timezone
 
-from diagnosis import charts, selectors, services
+from diagnosis import charts, reviews, selectors
 from diagnosis.models import Label, Role, Study
 from tests import factories
-from tests.conftest import make_member
+from tests.factories import make_member
 
 pytestmark = pytest.mark.django_db
 
 
-def test_agreement_against_reviewers_final_labels(alice, bob, clinic_a) -> None:  # type: ignore[no-untyped-def]
+def test_agreement_against_reviewers_final_labels(alice, bob, clinic_a) -> None:
     reviewer = make_member("rita", clinic_a, Role.REVIEWER)
     P, N = Label.PNEUMONIA, Label.NORMAL
     # (model label, reviewer agrees?) -> tp, tp, fp (model P, reviewer N), tn, fn (model N, reviewer P)
     for label, agrees in [(P, True), (P, True), (P, False), (N, True), (N, False)]:
-        services.review_study(reviewer, factories.judged_study(alice, label), agrees=agrees, note="")
+        reviews.review_study(reviewer, factories.judged_study(alice, label), agrees=agrees, note="")
     factories.judged_study(alice, P)  # judged, not reviewed
     factories.study(alice)  # not judged yet
     factories.judged_study(bob, P)  # another clinic: not counted
@@ -33,7 +33,7 @@ def test_agreement_against_reviewers_final_labels(alice, bob, clinic_a) -> None:
     assert board.positive_rate == pytest.approx(4 / 6) and board.review_coverage == pytest.approx(5 / 6)
 
 
-def test_counts_per_day_include_empty_days(alice) -> None:  # type: ignore[no-untyped-def]
+def test_counts_per_day_include_empty_days(alice) -> None:
     old = factories.judged_study(alice, Label.NORMAL)
     Study.objects.filter(pk=old.pk).update(created=timezone.now() - timedelta(days=3))
     factories.judged_study(alice, Label.PNEUMONIA)
@@ -45,14 +45,14 @@ def test_counts_per_day_include_empty_days(alice) -> None:  # type: ignore[no-un
     assert sum(d.total for d in days) == 3
 
 
-def test_empty_clinic_has_no_rates_not_a_division_by_zero(alice, client) -> None:  # type: ignore[no-untyped-def]
+def test_empty_clinic_has_no_rates_not_a_division_by_zero(alice, client) -> None:
     board = selectors.dashboard(alice)
     assert board.positive_rate is None and board.agreement.accuracy is None
     client.force_login(alice)
     assert client.get(reverse("diagnosis:dashboard")).status_code == 200
 
 
-def test_dashboard_page_draws_a_bar_per_day(alice, client) -> None:  # type: ignore[no-untyped-def]
+def test_dashboard_page_draws_a_bar_per_day(alice, client) -> None:
     factories.judged_study(alice, Label.PNEUMONIA)
     client.force_login(alice)
     page = client.get(reverse("diagnosis:dashboard")).content.decode()

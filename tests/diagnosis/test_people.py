@@ -11,17 +11,17 @@ from rest_framework.authtoken.models import Token
 
 from diagnosis import people
 from diagnosis.models import AuditEvent, Membership, Role
-from tests.conftest import make_member
+from tests.factories import make_member
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def admin(clinic_a):  # type: ignore[no-untyped-def]
+def admin(clinic_a):
     return make_member("ann", clinic_a, Role.ADMIN)
 
 
-def test_an_invited_user_sets_a_password_with_the_link_and_logs_in(admin, client, settings) -> None:  # type: ignore[no-untyped-def]
+def test_an_invited_user_sets_a_password_with_the_link_and_logs_in(admin, client, settings) -> None:
     settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
     client.force_login(admin)
     page = client.post(
@@ -48,14 +48,14 @@ def test_an_invited_user_sets_a_password_with_the_link_and_logs_in(admin, client
     assert event.username == "ann" and event.detail == {"change": "invite", "user": "newdoc", "role": "reviewer"}
 
 
-def test_a_taken_username_is_a_form_error(admin, alice, client) -> None:  # type: ignore[no-untyped-def]
+def test_a_taken_username_is_a_form_error(admin, alice, client) -> None:
     client.force_login(admin)
     response = client.post(reverse("diagnosis:people"), {"username": "alice", "email": "a@b.org", "role": "admin"})
     assert response.status_code == 400 and "is taken" in response.content.decode()
     assert alice.membership.role == Role.CLINICIAN
 
 
-def test_role_changes_are_audited(admin, alice, client) -> None:  # type: ignore[no-untyped-def]
+def test_role_changes_are_audited(admin, alice, client) -> None:
     client.force_login(admin)
     client.post(reverse("diagnosis:person_role", args=[alice.pk]), {"role": "reviewer"})
     assert Membership.objects.get(user=alice).role == Role.REVIEWER
@@ -64,7 +64,7 @@ def test_role_changes_are_audited(admin, alice, client) -> None:  # type: ignore
     assert (event.target_type, event.target_id) == ("user", str(alice.pk))
 
 
-def test_deactivation_ends_the_session_and_the_api_token_at_once(admin, alice, client) -> None:  # type: ignore[no-untyped-def]
+def test_deactivation_ends_the_session_and_the_api_token_at_once(admin, alice, client) -> None:
     alice_web = Client()
     alice_web.force_login(alice)
     token = Token.objects.create(user=alice)
@@ -81,7 +81,7 @@ def test_deactivation_ends_the_session_and_the_api_token_at_once(admin, alice, c
     assert [d["change"] for d in changes] == ["deactivate", "reactivate"]
 
 
-def test_an_admin_cannot_demote_or_deactivate_themselves(admin) -> None:  # type: ignore[no-untyped-def]
+def test_an_admin_cannot_demote_or_deactivate_themselves(admin) -> None:
     with pytest.raises(people.PeopleError):
         people.set_role(admin, admin.membership, Role.CLINICIAN)
     with pytest.raises(people.PeopleError):
@@ -90,14 +90,14 @@ def test_an_admin_cannot_demote_or_deactivate_themselves(admin) -> None:  # type
     assert admin.is_active and admin.membership.role == Role.ADMIN
 
 
-def test_an_admin_cannot_touch_another_clinics_user_even_through_the_service(admin, bob) -> None:  # type: ignore[no-untyped-def]
+def test_an_admin_cannot_touch_another_clinics_user_even_through_the_service(admin, bob) -> None:
     with pytest.raises(people.PeopleError):
         people.set_active(admin, bob.membership, False)
     bob.refresh_from_db()
     assert bob.is_active
 
 
-def test_the_people_page_lists_only_the_clinic(admin, alice, bob, client) -> None:  # type: ignore[no-untyped-def]
+def test_the_people_page_lists_only_the_clinic(admin, alice, bob, client) -> None:
     client.force_login(admin)
     page = client.get(reverse("diagnosis:people")).content.decode()
     assert 'data-user="alice"' in page and 'data-user="ann"' in page and 'data-user="bob"' not in page

@@ -21,7 +21,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 from diagnosis.management.commands.create_demo_clinics import demo_username
 from diagnosis.models import Batch, Clinic, Role
 from tests import factories
-from tests.conftest import make_member, upload_file
+from tests.factories import make_member, upload_file
 
 CALLERS = [
     "anon",

@@ -4,44 +4,44 @@ import pytest
 from django.core.exceptions import PermissionDenied
 from django.urls import reverse
 
-from diagnosis import services
+from diagnosis import reviews
 from diagnosis.models import AuditEvent, Label, Review, Role
 from tests import factories
-from tests.conftest import make_member
+from tests.factories import make_member
 
 pytestmark = pytest.mark.django_db
 
 
 @pytest.fixture
-def reviewer(clinic_a):  # type: ignore[no-untyped-def]
+def reviewer(clinic_a):
     return make_member("rita", clinic_a, Role.REVIEWER)
 
 
-def test_disagreeing_records_the_other_label_and_a_revision_replaces_it(alice, reviewer) -> None:  # type: ignore[no-untyped-def]
+def test_disagreeing_records_the_other_label_and_a_revision_replaces_it(alice, reviewer) -> None:
     study = factories.judged_study(alice, Label.PNEUMONIA)
-    review = services.review_study(reviewer, study, agrees=False, note="artefact")
+    review = reviews.review_study(reviewer, study, agrees=False, note="artefact")
     assert (review.final_label, review.agrees, review.note) == (Label.NORMAL, False, "artefact")
-    services.review_study(reviewer, study, agrees=True, note="")
+    reviews.review_study(reviewer, study, agrees=True, note="")
     assert Review.objects.get().final_label == Label.PNEUMONIA
     trail = list(AuditEvent.objects.filter(action="review").order_by("id").values_list("detail", flat=True))
     assert trail[0]["previous"] is None and trail[1]["previous"]["final_label"] == Label.NORMAL
 
 
-def test_a_clinician_cannot_review_even_through_the_service(alice) -> None:  # type: ignore[no-untyped-def]
+def test_a_clinician_cannot_review_even_through_the_service(alice) -> None:
     with pytest.raises(PermissionDenied):
-        services.review_study(alice, factories.judged_study(alice), agrees=True, note="")
+        reviews.review_study(alice, factories.judged_study(alice), agrees=True, note="")
 
 
-def test_a_study_without_a_result_cannot_be_reviewed(alice, reviewer, client) -> None:  # type: ignore[no-untyped-def]
+def test_a_study_without_a_result_cannot_be_reviewed(alice, reviewer, client) -> None:
     study = factories.study(alice)
-    with pytest.raises(services.ReviewError):
-        services.review_study(reviewer, study, agrees=True, note="")
+    with pytest.raises(reviews.ReviewError):
+        reviews.review_study(reviewer, study, agrees=True, note="")
     client.force_login(reviewer)
     response = client.post(reverse("diagnosis:study_review", args=[study.pk]), {"decision": "agree"})
     assert response.status_code == 400 and "Only a study the model has judged" in response.content.decode()
 
 
-def test_the_study_page_shows_the_models_call_beside_the_reviewers(alice, reviewer, client) -> None:  # type: ignore[no-untyped-def]
+def test_the_study_page_shows_the_models_call_beside_the_reviewers(alice, reviewer, client) -> None:
     study = factories.judged_study(alice, Label.NORMAL, 0.2)
     client.force_login(reviewer)
     response = client.post(
@@ -55,11 +55,11 @@ def test_the_study_page_shows_the_models_call_beside_the_reviewers(alice, review
     assert 'id="review-form"' not in page  # a clinician gets no review form
 
 
-def test_history_shows_which_studies_are_reviewed_and_where_reviewers_disagree(alice, reviewer, client) -> None:  # type: ignore[no-untyped-def]
+def test_history_shows_which_studies_are_reviewed_and_where_reviewers_disagree(alice, reviewer, client) -> None:
     agreed, disputed = factories.judged_study(alice), factories.judged_study(alice)
     factories.judged_study(alice)
-    services.review_study(reviewer, agreed, agrees=True, note="")
-    services.review_study(reviewer, disputed, agrees=False, note="")
+    reviews.review_study(reviewer, agreed, agrees=True, note="")
+    reviews.review_study(reviewer, disputed, agrees=False, note="")
     client.force_login(alice)
     page = client.get(reverse("diagnosis:history")).content.decode()
     assert page.count("reviewed · agrees") == 1
@@ -67,7 +67,7 @@ def test_history_shows_which_studies_are_reviewed_and_where_reviewers_disagree(a
     assert page.count("not reviewed") == 1
 
 
-def test_an_invalid_decision_is_a_form_error(alice, reviewer, client) -> None:  # type: ignore[no-untyped-def]
+def test_an_invalid_decision_is_a_form_error(alice, reviewer, client) -> None:
     study = factories.judged_study(alice)
     client.force_login(reviewer)
     response = client.post(reverse("diagnosis:study_review", args=[study.pk]), {"decision": "maybe"})

@@ -4,16 +4,17 @@ import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
 
-from diagnosis import selectors, services
+from diagnosis import intake, selectors
+from diagnosis.filters import HistoryFilter
 from diagnosis.models import JobStatus, Result
-from tests.conftest import upload_file
+from tests.factories import upload_file
 
 pytestmark = pytest.mark.django_db
 
 
-def test_reads_are_scoped_to_the_owner(alice, bob) -> None:  # type: ignore[no-untyped-def]
-    mine = services.submit_files(alice, [upload_file()]).studies[0]
-    services.submit_files(bob, [upload_file()])
+def test_reads_are_scoped_to_the_owner(alice, bob) -> None:
+    mine = intake.submit_files(alice, [upload_file()]).studies[0]
+    intake.submit_files(bob, [upload_file()])
     assert list(selectors.studies_for(alice)) == [mine]
     assert selectors.get_study(alice, mine.pk) == mine
     with pytest.raises(Http404):
@@ -25,8 +26,8 @@ def test_reads_are_scoped_to_the_owner(alice, bob) -> None:  # type: ignore[no-u
     assert list(selectors.studies_for(AnonymousUser())) == []
 
 
-def test_history_filters_and_orders_newest_first(alice) -> None:  # type: ignore[no-untyped-def]
-    a, b, _c = services.submit_files(alice, [upload_file("a.png"), upload_file("b.png"), upload_file("c.png")]).studies
+def test_history_filters_and_orders_newest_first(alice) -> None:
+    a, b, _c = intake.submit_files(alice, [upload_file("a.png"), upload_file("b.png"), upload_file("c.png")]).studies
     for study, label in ((a, "NORMAL"), (b, "PNEUMONIA")):
         Result.objects.create(
             study=study, label=label, probability=0.5, threshold=0.5, model_version="v", inference_ms=1
@@ -34,14 +35,16 @@ def test_history_filters_and_orders_newest_first(alice) -> None:  # type: ignore
         study.job.status = JobStatus.DONE
         study.job.save()
     assert [s.original_name for s in selectors.history(alice)] == ["c.png", "b.png", "a.png"]
-    assert [s.original_name for s in selectors.history(alice, label="PNEUMONIA")] == ["b.png"]
-    assert [s.original_name for s in selectors.history(alice, status="queued")] == ["c.png"]
+    pneumonia = HistoryFilter({"label": "PNEUMONIA"}, queryset=selectors.history(alice)).qs
+    queued = HistoryFilter({"status": "queued"}, queryset=selectors.history(alice)).qs
+    assert [s.original_name for s in pneumonia] == ["b.png"]
+    assert [s.original_name for s in queued] == ["c.png"]
 
 
-def test_audit_and_people_reads_are_for_clinic_admins_only(alice, clinic_a) -> None:  # type: ignore[no-untyped-def]
+def test_audit_and_people_reads_are_for_clinic_admins_only(alice, clinic_a) -> None:
     from diagnosis import audit
     from diagnosis.models import AuditAction, Role
-    from tests.conftest import make_member
+    from tests.factories import make_member
 
     admin = make_member("ann", clinic_a, Role.ADMIN)
     reviewer = make_member("rita", clinic_a, Role.REVIEWER)

@@ -15,7 +15,7 @@ def test_valid_png_and_jpeg() -> None:
     assert jpg.thumbnail_jpeg[:2] == b"\xff\xd8"
 
 
-def test_a_file_over_the_limit_is_refused_before_it_is_read(settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_file_over_the_limit_is_refused_before_it_is_read(settings) -> None:
     settings.MAX_UPLOAD_BYTES = 1000
 
     class Exploding(io.BytesIO):
@@ -26,7 +26,7 @@ def test_a_file_over_the_limit_is_refused_before_it_is_read(settings) -> None:  
         validate_upload("big.png", 5000, Exploding())
 
 
-def test_a_stream_larger_than_announced_is_refused(settings) -> None:  # type: ignore[no-untyped-def]
+def test_a_stream_larger_than_announced_is_refused(settings) -> None:
     settings.MAX_UPLOAD_BYTES = 1000
     with pytest.raises(UploadError, match="larger than"):
         validate_upload("liar.png", 10, io.BytesIO(b"x" * 5000))

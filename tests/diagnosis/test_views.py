@@ -2,56 +2,47 @@ import pytest
 from django.test import Client
 from django.urls import reverse
 
-from diagnosis import services
+from diagnosis import intake
 from diagnosis.models import JobStatus, Result, Study
 from diagnosis.presenters import population_warning
-from tests import images
-from tests.conftest import make_member, upload_file
+from diagnosis.viewing import FileKind
+from tests import factories, images
+from tests.factories import make_member, upload_file
 
 pytestmark = pytest.mark.django_db
 
-FILE_KINDS = ["image", "preview", "thumbnail", "heatmap", "overlay"]
-
 
 @pytest.fixture
-def done_study(alice):  # type: ignore[no-untyped-def]
-    study = services.submit_files(alice, [upload_file("alice.png")]).studies[0]
-    job = services.claim_job(study.job.pk)
-    assert job is not None
-
-    class P:
-        label, probability, threshold, model_version = "PNEUMONIA", 0.87, 0.4, "test-v1"
-        heatmap_png, overlay_png, inference_ms = images.png(), images.png(), 15
-
-    services.record_result(job, P())
-    return study
+def done_study(alice):
+    study = intake.submit_files(alice, [upload_file("alice.png")]).studies[0]
+    return factories.judge(study, "PNEUMONIA", 0.87, threshold=0.4, model_version="test-v1", inference_ms=15)
 
 
-def study_urls(study) -> list[str]:  # type: ignore[no-untyped-def]
+def study_urls(study) -> list[str]:
     urls = [reverse("diagnosis:study", args=[study.pk]), reverse("diagnosis:study_status", args=[study.pk])]
-    return urls + [reverse("diagnosis:study_file", args=[study.pk, k]) for k in FILE_KINDS]
+    return urls + [reverse("diagnosis:study_file", args=[study.pk, k]) for k in FileKind]
 
 
-def logged_in(user) -> Client:  # type: ignore[no-untyped-def]
+def logged_in(user) -> Client:
     c = Client()
     c.force_login(user)
     return c
 
 
-def test_owner_gets_every_study_url(alice, done_study) -> None:  # type: ignore[no-untyped-def]
+def test_owner_gets_every_study_url(alice, done_study) -> None:
     client = logged_in(alice)
     for url in study_urls(done_study):
         assert client.get(url).status_code == 200, url
 
 
-def test_another_user_gets_404_on_every_study_url(bob, done_study) -> None:  # type: ignore[no-untyped-def]
+def test_another_user_gets_404_on_every_study_url(bob, done_study) -> None:
     client = logged_in(bob)
     for url in study_urls(done_study):
         assert client.get(url).status_code == 404, url
     assert "alice.png" not in client.get(reverse("diagnosis:history")).content.decode()
 
 
-def test_anonymous_is_sent_to_login_everywhere(done_study) -> None:  # type: ignore[no-untyped-def]
+def test_anonymous_is_sent_to_login_everywhere(done_study) -> None:
     client = Client()
     pages = [reverse("diagnosis:upload"), reverse("diagnosis:history"), *study_urls(done_study)]
     for url in pages:
@@ -59,7 +50,7 @@ def test_anonymous_is_sent_to_login_everywhere(done_study) -> None:  # type: ign
         assert response.status_code == 302 and response["Location"].startswith("/accounts/login/"), url
 
 
-def test_files_have_their_content_types(alice, done_study) -> None:  # type: ignore[no-untyped-def]
+def test_files_have_their_content_types(alice, done_study) -> None:
     client = logged_in(alice)
     get = lambda kind: client.get(reverse("diagnosis:study_file", args=[done_study.pk, kind]))  # noqa: E731
     assert get("image")["Content-Type"] == "image/png"
@@ -69,22 +60,22 @@ def test_files_have_their_content_types(alice, done_study) -> None:  # type: ign
     assert client.get(reverse("diagnosis:study_file", args=[done_study.pk, "secret"])).status_code == 404
 
 
-def test_awkward_file_names_are_served_safely(alice) -> None:  # type: ignore[no-untyped-def]
-    study = services.submit_files(alice, [upload_file('x"\r\nSet-Cookie: a=b é.png')]).studies[0]
+def test_awkward_file_names_are_served_safely(alice) -> None:
+    study = intake.submit_files(alice, [upload_file('x"\r\nSet-Cookie: a=b é.png')]).studies[0]
     response = logged_in(alice).get(reverse("diagnosis:study_file", args=[study.pk, "image"]))
     assert response.status_code == 200
     assert "\n" not in response["Content-Disposition"] and "Set-Cookie" not in response.headers
 
 
-def test_heatmap_of_an_unfinished_study_is_404(alice) -> None:  # type: ignore[no-untyped-def]
-    study = services.submit_files(alice, [upload_file()]).studies[0]
+def test_heatmap_of_an_unfinished_study_is_404(alice) -> None:
+    study = intake.submit_files(alice, [upload_file()]).studies[0]
     client = logged_in(alice)
     assert client.get(reverse("diagnosis:study_file", args=[study.pk, "heatmap"])).status_code == 404
     status = client.get(reverse("diagnosis:study_status", args=[study.pk])).json()
     assert status["status"] == "queued" and status["final"] is False and status["result"] is None
 
 
-def test_status_json_of_a_done_study(alice, done_study) -> None:  # type: ignore[no-untyped-def]
+def test_status_json_of_a_done_study(alice, done_study) -> None:
     data = logged_in(alice).get(reverse("diagnosis:study_status", args=[done_study.pk])).json()
     assert data["status"] == "done" and data["final"] is True
     assert data["result"]["label"] == "PNEUMONIA"
@@ -93,20 +84,20 @@ def test_status_json_of_a_done_study(alice, done_study) -> None:  # type: ignore
     assert data["result"]["heatmap_url"].endswith("/files/heatmap/")
 
 
-def test_study_page_shows_label_probability_and_images(alice, done_study) -> None:  # type: ignore[no-untyped-def]
+def test_study_page_shows_label_probability_and_images(alice, done_study) -> None:
     html = logged_in(alice).get(reverse("diagnosis:study", args=[done_study.pk])).content.decode()
     assert "Pneumonia" in html and "87%" in html and "test-v1" in html
     assert "/files/heatmap/" in html and "/files/overlay/" in html
 
 
-def test_upload_one_file_redirects_to_its_study(alice) -> None:  # type: ignore[no-untyped-def]
+def test_upload_one_file_redirects_to_its_study(alice) -> None:
     response = logged_in(alice).post(reverse("diagnosis:upload"), {"images": upload_file("one.png")})
     assert response.status_code == 302
     assert alice.studies.get().original_name == "one.png"
     assert response["Location"] == reverse("diagnosis:study", args=[alice.studies.get().pk])
 
 
-def test_upload_several_files_at_once(alice) -> None:  # type: ignore[no-untyped-def]
+def test_upload_several_files_at_once(alice) -> None:
     files = [upload_file("a.png"), upload_file("b.jpg", images.jpeg(), "image/jpeg")]
     response = logged_in(alice).post(reverse("diagnosis:upload"), {"images": files})
     assert response.status_code == 302 and response["Location"] == reverse("diagnosis:history")
@@ -117,14 +108,14 @@ def test_upload_several_files_at_once(alice) -> None:  # type: ignore[no-untyped
     ("data", "message"),
     [(b"", "empty"), (b"MZ\x90\x00 an exe", "not a JPEG or PNG"), (images.jpeg()[:700], "truncated or corrupt")],
 )
-def test_bad_upload_shows_a_form_error_and_keeps_nothing(alice, data: bytes, message: str) -> None:  # type: ignore[no-untyped-def]
+def test_bad_upload_shows_a_form_error_and_keeps_nothing(alice, data: bytes, message: str) -> None:
     response = logged_in(alice).post(reverse("diagnosis:upload"), {"images": upload_file("bad.jpg", data)})
     assert response.status_code == 400
     assert message in response.content.decode()
     assert alice.studies.count() == 0
 
 
-def test_mixed_upload_keeps_the_good_and_reports_the_bad(alice) -> None:  # type: ignore[no-untyped-def]
+def test_mixed_upload_keeps_the_good_and_reports_the_bad(alice) -> None:
     files = [upload_file("good.png"), upload_file("bad.png", b"nope")]
     response = logged_in(alice).post(reverse("diagnosis:upload"), {"images": files})
     assert response.status_code == 400
@@ -132,12 +123,12 @@ def test_mixed_upload_keeps_the_good_and_reports_the_bad(alice) -> None:  # type
     assert [s.original_name for s in alice.studies.all()] == ["good.png"]
 
 
-def test_upload_without_a_file_is_a_form_error(alice) -> None:  # type: ignore[no-untyped-def]
+def test_upload_without_a_file_is_a_form_error(alice) -> None:
     response = logged_in(alice).post(reverse("diagnosis:upload"), {})
     assert response.status_code == 400 and "This field is required" in response.content.decode()
 
 
-def test_oversized_upload_is_refused(alice, settings) -> None:  # type: ignore[no-untyped-def]
+def test_oversized_upload_is_refused(alice, settings) -> None:
     settings.MAX_UPLOAD_BYTES = 2048
     response = logged_in(alice).post(
         reverse("diagnosis:upload"), {"images": upload_file("big.png", images.png(600, 600))}
@@ -146,8 +137,8 @@ def test_oversized_upload_is_refused(alice, settings) -> None:  # type: ignore[n
     assert alice.studies.count() == 0
 
 
-def test_history_paginates_and_filters(alice, done_study) -> None:  # type: ignore[no-untyped-def]
-    services.submit_files(alice, [upload_file(f"s{i}.png") for i in range(21)])
+def test_history_paginates_and_filters(alice, done_study) -> None:
+    intake.submit_files(alice, [upload_file(f"s{i}.png") for i in range(21)])
     client = logged_in(alice)
     first = client.get(reverse("diagnosis:history")).content.decode()
     assert "Page 1 of 2" in first and "s20.png" in first and "alice.png" not in first
@@ -160,7 +151,7 @@ def test_history_paginates_and_filters(alice, done_study) -> None:  # type: igno
     assert Result.objects.count() == 1
 
 
-def test_login_and_logout(alice) -> None:  # type: ignore[no-untyped-def]
+def test_login_and_logout(alice) -> None:
     client = Client()
     response = client.post(reverse("login"), {"username": "alice", "password": "alice-pass-123"})
     assert response.status_code == 302
@@ -169,7 +160,7 @@ def test_login_and_logout(alice) -> None:  # type: ignore[no-untyped-def]
     assert client.get(reverse("diagnosis:history")).status_code == 302
 
 
-def test_upload_keeps_the_patient_details_and_warns_outside_the_population(alice) -> None:  # type: ignore[no-untyped-def]
+def test_upload_keeps_the_patient_details_and_warns_outside_the_population(alice) -> None:
     client = Client()
     client.force_login(alice)
     details = {"patient_ref": " P-77 ", "age_years": "42", "sex": "F", "projection": "PA", "clinical_note": "fever"}
@@ -180,12 +171,12 @@ def test_upload_keeps_the_patient_details_and_warns_outside_the_population(alice
     assert 'id="population-warning"' in page and "42 years old" in page and "aged 1 to 5 years" in page
 
 
-def test_no_warning_inside_the_population_or_without_an_age(alice) -> None:  # type: ignore[no-untyped-def]
+def test_no_warning_inside_the_population_or_without_an_age(alice) -> None:
     assert population_warning(3) == "" and population_warning(None) == ""
     assert "0 years old" in population_warning(0) and "6 years old" in population_warning(6)
 
 
-def test_impossible_patient_details_are_form_errors(alice) -> None:  # type: ignore[no-untyped-def]
+def test_impossible_patient_details_are_form_errors(alice) -> None:
     client = Client()
     client.force_login(alice)
     response = client.post(reverse("diagnosis:upload"), {"images": upload_file(), "age_years": "-1", "sex": "X"})
@@ -194,7 +185,7 @@ def test_impossible_patient_details_are_form_errors(alice) -> None:  # type: ign
 
 def test_a_colleague_in_the_clinic_can_open_the_study_but_it_is_not_in_their_history(
     alice, clinic_a, done_study
-) -> None:  # type: ignore[no-untyped-def]
+) -> None:
     colleague = make_member("carl", clinic_a)
     client = Client()
     client.force_login(colleague)
@@ -202,7 +193,7 @@ def test_a_colleague_in_the_clinic_can_open_the_study_but_it_is_not_in_their_his
     assert str(done_study.pk) not in client.get(reverse("diagnosis:history")).content.decode()
 
 
-def test_a_user_without_a_clinic_is_told_so(django_user_model) -> None:  # type: ignore[no-untyped-def]
+def test_a_user_without_a_clinic_is_told_so(django_user_model) -> None:
     loner = django_user_model.objects.create_user("loner", password="loner-pass-123")
     client = Client()
     client.force_login(loner)
@@ -210,7 +201,7 @@ def test_a_user_without_a_clinic_is_told_so(django_user_model) -> None:  # type:
     assert response.status_code == 403 and "not a member of a clinic" in response.content.decode()
 
 
-def test_a_login_lands_clinicians_on_upload_and_reviewers_on_the_worklist(alice, clinic_a) -> None:  # type: ignore[no-untyped-def]
+def test_a_login_lands_clinicians_on_upload_and_reviewers_on_the_worklist(alice, clinic_a) -> None:
     from diagnosis.models import Role
 
     make_member("rita", clinic_a, Role.REVIEWER)

@@ -9,21 +9,21 @@ from django.test.utils import CaptureQueriesContext
 from django.urls import reverse
 from django.utils import timezone
 
-from diagnosis import services
+from diagnosis import reviews
 from diagnosis.models import Role, Study
 from tests import factories
-from tests.conftest import make_member
+from tests.factories import make_member
 
 pytestmark = pytest.mark.django_db
 
 
-def _listed(client, **params) -> list[str]:  # type: ignore[no-untyped-def]
+def _listed(client, **params) -> list[str]:
     page = client.get(reverse("diagnosis:worklist"), params).content.decode()
     return re.findall(r'data-study="([0-9a-f-]+)"', page)
 
 
 @pytest.fixture
-def studies(alice, bob, clinic_a):  # type: ignore[no-untyped-def]
+def studies(alice, bob, clinic_a):
     reviewer = make_member("rita", clinic_a, Role.REVIEWER)
     s = {
         "low": factories.judged_study(alice, "NORMAL", 0.05, patient_ref="P-low"),
@@ -34,13 +34,13 @@ def studies(alice, bob, clinic_a):  # type: ignore[no-untyped-def]
         "pending": factories.study(alice, patient_ref="P-pending"),
         "other_clinic": factories.judged_study(bob, "PNEUMONIA", 0.99),
     }
-    services.review_study(reviewer, s["agreed"], agrees=True, note="")
-    services.review_study(reviewer, s["disputed"], agrees=False, note="")
+    reviews.review_study(reviewer, s["agreed"], agrees=True, note="")
+    reviews.review_study(reviewer, s["disputed"], agrees=False, note="")
     Study.objects.filter(pk=s["low"].pk).update(created=timezone.now() - timedelta(days=10))
     return {k: str(v.pk) for k, v in s.items()}
 
 
-def test_unreviewed_likeliest_pneumonia_first_from_the_whole_clinic(alice, client, studies) -> None:  # type: ignore[no-untyped-def]
+def test_unreviewed_likeliest_pneumonia_first_from_the_whole_clinic(alice, client, studies) -> None:
     client.force_login(alice)
     assert _listed(client) == [studies["high"], studies["mid"], studies["low"]]
 
@@ -60,12 +60,12 @@ def test_unreviewed_likeliest_pneumonia_first_from_the_whole_clinic(alice, clien
         ({"created_from": timezone.localdate().isoformat()}, ["high", "mid"]),
     ],
 )
-def test_filters(alice, client, studies, params, expected) -> None:  # type: ignore[no-untyped-def]
+def test_filters(alice, client, studies, params, expected) -> None:
     client.force_login(alice)
     assert _listed(client, **params) == [studies[k] for k in expected]
 
 
-def test_patients_outside_the_models_population_are_marked(alice, client) -> None:  # type: ignore[no-untyped-def]
+def test_patients_outside_the_models_population_are_marked(alice, client) -> None:
     factories.judged_study(alice, age_years=40)
     factories.judged_study(alice, age_years=3)
     factories.judged_study(alice)
@@ -74,13 +74,13 @@ def test_patients_outside_the_models_population_are_marked(alice, client) -> Non
     assert page.count("outside the model's population") == 1
 
 
-def test_a_bad_filter_value_is_shown_not_a_server_error(alice, client, studies) -> None:  # type: ignore[no-untyped-def]
+def test_a_bad_filter_value_is_shown_not_a_server_error(alice, client, studies) -> None:
     client.force_login(alice)
     response = client.get(reverse("diagnosis:worklist"), {"created_from": "yesterday", "label": "CANCER"})
     assert response.status_code == 200 and "Enter a valid date" in response.content.decode()
 
 
-def test_the_worklist_costs_the_same_queries_for_3_or_12_studies(alice, client) -> None:  # type: ignore[no-untyped-def]
+def test_the_worklist_costs_the_same_queries_for_3_or_12_studies(alice, client) -> None:
     client.force_login(alice)
     counts = []
     for n in (3, 9):

@@ -9,7 +9,7 @@ from tests import factories, images
 pytestmark = pytest.mark.browser
 
 
-def _log_in(page, base: str, username: str, password: str) -> None:  # type: ignore[no-untyped-def]
+def _log_in(page, base: str, username: str, password: str) -> None:
     page.goto(base + "/accounts/login/")
     page.fill("input[name=username]", username)
     page.fill("input[name=password]", password)
@@ -17,19 +17,19 @@ def _log_in(page, base: str, username: str, password: str) -> None:  # type: ign
     page.wait_for_url(re.compile(r".*/(upload|worklist)/$"))
 
 
-def _shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+def _shot(page, name: str) -> None:
     """E2E_SCREENSHOT_DIR=folder saves full-page screenshots of the pages the tests visit."""
     if folder := os.environ.get("E2E_SCREENSHOT_DIR"):
         page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=True)
 
 
-def _wait_for_image(page, selector: str) -> None:  # type: ignore[no-untyped-def]
+def _wait_for_image(page, selector: str) -> None:
     page.wait_for_function(
         f"document.querySelector('{selector}').complete && document.querySelector('{selector}').naturalWidth > 0"
     )
 
 
-def test_clinician_uploads_and_sees_the_result_without_reloading(  # type: ignore[no-untyped-def]
+def test_clinician_uploads_and_sees_the_result_without_reloading(
     page, live_server, start_worker, demo, tmp_path
 ) -> None:
     if not images.SHARED_DATA.exists():
@@ -80,7 +80,7 @@ def test_clinician_uploads_and_sees_the_result_without_reloading(  # type: ignor
     assert "not reviewed" in (row.text_content() or "")
 
 
-def test_bad_file_shows_a_clear_error_in_the_page(page, live_server, demo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_bad_file_shows_a_clear_error_in_the_page(page, live_server, demo, tmp_path) -> None:
     bad = tmp_path / "notes.png"
     bad.write_bytes(b"this is not an image")
     _log_in(page, live_server.url, "north-clinician", demo)
@@ -89,7 +89,7 @@ def test_bad_file_shows_a_clear_error_in_the_page(page, live_server, demo, tmp_p
     assert "notes.png: The file is not a JPEG or PNG image." in (page.text_content(".errorlist") or "")
 
 
-def test_reviewer_reviews_from_the_worklist(page, live_server, demo) -> None:  # type: ignore[no-untyped-def]
+def test_reviewer_reviews_from_the_worklist(page, live_server, demo) -> None:
     from django.contrib.auth.models import User
 
     clinician = User.objects.get(username="north-clinician")
@@ -139,7 +139,7 @@ def test_reviewer_reviews_from_the_worklist(page, live_server, demo) -> None:  #
     assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1  # prints on one page
 
 
-def test_clinic_admin_sees_the_audit_entries(page, live_server, demo, tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_clinic_admin_sees_the_audit_entries(page, live_server, demo, tmp_path) -> None:
     from django.contrib.auth.models import User
 
     study = factories.judged_study(User.objects.get(username="north-clinician"))

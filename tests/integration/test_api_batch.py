@@ -6,13 +6,13 @@ from pathlib import Path
 import pytest
 from rest_framework.authtoken.models import Token
 
-from diagnosis.client import Client, find_images, write_csv
 from tests import images
+from xrayclient import Client, find_images, write_csv
 
 pytestmark = pytest.mark.integration
 
 
-def test_batch_through_the_api_to_a_real_worker(live_server, start_worker, alice, tmp_path: Path) -> None:  # type: ignore[no-untyped-def]
+def test_batch_through_the_api_to_a_real_worker(live_server, start_worker, alice, tmp_path: Path) -> None:
     folder = tmp_path / "clinic"
     (folder / "sub").mkdir(parents=True)
     for i in range(5):

@@ -1,6 +1,7 @@
 import pytest
 
-from worker.tasks import inference_backlog
+from diagnosis.task_names import RUN_INFERENCE
+from diagnosis.tasks import inference_backlog
 from xrayweb.celery import app as celery_app
 
 pytestmark = pytest.mark.integration
@@ -10,7 +11,7 @@ def test_inference_backlog_reads_the_real_queue(redis_url: str) -> None:
     celery_app.control.purge()
     assert inference_backlog() == 0
     for job_id in (10**9, 10**9 + 1):  # ids no job has: a worker would skip them
-        celery_app.send_task("worker.tasks.run_inference", args=[job_id])
+        celery_app.send_task(RUN_INFERENCE, args=[job_id])
     assert inference_backlog() == 2
     celery_app.control.purge()
     assert inference_backlog() == 0

@@ -1,10 +1,10 @@
 import numpy as np
 import pytest
 
-from diagnosis import services
+from diagnosis import intake
 from diagnosis.models import InferenceJob, JobStatus
 from tests import images
-from tests.conftest import upload_file
+from tests.factories import upload_file
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -14,11 +14,11 @@ def _status(job_id: int) -> str:
     return InferenceJob.objects.get(pk=job_id).status
 
 
-def test_real_worker_takes_uploads_to_done_and_rejects_bad_ones(alice, start_worker) -> None:  # type: ignore[no-untyped-def]
+def test_real_worker_takes_uploads_to_done_and_rejects_bad_ones(alice, start_worker) -> None:
     worker = start_worker()
     good = [upload_file(f"chest{i}.png", images.png(300 + i, 280)) for i in range(2)]
-    studies = services.submit_files(alice, good).studies
-    photo = services.submit_files(
+    studies = intake.submit_files(alice, good).studies
+    photo = intake.submit_files(
         alice,
         [
             upload_file(
@@ -35,12 +35,12 @@ def test_real_worker_takes_uploads_to_done_and_rejects_bad_ones(alice, start_wor
     assert worker.proc.poll() is None
 
 
-def test_killing_the_worker_mid_job_loses_no_study(alice, start_worker) -> None:  # type: ignore[no-untyped-def]
+def test_killing_the_worker_mid_job_loses_no_study(alice, start_worker) -> None:
     if not images.SHARED_DATA.exists():
         pytest.skip(images.NO_DATA_REASON)
     stale = {"RUNNING_STALE_SECONDS": "4", "QUEUED_STALE_SECONDS": "4"}
     first = start_worker(**stale)
-    study = services.submit_files(alice, [upload_file("x.jpeg", images.real_radiograph("NORMAL", 1))]).studies[0]
+    study = intake.submit_files(alice, [upload_file("x.jpeg", images.real_radiograph("NORMAL", 1))]).studies[0]
     # The first worker claims the job while its model is still loading, and is killed right then.
     wait_for(lambda: _status(study.job.pk) == JobStatus.RUNNING, 60, "the job to start", [first.log])
     first.kill()

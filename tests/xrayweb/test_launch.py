@@ -1,10 +1,7 @@
 """`make run`'s launcher on embedded defaults: SQLite, a media folder, an embedded Redis, a real worker, gunicorn."""
 
 import os
-import re
 import signal
-import subprocess
-import sys
 import time
 from pathlib import Path
 
@@ -12,33 +9,30 @@ import pytest
 import requests
 
 from tests import images
-from xrayweb.launch import free_port
+from xrayweb.launch import READY_FILE, spawn, wait_ready
 
 ROOT = Path(__file__).resolve().parents[2]
 pytestmark = pytest.mark.integration
 
 
 def test_launcher_starts_everything_and_a_study_reaches_a_final_state(tmp_path: Path) -> None:
-    port = free_port()
     env = {
         k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "MEDIA_ROOT", "DJANGO_SECRET_KEY")
     }
-    env.update(XRAY_DATA_DIR=str(tmp_path / "data"), PORT=str(port))
+    env["PORT"] = "0"  # the launcher picks a free port
+    ready = tmp_path / "data" / READY_FILE
     log = tmp_path / "launch.log"
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "xrayweb.launch"],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    proc = spawn(tmp_path / "data", log, env)
     try:
-        banner = _wait_for(lambda: re.search(r"Log in as: (\S+) / (\S+)", log.read_text(errors="replace")), 120, log)
-        assert f"http://127.0.0.1:{port}/" in log.read_text()
-        user, password = banner.group(1), banner.group(2)
+        try:
+            info = wait_ready(tmp_path / "data", proc, timeout=120)
+        except RuntimeError as exc:
+            raise AssertionError(f"{exc}; launcher log:\n{log.read_text(errors='replace')[-4000:]}") from exc
+        assert info["pid"] == proc.pid and info["data_dir"] == str(tmp_path / "data")
+        assert info["url"] in log.read_text()  # the human banner says the same
+        user, password = info["username"], info["password"]
         s = requests.Session()
-        base = f"http://127.0.0.1:{port}"
+        base = info["url"].rstrip("/")
         s.get(f"{base}/accounts/login/")
         r = s.post(
             f"{base}/accounts/login/",
@@ -60,14 +54,15 @@ def test_launcher_starts_everything_and_a_study_reaches_a_final_state(tmp_path: 
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(30)
     assert proc.returncode == 0
+    assert not ready.exists()  # a stopped service is not "ready"
 
 
-def _wait_for(fn, timeout: float, log: Path):  # type: ignore[no-untyped-def]
+def _wait_for(fn, timeout: float, log: Path):
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         try:
             value = fn()
-        except (requests.RequestException, ValueError, KeyError):
+        except (requests.RequestException, ValueError, KeyError, FileNotFoundError):
             value = None
         if value:
             return value

@@ -1,19 +1,15 @@
 import pytest
-from rest_framework.authtoken.models import Token
+from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
-
-def token_client(user) -> APIClient:  # type: ignore[no-untyped-def]
-    client = APIClient()
-    client.credentials(HTTP_AUTHORIZATION=f"Token {Token.objects.get_or_create(user=user)[0].key}")
-    return client
+from tests.factories import token_client
 
 
 @pytest.fixture
-def alice_api(alice) -> APIClient:  # type: ignore[no-untyped-def]
+def alice_api(alice: User) -> APIClient:
     return token_client(alice)
 
 
 @pytest.fixture
-def bob_api(bob) -> APIClient:  # type: ignore[no-untyped-def]
+def bob_api(bob: User) -> APIClient:
     return token_client(bob)

@@ -1,38 +1,20 @@
 import io
-import zipfile
 
 import pytest
 from django.core.cache import cache
 from rest_framework.test import APIClient
 
-from diagnosis import services
+from diagnosis import intake, reviews
 from diagnosis.models import Study
-from tests import images
-from tests.conftest import upload_file
+from tests import factories, images
+from tests.factories import upload_file, zip_of
 
 pytestmark = pytest.mark.django_db
 API = "/api/v1"
 
 
-def _zip(entries: dict[str, bytes]) -> io.BytesIO:
-    buf = io.BytesIO()
-    with zipfile.ZipFile(buf, "w") as zf:
-        for name, data in entries.items():
-            zf.writestr(name, data)
-    buf.seek(0)
-    buf.name = "studies.zip"
-    return buf
-
-
 def _done(study: Study) -> Study:
-    job = services.claim_job(study.job.pk)
-
-    class P:
-        label, probability, threshold, model_version = "NORMAL", 0.12, 0.4, "api-test"
-        heatmap_png, overlay_png, inference_ms = images.png(), images.png(), 9
-
-    services.record_result(job, P())  # type: ignore[arg-type]
-    return Study.objects.get(pk=study.pk)
+    return factories.judge(study, "NORMAL", 0.12, threshold=0.4, model_version="api-test")
 
 
 def test_post_images_answers_202_with_batch_studies_and_errors(alice_api: APIClient) -> None:
@@ -53,14 +35,14 @@ def test_post_without_files_is_400(alice_api: APIClient) -> None:
     assert r.status_code == 400 and "images" in str(r.json())
 
 
-def test_zip_archive_refuses_bad_entries_one_by_one(alice_api: APIClient, settings) -> None:  # type: ignore[no-untyped-def]
+def test_zip_archive_refuses_bad_entries_one_by_one(alice_api: APIClient, settings) -> None:
     settings.MAX_UPLOAD_BYTES = 200_000
-    archive = _zip(
+    archive = zip_of(
         {
             "ok/one.png": images.png(),
             "../../etc/evil.png": images.png(),
             "/abs/path.png": images.png(),
-            "inner.zip": _zip({"x.png": images.png()}).getvalue(),
+            "inner.zip": zip_of({"x.png": images.png()}).getvalue(),
             "huge.png": b"\0" * 300_000,
             "readme.txt": b"hello",
             "ok/two.jpg": images.jpeg(),
@@ -78,9 +60,9 @@ def test_zip_archive_refuses_bad_entries_one_by_one(alice_api: APIClient, settin
     assert "not a JPEG or PNG" in errors["readme.txt"]
 
 
-def test_zip_bomb_total_is_refused(alice_api: APIClient, settings) -> None:  # type: ignore[no-untyped-def]
+def test_zip_bomb_total_is_refused(alice_api: APIClient, settings) -> None:
     settings.MAX_ARCHIVE_BYTES = len(images.png()) * 2 + 10
-    archive = _zip({f"{i}.png": images.png() for i in range(4)})
+    archive = zip_of({f"{i}.png": images.png() for i in range(4)})
     body = alice_api.post(f"{API}/studies/", {"archive": archive}, format="multipart").json()
     assert len(body["studies"]) == 2
     assert all("uncompressed size passes" in e["error"] for e in body["errors"]) and len(body["errors"]) == 2
@@ -106,8 +88,8 @@ def test_idempotency_key_replays_the_first_answer(alice_api: APIClient) -> None:
     assert other.json()["batch"] != first.json()["batch"] and Study.objects.count() == 2
 
 
-def test_detail_for_owner_other_and_anonymous(alice, alice_api: APIClient, bob_api: APIClient) -> None:  # type: ignore[no-untyped-def]
-    study = _done(services.submit_files(alice, [upload_file("d.png")]).studies[0])
+def test_detail_for_owner_other_and_anonymous(alice, alice_api: APIClient, bob_api: APIClient) -> None:
+    study = _done(intake.submit_files(alice, [upload_file("d.png")]).studies[0])
     r = alice_api.get(f"{API}/studies/{study.pk}/")
     assert r.status_code == 200
     body = r.json()
@@ -127,17 +109,17 @@ def test_detail_for_owner_other_and_anonymous(alice, alice_api: APIClient, bob_a
         assert APIClient().get(url).status_code == 401, url
 
 
-def test_files_stream_the_stored_bytes(alice, alice_api: APIClient) -> None:  # type: ignore[no-untyped-def]
-    study = _done(services.submit_files(alice, [upload_file("f.png")]).studies[0])
+def test_files_stream_the_stored_bytes(alice, alice_api: APIClient) -> None:
+    study = _done(intake.submit_files(alice, [upload_file("f.png")]).studies[0])
     r = alice_api.get(f"{API}/studies/{study.pk}/image/")
     assert b"".join(r.streaming_content) == images.png()  # type: ignore[attr-defined]
     assert alice_api.get(f"{API}/studies/{study.pk}/thumbnail/").status_code == 404
 
 
-def test_list_is_scoped_paginated_and_filtered(alice, bob, alice_api: APIClient) -> None:  # type: ignore[no-untyped-def]
-    done = _done(services.submit_files(alice, [upload_file("done.png")]).studies[0])
-    batch, _ = services.submit_batch(alice, [upload_file("q1.png"), upload_file("q2.png")], None)
-    services.submit_files(bob, [upload_file("bobs.png")])
+def test_list_is_scoped_paginated_and_filtered(alice, bob, alice_api: APIClient) -> None:
+    done = _done(intake.submit_files(alice, [upload_file("done.png")]).studies[0])
+    batch, _ = intake.submit_batch(alice, [upload_file("q1.png"), upload_file("q2.png")], None)
+    intake.submit_files(bob, [upload_file("bobs.png")])
     names = lambda r: sorted(s["file_name"] for s in r.json()["results"])  # noqa: E731
     assert names(alice_api.get(f"{API}/studies/")) == ["done.png", "q1.png", "q2.png"]
     assert names(alice_api.get(f"{API}/studies/?status=done")) == ["done.png"]
@@ -150,8 +132,8 @@ def test_list_is_scoped_paginated_and_filtered(alice, bob, alice_api: APIClient)
     assert alice_api.get(f"{API}/studies/").json()["count"] == 3
 
 
-def test_batch_progress(alice, alice_api: APIClient, bob_api: APIClient) -> None:  # type: ignore[no-untyped-def]
-    batch, sub = services.submit_batch(alice, [upload_file("1.png"), upload_file("2.png")], None)
+def test_batch_progress(alice, alice_api: APIClient, bob_api: APIClient) -> None:
+    batch, sub = intake.submit_batch(alice, [upload_file("1.png"), upload_file("2.png")], None)
     _done(sub.studies[0])
     r = alice_api.get(f"{API}/batches/{batch.pk}/")
     assert r.status_code == 200
@@ -163,7 +145,7 @@ def test_batch_progress(alice, alice_api: APIClient, bob_api: APIClient) -> None
     assert APIClient().get(f"{API}/batches/{batch.pk}/").status_code == 401
 
 
-def test_throttled_requests_get_429_with_retry_after(alice_api: APIClient, settings) -> None:  # type: ignore[no-untyped-def]
+def test_throttled_requests_get_429_with_retry_after(alice_api: APIClient, settings) -> None:
     cache.clear()
     from rest_framework.throttling import UserRateThrottle
 
@@ -213,14 +195,13 @@ def test_bad_patient_details_are_400_and_store_nothing(alice_api: APIClient) -> 
     assert not Study.objects.exists()
 
 
-def test_a_colleagues_study_is_readable_by_id_with_its_review_but_not_listed(alice, clinic_a) -> None:  # type: ignore[no-untyped-def]
+def test_a_colleagues_study_is_readable_by_id_with_its_review_but_not_listed(alice, clinic_a) -> None:
     from diagnosis.models import Role
-    from tests.conftest import make_member
-    from tests.diagnosis.api.conftest import token_client
+    from tests.factories import make_member, token_client
 
     reviewer = make_member("rita", clinic_a, Role.REVIEWER)
-    study = _done(services.submit_files(alice, [upload_file()]).studies[0])
-    services.review_study(reviewer, study, agrees=False, note="no")
+    study = _done(intake.submit_files(alice, [upload_file()]).studies[0])
+    reviews.review_study(reviewer, study, agrees=False, note="no")
     rita_api = token_client(reviewer)
     detail = rita_api.get(f"{API}/studies/{study.pk}/").json()
     assert detail["review"]["final_label"] == "PNEUMONIA" and detail["review"]["reviewer"] == "rita"
@@ -228,15 +209,14 @@ def test_a_colleagues_study_is_readable_by_id_with_its_review_but_not_listed(ali
     assert rita_api.get(f"{API}/studies/").json()["count"] == 0
 
 
-def test_a_reviewer_reviews_through_the_api(alice, clinic_a) -> None:  # type: ignore[no-untyped-def]
+def test_a_reviewer_reviews_through_the_api(alice, clinic_a) -> None:
     from diagnosis.models import AuditEvent, Role
-    from tests.conftest import make_member
-    from tests.diagnosis.api.conftest import token_client
+    from tests.factories import make_member, token_client
 
     rita_api = token_client(make_member("rita", clinic_a, Role.REVIEWER))
-    pending = services.submit_files(alice, [upload_file()]).studies[0]
+    pending = intake.submit_files(alice, [upload_file()]).studies[0]
     assert rita_api.post(f"{API}/studies/{pending.pk}/review/", {"decision": "agree"}).status_code == 409
-    study = _done(services.submit_files(alice, [upload_file()]).studies[0])
+    study = _done(intake.submit_files(alice, [upload_file()]).studies[0])
     assert rita_api.post(f"{API}/studies/{study.pk}/review/", {"decision": "maybe"}).status_code == 400
     response = rita_api.post(f"{API}/studies/{study.pk}/review/", {"decision": "disagree", "note": "consolidation"})
     assert response.status_code == 200

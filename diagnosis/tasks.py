@@ -1,4 +1,5 @@
-"""Celery tasks: thin. Claim the job, call the ML package, record the outcome through services.
+"""Celery tasks (found by autodiscover_tasks): thin. Claim the job, call the ML package, record the outcome
+through diagnosis.jobs. acks_late and reject-on-worker-lost are set for every task in settings.
 
 TensorFlow is imported only when a worker child first needs the model (never in the web process,
 never in the worker's parent before fork); the model is loaded once per child.
@@ -16,7 +17,8 @@ from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import DatabaseError
 
-from diagnosis import services
+from diagnosis import jobs
+from diagnosis.task_names import INFERENCE_QUEUE, RUN_INFERENCE, SWEEP_STALE_JOBS
 from worker.ml.preprocessing import ImageRejected
 
 logger = logging.getLogger(__name__)
@@ -43,38 +45,37 @@ def _warm_up(**_: Any) -> None:
 
 
 @shared_task(
+    name=RUN_INFERENCE,
     bind=True,
-    acks_late=True,
-    reject_on_worker_lost=True,
     max_retries=5,
     time_limit=settings.INFERENCE_TIME_LIMIT,
     soft_time_limit=settings.INFERENCE_TIME_LIMIT - 5,
 )
 def run_inference(self: Any, job_id: int) -> str:
-    job = services.claim_job(job_id)
+    job = jobs.claim_job(job_id)
     if job is None:
         return "skipped: not queued"
     try:
-        data = services.read_original(job)
+        data = jobs.read_original(job)
     except (OSError, DatabaseError) as exc:  # storage or database hiccup: transient, retry with backoff
-        services.release_job(job_id)
+        jobs.release_job(job_id)
         raise self.retry(exc=exc, countdown=min(60, 2**self.request.retries)) from exc
     try:
         prediction = get_predictor().predict(data, settings.MAX_IMAGE_PIXELS)
     except ImageRejected as exc:
-        services.reject_job(job_id, str(exc))
+        jobs.reject_job(job_id, str(exc))
         return "rejected"
     except Exception as exc:  # a bad job must never take the worker down with it
         logger.exception("inference failed for job %s", job_id)
-        services.fail_job(job_id, f"Inference failed: {type(exc).__name__}: {exc}")
+        jobs.fail_job(job_id, f"Inference failed: {type(exc).__name__}: {exc}")
         return "failed"
-    services.record_result(job, prediction)
+    jobs.record_result(job, prediction)
     return "done"
 
 
-@shared_task
+@shared_task(name=SWEEP_STALE_JOBS)
 def sweep_stale_jobs() -> int:
-    return len(services.requeue_stale_jobs(requeue_queued=inference_backlog() == 0))
+    return len(jobs.requeue_stale_jobs(requeue_queued=inference_backlog() == 0))
 
 
 def inference_backlog() -> int:
@@ -82,7 +83,7 @@ def inference_backlog() -> int:
     try:
         with current_app.connection_for_write() as conn:
             channel: Any = conn.default_channel
-            return int(channel.queue_declare(queue="inference", passive=True).message_count)
+            return int(channel.queue_declare(queue=INFERENCE_QUEUE, passive=True).message_count)
     except ChannelError:  # Redis drops an empty list's key: the queue "does not exist" when it is empty
         return 0
     except Exception:  # a broker hiccup

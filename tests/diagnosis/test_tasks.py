@@ -4,19 +4,19 @@ import numpy as np
 import pytest
 from django.core.files.base import ContentFile
 
-from diagnosis import services
+from diagnosis import intake
 from diagnosis.models import InferenceJob, JobStatus
+from diagnosis.tasks import run_inference
 from tests import images
-from tests.conftest import upload_file
-from worker.tasks import run_inference
+from tests.factories import upload_file
 
 pytestmark = pytest.mark.django_db
 
 
-def test_a_study_goes_to_done_with_a_result(alice) -> None:  # type: ignore[no-untyped-def]
+def test_a_study_goes_to_done_with_a_result(alice) -> None:
     if not images.SHARED_DATA.exists():
         pytest.skip(images.NO_DATA_REASON)
-    study = services.submit_files(alice, [upload_file("real.jpeg", images.real_radiograph("PNEUMONIA"))]).studies[0]
+    study = intake.submit_files(alice, [upload_file("real.jpeg", images.real_radiograph("PNEUMONIA"))]).studies[0]
     assert run_inference(study.job.pk) == "done"
     study.refresh_from_db()
     job, result = InferenceJob.objects.get(study=study), study.result
@@ -28,8 +28,8 @@ def test_a_study_goes_to_done_with_a_result(alice) -> None:  # type: ignore[no-u
     assert run_inference(study.job.pk) == "skipped: not queued"
 
 
-def test_a_file_corrupted_after_upload_is_rejected_not_crashed(alice) -> None:  # type: ignore[no-untyped-def]
-    study = services.submit_files(alice, [upload_file()]).studies[0]
+def test_a_file_corrupted_after_upload_is_rejected_not_crashed(alice) -> None:
+    study = intake.submit_files(alice, [upload_file()]).studies[0]
     name = str(study.image.name)
     study.image.storage.delete(name)
     study.image.storage.save(name, ContentFile(images.png()[:300]))
@@ -38,11 +38,11 @@ def test_a_file_corrupted_after_upload_is_rejected_not_crashed(alice) -> None:  
     assert job.status == JobStatus.REJECTED and "truncated or corrupt" in job.reason
 
 
-def test_a_photo_is_rejected_as_not_a_radiograph(alice) -> None:  # type: ignore[no-untyped-def]
+def test_a_photo_is_rejected_as_not_a_radiograph(alice) -> None:
     rgb = np.zeros((300, 300, 3), np.uint8)
     rgb[..., 1] = np.linspace(0, 255, 300, dtype=np.uint8)[None, :]
     rgb[..., 0] = 200
-    study = services.submit_files(alice, [upload_file("holiday.png", images.encode(rgb))]).studies[0]
+    study = intake.submit_files(alice, [upload_file("holiday.png", images.encode(rgb))]).studies[0]
     assert run_inference(study.job.pk) == "rejected"
     job = InferenceJob.objects.get(study=study)
     assert "not a chest X-ray" in job.reason or "colour photograph" in job.reason

@@ -1,6 +1,8 @@
 """A small client for the REST API (requests only, no Django): bulk upload, wait, collect results.
 
-Used by `manage.py submit_folder` and the API benchmark; clinics can copy this one file.
+    python -m xrayclient DIR --server URL --token KEY [--chunk 50] [--csv results.csv]
+
+Used by `manage.py submit_folder` and the API benchmark; clinics can copy this folder and need only `requests`.
 """
 
 from __future__ import annotations

@@ -1,0 +1,145 @@
+"""Study intake: validated uploads become studies (stored, audited, queued), one file or one zip entry at a time."""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from django.conf import settings
+from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
+from django.core.files.uploadedfile import UploadedFile
+from django.db import transaction
+from django.utils import timezone
+
+from diagnosis import archives, audit, jobs
+from diagnosis.access import require_membership
+from diagnosis.audit import NO_ORIGIN, Origin
+from diagnosis.models import AuditAction, Batch, InferenceJob, Study
+from diagnosis.validation import UploadError, ValidatedUpload, validate_upload
+
+
+@dataclass(frozen=True)
+class StudyDetails:
+    """Optional, pseudonymous details given with an upload."""
+
+    patient_ref: str = ""
+    age_years: int | None = None
+    sex: str = ""
+    projection: str = ""
+    clinical_note: str = ""
+
+
+NO_DETAILS = StudyDetails()
+DETAIL_FIELDS = tuple(f.name for f in fields(StudyDetails))
+
+
+def details_from(cleaned: Mapping[str, Any]) -> StudyDetails:
+    """StudyDetails from a validated form or serializer (text stripped of surrounding blanks)."""
+    return StudyDetails(
+        patient_ref=cleaned["patient_ref"].strip(),
+        age_years=cleaned["age_years"],
+        sex=cleaned["sex"],
+        projection=cleaned["projection"],
+        clinical_note=cleaned["clinical_note"].strip(),
+    )
+
+
+@dataclass
+class Submission:
+    studies: list[Study] = field(default_factory=list)
+    errors: list[UploadError] = field(default_factory=list)
+
+    def refuse(self, file_name: str, message: str) -> None:
+        self.errors.append(UploadError(file_name, message))
+
+
+def create_study(
+    owner: User,
+    upload: ValidatedUpload,
+    batch: Batch | None = None,
+    details: StudyDetails = NO_DETAILS,
+    origin: Origin = NO_ORIGIN,
+) -> Study:
+    """Store the study in the owner's clinic, audit the upload and queue its job, all or nothing."""
+    clinic = require_membership(owner).clinic
+    with transaction.atomic():
+        study = Study(
+            clinic=clinic,
+            owner=owner,
+            batch=batch,
+            patient_ref=details.patient_ref,
+            age_years=details.age_years,
+            sex=details.sex,
+            projection=details.projection,
+            clinical_note=details.clinical_note,
+            original_name=upload.name,
+            content_type=upload.content_type,
+            size_bytes=len(upload.data),
+            sha256=upload.sha256,
+            width=upload.width,
+            height=upload.height,
+        )
+        study.image.save(f"original{upload.extension}", ContentFile(upload.data), save=False)
+        study.preview.save("preview.jpg", ContentFile(upload.preview_jpeg), save=False)
+        study.thumbnail.save("thumbnail.jpg", ContentFile(upload.thumbnail_jpeg), save=False)
+        study.save()
+        job = InferenceJob.objects.create(study=study, enqueued_at=timezone.now())
+        audit_detail = {"file_name": upload.name, "batch": str(batch.pk) if batch else None}
+        audit.record(owner, AuditAction.UPLOAD, study, audit_detail, origin, clinic=clinic)
+        jobs.enqueue(job.pk)
+    return study
+
+
+def submit_files(
+    owner: User,
+    files: Iterable[UploadedFile],
+    batch: Batch | None = None,
+    details: StudyDetails = NO_DETAILS,
+    origin: Origin = NO_ORIGIN,
+) -> Submission:
+    """Validate and store each file on its own: one bad file is reported and does not stop the others."""
+    submission = Submission()
+    items = (archives.Entry(f.name or "unnamed", f.size or 0, f) for f in files)
+    _store(owner, items, submission, batch, details, origin)
+    return submission
+
+
+def submit_batch(
+    owner: User,
+    files: list[UploadedFile],
+    archive: UploadedFile | None,
+    details: StudyDetails = NO_DETAILS,
+    origin: Origin = NO_ORIGIN,
+) -> tuple[Batch, Submission]:
+    """A bulk submission: many files, or the entries of one zip archive, as one batch."""
+    require_membership(owner)
+    batch = Batch.objects.create(owner=owner)
+    if archive is None:
+        return batch, submit_files(owner, files, batch, details, origin)
+    submission = Submission()
+    try:
+        entries = archives.entries(archive, settings.MAX_UPLOAD_BYTES, settings.MAX_ARCHIVE_BYTES, submission.refuse)
+        _store(owner, entries, submission, batch, details, origin)
+    except archives.BadArchive as exc:
+        submission.refuse(archive.name or "archive", str(exc))
+    return batch, submission
+
+
+def _store(
+    owner: User,
+    entries: Iterable[archives.Entry],
+    submission: Submission,
+    batch: Batch | None,
+    details: StudyDetails,
+    origin: Origin,
+) -> None:
+    """One file in memory at a time, however many there are; a refused file is reported, not raised."""
+    for name, size, stream in entries:
+        try:
+            upload = validate_upload(name, size, stream)
+        except UploadError as exc:
+            submission.errors.append(exc)
+            continue
+        submission.studies.append(create_study(owner, upload, batch, details, origin))

@@ -1,0 +1,7 @@
+"""Celery task and queue names, declared once: read by the tasks, the job services, settings (routes and
+the sweeper's schedule) and the launcher's worker. Plain constants, so settings can import them."""
+
+RUN_INFERENCE = "diagnosis.tasks.run_inference"
+SWEEP_STALE_JOBS = "diagnosis.tasks.sweep_stale_jobs"
+INFERENCE_QUEUE = "inference"
+MAINTENANCE_QUEUE = "maintenance"

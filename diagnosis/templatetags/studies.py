@@ -1,0 +1,14 @@
+"""Template filters that read the one declaration of a rule instead of restating it in a template."""
+
+from __future__ import annotations
+
+from django import template
+
+from diagnosis.presenters import intended_population
+
+register = template.Library()
+
+
+@register.filter
+def outside_population(age_years: int | None) -> bool:
+    return intended_population().excludes(age_years)

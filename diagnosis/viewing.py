@@ -1,0 +1,78 @@
+"""Audited reads: opening a study or one of its files (one enum of file kinds) is recorded in the audit trail.
+
+Both are scoped to the user's clinic through the selectors: another clinic's study is a 404."""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from enum import StrEnum
+
+from django.db.models.fields.files import FieldFile
+from django.http import FileResponse, Http404
+
+from diagnosis import audit, selectors
+from diagnosis.access import AnyUser
+from diagnosis.audit import Origin
+from diagnosis.models import AuditAction, Study
+
+
+class FileKind(StrEnum):
+    IMAGE = "image"  # the uploaded original
+    PREVIEW = "preview"  # display JPEG of the original
+    THUMBNAIL = "thumbnail"
+    HEATMAP = "heatmap"  # the result's Grad-CAM heatmap PNG
+    OVERLAY = "overlay"  # the result's overlay PNG
+
+    @property
+    def of_result(self) -> bool:
+        return self in (FileKind.HEATMAP, FileKind.OVERLAY)
+
+    def content_type(self, study: Study) -> str:
+        if self is FileKind.IMAGE:
+            return study.content_type
+        return "image/png" if self.of_result else "image/jpeg"
+
+    def file_name(self, study: Study) -> str:
+        if self is FileKind.IMAGE:
+            return study.original_name
+        return f"{self.value}.{'png' if self.of_result else 'jpg'}"
+
+    def field(self, study: Study) -> FieldFile | None:
+        if self.of_result:
+            result = getattr(study, "result", None)
+            return getattr(result, self.value) if result else None
+        return getattr(study, self.value)
+
+
+# The API serves the original and the result's images; the pages also show the derived previews.
+API_KINDS = frozenset({FileKind.IMAGE, FileKind.HEATMAP, FileKind.OVERLAY})
+
+
+def view_study(user: AnyUser, study_id: object, origin: Origin, via: str) -> Study:
+    """A study of the user's clinic (404 otherwise), its viewing recorded in the audit trail."""
+    study = selectors.get_study(user, str(study_id))
+    audit.record(user, AuditAction.VIEW_STUDY, study, {"via": via}, origin)
+    return study
+
+
+def serve_file(
+    user: AnyUser, study_id: object, kind: str, origin: Origin, allowed: Collection[FileKind] = tuple(FileKind)
+) -> FileResponse:
+    """A file of a study of the user's clinic, its viewing audited; 404 for another clinic or an unknown kind."""
+    try:
+        file_kind = FileKind(kind)
+    except ValueError:
+        raise Http404("Unknown file.") from None
+    if file_kind not in allowed:
+        raise Http404("Unknown file.")
+    study = selectors.get_study(user, str(study_id))
+    audit.record(user, AuditAction.VIEW_FILE, study, {"file": file_kind.value}, origin)
+    field = file_kind.field(study)
+    if not field:
+        raise Http404("This file does not exist (yet).")
+    # FileResponse encodes the user's file name safely (quotes, newlines, non-ASCII) in Content-Disposition.
+    response = FileResponse(
+        field.open("rb"), content_type=file_kind.content_type(study), filename=file_kind.file_name(study)
+    )
+    response["Cache-Control"] = "private, max-age=3600"
+    return response

@@ -1,0 +1,78 @@
+from datetime import timedelta
+from unittest import mock
+
+import pytest
+from django.utils import timezone
+
+from diagnosis import intake, jobs
+from diagnosis.models import InferenceJob, JobStatus, Result
+from tests import factories
+from tests.factories import upload_file
+
+pytestmark = pytest.mark.django_db
+
+
+def _study(user):
+    return intake.submit_files(user, [upload_file()]).studies[0]
+
+
+def test_claim_is_atomic_and_only_once(alice) -> None:
+    job = _study(alice).job
+    claimed = jobs.claim_job(job.pk)
+    assert claimed is not None and claimed.status == JobStatus.RUNNING and claimed.attempts == 1
+    assert jobs.claim_job(job.pk) is None
+
+
+def test_record_result_twice_keeps_one_result(alice) -> None:
+    job = jobs.claim_job(_study(alice).job.pk)
+    assert job is not None
+    prediction = factories.prediction(heatmap_png=b"\x89PNGheat", overlay_png=b"\x89PNGover")
+    jobs.record_result(job, prediction)
+    jobs.record_result(job, prediction)
+    assert Result.objects.count() == 1
+    job.refresh_from_db()
+    assert job.status == JobStatus.DONE and job.processing_ms is not None
+    assert job.study.result.heatmap.read() == b"\x89PNGheat"
+
+
+def test_reject_is_final(alice) -> None:
+    job = jobs.claim_job(_study(alice).job.pk)
+    assert job is not None
+    assert jobs.reject_job(job.pk, "not a radiograph")
+    job.refresh_from_db()
+    assert (job.status, job.reason) == (JobStatus.REJECTED, "not a radiograph")
+    assert jobs.claim_job(job.pk) is None
+
+
+def test_sweeper_requeues_stale_jobs_and_gives_up_after_max_attempts(alice, settings) -> None:
+    settings.RUNNING_STALE_SECONDS = 60
+    settings.QUEUED_STALE_SECONDS = 60
+    settings.MAX_ATTEMPTS = 3
+    old = timezone.now() - timedelta(minutes=5)
+    lost_message = _study(alice).job
+    InferenceJob.objects.filter(pk=lost_message.pk).update(enqueued_at=old)
+    killed_worker = _study(alice).job
+    InferenceJob.objects.filter(pk=killed_worker.pk).update(status=JobStatus.RUNNING, started_at=old, attempts=1)
+    poison = _study(alice).job
+    InferenceJob.objects.filter(pk=poison.pk).update(status=JobStatus.RUNNING, started_at=old, attempts=3)
+    fresh = _study(alice).job
+    with mock.patch("diagnosis.jobs.current_app.send_task") as send:
+        requeued = jobs.requeue_stale_jobs()
+    assert sorted(requeued) == sorted([lost_message.pk, killed_worker.pk])
+    assert send.call_count == 2
+    statuses = dict(InferenceJob.objects.values_list("pk", "status"))
+    assert statuses[killed_worker.pk] == JobStatus.QUEUED
+    assert statuses[poison.pk] == JobStatus.FAILED
+    assert statuses[fresh.pk] == JobStatus.QUEUED
+    with mock.patch("diagnosis.jobs.current_app.send_task"):
+        assert jobs.requeue_stale_jobs() == []  # the re-enqueued ones got a new deadline
+
+
+def test_sweeper_leaves_queued_jobs_alone_while_the_broker_has_a_backlog(alice, settings) -> None:
+    settings.QUEUED_STALE_SECONDS = 60
+    waiting = _study(alice).job
+    InferenceJob.objects.filter(pk=waiting.pk).update(enqueued_at=timezone.now() - timedelta(minutes=5))
+    with mock.patch("diagnosis.jobs.current_app.send_task") as send:
+        assert jobs.requeue_stale_jobs(requeue_queued=False) == []
+        assert jobs.requeue_stale_jobs(requeue_queued=True) == [waiting.pk]
+    assert send.call_count == 1

@@ -1,0 +1,141 @@
+"""The import graph runs one way: read from the source (every import statement, lazy ones included).
+
+    xrayweb (project: settings, launcher, bench)  ->  diagnosis (the Django app)  ->  worker (Django-free library)
+                                  \\-> xrayclient (REST client, requests only) <-/
+
+Inside the app, interfaces (pages, API, tasks, commands) call services, services use models, never back up.
+"""
+
+from __future__ import annotations
+
+import ast
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("worker", "diagnosis", "xrayweb", "xrayclient")
+# What each package may not import (top-level names or dotted prefixes).
+FORBIDDEN = {
+    "worker": ("django", "rest_framework", "celery", "diagnosis", "xrayweb", "xrayclient"),
+    "xrayclient": ("django", "rest_framework", "celery", "diagnosis", "xrayweb", "worker"),
+    "diagnosis": ("xrayweb",),
+}
+# Layers inside the app, lowest first: a module may import its own layer or lower ones, never a higher one.
+APP_LAYERS = (
+    ("diagnosis.models", "diagnosis.task_names", "diagnosis.archives"),
+    (
+        "diagnosis.access",
+        "diagnosis.audit",
+        "diagnosis.validation",
+        "diagnosis.selectors",
+        "diagnosis.jobs",
+        "diagnosis.intake",
+        "diagnosis.reviews",
+        "diagnosis.people",
+        "diagnosis.viewing",
+        "diagnosis.charts",
+    ),
+    # Everything else in the app is an interface: views, api, forms, filters, presenters, tasks, admin, commands.
+)
+
+
+def modules(package: str) -> Iterator[tuple[str, Path]]:
+    for path in sorted((ROOT / package).rglob("*.py")):
+        if "migrations" in path.parts:
+            continue
+        parts = path.relative_to(ROOT).with_suffix("").parts
+        yield ".".join(parts[:-1] if parts[-1] == "__init__" else parts), path
+
+
+def imports(path: Path) -> Iterator[str]:
+    for node in ast.walk(ast.parse(path.read_text(), str(path))):
+        if isinstance(node, ast.Import):
+            yield from (alias.name for alias in node.names)
+        elif isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
+            yield node.module
+            yield from (f"{node.module}.{alias.name}" for alias in node.names)
+
+
+def within(name: str, prefix: str) -> bool:
+    return name == prefix or name.startswith(prefix + ".")
+
+
+def layer(module: str) -> int:
+    for rank, members in enumerate(APP_LAYERS):
+        if any(within(module, m) for m in members):
+            return rank
+    return len(APP_LAYERS)
+
+
+def violations(forbidden: dict[str, tuple[str, ...]] = FORBIDDEN) -> list[str]:
+    found = []
+    for package, banned in forbidden.items():
+        for module, path in modules(package):
+            for name in imports(path):
+                found += [f"{module} imports {name}" for prefix in banned if within(name, prefix)]
+    for module, path in modules("diagnosis"):
+        for name in imports(path):
+            # `from diagnosis import jobs` also yields the bare package name, which is no layer.
+            if name != "diagnosis" and within(name, "diagnosis") and layer(name) > layer(module):
+                found.append(f"{module} (layer {layer(module)}) imports {name} (layer {layer(name)})")
+    return sorted(set(found))
+
+
+def package_graph() -> dict[str, set[str]]:
+    graph: dict[str, set[str]] = {p: set() for p in PACKAGES}
+    for package in PACKAGES:
+        for _, path in modules(package):
+            graph[package] |= {n.split(".")[0] for n in imports(path)} & set(PACKAGES) - {package}
+    return graph
+
+
+def test_no_module_imports_across_or_back_up_its_layer() -> None:
+    assert violations() == []
+
+
+def test_the_package_graph_has_no_cycle() -> None:
+    graph = package_graph()
+    done: set[str] = set()
+
+    def visit(node: str, path: tuple[str, ...]) -> None:
+        assert node not in path, f"import cycle: {' -> '.join((*path, node))}"
+        if node not in done:
+            for nxt in graph[node]:
+                visit(nxt, (*path, node))
+            done.add(node)
+
+    for package in PACKAGES:
+        visit(package, ())
+
+
+def test_the_checker_sees_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """The rules above can fail: a library module that imports Django, and a service that imports a view."""
+    fake_root = tmp_path
+    (fake_root / "worker").mkdir()
+    (fake_root / "worker" / "lib.py").write_text("def f():\n    from django.conf import settings\n")
+    (fake_root / "diagnosis").mkdir()
+    (fake_root / "diagnosis" / "jobs.py").write_text("from diagnosis.views import upload\n")
+    (fake_root / "diagnosis" / "views.py").write_text("from diagnosis import jobs\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", fake_root)
+    assert violations() == [
+        "diagnosis.jobs (layer 1) imports diagnosis.views (layer 2)",
+        "diagnosis.jobs (layer 1) imports diagnosis.views.upload (layer 2)",
+        "worker.lib imports django.conf",
+        "worker.lib imports django.conf.settings",
+    ]
+
+
+def test_the_web_process_never_loads_tensorflow() -> None:
+    code = (
+        "import django, sys; django.setup(); import xrayweb.urls, xrayweb.wsgi, diagnosis.tasks, diagnosis.admin;"
+        "from django.urls import get_resolver; get_resolver().url_patterns;"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules))"
+    )
+    env = {**os.environ, "DJANGO_SETTINGS_MODULE": "xrayweb.settings", "DJANGO_SECRET_KEY": "layers"}
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)
+    assert out.stdout.split("\n")[-2] == "[]", out.stderr[-2000:]

@@ -1,0 +1,3 @@
+from xrayclient.cli import main
+
+raise SystemExit(main())

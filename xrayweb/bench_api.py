@@ -1,0 +1,106 @@
+"""Benchmark: images per second through the REST API, bulk (chunks) against one request per image.
+
+    python -m xrayweb.bench_api --n 500
+
+Starts its own service on embedded defaults in a temporary folder (the launcher of `make run`), so both
+figures come from the same run on the same machine. It drives the service from outside, as a clinic would:
+through the launcher's ready file and the REST client, never by importing the app.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import re
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+from xrayclient import Client, find_images
+from xrayweb.launch import DEMO_USER, spawn, wait_ready
+from xrayweb.paths import BASE_DIR
+
+
+class BenchError(Exception):
+    pass
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(prog="python -m xrayweb.bench_api", description=__doc__.split("\n")[0])
+    p.add_argument("--data", type=Path, default=BASE_DIR.parent / "shared/data/chest_xray/train")
+    p.add_argument("--n", type=int, default=500)
+    p.add_argument("--chunk", type=int, default=50)
+    args = p.parse_args(argv)
+    try:
+        bench(args.data, args.n, args.chunk)
+    except BenchError as exc:
+        print(exc, file=sys.stderr)
+        return 1
+    return 0
+
+
+def bench(data: Path, n: int, chunk: int) -> None:
+    found = find_images(data) if data.exists() else []
+    paths = found[:: max(1, len(found) // n)][:n]
+    if len(paths) < n:
+        raise BenchError(f"need {n} images under {data}, found {len(paths)}")
+    with tempfile.TemporaryDirectory() as tmp:
+        server, token, proc = start(Path(tmp))
+        try:
+            client = Client(server, token)
+            bulk = timed(client, paths, chunk)
+            single = timed(client, paths, 1)
+        finally:
+            os.killpg(proc.pid, signal.SIGINT)
+            proc.wait(60)
+    print(f"images: {n} from {data}")
+    print(f"bulk, {chunk} images per request:  {n / bulk:7.1f} images/s  ({bulk:.1f} s until all done)")
+    print(f"one request per image (baseline): {n / single:7.1f} images/s  ({single:.1f} s until all done)")
+    print(f"bulk / baseline: {single / bulk:.2f}x")
+
+
+def timed(client: Client, paths: list[Path], chunk: int) -> float:
+    start_time = time.perf_counter()
+    submitted = client.submit_all(paths, chunk)
+    client.wait(submitted.batches, poll=0.5)
+    elapsed = time.perf_counter() - start_time
+    if submitted.errors:
+        raise BenchError(f"{len(submitted.errors)} images were refused: {submitted.errors[:3]}")
+    return elapsed
+
+
+def start(data_dir: Path) -> tuple[str, str, subprocess.Popen[bytes]]:
+    env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MEDIA_ROOT", "DJANGO_SECRET_KEY")}
+    env.update(
+        PORT="0",
+        API_THROTTLE_RATE="100000/min",
+        API_SUBMIT_THROTTLE_RATE="100000/min",
+    )
+    log = data_dir / "service.log"
+    proc = spawn(data_dir, log, env)
+    try:
+        server = wait_ready(data_dir, proc)["url"].rstrip("/")
+    except RuntimeError as exc:
+        raise BenchError(f"{exc}:\n{log.read_text(errors='replace')[-3000:]}") from exc
+    env["DJANGO_SECRET_KEY"] = (data_dir / "secret_key").read_text()
+    out = subprocess.run(
+        [sys.executable, "manage.py", "drf_create_token", DEMO_USER],
+        cwd=BASE_DIR,
+        env=env,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout
+    token = re.search(r"([0-9a-f]{40})", out)
+    if not token:
+        raise BenchError(f"no token in: {out}")
+    while not re.search(r"model \S+ loaded", log.read_text(errors="replace")):
+        time.sleep(0.3)  # let the worker load its model so the figure is steady-state throughput
+    return server, token.group(1), proc
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
