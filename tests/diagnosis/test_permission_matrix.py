@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from diagnosis.management.commands.create_demo_clinics import demo_username
-from diagnosis.models import Batch, Clinic, Role
+from diagnosis.models import Batch, Clinic, Membership, Review, Role, Study
 from tests import factories
 from tests.factories import make_member, upload_file
 
@@ -84,13 +84,16 @@ class Row:
     method: str = "get"
     kwargs: dict[str, str] = field(default_factory=dict)  # values name attributes of the World
     data: dict[str, Any] = field(default_factory=dict)
+    # A write's effect, as a World method that says whether it happened: asserted for every caller, since a
+    # redirect alone does not tell a change from a refused or invalid one.
+    effect: str = ""
 
 
 STUDY = {"study_id": "study"}
 TABLE = [
     Row("diagnosis:home", {**dict.fromkeys(CALLERS, "302"), "anon": "302", "a_deactivated": "302"}),
     Row("diagnosis:upload", member_page()),
-    Row("diagnosis:upload", member_page("302"), "post", data={"images": "FILE"}),
+    Row("diagnosis:upload", member_page("302"), "post", data={"images": "FILE"}, effect="uploaded"),
     Row("diagnosis:history", member_page()),
     Row("diagnosis:worklist", member_page()),
     Row("diagnosis:dashboard", member_page()),
@@ -100,17 +103,38 @@ TABLE = [
     Row("diagnosis:study_file", clinic_object(), kwargs={**STUDY, "kind": "=image"}),
     Row("diagnosis:study_file", clinic_object(), kwargs={**STUDY, "kind": "=thumbnail"}),
     Row("diagnosis:study_file", clinic_object(), kwargs={**STUDY, "kind": "=heatmap"}),
-    Row("diagnosis:study_review", clinic_object("302", "reviewer"), "post", STUDY, {"decision": "agree"}),
+    Row("diagnosis:study_review", clinic_object("302", "reviewer"), "post", STUDY, {"decision": "agree"}, "reviewed"),
     Row("diagnosis:audit", admin_page()),
     Row("diagnosis:audit_export", admin_page()),
     Row("diagnosis:people", admin_page()),
-    Row("diagnosis:person_role", clinic_object("302", "admin"), "post", {"user_id": "member"}, {"role": "reviewer"}),
-    Row("diagnosis:person_active", clinic_object("302", "admin"), "post", {"user_id": "member"}, {"active": "0"}),
+    Row(
+        "diagnosis:person_role",
+        clinic_object("302", "admin"),
+        "post",
+        {"user_id": "member"},
+        {"role": "reviewer"},
+        "role_changed",
+    ),
+    Row(
+        "diagnosis:person_active",
+        clinic_object("302", "admin"),
+        "post",
+        {"user_id": "member"},
+        {"active": "0"},
+        "deactivated",
+    ),
     Row("api:study-list", member_page_api := _expect(False, "200", "200")),
-    Row("api:study-list", _expect(False, "202", "202"), "post", data={"images": "FILE"}),
+    Row("api:study-list", _expect(False, "202", "202"), "post", data={"images": "FILE"}, effect="uploaded"),
     Row("api:study-detail", clinic_object(page=False), kwargs={"pk": "study"}),
     Row("api:study-file", clinic_object(page=False), kwargs={"pk": "study", "kind": "=overlay"}),
-    Row("api:study-review", clinic_object("200", "reviewer", False), "post", {"pk": "study"}, {"decision": "agree"}),
+    Row(
+        "api:study-review",
+        clinic_object("200", "reviewer", False),
+        "post",
+        {"pk": "study"},
+        {"decision": "agree"},
+        "reviewed",
+    ),
     # A batch is its submitter's own: even colleagues are told it does not exist.
     Row("api:batch-detail", {**_expect(False, "404", "404"), "a_clinician": "200"}, kwargs={"pk": "batch"}),
     Row("api:schema", public()),
@@ -137,6 +161,20 @@ class World:
         self.study = factories.judged_study(owner)
         self.batch = Batch.objects.create(owner=owner)
         self.member = owner.pk
+        self.studies = Study.objects.count()
+
+    # Effects of the writes in the table (the member whose role or activity the admin rows change is a_clinician).
+    def uploaded(self) -> bool:
+        return Study.objects.count() == self.studies + 1
+
+    def reviewed(self) -> bool:
+        return Review.objects.filter(study=self.study).exists()
+
+    def role_changed(self) -> bool:
+        return Membership.objects.get(user_id=self.member).role == Role.REVIEWER
+
+    def deactivated(self) -> bool:
+        return not User.objects.get(pk=self.member).is_active
 
     def resolve(self, kwargs: dict[str, str]) -> dict[str, Any]:
         return {
@@ -171,6 +209,9 @@ def test_matrix(row: Row, caller: str) -> None:
         assert response.status_code == 302 and not response["Location"].startswith(reverse("login")), response
     else:
         assert response.status_code == int(expected), (response.status_code, getattr(response, "content", b"")[:300])
+    if row.effect:
+        allowed = expected not in ("login", "401", "403", "404")
+        assert getattr(world, row.effect)() == allowed, f"{row.effect} should be {allowed} for {caller}"
 
 
 def _named_urls(patterns: list[Any], namespace: str = "") -> set[str]:
