@@ -1,13 +1,22 @@
 """The inference job's state machine: enqueue, claim, release, reject, fail, record, and the sweeper's requeue.
 
 Every transition is one conditional UPDATE, so two workers (or a worker and the sweeper) can never both own
-a job, and running any step twice is harmless.
+a job, and running any step twice is harmless. The machine is total (tests/diagnosis/test_job_states.py):
+
+    QUEUED  -> RUNNING (claim)            -> DONE | FAILED | REJECTED (a late finisher, a give-up)
+    RUNNING -> QUEUED (release, sweeper)  -> RUNNING (re-claim: the holder is gone) -> DONE | FAILED | REJECTED
+    DONE, FAILED, REJECTED: final, nothing moves them.
+
+A job is given up (FAILED) once it has been claimed MAX_ATTEMPTS times, whether it was re-sent from QUEUED or
+from RUNNING, so nothing is re-sent forever.
 """
 
 from __future__ import annotations
 
 import logging
-from datetime import timedelta
+import os
+import socket
+from datetime import datetime, timedelta
 
 from celery import current_app
 from django.conf import settings
@@ -21,6 +30,13 @@ from diagnosis.task_names import RUN_INFERENCE
 from worker.ml.prediction import Prediction
 
 logger = logging.getLogger(__name__)
+NOT_FINAL = Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
+# A freshly claimed job is never judged "held by a gone worker" by the sweeper's ping within this many seconds.
+PING_GRACE_SECONDS = 5
+
+
+def gave_up_reason() -> str:
+    return f"Processing stopped {settings.MAX_ATTEMPTS} times without finishing; the image was not judged."
 
 
 def send(job_id: int) -> None:
@@ -30,39 +46,93 @@ def send(job_id: int) -> None:
 def enqueue(job_id: int) -> None:
     """Send the job id to the inference queue once the surrounding transaction has committed.
 
-    robust: if the broker is down the study is already stored, and the sweeper enqueues it later.
+    robust: if the broker is down (or stalled: every broker operation is time-limited in settings) the study
+    is already stored, and the sweeper enqueues it later.
     """
     transaction.on_commit(lambda: send(job_id), robust=True)
 
 
-def claim_job(job_id: int) -> InferenceJob | None:
-    """Atomically move a QUEUED job to RUNNING. None when it is not queued (done, or owned by another worker)."""
-    claimed = InferenceJob.objects.filter(pk=job_id, status=JobStatus.QUEUED).update(
-        status=JobStatus.RUNNING, started_at=timezone.now(), attempts=F("attempts") + 1
-    )
+def worker_id(nodename: str = "") -> str:
+    """Who holds a job: "<celery node>|<machine>|<pid>", so a holder that is gone can be told (holder_gone)."""
+    return f"{nodename}|{socket.gethostname()}|{os.getpid()}"
+
+
+def holder_gone(holder: str, live_nodes: set[str] | None = None) -> bool:
+    """True when the process named by `holder` (a worker_id) surely no longer runs: on this machine its pid is
+    gone, or (live_nodes: the Celery nodes that answered a ping) its node did not answer."""
+    try:
+        node, machine, pid = holder.rsplit("|", 2)
+    except ValueError:
+        return False
+    if live_nodes is not None and node and node not in live_nodes:
+        return True
+    if machine != socket.gethostname() or not pid.isdigit():
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except PermissionError:  # alive, another user's
+        return False
+    return False
+
+
+def claim_job(job_id: int, worker: str = "") -> InferenceJob | None:
+    """Atomically move a QUEUED job to RUNNING (or take over a RUNNING one whose holder is gone, such as a
+    worker child killed mid-job whose message was redelivered). None when this worker must not run it:
+    done, held by a live worker, or given up after MAX_ATTEMPTS claims (then it is FAILED)."""
+    worker = worker or worker_id()
+    running = {"status": JobStatus.RUNNING, "started_at": timezone.now(), "attempts": F("attempts") + 1}
+    claimed = InferenceJob.objects.filter(
+        pk=job_id, status=JobStatus.QUEUED, attempts__lt=settings.MAX_ATTEMPTS
+    ).update(**running, worker=worker)
     if not claimed:
-        return None
+        job = InferenceJob.objects.filter(pk=job_id).only("status", "worker", "attempts").first()
+        if job is None or job.is_final:
+            return None
+        if job.attempts >= settings.MAX_ATTEMPTS:
+            fail_job(job_id, gave_up_reason())
+            return None
+        if job.status != JobStatus.RUNNING or not holder_gone(job.worker):
+            return None
+        claimed = InferenceJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, worker=job.worker).update(
+            **running, worker=worker
+        )
+        if not claimed:
+            return None
+        logger.warning("job %s: re-claimed from %s, which is gone", job_id, job.worker)
     return InferenceJob.objects.select_related("study").get(pk=job_id)
 
 
+class OriginalMissing(Exception):
+    """The study's original image cannot be read (deleted, or never stored): final, never retried."""
+
+
 def read_original(job: InferenceJob) -> bytes:
-    with job.study.image.open("rb") as fh:
-        return bytes(fh.read())
+    try:
+        with job.study.image.open("rb") as fh:
+            return bytes(fh.read())
+    except FileNotFoundError as exc:
+        raise OriginalMissing("The original image is missing from storage; it cannot be judged.") from exc
 
 
-def release_job(job_id: int) -> None:
+def release_job(job_id: int, worker: str = "") -> bool:
     """Hand a RUNNING job back to the queue after a transient error (the task retries it)."""
-    InferenceJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
-        status=JobStatus.QUEUED, enqueued_at=timezone.now()
+    held = Q(worker=worker) if worker else Q()
+    return bool(
+        InferenceJob.objects.filter(held, pk=job_id, status=JobStatus.RUNNING).update(
+            status=JobStatus.QUEUED, enqueued_at=timezone.now()
+        )
     )
 
 
 def _finish(job_id: int, status: JobStatus, reason: str = "") -> bool:
+    """Any job that is not final (queued, running, whoever holds it) ends here; a final one never moves again."""
     now = timezone.now()
     job = InferenceJob.objects.filter(pk=job_id).only("started_at").first()
     started = job.started_at if job and job.started_at else now
     return bool(
-        InferenceJob.objects.filter(pk=job_id, status=JobStatus.RUNNING).update(
+        InferenceJob.objects.filter(NOT_FINAL, pk=job_id).update(
             status=status,
             reason=reason[:2000],
             finished_at=now,
@@ -80,46 +150,50 @@ def fail_job(job_id: int, reason: str) -> bool:
     return _finish(job_id, JobStatus.FAILED, reason)
 
 
-def record_result(job: InferenceJob, prediction: Prediction) -> Result:
-    """Store the result and mark the job DONE. Running it twice keeps the first result."""
+def record_result(job: InferenceJob, prediction: Prediction) -> Result | None:
+    """Store the result and mark the job DONE, from QUEUED (the sweeper re-sent a slow job, and this first run
+    finished) or RUNNING. Running it twice keeps the first result; a job already FAILED or REJECTED keeps that
+    outcome and gets no result (None)."""
     with transaction.atomic():
-        result = Result.objects.filter(study_id=job.study_id).first()
-        if result is None:
-            result = Result(
-                study_id=job.study_id,
-                label=prediction.label,
-                probability=prediction.probability,
-                threshold=prediction.threshold,
-                model_version=prediction.model_version,
-                inference_ms=prediction.inference_ms,
-            )
-            result.heatmap.save("heatmap.png", ContentFile(prediction.heatmap_png), save=False)
-            result.overlay.save("overlay.png", ContentFile(prediction.overlay_png), save=False)
-            result.save()
-        _finish(job.pk, JobStatus.DONE)
+        existing = Result.objects.filter(study_id=job.study_id).first()
+        if existing is not None:
+            return existing
+        if not _finish(job.pk, JobStatus.DONE):
+            return None
+        result = Result(
+            study_id=job.study_id,
+            label=prediction.label,
+            probability=prediction.probability,
+            threshold=prediction.threshold,
+            model_version=prediction.model_version,
+            inference_ms=prediction.inference_ms,
+        )
+        result.heatmap.save("heatmap.png", ContentFile(prediction.heatmap_png), save=False)
+        result.overlay.save("overlay.png", ContentFile(prediction.overlay_png), save=False)
+        result.save()
     return result
 
 
-def requeue_stale_jobs(requeue_queued: bool = True) -> list[int]:
-    """The sweeper: re-enqueue jobs queued or running past their deadline; give up after MAX_ATTEMPTS.
+def requeue_stale_jobs(requeue_queued: bool = True, live_nodes: set[str] | None = None) -> list[int]:
+    """The sweeper: re-enqueue jobs queued or running past their deadline, or running on a worker that is gone
+    (live_nodes: the Celery nodes that answered a ping; None when unknown); give up after MAX_ATTEMPTS claims.
 
     Covers a lost broker message, a Redis restart and a worker killed mid-job. requeue_queued=False (the
     broker still holds a backlog) leaves long-queued jobs alone: they wait their turn, and re-sending them
     would only pile duplicates onto the queue; a lost one is re-sent once the backlog has drained.
     """
     now = timezone.now()
-    queued_deadline = now - timedelta(seconds=settings.QUEUED_STALE_SECONDS)
-    running_deadline = now - timedelta(seconds=settings.RUNNING_STALE_SECONDS)
-    stale_running = Q(status=JobStatus.RUNNING, started_at__lt=running_deadline)
-    gave_up = InferenceJob.objects.filter(stale_running, attempts__gte=settings.MAX_ATTEMPTS).update(
-        status=JobStatus.FAILED,
-        finished_at=now,
-        reason=f"Processing stopped {settings.MAX_ATTEMPTS} times without finishing; the image was not judged.",
+    gave_up = InferenceJob.objects.filter(NOT_FINAL, attempts__gte=settings.MAX_ATTEMPTS).exclude(
+        status=JobStatus.RUNNING, started_at__gte=now - timedelta(seconds=settings.RUNNING_STALE_SECONDS)
     )
-    if gave_up:
-        logger.warning("sweeper: gave up on %d jobs", gave_up)
-    running = list(InferenceJob.objects.filter(stale_running).values_list("pk", flat=True))
-    InferenceJob.objects.filter(stale_running, pk__in=running).update(status=JobStatus.QUEUED, enqueued_at=now)
+    failed = gave_up.update(status=JobStatus.FAILED, finished_at=now, reason=gave_up_reason())
+    if failed:
+        logger.warning("sweeper: gave up on %d jobs", failed)
+    running = _stale_running(now, live_nodes)
+    InferenceJob.objects.filter(pk__in=running, status=JobStatus.RUNNING).update(
+        status=JobStatus.QUEUED, enqueued_at=now
+    )
+    queued_deadline = now - timedelta(seconds=settings.QUEUED_STALE_SECONDS)
     queued = (
         list(
             InferenceJob.objects.filter(status=JobStatus.QUEUED, enqueued_at__lt=queued_deadline).values_list(
@@ -135,4 +209,17 @@ def requeue_stale_jobs(requeue_queued: bool = True) -> list[int]:
         send(job_id)
     if stale:
         logger.info("sweeper: re-enqueued %d jobs", len(stale))
+    return stale
+
+
+def _stale_running(now: datetime, live_nodes: set[str] | None) -> list[int]:
+    """RUNNING jobs past RUNNING_STALE_SECONDS, or (after a short grace) held by a worker that is gone."""
+    deadline = now - timedelta(seconds=settings.RUNNING_STALE_SECONDS)
+    grace = now - timedelta(seconds=PING_GRACE_SECONDS)
+    stale = []
+    for pk, started, holder in InferenceJob.objects.filter(status=JobStatus.RUNNING).values_list(
+        "pk", "started_at", "worker"
+    ):
+        if started is None or started < deadline or (started < grace and holder_gone(holder, live_nodes)):
+            stale.append(pk)
     return stale

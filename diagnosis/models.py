@@ -89,6 +89,8 @@ class IdempotentResponse(models.Model):
 
     owner = models.ForeignKey(settings.AUTH_USER_MODEL, on_delete=models.CASCADE)
     key = models.CharField(max_length=200)
+    # sha256 of the method, path and body: a key reused for a different request is refused, not replayed.
+    fingerprint = models.CharField(max_length=64, blank=True)
     status_code = models.PositiveSmallIntegerField()
     body = models.JSONField()
     created = models.DateTimeField(auto_now_add=True)
@@ -163,6 +165,8 @@ class InferenceJob(models.Model):
     started_at = models.DateTimeField(null=True, blank=True)
     finished_at = models.DateTimeField(null=True, blank=True)
     processing_ms = models.PositiveIntegerField(null=True, blank=True)
+    # Which worker process holds a RUNNING job ("node/pid"): a job whose holder is gone is re-claimed at once.
+    worker = models.CharField(max_length=200, blank=True)
 
     def __str__(self) -> str:
         return f"job {self.pk} {self.status}"
@@ -229,6 +233,8 @@ class AuditAction(models.TextChoices):
     REVIEW = "review", "Review"
     EXPORT = "export", "Export"
     PERMISSION_CHANGE = "permission_change", "Permission change"
+    LOCKOUT = "lockout", "Locked out"
+    UNLOCK = "unlock", "Unlocked"
 
 
 class AppendOnlyError(Exception):

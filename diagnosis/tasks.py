@@ -13,6 +13,7 @@ from typing import Any
 
 from amqp.exceptions import ChannelError
 from celery import current_app, shared_task
+from celery.exceptions import Retry, SoftTimeLimitExceeded
 from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import DatabaseError
@@ -52,30 +53,56 @@ def _warm_up(**_: Any) -> None:
     soft_time_limit=settings.INFERENCE_TIME_LIMIT - 5,
 )
 def run_inference(self: Any, job_id: int) -> str:
-    job = jobs.claim_job(job_id)
+    worker = jobs.worker_id(self.request.hostname or "")
+    job = jobs.claim_job(job_id, worker)
     if job is None:
         return "skipped: not queued"
     try:
-        data = jobs.read_original(job)
-    except (OSError, DatabaseError) as exc:  # storage or database hiccup: transient, retry with backoff
-        jobs.release_job(job_id)
-        raise self.retry(exc=exc, countdown=min(60, 2**self.request.retries)) from exc
-    try:
-        prediction = get_predictor().predict(data, settings.MAX_IMAGE_PIXELS)
-    except ImageRejected as exc:
-        jobs.reject_job(job_id, str(exc))
-        return "rejected"
-    except Exception as exc:  # a bad job must never take the worker down with it
+        return _judge(self, job, worker)
+    except Retry:
+        raise
+    except SoftTimeLimitExceeded:
+        jobs.fail_job(job_id, f"Processing took longer than {settings.INFERENCE_TIME_LIMIT - 5} s; it was stopped.")
+        return "failed"
+    except Exception as exc:  # whatever goes wrong, the job ends FAILED with a reason, never stuck RUNNING
         logger.exception("inference failed for job %s", job_id)
         jobs.fail_job(job_id, f"Inference failed: {type(exc).__name__}: {exc}")
         return "failed"
-    jobs.record_result(job, prediction)
-    return "done"
+
+
+def _judge(task: Any, job: Any, worker: str) -> str:
+    try:
+        data = jobs.read_original(job)
+    except jobs.OriginalMissing as exc:
+        jobs.fail_job(job.pk, str(exc))
+        return "failed"
+    except (OSError, DatabaseError) as exc:  # storage or database hiccup: transient, retry with backoff
+        if task.request.retries >= task.max_retries:
+            jobs.fail_job(job.pk, f"The original image could not be read: {type(exc).__name__}: {exc}")
+            return "failed"
+        jobs.release_job(job.pk, worker)
+        raise task.retry(exc=exc, countdown=min(60, 2**task.request.retries)) from exc
+    try:
+        prediction = get_predictor().predict(data, settings.MAX_IMAGE_PIXELS)
+    except ImageRejected as exc:
+        jobs.reject_job(job.pk, str(exc))
+        return "rejected"
+    return "done" if jobs.record_result(job, prediction) is not None else "skipped: already final"
 
 
 @shared_task(name=SWEEP_STALE_JOBS)
 def sweep_stale_jobs() -> int:
-    return len(jobs.requeue_stale_jobs(requeue_queued=inference_backlog() == 0))
+    return len(jobs.requeue_stale_jobs(requeue_queued=inference_backlog() == 0, live_nodes=live_workers()))
+
+
+def live_workers() -> set[str] | None:
+    """The Celery nodes that answer a ping now (None when the broker cannot be asked)."""
+    try:
+        replies = current_app.control.ping(timeout=1.0)
+    except Exception:
+        logger.warning("sweeper: could not ping the workers", exc_info=True)
+        return None
+    return {node for reply in replies or [] for node in reply}
 
 
 def inference_backlog() -> int:

@@ -35,10 +35,23 @@ def test_the_database_refuses_to_rewrite_history(alice) -> None:
     event = audit.record(alice, AuditAction.EXPORT)
     with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
         cursor.execute("UPDATE diagnosis_auditevent SET username = 'mallory' WHERE id = %s", [event.pk])
-    if connection.vendor == "postgresql":
-        with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
-            cursor.execute("DELETE FROM diagnosis_auditevent WHERE id = %s", [event.pk])
+    # On SQLite as on PostgreSQL (issue 15 §2.5): DELETE is refused too.
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM diagnosis_auditevent WHERE id = %s", [event.pk])
     assert AuditEvent.objects.get(pk=event.pk).username == "alice"
+
+
+@pytest.mark.django_db(transaction=True)
+def test_flush_still_empties_the_trail_and_keeps_the_trigger() -> None:
+    """The test suite resets with flush; on SQLite it lifts the DELETE trigger only while it runs."""
+    from django.core.management import call_command
+
+    audit.record(None, AuditAction.LOGIN_FAILED, username="x")
+    call_command("flush", interactive=False, verbosity=0)
+    assert not AuditEvent.objects.exists()
+    event = audit.record(None, AuditAction.LOGIN_FAILED, username="y")
+    with pytest.raises(DatabaseError), transaction.atomic(), connection.cursor() as cursor:
+        cursor.execute("DELETE FROM diagnosis_auditevent WHERE id = %s", [event.pk])
 
 
 def test_upload_records_who_what_and_from_where(alice) -> None:
