@@ -16,7 +16,6 @@ from rest_framework import mixins, viewsets
 from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
-from rest_framework.throttling import ScopedRateThrottle, UserRateThrottle
 from rest_framework.views import APIView
 
 from diagnosis import intake, reviews, selectors, viewing
@@ -31,6 +30,7 @@ from diagnosis.api.serializers import (
     SubmitResponseSerializer,
     SubmitSerializer,
 )
+from diagnosis.api.throttles import ScopedRateThrottle, UserRateThrottle
 from diagnosis.audit import Origin
 from diagnosis.models import Study
 

@@ -146,19 +146,24 @@ def test_batch_progress(alice, alice_api: APIClient, bob_api: APIClient) -> None
 
 
 def test_throttled_requests_get_429_with_retry_after(alice_api: APIClient, settings) -> None:
+    """The rates are the settings that API_THROTTLE_RATE and API_SUBMIT_THROTTLE_RATE set."""
+    settings.REST_FRAMEWORK = {
+        **settings.REST_FRAMEWORK,
+        "DEFAULT_THROTTLE_RATES": {"user": "3/min", "submissions": "2/min"},
+    }
     cache.clear()
-    from rest_framework.throttling import UserRateThrottle
-
-    original = UserRateThrottle.THROTTLE_RATES
-    UserRateThrottle.THROTTLE_RATES = {**original, "user": "3/min"}
     try:
         codes = [alice_api.get(f"{API}/studies/").status_code for _ in range(5)]
         last = alice_api.get(f"{API}/studies/")
+        posts = [
+            alice_api.post(f"{API}/studies/", {"images": [upload_file()]}, format="multipart").status_code
+            for _ in range(3)
+        ]
     finally:
-        UserRateThrottle.THROTTLE_RATES = original
         cache.clear()
     assert codes[:3] == [200, 200, 200] and codes[3:] == [429, 429]
     assert last.status_code == 429 and int(last["Retry-After"]) > 0
+    assert posts == [202, 202, 429]  # submissions have their own scope and rate
 
 
 def test_schema_and_offline_docs() -> None:
