@@ -9,6 +9,7 @@ through the `refuse` callback, in archive order; only acceptable entries are yie
 from __future__ import annotations
 
 import zipfile
+import zlib
 from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import IO, NamedTuple
@@ -29,6 +30,21 @@ class BadArchive(ValueError):
     """The upload is not a readable zip archive at all."""
 
 
+# What a broken entry raises while it is opened or read: a bad CRC-32, a declared size that does not match its
+# data, a local header that contradicts the central directory, an unsupported compression method, a truncated or
+# corrupt deflate stream. Each is one refused entry, like any other bad file.
+ENTRY_ERRORS: tuple[type[Exception], ...] = (
+    zipfile.BadZipFile,
+    NotImplementedError,
+    zlib.error,
+    EOFError,
+    OSError,
+    RuntimeError,
+    ValueError,
+)
+CORRUPT_ENTRY = "the archive entry is corrupt or uses an unsupported format ({})."
+
+
 def entries(fileobj: IO[bytes], max_entry_bytes: int, max_total_bytes: int, refuse: Refuse) -> Iterator[Entry]:
     """The archive's acceptable entries; each refused one goes to refuse(name, reason). Raises BadArchive."""
     try:
@@ -42,12 +58,17 @@ def entries(fileobj: IO[bytes], max_entry_bytes: int, max_total_bytes: int, refu
                 continue
             problem = _problem(info, max_entry_bytes)
             if problem is None and total + info.file_size > max_total_bytes:
-                problem = f"the archive's uncompressed size passes the {max_total_bytes / 1e6:.0f} MB limit."
+                problem = f"the archive's uncompressed size passes the {max_total_bytes / 2**20:.3g} MB limit."
             if problem:
                 refuse(info.filename, problem)
                 continue
+            try:
+                stream = archive.open(info)
+            except ENTRY_ERRORS as exc:
+                refuse(info.filename, CORRUPT_ENTRY.format(exc))
+                continue
             total += info.file_size
-            yield Entry(info.filename, info.file_size, archive.open(info))
+            yield Entry(info.filename, info.file_size, stream)
 
 
 def _problem(info: zipfile.ZipInfo, max_entry_bytes: int) -> str | None:
@@ -60,5 +81,7 @@ def _problem(info: zipfile.ZipInfo, max_entry_bytes: int) -> str | None:
     if info.flag_bits & 0x1:
         return "encrypted entries are not accepted."
     if info.file_size > max_entry_bytes:
-        return f"the entry is {info.file_size / 1e6:.1f} MB uncompressed; the limit is {max_entry_bytes / 1e6:.0f} MB."
+        return (
+            f"the entry is {info.file_size / 2**20:.1f} MB uncompressed; the limit is {max_entry_bytes / 2**20:.3g} MB."
+        )
     return None

@@ -142,4 +142,7 @@ def _store(
         except UploadError as exc:
             submission.errors.append(exc)
             continue
+        except archives.ENTRY_ERRORS as exc:  # a broken zip entry fails while it is read: that entry only
+            submission.refuse(name, archives.CORRUPT_ENTRY.format(exc))
+            continue
         submission.studies.append(create_study(owner, upload, batch, details, origin))

@@ -54,10 +54,10 @@ def validate_upload(name: str, size: int | None, stream: IO[bytes]) -> Validated
     name = clean_name(name)
     limit = settings.MAX_UPLOAD_BYTES
     if size is not None and size > limit:
-        raise UploadError(name, f"the file is {size / 1e6:.1f} MB; the limit is {limit / 1e6:.0f} MB.")
+        raise UploadError(name, f"the file is {size / 2**20:.1f} MB; the limit is {limit / 2**20:.3g} MB.")
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise UploadError(name, f"the file is larger than the {limit / 1e6:.0f} MB limit.")
+        raise UploadError(name, f"the file is larger than the {limit / 2**20:.3g} MB limit.")
     try:
         decoded = decode(data, max_pixels=settings.MAX_IMAGE_PIXELS)
     except ImageRejected as exc:

@@ -102,6 +102,7 @@ INSTALLED_APPS = [
 ]
 
 MIDDLEWARE = [
+    "diagnosis.limits.RequestSizeLimitMiddleware",
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
@@ -217,8 +218,11 @@ MAX_IMAGE_PIXELS = env_int("MAX_IMAGE_PIXELS", DEFAULT_MAX_PIXELS, minimum=1024)
 MAX_FILES_PER_UPLOAD = env_int("MAX_FILES_PER_UPLOAD", 50, minimum=1)
 DATA_UPLOAD_MAX_NUMBER_FILES = env_int("MAX_FILES_PER_REQUEST", 1000, minimum=1)
 MAX_ARCHIVE_BYTES = env_int("MAX_ARCHIVE_BYTES", 4 * 1024 * 1024 * 1024, minimum=1024)
-# Every uploaded file spools to a temporary file, so a 1,000-image request is never held in memory at once.
-FILE_UPLOAD_HANDLERS = ["django.core.files.uploadhandler.TemporaryFileUploadHandler"]
+# Every uploaded file spools to a temporary file, so a 1,000-image request is never held in memory at once;
+# no more of a file than MAX_UPLOAD_BYTES + 1 reaches the disk.
+FILE_UPLOAD_HANDLERS = ["diagnosis.limits.CappedTemporaryFileUploadHandler"]
+# A request that declares more than this (Content-Length) is refused with 413 before any of it is read.
+MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 2 * 1024 * 1024 * 1024, minimum=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
 # Model shipped with the worker (a folder holding card.json); the worker verifies its sha256.
@@ -267,6 +271,11 @@ REST_FRAMEWORK = {
     ],
     "DEFAULT_PERMISSION_CLASSES": ["diagnosis.api.permissions.IsClinicMember"],
     "DEFAULT_SCHEMA_CLASS": "drf_spectacular.openapi.AutoSchema",
+    "DEFAULT_PARSER_CLASSES": [
+        "diagnosis.api.parsers.JSONParser",
+        "rest_framework.parsers.FormParser",
+        "diagnosis.api.parsers.MultiPartParser",
+    ],
     "DEFAULT_PAGINATION_CLASS": "rest_framework.pagination.PageNumberPagination",
     "PAGE_SIZE": 50,
     "DEFAULT_THROTTLE_RATES": {

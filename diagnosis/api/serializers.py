@@ -101,13 +101,23 @@ class StudySerializer(serializers.ModelSerializer[Study]):
         return self._abs("api:study-file", study, kind="overlay") if self._result(study) else None
 
 
-class SubmitSerializer(serializers.Serializer[Any]):
-    """Files, or one zip; optional patient details apply to every study of the request."""
+class OptionalIntegerField(serializers.IntegerField):
+    """An empty value means "not given", as on the upload form (a multipart field cannot send null)."""
 
-    images = serializers.ListField(child=serializers.FileField(), required=False, allow_empty=True)
-    archive = serializers.FileField(required=False)
+    def validate_empty_values(self, data: Any) -> tuple[bool, Any]:
+        return super().validate_empty_values(None if data == "" else data)
+
+
+class SubmitSerializer(serializers.Serializer[Any]):
+    """Files, or one zip; optional patient details apply to every study of the request.
+
+    An empty file is accepted here and refused by the upload gate with the others, per file: one bad file never
+    fails the rest of the request."""
+
+    images = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False, allow_empty=True)
+    archive = serializers.FileField(required=False, allow_empty_file=True)
     patient_ref = serializers.CharField(max_length=PATIENT_REF_MAX_LENGTH, required=False, allow_blank=True, default="")
-    age_years = serializers.IntegerField(
+    age_years = OptionalIntegerField(
         min_value=0, max_value=MAX_AGE_YEARS, required=False, allow_null=True, default=None
     )
     sex = serializers.ChoiceField(choices=Sex.choices, required=False, allow_blank=True, default="")

@@ -13,7 +13,6 @@ from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from rest_framework import mixins, viewsets
-from rest_framework.parsers import MultiPartParser
 from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
@@ -21,6 +20,7 @@ from rest_framework.views import APIView
 from diagnosis import intake, reviews, selectors, viewing
 from diagnosis.api import idempotency
 from diagnosis.api.filters import StudyFilter
+from diagnosis.api.parsers import MultiPartParser
 from diagnosis.api.permissions import IsClinicReviewer
 from diagnosis.api.serializers import (
     BatchSerializer,

@@ -1,0 +1,55 @@
+"""Request size limits enforced before the body is read: by Content-Length for the whole request, and per file
+while it is received (the rest of an oversized file is never written to disk)."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from django.conf import settings
+from django.core.files.uploadhandler import TemporaryFileUploadHandler
+from django.http import HttpRequest, HttpResponse, JsonResponse
+
+
+def _megabytes(n: int) -> str:
+    return f"{n / 2**20:.0f} MB"
+
+
+class RequestSizeLimitMiddleware:
+    """413 for a request whose declared Content-Length passes MAX_REQUEST_BYTES, before any of it is read.
+    (Django's WSGI request reads at most Content-Length bytes, so a body without one is read as empty.)"""
+
+    def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
+        self.get_response = get_response
+
+    def __call__(self, request: HttpRequest) -> HttpResponse:
+        try:
+            length = int(request.META.get("CONTENT_LENGTH") or 0)
+        except ValueError:
+            length = 0
+        if length > settings.MAX_REQUEST_BYTES:
+            reason = f"The request is {length / 2**20:.0f} MB; the limit is {_megabytes(settings.MAX_REQUEST_BYTES)}."
+            if request.path.startswith("/api/"):
+                return JsonResponse({"detail": reason}, status=413)
+            return HttpResponse(reason, status=413, content_type="text/plain; charset=utf-8")
+        return self.get_response(request)
+
+
+ARCHIVE_FIELD = "archive"  # the API's zip: bounded by MAX_REQUEST_BYTES, its entries by the archive checks
+
+
+class CappedTemporaryFileUploadHandler(TemporaryFileUploadHandler):
+    """Spools each image to a temporary file, but keeps at most MAX_UPLOAD_BYTES + 1 bytes of it: enough for the
+    upload gate to see it is too large (the file's size stays the size received), never the whole file."""
+
+    def new_file(self, *args: Any, **kwargs: Any) -> None:
+        super().new_file(*args, **kwargs)
+        self.kept = 0
+        self.cap = settings.MAX_REQUEST_BYTES if self.field_name == ARCHIVE_FIELD else settings.MAX_UPLOAD_BYTES + 1
+
+    def receive_data_chunk(self, raw_data: bytes, start: int) -> None:
+        room = self.cap - self.kept
+        if room > 0:
+            chunk = raw_data[:room]
+            self.file.write(chunk)
+            self.kept += len(chunk)

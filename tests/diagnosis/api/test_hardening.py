@@ -1,0 +1,197 @@
+"""Issue 11, items 2, 3, 4, 7, 8 and 9: what a red-team pass broke in the API and the upload page."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.uploadedfile import SimpleUploadedFile
+from django.test import Client
+from rest_framework.test import APIClient
+
+from diagnosis.models import IdempotentResponse, Study
+from tests import badinput, factories, images
+from tests.factories import upload_file
+
+pytestmark = pytest.mark.django_db
+API = "/api/v1"
+
+
+def _archive(data: bytes) -> io.BytesIO:
+    buf = io.BytesIO(data)
+    buf.name = "studies.zip"
+    return buf
+
+
+@pytest.mark.parametrize("broken", sorted(badinput.BROKEN_ZIPS))
+def test_a_broken_zip_entry_is_a_per_entry_error_and_the_answer_lists_every_stored_study(
+    alice_api: APIClient, broken: str
+) -> None:
+    """Item 2: BadZipFile / NotImplementedError / zlib.error from one entry was a 500 after storing the others."""
+    data = badinput.BROKEN_ZIPS[broken](images.png())
+    r = alice_api.post(f"{API}/studies/", {"archive": _archive(data)}, format="multipart")
+    assert r.status_code == 202, r.content[:300]
+    body = r.json()
+    assert [s["file_name"] for s in body["studies"]] == ["good.png"]
+    assert len(body["errors"]) == 1 and "corrupt" in body["errors"][0]["error"]
+    assert Study.objects.count() == 1
+
+
+def test_a_retry_with_the_key_after_a_broken_entry_stores_nothing_again(alice_api: APIClient) -> None:
+    data = badinput.zip_bad_crc(images.png())
+    headers = {"Idempotency-Key": "broken-zip"}
+    answers = [
+        alice_api.post(f"{API}/studies/", {"archive": _archive(data)}, format="multipart", headers=headers)
+        for _ in range(2)
+    ]
+    assert [a.status_code for a in answers] == [202, 202]
+    assert answers[0].json() == answers[1].json()
+    assert Study.objects.count() == 1
+
+
+def test_an_idempotency_key_reused_for_a_different_request_is_422(alice_api: APIClient) -> None:
+    """Item 3: the replay silently dropped the second request's files."""
+    headers = {"Idempotency-Key": "k1"}
+    first = alice_api.post(f"{API}/studies/", {"images": [upload_file()]}, format="multipart", headers=headers)
+    assert first.status_code == 202
+    other_file = alice_api.post(
+        f"{API}/studies/", {"images": [upload_file("b.png", images.jpeg())]}, format="multipart", headers=headers
+    )
+    other_field = alice_api.post(
+        f"{API}/studies/", {"images": [upload_file()], "patient_ref": "P-2"}, format="multipart", headers=headers
+    )
+    assert (other_file.status_code, other_field.status_code) == (422, 422)
+    assert "different request" in other_file.json()["detail"]
+    same = alice_api.post(f"{API}/studies/", {"images": [upload_file()]}, format="multipart", headers=headers)
+    assert same.status_code == 202 and same.json() == first.json()
+    assert Study.objects.count() == 1
+
+
+def test_an_over_long_idempotency_key_is_400_not_cut_to_a_colliding_prefix(alice_api: APIClient) -> None:
+    prefix = "k" * 200
+    r = alice_api.post(
+        f"{API}/studies/", {"images": [upload_file()]}, format="multipart", headers={"Idempotency-Key": prefix + "A"}
+    )
+    assert r.status_code == 400 and "longer than 200" in r.json()["detail"]
+    assert not IdempotentResponse.objects.exists() and not Study.objects.exists()
+
+
+def test_a_refused_request_leaves_no_key_behind(alice_api: APIClient) -> None:
+    headers = {"Idempotency-Key": "bad-then-good"}
+    r = alice_api.post(
+        f"{API}/studies/", {"age_years": "x", "images": [upload_file()]}, format="multipart", headers=headers
+    )
+    assert r.status_code == 400
+    assert not IdempotentResponse.objects.exists() and not Study.objects.exists()
+
+
+def test_deeply_nested_json_is_400(alice: object, clinic_a: object) -> None:
+    """Item 4: 5,000 '[' then 5,000 ']' raised RecursionError (500)."""
+    reviewer = factories.make_member("rev", clinic_a, "reviewer")  # type: ignore[arg-type]
+    study = factories.judged_study(alice)  # type: ignore[arg-type]
+    r = factories.token_client(reviewer).post(
+        f"{API}/studies/{study.pk}/review/", "[" * 5000 + "]" * 5000, content_type="application/json"
+    )
+    assert r.status_code == 400 and "nested too deeply" in r.json()["detail"]
+
+
+def test_a_request_over_the_limit_is_refused_by_content_length_before_it_is_read(
+    alice_api: APIClient, settings
+) -> None:
+    """Item 7: the body was spooled to disk before it was refused. Here it cannot even be read."""
+    settings.MAX_REQUEST_BYTES = 1024 * 1024
+
+    r = alice_api.generic(
+        "POST", f"{API}/studies/", "", content_type="multipart/form-data; boundary=x", CONTENT_LENGTH="5000000"
+    )
+    assert r.status_code == 413 and "limit" in r.json()["detail"]
+    page = Client()
+    page.force_login(User.objects.get(username="alice"))
+    response = page.generic(
+        "POST", "/upload/", "", content_type="multipart/form-data; boundary=x", CONTENT_LENGTH="5000000"
+    )
+    assert response.status_code == 413
+
+
+def test_an_oversized_file_is_not_written_whole_to_disk(alice_api: APIClient, settings, tmp_path: Path) -> None:
+    settings.MAX_UPLOAD_BYTES = 64 * 1024
+    settings.FILE_UPLOAD_TEMP_DIR = str(tmp_path)
+    seen: list[int] = []
+    from diagnosis import limits
+
+    original = limits.CappedTemporaryFileUploadHandler.file_complete
+
+    def spy(self, file_size):
+        self.file.flush()
+        seen.append(Path(self.file.temporary_file_path()).stat().st_size)
+        return original(self, file_size)
+
+    limits.CappedTemporaryFileUploadHandler.file_complete = spy  # type: ignore[method-assign]
+    try:
+        big = SimpleUploadedFile("big.png", images.png() + b"\0" * (5 * 1024 * 1024))
+        r = alice_api.post(f"{API}/studies/", {"images": [big, upload_file()]}, format="multipart")
+    finally:
+        limits.CappedTemporaryFileUploadHandler.file_complete = original  # type: ignore[method-assign]
+    assert r.status_code == 202
+    assert seen[0] <= settings.MAX_UPLOAD_BYTES + 1
+    assert r.json()["errors"][0]["file_name"] == "big.png" and "limit" in r.json()["errors"][0]["error"]
+    assert len(r.json()["studies"]) == 1
+
+
+@pytest.mark.parametrize(
+    ("what", "data", "status"),
+    [
+        ("1,001 files", {"images": [upload_file(f"{i}.png", b"x") for i in range(1001)]}, 400),
+        ("1,001 fields", {f"f{i}": "v" for i in range(1001)}, 400),
+        ("an 11 MB text field", {"clinical_note": "n" * (11 * 1024 * 1024)}, 413),
+    ],
+)
+def test_the_api_answers_json_with_the_reason_never_django_s_html_page(
+    alice_api: APIClient, what: str, data: dict[str, object], status: int
+) -> None:
+    """Item 8."""
+    r = alice_api.post(f"{API}/studies/", data, format="multipart")
+    assert r.status_code == status
+    assert r["Content-Type"].startswith("application/json")
+    assert r.json()["detail"]
+
+
+def test_one_empty_file_does_not_fail_the_good_ones_on_the_api(alice_api: APIClient) -> None:
+    """Item 9: [good, empty, good] was a 400 and nothing was stored."""
+    files = [upload_file("a.png"), upload_file("empty.png", b""), upload_file("c.png")]
+    r = alice_api.post(f"{API}/studies/", {"images": files}, format="multipart")
+    assert r.status_code == 202
+    assert [s["file_name"] for s in r.json()["studies"]] == ["a.png", "c.png"]
+    assert r.json()["errors"] == [{"file_name": "empty.png", "error": "The file is empty."}]
+
+
+def test_one_empty_file_does_not_fail_the_good_ones_on_the_page(alice) -> None:
+    client = Client()
+    client.force_login(alice)
+    files = [upload_file("a.png"), upload_file("empty.png", b""), upload_file("c.png")]
+    r = client.post("/upload/", {"images": files})
+    assert Study.objects.count() == 2
+    assert "empty.png: The file is empty." in r.content.decode()
+
+
+def test_an_empty_age_means_not_given_on_the_api_as_on_the_page(alice_api: APIClient) -> None:
+    r = alice_api.post(f"{API}/studies/", {"images": [upload_file()], "age_years": ""}, format="multipart")
+    assert r.status_code == 202
+    assert Study.objects.get().age_years is None
+
+
+@pytest.mark.parametrize(("name", "value"), [("sex", "X"), ("projection", "LAT")])
+def test_an_invalid_choice_on_the_page_shows_why(alice, name: str, value: str) -> None:
+    client = Client()
+    client.force_login(alice)
+    r = client.post("/upload/", {"images": [upload_file()], name: value})
+    assert r.status_code == 400
+    assert f"Select a valid choice. {value} is not one of the available choices." in r.content.decode()
+
+
+def test_the_size_message_says_the_documented_30_mb(alice_api: APIClient) -> None:
+    big = SimpleUploadedFile("big.png", b"\0" * (30 * 1024 * 1024 + 1))
+    r = alice_api.post(f"{API}/studies/", {"images": [big]}, format="multipart")
+    assert "the limit is 30 MB" in r.json()["errors"][0]["error"]
