@@ -25,6 +25,11 @@ def chest_like(width: int = 320, height: int = 256, seed: int = 0) -> np.ndarray
     return np.clip(body + rng.normal(0, 8, body.shape), 0, 255).astype(np.uint8)
 
 
+def colour_noise(size: int = 256, seed: int = 0) -> np.ndarray:
+    """A (size, size, 3) uint8 colour image of noise: not a radiograph, the gate must reject it."""
+    return np.random.default_rng(seed).integers(0, 256, (size, size, 3), dtype=np.uint8)
+
+
 def encode(array: np.ndarray, fmt: str = "PNG", mode: str | None = None, **save: object) -> bytes:
     img = Image.fromarray(array, mode=mode) if mode else Image.fromarray(array)
     buf = io.BytesIO()

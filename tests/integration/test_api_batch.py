@@ -13,14 +13,12 @@ pytestmark = pytest.mark.integration
 
 
 def test_batch_through_the_api_to_a_real_worker(live_server, start_worker, alice, tmp_path: Path) -> None:
+    if not images.SHARED_DATA.exists():
+        pytest.skip(images.NO_DATA_REASON)
     folder = tmp_path / "clinic"
     (folder / "sub").mkdir(parents=True)
     for i in range(5):
-        data = (
-            images.real_radiograph("NORMAL" if i % 2 else "PNEUMONIA", i)
-            if images.SHARED_DATA.exists()
-            else images.png()
-        )
+        data = images.real_radiograph("NORMAL" if i % 2 else "PNEUMONIA", i)
         (folder / ("sub" if i % 2 else "") / f"{i}.jpeg").write_bytes(data)
     (folder / "broken.png").write_bytes(b"\x89PNG broken")
     worker = start_worker()
@@ -36,6 +34,5 @@ def test_batch_through_the_api_to_a_real_worker(live_server, start_worker, alice
     assert by_name["broken.png"]["status"] == "refused"
     assert "1.jpeg" in by_name  # the server keeps base names only; the study id tells same-named files apart
     finished = [r for r in table if r["status"] != "refused"]
-    assert all(r["status"] in ("done", "rejected") for r in finished), worker.log.read_text()[-2000:]
-    if images.SHARED_DATA.exists():
-        assert all(r["status"] == "done" and r["label"] in ("NORMAL", "PNEUMONIA") for r in finished)
+    assert all(r["status"] == "done" for r in finished), (table, worker.log.read_text()[-2000:])
+    assert all(r["label"] in ("NORMAL", "PNEUMONIA") and 0 <= float(r["probability"]) <= 1 for r in finished)

@@ -2,7 +2,6 @@ import os
 import shutil
 from pathlib import Path
 
-import numpy as np
 import pytest
 from django.conf import settings
 
@@ -20,17 +19,13 @@ def _status(job_id: int) -> str:
     return InferenceJob.objects.get(pk=job_id).status
 
 
-def _colour_noise() -> bytes:
-    return images.encode(np.random.default_rng(0).integers(0, 256, (256, 256, 3), dtype=np.uint8))
-
-
 def test_real_worker_takes_uploads_to_done_and_rejects_bad_ones(alice, start_worker) -> None:
     if not images.SHARED_DATA.exists():
         pytest.skip(images.NO_DATA_REASON)
     worker = start_worker()
     radiographs = [upload_file(f"{label}.jpeg", images.real_radiograph(label, 0)) for label in ("NORMAL", "PNEUMONIA")]
     studies = intake.submit_files(alice, radiographs).studies
-    photo = intake.submit_files(alice, [upload_file("noise.png", _colour_noise())]).studies[0]
+    photo = intake.submit_files(alice, [upload_file("noise.png", images.encode(images.colour_noise()))]).studies[0]
     ids = [s.job.pk for s in [*studies, photo]]
     wait_for(lambda: all(_status(i) in FINAL for i in ids), 120, "all jobs final", [worker.log])
     photo_job = InferenceJob.objects.get(pk=photo.job.pk)
