@@ -2,23 +2,32 @@
 PYTHON ?= $(shell command -v python3.11 || command -v python3)
 VENV ?= .venv
 BIN := $(VENV)/bin
+# The locks (exact versions with hashes, for Linux x86_64 and Python 3.11) are installed; requirements*.txt are
+# their loose input. After editing an input: `make lock`. A stamp named after the lock's hash reinstalls when it
+# changes.
+RUN_LOCK := requirements.lock
+DEV_LOCK := requirements-dev.lock
+RUN_STAMP := $(VENV)/.run-deps-$(shell sha256sum $(RUN_LOCK) | cut -c1-16)
+DEV_STAMP := $(VENV)/.dev-deps-$(shell sha256sum $(DEV_LOCK) | cut -c1-16)
+UV_VERSION := 0.9.5
+COMPILE = $(BIN)/uv pip compile -q --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28
 
-.PHONY: run test lint bench install install-dev
+.PHONY: run test lint bench install install-dev lock
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -q --upgrade pip
 
-$(VENV)/.run-deps: requirements.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements.txt
-	touch $@
+$(RUN_STAMP): $(RUN_LOCK) | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r $(RUN_LOCK)
+	rm -f $(VENV)/.run-deps-* && touch $@
 
-$(VENV)/.dev-deps: requirements.txt requirements-dev.txt | $(BIN)/python
-	$(BIN)/pip install -q -r requirements-dev.txt
-	touch $@ $(VENV)/.run-deps
+$(DEV_STAMP): $(DEV_LOCK) | $(BIN)/python
+	$(BIN)/pip install -q --require-hashes -r $(DEV_LOCK)
+	rm -f $(VENV)/.dev-deps-* $(VENV)/.run-deps-* && touch $@
 
-install: $(VENV)/.run-deps
-install-dev: $(VENV)/.dev-deps
+install: $(RUN_STAMP)
+install-dev: $(DEV_STAMP)
 
 run: install
 	$(BIN)/python -m xrayweb.launch
@@ -30,3 +39,12 @@ lint: install-dev
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	DJANGO_SECRET_KEY=lint $(BIN)/mypy .
+
+# Re-resolve the locks from requirements.txt and requirements-dev.txt (needs the package index).
+lock: | $(BIN)/python
+	$(BIN)/pip install -q "uv==$(UV_VERSION)"
+	$(COMPILE) requirements.txt -o $(RUN_LOCK)
+	$(COMPILE) requirements-dev.txt -o $(DEV_LOCK)
+	grep -v '^tensorflow-cpu' requirements.txt > $(VENV)/requirements-gpu.txt
+	echo 'tensorflow[and-cuda]>=2.18,<2.22' >> $(VENV)/requirements-gpu.txt
+	$(COMPILE) $(VENV)/requirements-gpu.txt -o requirements-gpu.lock
