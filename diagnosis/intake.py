@@ -124,6 +124,8 @@ def submit_batch(
         _store(owner, entries, submission, batch, details, origin)
     except archives.BadArchive as exc:
         submission.refuse(archive.name or "archive", str(exc))
+    if not submission.studies and not submission.errors:
+        submission.refuse(archive.name or "archive", "the archive holds no files.")
     return batch, submission
 
 

@@ -16,6 +16,7 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import time
 from datetime import datetime, timedelta
 
 from celery import current_app
@@ -39,8 +40,24 @@ def gave_up_reason() -> str:
     return f"Processing stopped {settings.MAX_ATTEMPTS} times without finishing; the image was not judged."
 
 
+# After a failed publish, sends are skipped for this long (the jobs stay QUEUED for the sweeper), so that one
+# request of many files, or many requests, do not each wait for the broker's timeout while it is stalled.
+BROKER_PAUSE_SECONDS = 5.0
+_broker_paused_until = 0.0
+
+
 def send(job_id: int) -> None:
-    current_app.send_task(RUN_INFERENCE, args=[job_id])
+    """Publish the job id. Every broker operation is time-limited (settings), so this returns or raises within
+    about BROKER_SOCKET_TIMEOUT even when Redis is stalled; a job not sent stays QUEUED and the sweeper sends it."""
+    global _broker_paused_until
+    if time.monotonic() < _broker_paused_until:
+        logger.warning("job %s not sent: the broker failed moments ago; the sweeper will send it", job_id)
+        return
+    try:
+        current_app.send_task(RUN_INFERENCE, args=[job_id])
+    except Exception:
+        _broker_paused_until = time.monotonic() + BROKER_PAUSE_SECONDS
+        raise
 
 
 def enqueue(job_id: int) -> None:

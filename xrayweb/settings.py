@@ -240,10 +240,17 @@ MAX_ATTEMPTS = env_int("MAX_ATTEMPTS", 3, minimum=1)
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
-# A broker outage must not hang an upload: publish fails fast, the sweeper re-enqueues later.
-CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 2, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.5}
-CELERY_BROKER_CONNECTION_TIMEOUT = 2.0
-CELERY_BROKER_TRANSPORT_OPTIONS = {"visibility_timeout": RUNNING_STALE_SECONDS * 2}
+# A broker outage must not hang an upload: publish fails fast, the sweeper re-enqueues later. A Redis that is
+# down refuses the connection at once; one that is stalled (SIGSTOP, a full network buffer) accepts it and
+# never answers, so every socket operation, not only the connect, is time-limited, and so is the publish.
+BROKER_SOCKET_TIMEOUT = 1.0
+CELERY_TASK_PUBLISH_RETRY_POLICY = {"max_retries": 0}
+CELERY_BROKER_CONNECTION_TIMEOUT = BROKER_SOCKET_TIMEOUT
+CELERY_BROKER_TRANSPORT_OPTIONS = {
+    "visibility_timeout": RUNNING_STALE_SECONDS * 2,
+    "socket_timeout": BROKER_SOCKET_TIMEOUT,
+    "socket_connect_timeout": BROKER_SOCKET_TIMEOUT,
+}
 CELERY_TASK_IGNORE_RESULT = True
 CELERY_TASK_SERIALIZER = "json"
 CELERY_ACCEPT_CONTENT = ["json"]

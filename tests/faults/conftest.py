@@ -1,0 +1,109 @@
+"""Real processes under faults: a redis-server of the test's own on a free port (so SIGSTOP or a restart never
+touches a Redis anyone else uses), a real Celery worker against it and the test database."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from tests.integration.conftest import WorkerProcess, database_url
+from xrayweb.celery import app as celery_app
+from xrayweb.launch import free_port, redis_server_binary
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    config.addinivalue_line(
+        "markers", "faults: kill -9, SIGSTOP and restarts of real processes (slow; CI runs them with the rest)"
+    )
+
+
+class RedisServer:
+    """A redis-server this test owns: stall it (SIGSTOP/SIGCONT), or kill it and start it again empty."""
+
+    def __init__(self, folder: Path) -> None:
+        self.folder, self.port = folder, free_port()
+        self.url = f"redis://127.0.0.1:{self.port}/0"
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.start()
+
+    def start(self) -> None:
+        self.proc = subprocess.Popen(
+            [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
+             "no", "--dir", str(self.folder), "--logfile", str(self.folder / "redis.log")],
+        )  # fmt: skip
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            with socket.socket() as s:
+                if s.connect_ex(("127.0.0.1", self.port)) == 0:
+                    return
+            time.sleep(0.05)
+        raise RuntimeError("redis-server did not start")
+
+    def stall(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGSTOP)
+
+    def resume(self) -> None:
+        assert self.proc is not None
+        os.kill(self.proc.pid, signal.SIGCONT)
+
+    def kill(self) -> None:
+        if self.proc and self.proc.poll() is None:
+            os.kill(self.proc.pid, signal.SIGCONT)
+            self.proc.kill()
+            self.proc.wait(10)
+
+
+def use_broker(url: str) -> None:
+    """Point this process's Celery app at `url`, dropping the connections it pooled for the previous one."""
+    celery_app.conf.broker_url = url  # type: ignore[misc]  # read-only in the stubs, settable at runtime
+    app: Any = celery_app  # the pools are private attributes, reset as Celery's own tests do
+    if app._pool is not None:
+        app._pool.force_close_all()
+        app._pool = None
+    app.amqp._producer_pool = None
+
+
+@pytest.fixture
+def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
+    server = RedisServer(tmp_path)
+    previous = celery_app.conf.broker_url
+    use_broker(server.url)
+    yield server
+    server.kill()
+    use_broker(previous)
+
+
+@pytest.fixture
+def fault_worker(
+    transactional_db: Any, redis_server: RedisServer, settings: Any, tmp_path: Path
+) -> Iterator[Callable[..., WorkerProcess]]:
+    """Start real workers on the test's Redis; a short sweep so that recovery is measured in seconds."""
+    workers: list[WorkerProcess] = []
+
+    def start(**extra: str) -> WorkerProcess:
+        env = {
+            **os.environ,
+            "DATABASE_URL": database_url(),
+            "REDIS_URL": redis_server.url,
+            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+            "DJANGO_SECRET_KEY": "faults",
+            "SWEEP_INTERVAL": "1",
+            "QUEUED_STALE_SECONDS": "3",
+            **extra,
+        }
+        worker = WorkerProcess(env, tmp_path / f"worker{len(workers)}.log")
+        workers.append(worker)
+        return worker
+
+    yield start
+    for w in workers:
+        w.stop()

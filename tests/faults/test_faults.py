@@ -1,0 +1,105 @@
+"""Issue 11: faults driven on real processes while batches run. Each prints its figures (run with -s to see them).
+
+- kill -9 of the inference worker mid-batch: no study lost, recovery in seconds (not RUNNING_STALE_SECONDS);
+- SIGSTOP of the broker during uploads: every upload answers within 3 s; after SIGCONT everything is done;
+- Redis restarted empty with a batch queued: the sweeper re-sends, nothing is lost.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import pytest
+from django.contrib.auth.models import User
+from rest_framework.test import APIClient
+
+from diagnosis.models import FINAL_STATUSES, InferenceJob, JobStatus
+from tests import images
+from tests.factories import token_client, upload_file
+from tests.integration.conftest import wait_for
+
+pytestmark = [pytest.mark.integration, pytest.mark.faults]
+API = "/api/v1/studies/"
+
+
+def _radiograph(i: int) -> bytes:
+    """A real radiograph when ../shared has them (the model judges it: DONE), else a synthetic one (a final
+    state either way: what these tests count is that no study is lost, not the label)."""
+    if images.SHARED_DATA.exists():
+        return images.real_radiograph("PNEUMONIA" if i % 2 else "NORMAL", i % 8)
+    return images.png(320 + i, 256)
+
+
+def _submit(client: APIClient, n: int, start: int = 0) -> tuple[list[str], float]:
+    files = [upload_file(f"{start + i}.png", _radiograph(start + i)) for i in range(n)]
+    began = time.monotonic()
+    r = client.post(API, {"images": files}, format="multipart")
+    took = time.monotonic() - began
+    assert r.status_code == 202, r.content[:500]
+    return [s["id"] for s in r.json()["studies"]], took
+
+
+def _unfinished() -> int:
+    return InferenceJob.objects.exclude(status__in=FINAL_STATUSES).count()
+
+
+def _logs(tmp_path: Path) -> list[Path]:
+    return sorted(tmp_path.glob("worker*.log"))
+
+
+def test_kill_9_of_the_worker_mid_batch_loses_nothing_and_recovers_in_seconds(
+    alice: User, fault_worker, tmp_path: Path
+) -> None:
+    client = token_client(alice)
+    worker = fault_worker()
+    ids, _ = _submit(client, 12)
+    wait_for(lambda: InferenceJob.objects.filter(status=JobStatus.RUNNING).exists() or _unfinished() < 12, 120,
+             "the batch to start", _logs(tmp_path))  # fmt: skip
+    worker.kill()
+    killed_at = time.monotonic()
+    held = InferenceJob.objects.filter(status=JobStatus.RUNNING).count()
+    fault_worker()
+    wait_for(lambda: _unfinished() == 0, 120, "every study final after kill -9", _logs(tmp_path))
+    recovery = time.monotonic() - killed_at
+    lost = len(ids) - InferenceJob.objects.filter(study_id__in=ids, status__in=FINAL_STATUSES).count()
+    failed = InferenceJob.objects.filter(status=JobStatus.FAILED).count()
+    print(f"\nkill -9 mid-batch: {len(ids)} studies, {held} running at the kill, {lost} lost, {failed} failed, "
+          f"all final {recovery:.1f} s after the kill (RUNNING_STALE_SECONDS is 180)")  # fmt: skip
+    assert lost == 0 and failed == 0
+    assert recovery < 90
+
+
+def test_a_stalled_broker_never_stalls_an_upload(alice: User, fault_worker, redis_server, tmp_path: Path) -> None:
+    client = token_client(alice)
+    fault_worker()
+    _submit(client, 1)
+    wait_for(lambda: _unfinished() == 0, 120, "the first study", _logs(tmp_path))
+    redis_server.stall()
+    latencies = []
+    try:
+        for i in range(5):
+            ids, took = _submit(client, 2, start=10 + 2 * i)
+            latencies.append(took)
+            assert len(ids) == 2
+    finally:
+        redis_server.resume()
+    resumed = time.monotonic()
+    wait_for(lambda: _unfinished() == 0, 120, "every study final after SIGCONT", _logs(tmp_path))
+    print(f"\nstalled broker: 5 uploads of 2 images answered in {', '.join(f'{t:.2f}' for t in latencies)} s; "
+          f"all 11 studies final {time.monotonic() - resumed:.1f} s after SIGCONT")  # fmt: skip
+    assert max(latencies) < 3.0
+    assert InferenceJob.objects.filter(status__in=FINAL_STATUSES).count() == 11
+
+
+def test_redis_restarted_empty_the_sweeper_resends(alice: User, fault_worker, redis_server, tmp_path: Path) -> None:
+    client = token_client(alice)
+    ids, _ = _submit(client, 4)  # queued in Redis; no worker yet
+    redis_server.kill()
+    redis_server.start()  # empty: the four messages are gone
+    restarted = time.monotonic()
+    fault_worker()
+    wait_for(lambda: _unfinished() == 0, 120, "every study final after the Redis restart", _logs(tmp_path))
+    print(f"\nRedis restarted empty: {len(ids)} queued studies re-sent by the sweeper, all final "
+          f"{time.monotonic() - restarted:.1f} s after the restart")  # fmt: skip
+    assert InferenceJob.objects.filter(study_id__in=ids, status__in=FINAL_STATUSES).count() == len(ids)
