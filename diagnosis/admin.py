@@ -99,8 +99,19 @@ class UserWithClinicAdmin(UserAdmin):
 
 @admin.register(Review)
 class ReviewAdmin(admin.ModelAdmin):
+    """Read-only: a review is a clinical record, written (and audited) only by reviewers in the clinic's pages."""
+
     list_display = ("study", "reviewer", "final_label", "agrees", "updated")
     list_filter = ("agrees", "final_label")
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
 
 
 @admin.register(AuditEvent)

@@ -29,12 +29,19 @@ class Origin:
     def of(cls, request: HttpRequest | None) -> Origin:
         if request is None:
             return cls()
-        ip = request.META.get("REMOTE_ADDR") or None
-        if settings.AUDIT_TRUST_X_FORWARDED_FOR:
-            # The first address is the client, as the (trusted) reverse proxy appends its own after it.
-            forwarded = request.META.get("HTTP_X_FORWARDED_FOR", "").split(",")[0].strip()
-            ip = forwarded or ip
-        return cls(ip=ip, user_agent=request.META.get("HTTP_USER_AGENT", "")[:300])
+        return cls(ip=client_address(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:300])
+
+
+def client_address(request: HttpRequest) -> str | None:
+    """REMOTE_ADDR, or behind AUDIT_PROXY_COUNT trusted reverse proxies the X-Forwarded-For entry the outermost of
+    them appended. Each proxy appends the address it received the request from, so that entry is counted from
+    the right; whatever the client wrote itself sits to its left and is ignored."""
+    ip = request.META.get("REMOTE_ADDR") or None
+    if settings.AUDIT_TRUST_X_FORWARDED_FOR:
+        hops = [h.strip() for h in request.META.get("HTTP_X_FORWARDED_FOR", "").split(",") if h.strip()]
+        if len(hops) >= settings.AUDIT_PROXY_COUNT:
+            ip = hops[-settings.AUDIT_PROXY_COUNT]
+    return ip
 
 
 NO_ORIGIN = Origin()

@@ -23,10 +23,10 @@ def review_study(reviewer: User, study: Study, agrees: bool, note: str, origin: 
         raise ReviewError("Only a study the model has judged can be reviewed.")
     final = result.label if agrees else Label.other(result.label)
     with transaction.atomic():
-        # Locked, so that two reviewers saving at once each audit the review they actually replaced.
-        previous = (
-            Review.objects.select_for_update().filter(study=study).values("final_label", "reviewer__username").first()
-        )
+        # The study row is locked (a review may not exist yet to lock), so that two reviewers saving at once
+        # are serialised and each audits the review they actually replaced.
+        Study.objects.select_for_update().filter(pk=study.pk).values_list("pk", flat=True).first()
+        previous = Review.objects.filter(study=study).values("final_label", "reviewer__username").first()
         review, _ = Review.objects.update_or_create(
             study=study, defaults={"reviewer": reviewer, "agrees": agrees, "final_label": final, "note": note}
         )

@@ -196,6 +196,8 @@ SECURE_CONTENT_TYPE_NOSNIFF = True
 X_FRAME_OPTIONS = "DENY"
 # Behind a reverse proxy that sets X-Forwarded-For, the audit trail records the client's address from it.
 AUDIT_TRUST_X_FORWARDED_FOR = env_bool("AUDIT_TRUST_X_FORWARDED_FOR", False)
+# How many reverse proxies, each appending to X-Forwarded-For, stand in front: the client is that many from the right.
+AUDIT_PROXY_COUNT = env_int("AUDIT_PROXY_COUNT", 1, minimum=1)
 # An invitation link (to set a password) stays valid this long.
 PASSWORD_RESET_TIMEOUT = env_int("INVITATION_VALID_SECONDS", 7 * 24 * 3600, minimum=60)
 # Invitations go by SMTP when EMAIL_HOST is set; otherwise to the log (the admin also sees the link on screen).

@@ -44,3 +44,23 @@ def test_a_role_change_in_django_admin_reaches_the_clinics_audit_trail(admin_cli
     event = AuditEvent.objects.get(action=AuditAction.PERMISSION_CHANGE)
     assert event.clinic == m.clinic and event.username == "admin"
     assert (event.detail["from"]["role"], event.detail["to"]["role"]) == ("clinician", "reviewer")
+
+
+def test_reviews_are_read_only_in_django_admin(admin_client, alice) -> None:
+    """Issue 15 §2.4: a review edited in admin changed a clinical record without an audit row."""
+    from diagnosis import reviews
+    from diagnosis.models import Review, Role
+    from tests import factories
+
+    reviewer = factories.make_member("rev", alice.membership.clinic, Role.REVIEWER)
+    review = reviews.review_study(reviewer, factories.judged_study(alice), True, "fine")
+    change = reverse("admin:diagnosis_review_change", args=[review.pk])
+    assert admin_client.get(reverse("admin:diagnosis_review_changelist")).status_code == 200
+    admin_client.post(change, {"study": review.study_id, "reviewer": reviewer.pk, "agrees": "", "final_label": "NORMAL",
+                               "note": "edited in admin"})  # fmt: skip
+    assert (
+        admin_client.post(reverse("admin:diagnosis_review_delete", args=[review.pk]), {"post": "yes"}).status_code
+        == 403
+    )
+    assert admin_client.get(reverse("admin:diagnosis_review_add")).status_code == 403
+    assert Review.objects.get(pk=review.pk).note == "fine"

@@ -124,11 +124,24 @@ def test_the_admin_sees_only_their_clinics_trail_and_exports_it_as_csv(alice, bo
 
 
 def test_a_forwarded_address_is_trusted_only_when_configured(rf, settings) -> None:
-    request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9, 10.0.0.1")
+    request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")
     settings.AUDIT_TRUST_X_FORWARDED_FOR = False
     assert Origin.of(request).ip == "10.0.0.1"
     settings.AUDIT_TRUST_X_FORWARDED_FOR = True
     assert Origin.of(request).ip == "203.0.113.9"
+
+
+def test_a_spoofed_forwarded_entry_is_ignored(rf, settings) -> None:
+    """Issue 15 §2.6: the client writes "X-Forwarded-For: 198.51.100.66"; the proxy appends the real address."""
+    settings.AUDIT_TRUST_X_FORWARDED_FOR = True
+    one_proxy = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="198.51.100.66, 203.0.113.9")
+    settings.AUDIT_PROXY_COUNT = 1
+    assert Origin.of(one_proxy).ip == "203.0.113.9"
+    two_proxies = rf.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="198.51.100.66, 203.0.113.9, 10.0.0.1")
+    settings.AUDIT_PROXY_COUNT = 2
+    assert Origin.of(two_proxies).ip == "203.0.113.9"
+    too_few = rf.get("/", REMOTE_ADDR="10.0.0.2", HTTP_X_FORWARDED_FOR="203.0.113.9")
+    assert Origin.of(too_few).ip == "10.0.0.2"
 
 
 def test_garbage_in_the_address_is_not_stored(alice) -> None:

@@ -72,3 +72,41 @@ def test_an_invalid_decision_is_a_form_error(alice, reviewer, client) -> None:
     client.force_login(reviewer)
     response = client.post(reverse("diagnosis:study_review", args=[study.pk]), {"decision": "maybe"})
     assert response.status_code == 400 and not Review.objects.exists()
+
+
+@pytest.mark.django_db(transaction=True)
+def test_concurrent_reviews_are_serialised_and_each_audits_what_it_replaced(clinic_a) -> None:
+    """Issue 15 §2.4: two reviewers saving the first review of a study at once. The study row is locked, so one
+    waits for the other: the audit rows chain (the second's "previous" is the first's), and one review remains."""
+    import threading
+
+    from django.db import connection
+
+    owner = make_member("owner", clinic_a)
+    study = factories.judged_study(owner)
+    readers = [make_member(f"rev{i}", clinic_a, Role.REVIEWER) for i in range(2)]
+    barrier, errors = threading.Barrier(2), []
+
+    def review(user, agrees: bool) -> None:
+        try:
+            barrier.wait(5)
+            reviews.review_study(user, study, agrees, "")
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=review, args=(u, i == 0)) for i, u in enumerate(readers)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(30)
+    assert not errors
+    events = list(AuditEvent.objects.filter(action="review").order_by("id"))
+    assert len(events) == 2 and Review.objects.filter(study=study).count() == 1
+    first, second = events
+    assert first.detail["previous"] is None
+    assert second.detail["previous"] == {
+        "final_label": first.detail["final_label"],
+        "reviewer__username": first.username,
+    }
