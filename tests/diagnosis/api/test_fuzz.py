@@ -6,10 +6,12 @@ real images or a valid zip. Marked `fuzz`: `make test` and CI run it; `-m "not f
 """
 
 import random
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
 import schemathesis
+from django.core.cache import cache
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
@@ -36,7 +38,7 @@ def keep_test_connection():
 
 
 @pytest.fixture
-def world(clinic_a: Clinic, keep_test_connection, settings) -> dict[str, Any]:
+def world(clinic_a: Clinic, keep_test_connection, settings) -> Iterator[dict[str, Any]]:
     """A reviewer of clinic A with an API token, a judged study of a colleague and a batch of the reviewer's."""
     from rest_framework.authtoken.models import Token
 
@@ -47,11 +49,12 @@ def world(clinic_a: Clinic, keep_test_connection, settings) -> dict[str, Any]:
     colleague = factories.make_member("fuzz-clinician", clinic_a)
     study = factories.judged_study(colleague)
     batch = Batch.objects.create(owner=reviewer)
-    return {
+    yield {
         "headers": {"Authorization": f"Token {Token.objects.create(user=reviewer).key}"},
         "ids": {"/api/v1/batches/{id}/": str(batch.pk)},
         "study": str(study.pk),
     }
+    cache.clear()  # the throttles' history: the next test's user may get the same id
 
 
 def _seed(case: Any, world: dict[str, Any]) -> None:
