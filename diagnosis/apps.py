@@ -5,4 +5,4 @@ class DiagnosisConfig(AppConfig):
     name = "diagnosis"
 
     def ready(self) -> None:
-        from diagnosis import signals  # noqa: F401  (connects the audit receivers)
+        from diagnosis import lockout, signals  # noqa: F401  (connects the audit receivers)

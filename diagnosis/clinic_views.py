@@ -131,6 +131,23 @@ def person_active(request: HttpRequest, user_id: int) -> HttpResponse:
     )
 
 
+@role_required(Role.ADMIN)
+@require_POST
+def person_reset(request: HttpRequest, user_id: int) -> HttpResponse:
+    """Unlock a locked-out member and show a new set-password link (instead of self-service reset by e-mail)."""
+    member = selectors.get_member(request.user, user_id)
+    try:
+        invitation = people.reset_access(
+            cast(User, request.user), member, request.build_absolute_uri("/"), Origin.of(request)
+        )
+    except people.PeopleError as exc:
+        messages.error(request, str(exc))
+        return redirect("diagnosis:people")
+    context = {"members": selectors.members(request.user), "form": InviteForm(), "invitation": invitation,
+               "reset": True, "roles": Role}  # fmt: skip
+    return render(request, "diagnosis/people.html", context)
+
+
 def _change(request: HttpRequest, form: RoleForm | ActiveForm, apply: Callable[[], None]) -> HttpResponse:
     if not form.is_valid():
         messages.error(request, "Invalid change.")

@@ -16,7 +16,7 @@ from django.urls import reverse
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
-from diagnosis import audit
+from diagnosis import audit, lockout
 from diagnosis.access import require_membership
 from diagnosis.audit import NO_ORIGIN, Origin
 from diagnosis.models import AuditAction, Membership, Role
@@ -87,6 +87,26 @@ def set_active(admin: User, member: Membership, active: bool, origin: Origin = N
             admin, AuditAction.PERMISSION_CHANGE, member.user, {"change": change, "user": member.user.username}, origin
         )
     member.user.is_active = active
+
+
+def reset_access(admin: User, member: Membership, site_url: str, origin: Origin = NO_ORIGIN) -> Invitation:
+    """A member who forgot their password or is locked out: lift the lockout and issue a new one-time link to
+    set a password (e-mailed, and shown to the admin). The old password works until a new one is set."""
+    _check_other(admin, member)
+    user = member.user
+    with transaction.atomic():
+        lockout.unlock(user.username)
+        audit.record(admin, AuditAction.UNLOCK, user, {"change": "reset access", "user": user.username}, origin)
+    link = site_url.rstrip("/") + invitation_path(user)
+    if user.email:
+        send_mail(
+            "Set your password on the chest X-ray portal",
+            f"{admin.get_username()} issued you a new link to set your password: {link}\n",
+            None,
+            [user.email],
+            fail_silently=True,
+        )
+    return Invitation(user=user, link=link)
 
 
 def _check_other(admin: User, member: Membership) -> None:

@@ -19,4 +19,5 @@ urlpatterns = [
     path("people/", clinic_views.people_list, name="people"),
     path("people/<int:user_id>/role/", clinic_views.person_role, name="person_role"),
     path("people/<int:user_id>/active/", clinic_views.person_active, name="person_active"),
+    path("people/<int:user_id>/reset/", clinic_views.person_reset, name="person_reset"),
 ]

@@ -37,6 +37,7 @@ APP_LAYERS = (
         "diagnosis.intake",
         "diagnosis.reviews",
         "diagnosis.people",
+        "diagnosis.lockout",
         "diagnosis.viewing",
         "diagnosis.charts",
     ),

@@ -9,10 +9,16 @@ This supervisor prepares the environment of its children, so it reads and sets e
 Readiness is machine-readable: once the web server answers, the launcher writes READY_FILE in the data
 folder, a JSON object {"url", "username", "password", "data_dir", "pid"}, and removes it when it stops.
 PORT=0 picks a free port (read it from the ready file).
+
+When any child dies (the worker, the embedded Redis, gunicorn), the launcher stops the whole process tree and
+exits 1: each child runs in its own process group, and stopping signals the group, so nothing it started (the
+worker's beat and pool processes) is left behind as an orphan. It does not restart children: `make run` is for
+one machine and one person, who sees the exit; production restarts services with its orchestrator.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import secrets
@@ -39,8 +45,9 @@ def free_port() -> int:
         return int(s.getsockname()[1])
 
 
-def persistent_secret(path: Path, nbytes: int = 32) -> str:
-    if not path.exists():
+def persistent_secret(path: Path, nbytes: int = 32, min_length: int = 0) -> str:
+    """A random secret kept in `path` (readable by this user only); made anew when missing or too short."""
+    if not path.exists() or len(path.read_text().strip()) < min_length:
         path.write_text(secrets.token_urlsafe(nbytes))
         path.chmod(0o600)
     return path.read_text().strip()
@@ -60,7 +67,7 @@ def redis_server_binary() -> str:
 
 def start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
     port = free_port()
-    proc = subprocess.Popen(
+    proc = child(
         [
             redis_server_binary(),
             "--port",
@@ -85,6 +92,11 @@ def start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
         time.sleep(0.05)
     proc.kill()
     raise SystemExit("The embedded Redis did not start; see redis.log in the data folder.")
+
+
+def child(argv: list[str], **kwargs: Any) -> subprocess.Popen[bytes]:
+    """A child in its own process group (session), so that stop() can end it with everything it started."""
+    return subprocess.Popen(argv, start_new_session=True, **kwargs)
 
 
 def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.0) -> None:
@@ -165,7 +177,7 @@ def main() -> int:
     ready = data / READY_FILE
     ready.unlink(missing_ok=True)
     os.environ["XRAY_DATA_DIR"] = str(data)
-    os.environ.setdefault("DJANGO_SECRET_KEY", persistent_secret(data / "secret_key"))
+    os.environ.setdefault("DJANGO_SECRET_KEY", persistent_secret(data / "secret_key", 64, min_length=50))
     port = port_from_env()
     children: list[subprocess.Popen[bytes]] = []
     if not os.environ.get("REDIS_URL"):
@@ -176,9 +188,9 @@ def main() -> int:
         manage("collectstatic", "--noinput", "-v", "0")
         password = os.environ.get("DEMO_PASSWORD") or persistent_secret(data / "demo_password", 9)
         manage("create_demo_clinics", "--password", password)
-        children.append(subprocess.Popen(worker_argv(data / "celerybeat-schedule"), cwd=ROOT))
+        children.append(child(worker_argv(data / "celerybeat-schedule"), cwd=ROOT))
         children.append(
-            subprocess.Popen(
+            child(
                 [
                     sys.executable,
                     "-m",
@@ -231,15 +243,32 @@ def supervise(children: list[subprocess.Popen[bytes]]) -> int:
         return 0
 
 
-def stop(children: list[subprocess.Popen[bytes]]) -> None:
-    for child in reversed(children):
-        if child.poll() is None:
-            child.terminate()
-    for child in children:
-        try:
-            child.wait(timeout=15)
-        except subprocess.TimeoutExpired:
-            child.kill()
+def stop(children: list[subprocess.Popen[bytes]], timeout: float = 15) -> None:
+    """SIGTERM each child's whole process group (a dead child's group may still hold its orphans), then SIGKILL
+    what is left after `timeout` seconds."""
+    for proc in reversed(children):
+        _signal_group(proc, signal.SIGTERM)
+    deadline = time.monotonic() + timeout
+    for proc in children:
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            proc.wait(timeout=max(0.1, deadline - time.monotonic()))
+        while _group_alive(proc) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        _signal_group(proc, signal.SIGKILL)
+        proc.poll()
+
+
+def _signal_group(proc: subprocess.Popen[bytes], sig: signal.Signals) -> None:
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, sig)
+
+
+def _group_alive(proc: subprocess.Popen[bytes]) -> bool:
+    try:
+        os.killpg(proc.pid, 0)
+    except (ProcessLookupError, PermissionError):
+        return False
+    return True
 
 
 if __name__ == "__main__":

@@ -1,8 +1,24 @@
+from django.conf import settings
 from django.contrib import admin
+from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import include, path
+
+
+def no_self_service_reset(request: HttpRequest) -> HttpResponse:
+    """Without e-mail a reset link could only go to a log: ask the clinic admin (People, Reset access) instead."""
+    raise Http404("Password reset by e-mail is not available here; ask your clinic admin for a new link.")
+
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    *(
+        []
+        if settings.PASSWORD_RESET_BY_EMAIL
+        else [
+            path("accounts/password_reset/", no_self_service_reset, name="password_reset"),
+            path("accounts/password_reset/done/", no_self_service_reset, name="password_reset_done"),
+        ]
+    ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include("diagnosis.api.urls")),
     path("", include("diagnosis.urls")),

@@ -10,6 +10,7 @@ import io
 from typing import Any
 
 import pytest
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
@@ -18,6 +19,14 @@ from tests import badinput
 from tests.factories import token_client
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> None:
+    """Many submissions in a few seconds: each test starts below the per-user submission rate."""
+    cache.clear()
+
+
 CASES = badinput.corpus()
 GOOD_NAMES = {"a.png", "c.png", "good.png"}
 

@@ -19,7 +19,7 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from diagnosis.management.commands.create_demo_clinics import demo_username
-from diagnosis.models import Batch, Clinic, Membership, Review, Role, Study
+from diagnosis.models import AuditAction, AuditEvent, Batch, Clinic, Membership, Review, Role, Study
 from tests import factories
 from tests.factories import make_member, upload_file
 
@@ -123,6 +123,13 @@ TABLE = [
         {"active": "0"},
         "deactivated",
     ),
+    Row(
+        "diagnosis:person_reset",
+        clinic_object("200", "admin"),
+        "post",
+        {"user_id": "member"},
+        effect="access_reset",
+    ),
     Row("api:study-list", member_page_api := _expect(False, "200", "200")),
     Row("api:study-list", _expect(False, "202", "202"), "post", data={"images": "FILE"}, effect="uploaded"),
     Row("api:study-detail", clinic_object(page=False), kwargs={"pk": "study"}),
@@ -172,6 +179,9 @@ class World:
 
     def role_changed(self) -> bool:
         return Membership.objects.get(user_id=self.member).role == Role.REVIEWER
+
+    def access_reset(self) -> bool:
+        return AuditEvent.objects.filter(action=AuditAction.UNLOCK, target_id=str(self.member)).exists()
 
     def deactivated(self) -> bool:
         return not User.objects.get(pk=self.member).is_active

@@ -103,3 +103,31 @@ def test_redis_restarted_empty_the_sweeper_resends(alice: User, fault_worker, re
     print(f"\nRedis restarted empty: {len(ids)} queued studies re-sent by the sweeper, all final "
           f"{time.monotonic() - restarted:.1f} s after the restart")  # fmt: skip
     assert InferenceJob.objects.filter(study_id__in=ids, status__in=FINAL_STATUSES).count() == len(ids)
+
+
+def test_after_the_bad_input_corpus_the_worker_still_takes_a_good_image(
+    alice: User, fault_worker, tmp_path: Path
+) -> None:
+    """Every corpus case through the API (no 5xx), then a real worker: whatever was stored ends final, and a good
+    image sent afterwards is judged."""
+    from django.core.cache import cache
+
+    from tests import badinput
+    from tests.diagnosis.test_bad_input_corpus import submit_api
+
+    client = token_client(alice)
+    worker = fault_worker()
+    statuses = []
+    for case in badinput.corpus():
+        cache.clear()  # the submission throttle is not under test here
+        statuses.append(submit_api(client, case).status_code)
+    assert all(s < 500 for s in statuses), statuses
+    ids, _ = _submit(client, 1, start=99)
+    wait_for(lambda: _unfinished() == 0, 180, "every stored study final", _logs(tmp_path))
+    good = InferenceJob.objects.get(study_id=ids[0])
+    stored, errors = InferenceJob.objects.count() - 1, sum(s >= 500 for s in statuses)
+    print(f"\nbad-input corpus through the API: {len(statuses)} cases, {errors} 5xx, {stored} studies stored "
+          f"from them, all final; the good image after: {good.status}")  # fmt: skip
+    assert good.status in (JobStatus.DONE, JobStatus.REJECTED) and worker.proc.poll() is None
+    if images.SHARED_DATA.exists():
+        assert good.status == JobStatus.DONE

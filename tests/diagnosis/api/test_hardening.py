@@ -7,6 +7,7 @@ from pathlib import Path
 
 import pytest
 from django.contrib.auth.models import User
+from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 from rest_framework.test import APIClient
@@ -16,6 +17,14 @@ from tests import badinput, factories, images
 from tests.factories import upload_file
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(autouse=True)
+def _fresh_throttles() -> None:
+    """Many submissions in a few seconds: each test starts below the per-user submission rate."""
+    cache.clear()
+
+
 API = "/api/v1"
 
 
