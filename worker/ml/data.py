@@ -1,21 +1,19 @@
-"""Labelled folders, patient-level splits and shifted copies for a harder validation (numpy/OpenCV only)."""
+"""Labelled folders and the acquisition-shift suite of the honest validation (numpy/OpenCV only)."""
 
 from __future__ import annotations
 
-import re
-from collections.abc import Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import cv2
 import numpy as np
-from sklearn.model_selection import StratifiedGroupKFold
 
-from worker.ml.preprocessing import decode, model_input
+from worker.ml.preprocessing import decode, model_input, resized
 from worker.ml.spec import LABELS
+from worker.ml.splits import patient_id
 
 IMAGE_SUFFIXES = frozenset({".jpeg", ".jpg", ".png"})
-_PATIENT = re.compile(r"(person\d+|(?:NORMAL2-)?IM-\d+)", re.IGNORECASE)
 
 
 @dataclass(frozen=True)
@@ -38,62 +36,94 @@ def list_folder(root: Path) -> list[Item]:
     return items
 
 
-def patient_id(file_name: str) -> str:
-    """'person1000_virus_1681.jpeg' -> 'person1000'; 'IM-0115-0001.jpeg' -> 'IM-0115'."""
-    match = _PATIENT.search(file_name)
-    return match.group(1).upper() if match else file_name
+def load_inputs(items: list[Item]) -> tuple[np.ndarray, np.ndarray]:
+    """Model inputs through the serving path, (n, S, S) uint8, and their (n,) decode chroma."""
+    decoded = [decode(i.path.read_bytes()) for i in items]
+    return np.stack([model_input(d.gray) for d in decoded]), np.array([d.chroma for d in decoded])
 
 
-def patient_split(items: list[Item], val_fraction: float, seed: int) -> tuple[list[Item], list[Item]]:
-    """Stratified split with no patient on both sides."""
-    folds = max(2, round(1 / val_fraction))
-    splitter = StratifiedGroupKFold(n_splits=folds, shuffle=True, random_state=seed)
-    labels = np.array([i.label for i in items])
-    groups = np.array([i.patient for i in items])
-    train_idx, val_idx = next(splitter.split(np.zeros(len(items)), labels, groups))
-    return [items[i] for i in train_idx], [items[i] for i in val_idx]
+def load_raw(items: list[Item]) -> np.ndarray:
+    """Decoded grey levels at the model's size, before the corner mask: (n, S, S) uint8, for the shift suite."""
+    return np.stack([resized(decode(i.path.read_bytes()).gray) for i in items])
 
 
-def load_gray(items: list[Item]) -> np.ndarray:
-    """Decoded grayscale images at the model's input size, before CLAHE: (n, 224, 224) uint8."""
-    return np.stack([cv2.resize(_raw(i.path), (224, 224), interpolation=cv2.INTER_AREA) for i in items])
-
-
-def _raw(path: Path) -> np.ndarray:
-    return decode(path.read_bytes()).gray
-
-
-def to_model_inputs(grays: np.ndarray) -> np.ndarray:
-    """(n, H, W) uint8 -> (n, 224, 224) uint8 through the serving preprocessing."""
+def to_inputs(grays: np.ndarray) -> np.ndarray:
+    """(n, H, W) uint8 -> (n, S, S) uint8 model inputs (the serving preprocessing)."""
     return np.stack([model_input(g) for g in grays])
 
 
+def _gamma(g: float) -> Callable[[np.ndarray], np.ndarray]:
+    return lambda x: x**g
+
+
+def _contrast(x: np.ndarray) -> np.ndarray:
+    return 0.5 + (x - 0.5) * 0.5
+
+
+def _crop(x: np.ndarray) -> np.ndarray:
+    h, w = x.shape
+    dy, dx = int(h * 0.1), int(w * 0.1)
+    return np.asarray(cv2.resize(x[dy : h - dy, dx : w - dx], (w, h), interpolation=cv2.INTER_LINEAR))
+
+
+def _border(x: np.ndarray) -> np.ndarray:
+    h, w = x.shape
+    pad = int(h * 0.12)
+    return np.asarray(cv2.resize(cv2.copyMakeBorder(x, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0.0), (w, h)))
+
+
+def _blur_noise(x: np.ndarray) -> np.ndarray:
+    return np.asarray(cv2.GaussianBlur(x, (0, 0), 1.5) + np.random.default_rng(5).normal(0, 0.03, x.shape))
+
+
+def _rotate(x: np.ndarray) -> np.ndarray:
+    h, w = x.shape
+    m = cv2.getRotationMatrix2D((w / 2, h / 2), 8.0, 1.0)
+    return np.asarray(cv2.warpAffine(x, m, (w, h), borderMode=cv2.BORDER_CONSTANT, borderValue=0.0))
+
+
+def _low_resolution(x: np.ndarray) -> np.ndarray:
+    h, w = x.shape
+    small = cv2.resize(x, (w * 2 // 5, h * 2 // 5), interpolation=cv2.INTER_AREA)
+    return np.asarray(cv2.resize(small, (w, h), interpolation=cv2.INTER_LINEAR))
+
+
+def _jpeg(x: np.ndarray) -> np.ndarray:
+    _, buf = cv2.imencode(".jpg", (x * 255).astype(np.uint8), [cv2.IMWRITE_JPEG_QUALITY, 15])
+    return np.asarray(cv2.imdecode(buf, cv2.IMREAD_GRAYSCALE), dtype=np.float32) / 255.0
+
+
+def _markers(x: np.ndarray) -> np.ndarray:
+    """A bright side marker and a line of text, as a different hospital would burn them in."""
+    h, w = x.shape
+    out = np.ascontiguousarray((x * 255).astype(np.uint8))  # OpenCV draws text on 8-bit images only
+    cv2.putText(out, "L", (int(w * 0.82), int(h * 0.14)), cv2.FONT_HERSHEY_SIMPLEX, h / 220, 255, max(1, h // 110))
+    cv2.putText(out, "AP SUPINE", (int(w * 0.04), int(h * 0.95)), cv2.FONT_HERSHEY_SIMPLEX, h / 500, 255, 1)
+    return out.astype(np.float32) / 255.0
+
+
+# The honest validation scores every validation image under each of these, applied to the decoded grey levels
+# before the serving preprocessing. Everything that counts shift kinds reads len(SHIFTS).
+SHIFTS: tuple[tuple[str, Callable[[np.ndarray], np.ndarray]], ...] = (
+    ("dark gamma", _gamma(1.8)),
+    ("bright gamma", _gamma(0.55)),
+    ("low contrast", _contrast),
+    ("tight crop", _crop),
+    ("wide border", _border),
+    ("blur and noise", _blur_noise),
+    ("rotation 8 degrees", _rotate),
+    ("low resolution", _low_resolution),
+    ("JPEG quality 15", _jpeg),
+    ("burned-in markers", _markers),
+)
+
+
 def shifted(gray: np.ndarray, kind: int) -> np.ndarray:
-    """A deterministic acquisition shift of a raw (H, W) uint8 radiograph, applied before preprocessing.
-
-    kinds: 0 dark gamma, 1 bright gamma, 2 low contrast, 3 tight crop, 4 wide border, 5 blur + noise.
-    """
-    x: np.ndarray = gray.astype(np.float32) / 255.0
-    h, w = gray.shape
-    if kind == 0:
-        x = x**1.8
-    elif kind == 1:
-        x = x**0.55
-    elif kind == 2:
-        x = 0.5 + (x - 0.5) * 0.5
-    elif kind == 3:
-        dy, dx = int(h * 0.1), int(w * 0.1)
-        x = cv2.resize(x[dy : h - dy, dx : w - dx], (w, h), interpolation=cv2.INTER_LINEAR)
-    elif kind == 4:
-        pad = int(h * 0.12)
-        x = cv2.resize(cv2.copyMakeBorder(x, pad, pad, pad, pad, cv2.BORDER_CONSTANT, value=0.0), (w, h))
-    else:
-        x = cv2.GaussianBlur(x, (0, 0), 1.5) + np.random.default_rng(kind).normal(0, 0.03, x.shape)
-    return np.clip(x * 255.0, 0, 255).astype(np.uint8)
+    """A deterministic acquisition shift (SHIFTS[kind]) of a raw (H, W) uint8 radiograph."""
+    x = gray.astype(np.float32) / 255.0
+    return np.clip(SHIFTS[kind][1](x) * 255.0, 0, 255).astype(np.uint8)
 
 
-def shifted_set(grays: np.ndarray) -> Iterator[np.ndarray]:
-    """Every raw validation image under each shift kind, in turn."""
-    for kind in range(6):
-        for g in grays:
-            yield shifted(g, kind)
+def shifted_set(grays: np.ndarray) -> np.ndarray:
+    """(n, H, W) uint8 -> (len(SHIFTS) * n, H, W): every image under each shift kind, kind by kind."""
+    return np.stack([shifted(g, kind) for kind in range(len(SHIFTS)) for g in grays])

@@ -1,5 +1,6 @@
 """Evaluate the shipped model on any labelled folder (DIR/NORMAL, DIR/PNEUMONIA) with exactly the serving
-preprocessing, temperature and threshold. Writes JSON, a ROC curve and a reliability diagram.
+preprocessing, temperature and threshold. Writes JSON, a ROC curve and a reliability diagram, and runs the
+shortcut probe (`worker.ml.probes`): occlusion of corners and frame, and Grad-CAM mass in the frame.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from worker.ml import calibration, data, metrics, preprocessing
+from worker.ml import calibration, data, metrics, probes
 from worker.ml.spec import ModelSpec
 
 
@@ -24,21 +25,22 @@ def evaluate(spec: ModelSpec, folder: Path, out_json: Path, batch: int = 64) -> 
     if not items:
         raise ValueError(f"no images under {folder}/NORMAL or {folder}/PNEUMONIA")
     labels = np.array([i.label for i in items])
-    inputs, chroma = [], []
-    for item in items:
-        decoded = preprocessing.decode(item.path.read_bytes())
-        inputs.append(preprocessing.model_input(decoded.gray, spec.input_size))
-        chroma.append(decoded.chroma)
-    logits, features = predictor.batch_outputs(np.stack(inputs), batch)
+    inputs, chroma = data.load_inputs(items)
+    logits, cams, features = predictor.gradcam.batch(inputs, batch)
     probs = calibration.probabilities(logits, spec.temperature)
     rep = metrics.report(probs, labels, spec.threshold)
+    occluded = probes.occluded_logits(lambda x: predictor.batch_outputs(x, batch)[0], inputs)
+    probe = probes.occlusion_report(occluded, spec.temperature, spec.threshold, cams, spec.input_size)
     out_json.parent.mkdir(parents=True, exist_ok=True)
     stem = out_json.with_suffix("")
     metrics.plot_roc(probs, labels, spec.threshold, Path(f"{stem}_roc.png"))
     metrics.plot_reliability(probs, labels, Path(f"{stem}_reliability.png"))
     gate_rejected = 0
     if predictor.gate is not None:
-        gate_rejected = int(predictor.gate.rejected(features, np.array(chroma)).sum())
+        gate_rejected = int(predictor.gate.rejected(features, chroma).sum())
+    polarity_rejected = 0
+    if predictor.polarity is not None:
+        polarity_rejected = int((predictor.polarity.p_inverted(inputs) >= 0.5).sum())
     result: dict[str, Any] = {
         **rep.as_dict(),
         "confusion_matrix": [[rep.confusion["tn"], rep.confusion["fp"]], [rep.confusion["fn"], rep.confusion["tp"]]],
@@ -46,7 +48,9 @@ def evaluate(spec: ModelSpec, folder: Path, out_json: Path, batch: int = 64) -> 
         "model_version": spec.version,
         "temperature": spec.temperature,
         "data": str(folder),
-        "gate_rejected": int(gate_rejected),
+        "gate_rejected": gate_rejected,
+        "polarity_rejected": polarity_rejected,
+        **probe,
         "seconds": round(time.perf_counter() - start, 1),
         "roc_png": f"{stem.name}_roc.png",
         "reliability_png": f"{stem.name}_reliability.png",
@@ -66,6 +70,15 @@ def table(result: dict[str, Any]) -> str:
         ("threshold", f"{result['threshold']:.4f}"),
         ("confusion tn/fp/fn/tp", "/".join(str(result["confusion"][k]) for k in ("tn", "fp", "fn", "tp"))),
         ("gate rejected", f"{result['gate_rejected']}"),
+        ("polarity rejected", f"{result['polarity_rejected']}"),
+        ("occlusion_corners_dp05", f"{result['occlusion_corners_dp05']:.4f}"),
+        ("occlusion_frame_dp05", f"{result['occlusion_frame_dp05']:.4f}"),
+        (
+            "occlusion_flips",
+            f"{result['occlusion_flips']:.4f} ({result['occlusion_flips_count']}/{result['occlusions']})",
+        ),
+        ("cam_border_mass_median", f"{result['cam_border_mass_median']} (maps shown: {result['cam_maps_shown']})"),
+        ("cam_border_mass_median_all", f"{result['cam_border_mass_median_all']}"),
         ("model", result["model_version"]),
         ("seconds", f"{result['seconds']}"),
     ]

@@ -65,3 +65,12 @@ def fit(features: np.ndarray, percentile: float = 99.7, max_chroma: float = 0.12
     gate = Gate(lw.location_, lw.precision_, float("inf"), max_chroma)
     limit = float(np.percentile(gate.distances(features), percentile))
     return Gate(gate.mean, gate.precision, limit * 1.1, max_chroma)
+
+
+def with_limit(g: Gate, held_out: np.ndarray, percentile: float = 99.7, margin: float = 1.1) -> Gate:
+    """The same gate with its distance limit set on held-out radiographs' features (n, d): margin x percentile.
+
+    Training features sit closer to their own mean than any new radiograph does, so a limit set on them alone
+    rejects too many real radiographs; the held-out ones come from the honest validation and its shifts."""
+    limit = float(np.percentile(g.distances(held_out), percentile)) * margin
+    return Gate(g.mean, g.precision, limit, g.max_chroma)

@@ -1,7 +1,7 @@
 """Decode an uploaded radiograph and turn it into the model's input.
 
 Every image, whatever its format, mode or bit depth, goes through the same path:
-decode -> EXIF orientation -> grayscale float -> 8-bit window -> resize -> CLAHE.
+decode -> EXIF orientation -> grayscale float -> 8-bit window -> area resize to the model's input size.
 Training, evaluation and the worker all call `model_input`, so they can never disagree.
 """
 
@@ -14,11 +14,11 @@ import cv2
 import numpy as np
 from PIL import Image, ImageOps, UnidentifiedImageError
 
-INPUT_SIZE = 224
+from worker.ml.masks import mask_corners
+from worker.ml.spec import INPUT_SIZE
+
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG"})
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: larger than any CR/DR detector, far below a bomb
-CLAHE_CLIP = 2.0
-CLAHE_TILES = 8
 
 
 class ImageRejected(ValueError):
@@ -107,14 +107,22 @@ def chroma_of(rgb: np.ndarray) -> float:
 
 
 def model_input(gray: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
-    """(H, W) uint8 -> (size, size) uint8: area resize then CLAHE (contrast-limited histogram equalisation).
+    """(H, W) uint8 -> (size, size) uint8 grey levels: an area resize, then the four corners set to the median grey.
 
-    CLAHE normalises exposure and contrast between hospitals and detectors; the model sees only this.
+    Exposure and contrast are left to the model, which was trained under random gamma, contrast and brightness
+    (`worker.ml.train.augment`, which ends with this same `masks.mask_corners`). The corners hold side markers and text,
+    not lung: masking them removes that shortcut by construction. v1's CLAHE is gone: the v2 trainer runs on a
+    GPU machine without OpenCV, and the trainer and this function must see the same pixels.
     """
+    return mask_corners(resized(gray, size))
+
+
+def resized(gray: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
+    """(H, W) uint8 -> (size, size) uint8 by area averaging (linear when enlarging); a no-op at that size."""
+    if gray.shape == (size, size):
+        return np.asarray(gray, dtype=np.uint8)
     interp = cv2.INTER_AREA if min(gray.shape) >= size else cv2.INTER_LINEAR
-    resized = cv2.resize(gray, (size, size), interpolation=interp)
-    clahe = cv2.createCLAHE(clipLimit=CLAHE_CLIP, tileGridSize=(CLAHE_TILES, CLAHE_TILES))
-    return np.asarray(clahe.apply(resized), dtype=np.uint8)
+    return np.asarray(cv2.resize(gray, (size, size), interpolation=interp), dtype=np.uint8)
 
 
 def display_image(gray: np.ndarray, max_side: int = 768) -> np.ndarray:
@@ -124,9 +132,3 @@ def display_image(gray: np.ndarray, max_side: int = 768) -> np.ndarray:
     if scale == 1.0:
         return gray
     return cv2.resize(gray, (max(1, round(w * scale)), max(1, round(h * scale))), interpolation=cv2.INTER_AREA)
-
-
-def load_file(path: str, size: int = INPUT_SIZE) -> np.ndarray:
-    """Read a file from disk through the exact serving path; returns (size, size) uint8."""
-    with open(path, "rb") as fh:
-        return model_input(decode(fh.read()).gray, size)

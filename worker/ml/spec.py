@@ -9,6 +9,7 @@ from pathlib import Path
 from typing import Any
 
 LABELS = ("NORMAL", "PNEUMONIA")
+INPUT_SIZE = 224  # the model input is (INPUT_SIZE, INPUT_SIZE) grey levels
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "current"
 # Who the training data came from: the Kermany pediatric set (one hospital, children aged 1-5).
 INTENDED_POPULATION: dict[str, Any] = {
@@ -32,18 +33,32 @@ class GateSpec:
 
 
 @dataclass(frozen=True)
+class ArtifactSpec:
+    """A side file of the model (e.g. the polarity detector), checked against its sha256 like the weights."""
+
+    file: str
+    sha256: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
+    """conv_layers: the layers Grad-CAM reads (one per ensemble member); cam_scale: the raw Grad-CAM value
+    drawn at full strength, the same for every study, so that map colours compare across studies."""
+
     version: str
     directory: Path
     weights_file: str
     sha256: str
     arch: str
-    conv_layer: str
+    conv_layers: tuple[str, ...]
+    feature_layers: tuple[str, ...]
     input_size: int
     temperature: float
     threshold: float
+    cam_scale: float
     labels: tuple[str, ...] = LABELS
     gate: GateSpec | None = None
+    polarity: ArtifactSpec | None = None
     card: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -59,19 +74,22 @@ class ModelSpec:
     def load(cls, directory: Path | str = DEFAULT_MODEL_DIR) -> ModelSpec:
         directory = Path(directory)
         card = json.loads((directory / "card.json").read_text())
-        gate = card.get("gate")
+        gate, polarity = card.get("gate"), card.get("polarity")
         return cls(
             version=card["version"],
             directory=directory,
             weights_file=card["weights_file"],
             sha256=card["sha256"],
             arch=card["arch"],
-            conv_layer=card["conv_layer"],
+            conv_layers=tuple(card["conv_layers"]),
+            feature_layers=tuple(card["feature_layers"]),
             input_size=int(card["input_size"]),
             temperature=float(card["temperature"]),
             threshold=float(card["threshold"]),
+            cam_scale=float(card["cam_scale"]),
             labels=tuple(card.get("labels", LABELS)),
             gate=GateSpec(**{k: gate[k] for k in ("file", "sha256", "max_distance", "max_chroma")}) if gate else None,
+            polarity=ArtifactSpec(polarity["file"], polarity["sha256"]) if polarity else None,
             card=card,
         )
 

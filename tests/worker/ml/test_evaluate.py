@@ -37,13 +37,22 @@ def test_evaluate_model_writes_json_and_plots(tmp_path: Path, capsys: pytest.Cap
         "confusion_matrix",
     ):
         assert key in result
+    # The shortcut probe (issue 10): shares in [0, 1], flips counted over both occlusions of every image.
+    assert 0.0 <= result["occlusion_corners_dp05"] <= 1.0 and 0.0 <= result["occlusion_frame_dp05"] <= 1.0
+    assert result["occlusions"] == 12 and result["occlusion_flips"] == pytest.approx(
+        result["occlusion_flips_count"] / 12
+    )
+    assert result["cam_border_mass_median_all"] is None or 0.0 <= result["cam_border_mass_median_all"] <= 1.0
+    # The corners are masked by the serving preprocessing itself, so occluding them cannot move a probability.
+    assert result["occlusion_corners_dp05"] == 0.0
     assert result["n"] == 6
     (tn, fp), (fn, tp) = result["confusion_matrix"]
     assert tn + fp == 3 and fn + tp == 3
     assert result["accuracy"] == pytest.approx((tn + tp) / 6)
     assert (out.parent / "eval_roc.png").read_bytes()[:4] == b"\x89PNG"
     assert (out.parent / "eval_reliability.png").exists()
-    assert "accuracy" in capsys.readouterr().out
+    printed = capsys.readouterr().out
+    assert "accuracy" in printed and "occlusion_corners_dp05" in printed and "cam_border_mass_median" in printed
 
 
 def test_evaluate_model_explains_a_bad_folder(tmp_path: Path) -> None:

@@ -1,3 +1,5 @@
+from pathlib import Path
+
 import numpy as np
 import pytest
 
@@ -65,7 +67,7 @@ def test_threshold_for_sensitivity_is_the_highest_that_meets_it() -> None:
     assert metrics.report(probs, labels, t + 1e-6).sensitivity < 0.8
 
 
-def test_plots_are_written(tmp_path) -> None:  # type: ignore[no-untyped-def]
+def test_plots_are_written(tmp_path: Path) -> None:
     metrics.plot_roc(PROBS, LABELS, 0.5, tmp_path / "roc.png")
     metrics.plot_reliability(PROBS, LABELS, tmp_path / "rel.png")
     assert (tmp_path / "roc.png").read_bytes()[:4] == b"\x89PNG"

@@ -6,6 +6,7 @@ from PIL import Image
 
 from tests import images
 from worker.ml import preprocessing
+from worker.ml.masks import corners_mask
 from worker.ml.preprocessing import ImageRejected, decode, model_input
 
 
@@ -81,10 +82,15 @@ def test_decompression_bomb_is_refused_from_its_header() -> None:
         decode(bomb, max_pixels=40_000_000)
 
 
-def test_clahe_equalises_a_dark_low_contrast_image() -> None:
-    dark = (images.chest_like() // 4).astype(np.uint8)
+def test_model_input_is_an_area_resize_with_the_corners_masked_and_nothing_else() -> None:
+    # The trainer sees the decoded 224x224 grey levels with masks.mask_corners: serving must not equalise or stretch.
+    dark = (images.chest_like(224, 224) // 4).astype(np.uint8)
+    corners = corners_mask(224)
     out = model_input(dark)
-    assert out.std() > dark.std() * 1.3
+    assert np.array_equal(out[~corners], dark[~corners])
+    assert (out[corners] == np.uint8(np.median(dark))).all()
+    double = np.kron(dark, np.ones((2, 2), np.uint8))  # each pixel as a 2x2 block: the area resize undoes it
+    assert np.array_equal(model_input(double), out)
 
 
 def test_display_image_limits_the_longest_side() -> None:

@@ -1,0 +1,64 @@
+"""The shipped model on real radiographs: known calls, the card's figures reproduced, and the heatmap rule."""
+
+import cv2
+import numpy as np
+import pytest
+
+from tests import images
+from worker.ml import calibration, data
+from worker.ml.inference import Predictor
+from worker.ml.spec import ModelSpec
+
+pytestmark = pytest.mark.data
+
+
+@pytest.fixture(scope="module")
+def predictor() -> Predictor:
+    if not images.SHARED_DATA.exists():
+        pytest.skip(images.NO_DATA_REASON)
+    return Predictor(ModelSpec.load())
+
+
+def _decode(png: bytes) -> np.ndarray:
+    return np.asarray(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR))
+
+
+def test_the_16_official_validation_images_reproduce_the_cards_probabilities(predictor: Predictor) -> None:
+    # A preprocessing regression (a lost corner mask, another resize, a changed colour conversion) moves these.
+    items = data.list_folder(images.SHARED_DATA / "val")
+    inputs, _ = data.load_inputs(items)
+    logits, _, _ = predictor.gradcam.batch(inputs)
+    probs = calibration.probabilities(logits, predictor.spec.temperature)
+    card = predictor.spec.card["official_val_16"]
+    assert np.allclose(probs, card["probabilities"], atol=2e-3)
+    calls = (probs >= predictor.spec.threshold).astype(int)
+    labels = np.array([i.label for i in items])
+    assert int(((calls == 1) & (labels == 1)).sum()) == card["confusion"]["tp"]
+    assert int(((calls == 0) & (labels == 0)).sum()) == card["confusion"]["tn"]
+
+
+@pytest.mark.parametrize(("label", "index"), [("NORMAL", 6), ("NORMAL", 7), ("PNEUMONIA", 0), ("PNEUMONIA", 5)])
+def test_known_radiographs_get_their_label(predictor: Predictor, label: str, index: int) -> None:
+    assert predictor.predict(images.real_radiograph(label, index)).label == label
+
+
+def test_a_normal_call_draws_no_map_and_leaves_the_radiograph_untouched(predictor: Predictor) -> None:
+    data_ = images.real_radiograph("NORMAL", 7)
+    p = predictor.predict(data_)
+    assert p.label == "NORMAL"
+    assert _decode(p.heatmap_png).max() < 10  # inferno's zero is black
+    from worker.ml import preprocessing
+
+    gray = preprocessing.display_image(preprocessing.decode(data_).gray)
+    assert np.array_equal(_decode(p.overlay_png), cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
+
+
+def test_a_pneumonia_call_draws_its_evidence_on_the_absolute_scale(predictor: Predictor) -> None:
+    image = data.load_inputs(data.list_folder(images.SHARED_DATA / "val"))[0][-1]
+    r = predictor.gradcam(image)
+    shown = predictor.shown_cam(r.cam, "PNEUMONIA")
+    assert shown.max() > 0.2  # a confident pneumonia has visible evidence
+    assert np.allclose(shown, np.clip(r.cam / predictor.spec.cam_scale, 0, 1))
+    assert not predictor.shown_cam(r.cam, "NORMAL").any()
+    # Not stretched per image: half the raw evidence is drawn at (at most) half the strength.
+    assert predictor.shown_cam(r.cam / 2, "PNEUMONIA").max() <= shown.max() / 2 + 1e-6
