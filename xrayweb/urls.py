@@ -9,6 +9,8 @@ def no_self_service_reset(request: HttpRequest) -> HttpResponse:
     raise Http404("Password reset by e-mail is not available here; ask your clinic admin for a new link.")
 
 
+handler500 = "diagnosis.errors.server_error"
+
 urlpatterns = [
     path("admin/", admin.site.urls),
     *(
