@@ -29,6 +29,8 @@ FOLDS: dict[str, tuple[str, range]] = {
     "A": ("NORMAL2", range(0, 15)),
     "B": ("IM", range(15, 30)),
 }
+# v1's kind of validation, for comparison only: 15 % of patients of every family, normals included.
+RANDOM_FOLD = ("R", range(30, 45))
 _PATIENT = re.compile(r"(person\d+|(?:NORMAL2-)?IM-\d+)", re.IGNORECASE)
 
 
@@ -65,7 +67,12 @@ class Fold:
 
 
 def fold(name: str, file_names: Sequence[str], labels: Sequence[int]) -> Fold:
-    """Split items (file names with labels 0 NORMAL / 1 PNEUMONIA) into fold `name`'s train and validation."""
+    """Split items (file names with labels 0 NORMAL / 1 PNEUMONIA) into fold `name`'s train and validation.
+
+    Fold "R" (RANDOM_FOLD) is a plain patient-level split, as v1's validation was."""
+    if name == RANDOM_FOLD[0]:
+        held = np.array([bucket(patient_id(f)) in RANDOM_FOLD[1] for f in file_names])
+        return Fold(name, np.flatnonzero(~held), np.flatnonzero(held))
     held_family, held_buckets = FOLDS[name]
     held = np.array(
         [
