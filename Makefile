@@ -12,7 +12,7 @@ DEV_STAMP := $(VENV)/.dev-deps-$(shell sha256sum $(DEV_LOCK) | cut -c1-16)
 UV_VERSION := 0.9.5
 COMPILE = $(BIN)/uv pip compile -q --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28
 
-.PHONY: run test lint bench install install-dev lock
+.PHONY: run test lint bench install install-dev lock token superuser manage
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -31,6 +31,21 @@ install-dev: $(DEV_STAMP)
 
 run: install
 	$(BIN)/python -m xrayweb.launch
+
+# manage.py on make run's data folder and generated secret key (xrayweb/local.py), on a fresh clone too.
+LOCAL := $(BIN)/python -m xrayweb.local
+# USER is also the login's environment variable: only a USER= given on the command line names the account.
+USER_NAME := $(if $(filter command line,$(origin USER)),$(USER),)
+
+token: install  ## make token USER=north-clinician: that user's REST API token (made once, then the same)
+	@test -n "$(USER_NAME)" || { echo "usage: make token USER=<username>"; exit 2; }
+	@$(LOCAL) drf_create_token "$(USER_NAME)"
+
+superuser: install  ## make superuser: the platform superuser for /admin/ (asks for a name and password)
+	$(LOCAL) createsuperuser
+
+manage: install  ## make manage ARGS="...": any manage.py command on make run's data
+	$(LOCAL) $(ARGS)
 
 test: install-dev
 	DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-tests-only-secret} $(BIN)/python -m pytest $(PYTEST_ARGS)

@@ -20,7 +20,7 @@ from diagnosis.audit import Origin
 from diagnosis.filters import AuditFilter, WorklistFilter, worklist_params
 from diagnosis.forms import ActiveForm, InviteForm, RoleForm
 from diagnosis.models import AuditAction, Role
-from diagnosis.presenters import intended_population, page_query
+from diagnosis.presenters import intended_population, page_query, sort_links, worklist_query
 
 
 @role_required()
@@ -28,7 +28,8 @@ from diagnosis.presenters import intended_population, page_query
 def worklist(request: HttpRequest) -> HttpResponse:
     filterset = WorklistFilter(worklist_params(request.GET), queryset=selectors.worklist(request.user))
     page = Paginator(filterset.qs, 25).get_page(request.GET.get("page"))
-    context = {"filter": filterset, "page": page, "query": page_query(request), "population": intended_population()}
+    context = {"filter": filterset, "page": page, "query": page_query(request), "population": intended_population(),
+               "sorting": sort_links(request), "list_query": worklist_query(request)}  # fmt: skip
     return render(request, "diagnosis/worklist.html", context)
 
 

@@ -30,12 +30,26 @@ class StudyFilter(django_filters.FilterSet):
         fields: list[str] = []
 
 
+# The columns a list can be sorted by (?sort=probability, ?sort=-created, ...).
+SORTS = (("result__probability", "probability"), ("created", "created"), ("patient_ref", "patient"))
+
+
 class HistoryFilter(StudyFilter):
     """A user's own studies (the history page and the API's list): by label and by job status."""
 
     status = django_filters.ChoiceFilter(
         field_name="job__status", choices=JobStatus.choices, empty_label="Any status", label="Status"
     )
+
+
+class HistoryPageFilter(HistoryFilter):
+    """The history page adds a search by patient reference or file name, and sorting by column."""
+
+    q = django_filters.CharFilter(method="search", label="Patient or file")
+    sort = django_filters.OrderingFilter(fields=SORTS, label="Sort by")
+
+    def search(self, qs: QuerySet[Study], name: str, value: str) -> QuerySet[Study]:
+        return qs.filter(Q(original_name__icontains=value) | Q(patient_ref__icontains=value))
 
 
 class WorklistFilter(StudyFilter):
@@ -49,6 +63,7 @@ class WorklistFilter(StudyFilter):
         method="filter_disagreement", choices=YES_NO, empty_label="Any", label="Reviewer disagrees"
     )
     patient_ref = django_filters.CharFilter(field_name="patient_ref", lookup_expr="iexact", label="Patient reference")
+    sort = django_filters.OrderingFilter(fields=SORTS, label="Sort by")
 
     def search(self, qs: QuerySet[Study], name: str, value: str) -> QuerySet[Study]:
         """File name, patient reference, clinical note or uploader."""

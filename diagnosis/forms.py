@@ -10,6 +10,7 @@ from diagnosis.models import (
     MAX_AGE_YEARS,
     NOTE_MAX_LENGTH,
     PATIENT_REF_MAX_LENGTH,
+    Label,
     Projection,
     Role,
     Sex,
@@ -64,10 +65,25 @@ class UploadForm(forms.Form):
 
 class ReviewForm(forms.Form):
     decision = forms.ChoiceField(
-        choices=[("agree", "Agree with the model"), ("disagree", "Disagree (the other label)")],
+        choices=[("agree", "Agree with the model"), ("disagree", "Disagree with the model")],
         widget=forms.RadioSelect,
     )
     note = forms.CharField(max_length=NOTE_MAX_LENGTH, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+
+    def __init__(self, *args: Any, model_label: str | None = None, **kwargs: Any) -> None:
+        """With the model's label, each choice names the final label it records ("Disagree → Normal")."""
+        super().__init__(*args, **kwargs)
+        if model_label:
+            own, other = Label(model_label).label, Label.other(model_label).label
+            field = self.fields["decision"]
+            assert isinstance(field, forms.ChoiceField)
+            field.choices = [("agree", f"Agree → {own}"), ("disagree", f"Disagree → {other}")]
+
+    @classmethod
+    def revising(cls, review: Any, model_label: str | None) -> ReviewForm:
+        """The form for a study: an earlier review's decision and note are filled in, to revise, not retype."""
+        initial = {"decision": "agree" if review.agrees else "disagree", "note": review.note} if review else {}
+        return cls(initial=initial, model_label=model_label)
 
 
 class InviteForm(forms.Form):

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
 from django.core.mail import send_mail
@@ -30,6 +31,20 @@ class PeopleError(Exception):
 class Invitation:
     user: User
     link: str
+    emailed: bool = False  # an SMTP server took the e-mail (without EMAIL_HOST nothing leaves the machine)
+
+
+# Backends that deliver nothing: the page must not tell the admin an e-mail went out.
+UNDELIVERED = ("django.core.mail.backends.console.EmailBackend", "django.core.mail.backends.dummy.EmailBackend")
+
+
+def _mail(subject: str, body: str, to: str) -> bool:
+    """Send the link (the admin sees it on screen anyway). True only when a delivering backend (SMTP) took it:
+    without EMAIL_HOST it goes nowhere, or to the console in development."""
+    if not to:
+        return False
+    sent = send_mail(subject, body, None, [to], fail_silently=True) == 1
+    return sent and settings.EMAIL_BACKEND not in UNDELIVERED
 
 
 def invitation_path(user: User) -> str:
@@ -52,14 +67,12 @@ def invite(admin: User, username: str, email: str, role: str, site_url: str, ori
     except IntegrityError as exc:
         raise PeopleError(f"The username {username!r} is taken.") from exc
     link = site_url.rstrip("/") + invitation_path(user)
-    send_mail(
+    emailed = _mail(
         f"Invitation to {clinic.name} on the chest X-ray portal",
         f"{admin.get_username()} invited you as {Role(role).label.lower()}.\nSet your password: {link}\n",
-        None,
-        [email],
-        fail_silently=True,  # the admin also sees the link on screen and can pass it on
+        email,
     )
-    return Invitation(user=user, link=link)
+    return Invitation(user=user, link=link, emailed=emailed)
 
 
 def set_role(admin: User, member: Membership, role: str, origin: Origin = NO_ORIGIN) -> None:
@@ -98,15 +111,12 @@ def reset_access(admin: User, member: Membership, site_url: str, origin: Origin 
         lockout.unlock(user.username)
         audit.record(admin, AuditAction.UNLOCK, user, {"change": "reset access", "user": user.username}, origin)
     link = site_url.rstrip("/") + invitation_path(user)
-    if user.email:
-        send_mail(
-            "Set your password on the chest X-ray portal",
-            f"{admin.get_username()} issued you a new link to set your password: {link}\n",
-            None,
-            [user.email],
-            fail_silently=True,
-        )
-    return Invitation(user=user, link=link)
+    emailed = _mail(
+        "Set your password on the chest X-ray portal",
+        f"{admin.get_username()} issued you a new link to set your password: {link}\n",
+        user.email,
+    )
+    return Invitation(user=user, link=link, emailed=emailed)
 
 
 def _check_other(admin: User, member: Membership) -> None:

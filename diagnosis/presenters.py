@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
+from urllib.parse import urlencode
 
 from django.conf import settings
 from django.http import HttpRequest
@@ -24,6 +25,51 @@ def page_query(request: HttpRequest) -> str:
     query = request.GET.copy()
     query.pop("page", None)
     return query.urlencode()
+
+
+def sort_links(request: HttpRequest) -> dict[str, dict[str, str]]:
+    """For each sortable column: the link that sorts by it (descending first, then ascending) and the
+    current direction for aria-sort."""
+    current = request.GET.get("sort", "")
+    out = {}
+    for column in ("probability", "created", "patient"):
+        query = request.GET.copy()
+        query.pop("page", None)
+        query["sort"] = column if current == f"-{column}" else f"-{column}"
+        direction = "descending" if current == f"-{column}" else "ascending" if current == column else "none"
+        out[column] = {"href": "?" + query.urlencode(), "aria": direction}
+    return out
+
+
+def worklist_query(request: HttpRequest) -> str:
+    """The worklist's filter and order, carried to the study pages opened from it (for save & next)."""
+    return urlencode({"from": "worklist", "wl": page_query(request)})
+
+
+# Within this many points of the threshold, a call is borderline: the bar shades the band and the page says so.
+BORDERLINE = 0.10
+
+
+def percent(probability: float) -> str:
+    """A probability in words: whole percent, never a false certainty ("< 1 %" and "> 99 %" at the ends)."""
+    if probability < 0.01:
+        return "< 1 %"
+    if probability > 0.99:
+        return "> 99 %"
+    return f"{round(probability * 100)} %"
+
+
+def probability_scale(probability: float, threshold: float) -> dict[str, Any]:
+    """The probability against the threshold on one 0-100 scale, for the result bar (positions in %)."""
+    return {
+        "probability_text": percent(probability),
+        "threshold_text": f"{threshold * 100:.1f} %".replace(".0 %", " %"),
+        "probability_pos": round(probability * 100, 1),
+        "threshold_pos": round(threshold * 100, 1),
+        "band_from": round(max(threshold - BORDERLINE, 0.0) * 100, 1),
+        "band_width": round((min(threshold + BORDERLINE, 1.0) - max(threshold - BORDERLINE, 0.0)) * 100, 1),
+        "borderline": abs(probability - threshold) < BORDERLINE,
+    }
 
 
 def file_url(study: Study, kind: FileKind) -> str:
@@ -55,11 +101,23 @@ def status_payload(study: Study) -> dict[str, Any]:
             "inference_ms": result.inference_ms,
             "heatmap_url": file_url(study, FileKind.HEATMAP),
             "overlay_url": file_url(study, FileKind.OVERLAY),
+            **probability_scale(result.probability, result.threshold),
         }
     # The page's result block, rendered by the same template as the first render: the polling script only
     # swaps it in, so the result is laid out in one place.
     payload["result_html"] = render_to_string(RESULT_TEMPLATE, {"status": payload})
     return payload
+
+
+def upload_entry(study: Study) -> dict[str, str]:
+    """A study just created by an upload, as the upload page's live batch view lists it."""
+    return {
+        "id": str(study.pk),
+        "name": study.original_name,
+        "url": reverse("diagnosis:study", args=[study.pk]),
+        "status_url": reverse("diagnosis:study_status", args=[study.pk]),
+        "thumbnail_url": file_url(study, FileKind.THUMBNAIL),
+    }
 
 
 @dataclass(frozen=True)

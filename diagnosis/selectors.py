@@ -49,6 +49,22 @@ def worklist(user: AnyUser) -> QuerySet[Study]:
     )
 
 
+def priors(user: AnyUser, study: Study) -> QuerySet[Study]:
+    """The same patient's other studies in the clinic (by patient reference), newest first; none without one."""
+    if not study.patient_ref:
+        return Study.objects.none()
+    return studies_for(user).filter(patient_ref=study.patient_ref).exclude(pk=study.pk).order_by("-created")
+
+
+def neighbours(ordered_ids: list[uuid.UUID], current: uuid.UUID) -> tuple[uuid.UUID | None, uuid.UUID | None]:
+    """The previous and next id around `current` in a list's order; a study no longer in the list (just
+    reviewed, say) has no previous one and the list's first as the next one."""
+    if current not in ordered_ids:
+        return None, next(iter(ordered_ids), None)
+    i = ordered_ids.index(current)
+    return (ordered_ids[i - 1] if i > 0 else None), (ordered_ids[i + 1] if i + 1 < len(ordered_ids) else None)
+
+
 def get_batch(user: AnyUser, batch_id: uuid.UUID | str) -> Batch:
     """A batch is its submitter's: bulk clients poll their own submissions."""
     if not user.is_authenticated:

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import uuid
+from dataclasses import dataclass
 from typing import cast
+from urllib.parse import urlencode
 
+from django.conf import settings
 from django.contrib import messages
 from django.contrib.auth.models import User
 from django.core.paginator import Paginator
-from django.http import FileResponse, HttpRequest, HttpResponse, JsonResponse
+from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict
 from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
@@ -16,48 +19,112 @@ from django.views.decorators.http import require_GET, require_http_methods, requ
 from diagnosis import intake, reviews, selectors, viewing
 from diagnosis.access import has_role, role_required
 from diagnosis.audit import Origin
-from diagnosis.filters import HistoryFilter
+from diagnosis.filters import HistoryPageFilter, WorklistFilter, worklist_params
 from diagnosis.forms import ReviewForm, UploadForm
 from diagnosis.models import Role, Study
-from diagnosis.presenters import intended_population, page_query, population_warning, status_payload
+from diagnosis.presenters import (
+    intended_population,
+    page_query,
+    population_warning,
+    sort_links,
+    status_payload,
+    upload_entry,
+)
 
 
 @role_required()
 @require_http_methods(["GET", "POST"])
 def upload(request: HttpRequest) -> HttpResponse:
+    """The upload page. Its script sends one file per request (for per-file progress) and asks for JSON: each
+    file's fate, a study or a named error. Without the script, the form posts all files and the page lists them."""
+    wants_json = "application/json" in request.headers.get("Accept", "")
     form = UploadForm(request.POST, request.FILES) if request.method == "POST" else UploadForm()
-    context = {"form": form, "population": intended_population()}
-    if form.is_bound and form.is_valid():
-        user, origin = cast(User, request.user), Origin.of(request)
-        submission = intake.submit_files(user, form.cleaned_data["images"], details=form.details(), origin=origin)
-        for error in submission.errors:
-            form.add_error("images", str(error))
-        if submission.studies and not submission.errors:
-            if len(submission.studies) == 1:
-                return redirect("diagnosis:study", study_id=submission.studies[0].pk)
-            messages.success(request, f"{len(submission.studies)} studies queued.")
-            return redirect("diagnosis:history")
-        if submission.studies:
-            messages.success(request, f"{len(submission.studies)} studies queued; the files below were refused.")
-        return render(request, "diagnosis/upload.html", {**context, "queued": submission.studies}, status=400)
-    return render(request, "diagnosis/upload.html", context, status=400 if form.errors else 200)
+    context = {"form": form, "population": intended_population(), "max_files": settings.MAX_FILES_PER_UPLOAD}
+    if not (form.is_bound and form.is_valid()):
+        if wants_json:
+            return JsonResponse({"studies": [], "errors": _form_errors(form)}, status=400)
+        return render(request, "diagnosis/upload.html", context, status=400 if form.errors else 200)
+    user, origin = cast(User, request.user), Origin.of(request)
+    submission = intake.submit_files(user, form.cleaned_data["images"], details=form.details(), origin=origin)
+    if wants_json:
+        body = {"studies": [upload_entry(s) for s in submission.studies],
+                "errors": [{"file": e.file_name, "message": e.message} for e in submission.errors]}  # fmt: skip
+        return JsonResponse(body, status=200 if submission.studies else 400)
+    if submission.studies and not submission.errors:
+        if len(submission.studies) == 1:
+            return redirect("diagnosis:study", study_id=submission.studies[0].pk)
+        messages.success(request, f"{len(submission.studies)} studies queued.")
+        return redirect("diagnosis:history")
+    context = {**context, "queued": submission.studies, "refused": submission.errors}
+    return render(request, "diagnosis/upload.html", context, status=400)
+
+
+def _form_errors(form: UploadForm) -> list[dict[str, str]]:
+    return [{"file": "", "message": str(m)} for messages_ in form.errors.values() for m in messages_]
 
 
 def _study_context(request: HttpRequest, study: Study) -> dict[str, object]:
+    status = status_payload(study)
     return {
         "study": study,
-        "status": status_payload(study),
+        "status": status,
         "review": getattr(study, "review", None),
         "warning": population_warning(study.age_years),
-        "can_review": has_role(request.user, Role.REVIEWER),
+        "can_review": has_role(request.user, Role.REVIEWER) and status["result"] is not None,
+        "priors": selectors.priors(request.user, study),
     }
+
+
+@dataclass(frozen=True)
+class WorklistPlace:
+    """Where a study page sits in the worklist it was opened from (its filter, kept in `wl`)."""
+
+    query: str
+    previous: uuid.UUID | None
+    next: uuid.UUID | None
+
+    @classmethod
+    def of(cls, request: HttpRequest, params: QueryDict, study: Study) -> WorklistPlace | None:
+        if params.get("from") != "worklist":
+            return None
+        query = params.get("wl", "")
+        filterset = WorklistFilter(worklist_params(QueryDict(query)), queryset=selectors.worklist(request.user))
+        ids = list(filterset.qs.values_list("pk", flat=True)) if filterset.is_valid() else []
+        return cls(query, *selectors.neighbours(ids, study.pk))
+
+    def study_url(self, study_id: uuid.UUID) -> str:
+        return reverse("diagnosis:study", args=[study_id]) + "?" + urlencode({"from": "worklist", "wl": self.query})
+
+    @property
+    def list_url(self) -> str:
+        return reverse("diagnosis:worklist") + (f"?{self.query}" if self.query else "")
+
+
+def _compared(request: HttpRequest, study: Study) -> Study | None:
+    """A prior opened side by side (?compare=<id>): only one of the same clinic, else nothing."""
+    other = request.GET.get("compare")
+    try:
+        return selectors.get_study(request.user, other) if other else None
+    except Http404:
+        return None
 
 
 @role_required()
 @require_GET
 def study_detail(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
     study = viewing.view_study(request.user, study_id, Origin.of(request), via="page")
-    return render(request, "diagnosis/study.html", {**_study_context(request, study), "form": ReviewForm()})
+    review = getattr(study, "review", None)
+    result = getattr(study, "result", None)
+    form = ReviewForm.revising(review, result.label if result else None)
+    compare = _compared(request, study)
+    context = {
+        **_study_context(request, study),
+        "form": form,
+        "place": WorklistPlace.of(request, request.GET, study),
+        "compare": compare,
+        "compare_status": status_payload(compare) if compare else None,
+    }
+    return render(request, "diagnosis/study.html", context)
 
 
 @role_required()
@@ -71,7 +138,9 @@ def study_report(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
 @require_POST
 def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
     study = selectors.get_study(request.user, study_id)
-    form = ReviewForm(request.POST)
+    result = getattr(study, "result", None)
+    form = ReviewForm(request.POST, model_label=result.label if result else None)
+    place = WorklistPlace.of(request, request.POST, study)  # before saving: the study may leave the list
     if form.is_valid():
         try:
             agrees = form.cleaned_data["decision"] == "agree"
@@ -79,12 +148,19 @@ def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
         except reviews.ReviewError as exc:
             form.add_error(None, str(exc))
     if form.errors:
-        context = {**_study_context(request, study), "form": form}
+        context = {**_study_context(request, study), "form": form, "place": place}
         return render(request, "diagnosis/study.html", context, status=400)
-    messages.success(request, "Review saved.")
-    if request.POST.get("next") == "worklist":  # reviewing from the worklist goes back to it
-        return redirect("diagnosis:worklist")
-    return redirect("diagnosis:study", study_id=study.pk)
+    if place is None:
+        messages.success(request, "Review saved.")
+        return redirect("diagnosis:study", study_id=study.pk)
+    if request.POST.get("action") != "next":
+        messages.success(request, "Review saved.")
+        return redirect(place.study_url(study.pk))
+    if place.next is None:
+        messages.success(request, "Review saved. That was the last study of this worklist.")
+        return redirect(place.list_url)
+    messages.success(request, f"Review of {study.original_name} saved.")
+    return redirect(place.study_url(place.next))
 
 
 @role_required()
@@ -103,9 +179,10 @@ def study_file(request: HttpRequest, study_id: uuid.UUID, kind: str) -> FileResp
 @role_required()
 @require_GET
 def history(request: HttpRequest) -> HttpResponse:
-    filterset = HistoryFilter(request.GET, queryset=selectors.history(request.user))
+    filterset = HistoryPageFilter(request.GET, queryset=selectors.history(request.user))
     page = Paginator(filterset.qs, 20).get_page(request.GET.get("page"))
-    context = {"form": filterset.form, "page": page, "query": page_query(request)}
+    context = {"form": filterset.form, "page": page, "query": page_query(request), "sorting": sort_links(request),
+               "pending": any(not s.job.is_final for s in page)}  # fmt: skip
     return render(request, "diagnosis/history.html", context)
 
 

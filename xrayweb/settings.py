@@ -247,12 +247,13 @@ if env_bool("DJANGO_SECURE_COOKIES", False):  # served over HTTPS (behind a prox
 # HSTS for every subdomain and the browsers' preload list bind the whole domain, not this service: the operator
 # opts in (HSTS_INCLUDE_SUBDOMAINS, HSTS_PRELOAD), so `check --deploy` does not warn about them.
 SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
-# Content-Security-Policy (django-csp). Enforced: no plugins, no framing, same-origin everything. The pages
-# still carry inline scripts (moving them to static files is another open issue), so the policy without
-# 'unsafe-inline' for scripts is report-only for now: browsers report what it would block. Once the templates
-# have no inline script, move it to CONTENT_SECURITY_POLICY.
+# Content-Security-Policy (django-csp), enforced: no plugins, no framing, same-origin everything, and scripts
+# only from the static files (no inline script or event handler: the pages pass data by data- attributes).
+# Styles keep 'unsafe-inline' for the result bar's computed positions (style attributes, no script).
+# tests/e2e/test_csp.py fails when an inline script comes back.
 _CSP = {
     "default-src": [SELF],
+    "script-src": [SELF],
     "img-src": [SELF, "data:", "blob:"],
     "style-src": [SELF, "'unsafe-inline'"],
     "object-src": [NONE],
@@ -260,8 +261,7 @@ _CSP = {
     "form-action": [SELF],
     "frame-ancestors": [NONE],
 }
-CONTENT_SECURITY_POLICY = {"DIRECTIVES": {**_CSP, "script-src": [SELF, "'unsafe-inline'"]}}
-CONTENT_SECURITY_POLICY_REPORT_ONLY = {"DIRECTIVES": {**_CSP, "script-src": [SELF]}}
+CONTENT_SECURITY_POLICY = {"DIRECTIVES": _CSP}
 
 # Uploads: files bigger than this many bytes are refused before they are read into a study.
 MAX_UPLOAD_BYTES = env_int("MAX_UPLOAD_BYTES", 30 * 1024 * 1024, minimum=1024)

@@ -1,0 +1,65 @@
+// The study page: polls the status until the job is final and swaps in the server's result block
+// (templates/diagnosis/_result.html, the one renderer); the reviewer's keys and focus; the help dialog.
+(function () {
+  "use strict";
+  const box = document.getElementById("study");
+  const $ = (id) => document.getElementById(id);
+  const typing = window.xrayTyping || (() => false);
+
+  function show(s) {
+    $("status-badge").textContent = s.status;
+    $("status-badge").className = "badge " + s.status;
+    if (s.reason) { $("reason").textContent = (s.status === "rejected" ? "Not judged: " : "") + s.reason; $("reason").hidden = false; }
+    if (s.final) { $("progress-box").hidden = true; }
+    if (s.result) {
+      $("result").outerHTML = s.result_html;  // inside the aria-live region: screen readers hear the result
+      const viewer = (window.xrayViewers || [])[0];
+      if (viewer && s.result.label === "PNEUMONIA") viewer.showHeatmap(s.result.heatmap_url);
+    }
+  }
+
+  async function poll(delay) {
+    try {
+      const res = await fetch(box.dataset.statusUrl, { headers: { Accept: "application/json" }, cache: "no-store" });
+      if (res.ok) {
+        const s = await res.json();
+        show(s);
+        // A reviewer gets the review form once there is a result to review: reload once, then stop.
+        if (s.final) { if (s.result && box.dataset.reviewer === "true") location.reload(); return; }
+      }
+    } catch (e) { /* network blip: keep polling */ }
+    setTimeout(() => poll(Math.min(delay * 1.5, 3000)), delay);
+  }
+  if (box.dataset.final !== "true") poll(250);
+
+  // The reviewer's loop: the decision has focus on arrival; A and D choose, Enter saves (and opens the next),
+  // N and P move through the worklist, ? shows the keys.
+  const form = $("review-form");
+  const decision = (value) => form && form.querySelector(`input[name=decision][value=${value}]`);
+  function choose(value) {
+    const radio = decision(value);
+    if (!radio) return;
+    radio.checked = true;
+    radio.focus();
+  }
+  if (form) {
+    const checked = form.querySelector("input[name=decision]:checked") || decision("agree");
+    if (checked && !location.hash) checked.focus({ preventScroll: true });
+    form.querySelector("textarea").addEventListener("keydown", (e) => {
+      if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); }
+    });
+  }
+  const help = $("help");
+  $("help-button").addEventListener("click", () => help.showModal());
+  function go(id) { const a = $(id); if (a) location.href = a.href; }
+  const keys = {
+    a: () => choose("agree"), d: () => choose("disagree"),
+    n: () => go("next-study"), p: () => go("prev-study"),
+    "?": () => (help.open ? help.close() : help.showModal()),
+  };
+  document.addEventListener("keydown", (e) => {
+    if (e.ctrlKey || e.metaKey || e.altKey || typing(e.target)) return;
+    const act = keys[e.key.toLowerCase()] || keys[e.key];
+    if (act) { e.preventDefault(); act(); }
+  });
+})();

@@ -1,0 +1,159 @@
+// The upload page: the age warning as you type; drag and drop and the list of chosen files; then each file
+// sent on its own request (XHR, for its progress), its fate named (a study, or the reason it was refused),
+// and the studies' statuses and thumbnails kept live until each is final. Without this script the form
+// posts every file at once and the page lists each file's fate.
+(function () {
+  "use strict";
+  const form = document.getElementById("upload-form");
+  const input = form.querySelector("input[type=file]");
+  const list = document.getElementById("file-list");
+  const zone = document.getElementById("dropzone");
+  const button = document.getElementById("analyse");
+  const summary = document.getElementById("upload-summary");
+
+  const age = document.getElementById("id_age_years");
+  const warn = document.getElementById("age-warning");
+  function checkAge() {
+    const v = age.value === "" ? null : Number(age.value);
+    warn.hidden = v === null || (v >= Number(form.dataset.minAge) && v <= Number(form.dataset.maxAge));
+  }
+  age.addEventListener("input", checkAge);
+  checkAge();
+
+  function size(bytes) {
+    if (bytes < 1024) return `${bytes} B`;
+    if (bytes < 1024 * 1024) return `${(bytes / 1024).toFixed(0)} KB`;
+    return `${(bytes / 1024 / 1024).toFixed(1)} MB`;
+  }
+  function el(tag, cls, text) {
+    const e = document.createElement(tag);
+    if (cls) e.className = cls;
+    if (text !== undefined) e.textContent = text;
+    return e;
+  }
+
+  let rows = [];
+  function showChosen() {
+    list.replaceChildren();
+    rows = [...input.files].map((file) => {
+      const li = el("li", "chosen");
+      const thumb = el("span", "thumb");
+      const name = el("span", "name", `${file.name} · ${size(file.size)}`);
+      const badge = el("span", "badge", "chosen");
+      const bar = el("progress");
+      bar.max = 100; bar.value = 0; bar.hidden = true;
+      bar.setAttribute("aria-label", `${file.name} sent`);
+      li.append(thumb, name, badge, bar);
+      list.append(li);
+      return { file, li, thumb, name, badge, bar };
+    });
+    summary.textContent = rows.length ? `${rows.length} file${rows.length === 1 ? "" : "s"} chosen` : "";
+  }
+  input.addEventListener("change", showChosen);
+
+  ["dragenter", "dragover"].forEach((t) => zone.addEventListener(t, (e) => { e.preventDefault(); zone.classList.add("over"); }));
+  ["dragleave", "drop"].forEach((t) => zone.addEventListener(t, () => zone.classList.remove("over")));
+  zone.addEventListener("drop", (e) => {
+    e.preventDefault();
+    const all = new DataTransfer();
+    [...input.files, ...e.dataTransfer.files].forEach((f) => all.items.add(f));
+    input.files = all.files;
+    showChosen();
+  });
+
+  function setBadge(row, status, text) {
+    row.badge.className = `badge ${status}`;
+    row.badge.textContent = text || status;
+  }
+
+  function send(row) {
+    return new Promise((resolve) => {
+      const data = new FormData(form);
+      data.delete(input.name);
+      data.append(input.name, row.file, row.file.name);
+      const xhr = new XMLHttpRequest();
+      xhr.open("POST", form.action);
+      xhr.setRequestHeader("Accept", "application/json");
+      row.bar.hidden = false;
+      setBadge(row, "running", "sending");
+      xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) row.bar.value = (100 * e.loaded) / e.total; });
+      xhr.addEventListener("load", () => {
+        row.bar.value = 100;
+        let body = null;
+        try { body = JSON.parse(xhr.responseText); } catch (err) { body = null; }
+        if (body && body.studies && body.studies.length) { sent(row, body.studies[0]); resolve(true); return; }
+        const error = body && body.errors && body.errors[0];
+        refused(row, error ? error.message : `The server answered ${xhr.status}.`);
+        resolve(false);
+      });
+      xhr.addEventListener("error", () => { refused(row, "The upload did not reach the server (network error)."); resolve(false); });
+      xhr.send(data);
+    });
+  }
+
+  function refused(row, message) {
+    row.li.className = "refused";
+    row.bar.hidden = true;
+    setBadge(row, "rejected", "refused");
+    row.li.append(el("span", "error", message));
+  }
+
+  function sent(row, study) {
+    row.li.className = "sent";
+    row.li.dataset.study = study.id;
+    row.bar.hidden = true;
+    const img = el("img");
+    img.alt = "";
+    img.src = study.thumbnail_url;
+    row.thumb.replaceWith(img);
+    const link = el("a", "name", row.name.textContent);
+    link.href = study.url;
+    row.name.replaceWith(link);
+    setBadge(row, "queued");
+    watch(row, study.status_url, 500);
+  }
+
+  // The live batch view: each study's status until it is final, with its result once there is one.
+  function watch(row, url, delay) {
+    fetch(url, { headers: { Accept: "application/json" }, cache: "no-store" })
+      .then((res) => (res.ok ? res.json() : null))
+      .then((s) => {
+        if (s) {
+          const text = s.result ? `${s.result.label_display} · ${s.result.probability_text}` : s.status;
+          setBadge(row, s.result ? s.result.label : s.status, text);
+          row.badge.classList.add("badge");
+          if (s.reason && !row.li.querySelector(".error")) row.li.append(el("span", "error", s.reason));
+          counts();
+          if (s.final) return;
+        }
+        setTimeout(() => watch(row, url, Math.min(delay * 1.5, 4000)), delay);
+      })
+      .catch(() => setTimeout(() => watch(row, url, 4000), 4000));
+  }
+
+  function counts() {
+    const c = { sent: 0, refused: 0, done: 0 };
+    rows.forEach((r) => {
+      if (r.li.classList.contains("refused")) c.refused += 1;
+      if (r.li.classList.contains("sent")) c.sent += 1;
+      if (/NORMAL|PNEUMONIA|rejected|failed/.test(r.badge.className) && r.li.classList.contains("sent")) c.done += 1;
+    });
+    summary.textContent = `${c.sent} queued, ${c.refused} refused; ${c.done} of ${c.sent} finished`;
+  }
+
+  form.addEventListener("submit", async (e) => {
+    if (!rows.length) return;  // nothing chosen: the server's form explains
+    e.preventDefault();
+    button.disabled = true;
+    zone.querySelectorAll("input").forEach((i) => (i.disabled = true));
+    // Two at a time: each file's progress is its own, and one refused file never takes the others with it.
+    const queue = [...rows];
+    const worker = async () => { while (queue.length) await send(queue.shift()); };
+    await Promise.all([worker(), worker()]);
+    counts();
+    button.disabled = false;
+    input.disabled = false;
+    input.value = "";
+    document.getElementById("to-history").hidden = false;
+  });
+})();
