@@ -62,6 +62,10 @@ def main(argv: list[str] | None = None) -> None:
         "Grad-CAM, compiled, batch of 64": per_call_ms(lambda: predictor.gradcam.batch(batch64), max(1, args.n // 10))
         / 64,
         "shipped Predictor.predict, 1024x1024 PNG in": per_call_ms(lambda: _predict_or_reject(predictor, data), args.n),
+        "shipped Predictor.predict_batch of 32 PNGs": per_call_ms(
+            lambda: predictor.predict_batch([data] * 32), max(1, args.n // 10)
+        )
+        / 32,
     }
     for name, ms in rows.items():
         print(f"{name:<46} {ms:8.1f} ms/image")

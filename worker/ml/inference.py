@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import time
+from dataclasses import replace
 
 import keras
 import numpy as np
@@ -47,29 +48,66 @@ class Predictor:
 
     def predict(self, data: bytes, max_pixels: int = preprocessing.DEFAULT_MAX_PIXELS) -> Prediction:
         """Raises preprocessing.ImageRejected for unusable, inverted or non-radiograph input."""
+        outcome = self.predict_batch([data], max_pixels)[0]
+        if isinstance(outcome, preprocessing.ImageRejected):
+            raise outcome
+        return outcome
+
+    def predict_batch(
+        self, datas: list[bytes], max_pixels: int = preprocessing.DEFAULT_MAX_PIXELS
+    ) -> list[Prediction | preprocessing.ImageRejected]:
+        """Image bytes -> one Prediction or ImageRejected (with its reason) per image, in order.
+
+        One compiled forward + Grad-CAM pass for the whole batch; a bad image is refused alone and never
+        fails the others. inference_ms is the batch's wall time shared equally between its images.
+        """
         start = time.perf_counter()
-        decoded = preprocessing.decode(data, max_pixels)
-        image = preprocessing.model_input(decoded.gray, self.spec.input_size)
-        if self.polarity is not None:
-            reason = self.polarity.reason(image)
-            if reason:
-                raise preprocessing.ImageRejected(reason)
-        r = self.gradcam(image)
-        if self.gate is not None:
-            reason = self.gate.reason(r.features, decoded.chroma)
-            if reason:
-                raise preprocessing.ImageRejected(reason)
-        probability = float(calibration.probabilities(np.array([r.logit]), self.spec.temperature)[0])
-        label = self.spec.labels[int(probability >= self.spec.threshold)]
-        heatmap_png, overlay_png = overlay.render(
-            preprocessing.display_image(decoded.gray), self.shown_cam(r.cam, label)
+        outcomes: list[Prediction | preprocessing.ImageRejected | None] = [None] * len(datas)
+        decoded: dict[int, preprocessing.DecodedImage] = {}
+        for i, data in enumerate(datas):
+            try:
+                decoded[i] = preprocessing.decode(data, max_pixels)
+            except preprocessing.ImageRejected as exc:
+                outcomes[i] = exc
+        live = list(decoded)
+        images = (
+            np.stack([preprocessing.model_input(decoded[i].gray, self.spec.input_size) for i in live]) if live else None
         )
-        return Prediction(
-            label=label,
-            probability=probability,
-            threshold=self.spec.threshold,
-            model_version=self.spec.version,
-            heatmap_png=heatmap_png,
-            overlay_png=overlay_png,
-            inference_ms=round((time.perf_counter() - start) * 1000),
-        )
+        if images is not None:
+            self._judge(live, images, decoded, outcomes)
+        per_image_ms = round((time.perf_counter() - start) * 1000 / max(1, len(datas)))
+        done: list[Prediction | preprocessing.ImageRejected] = []
+        for outcome in outcomes:
+            assert outcome is not None  # every image was either refused at decode or judged
+            done.append(replace(outcome, inference_ms=per_image_ms) if isinstance(outcome, Prediction) else outcome)
+        return done
+
+    def _judge(
+        self,
+        live: list[int],
+        images: np.ndarray,
+        decoded: dict[int, preprocessing.DecodedImage],
+        outcomes: list[Prediction | preprocessing.ImageRejected | None],
+    ) -> None:
+        logits, cams, features = self.gradcam.batch(images)
+        probabilities = calibration.probabilities(logits, self.spec.temperature)
+        for k, i in enumerate(live):
+            reason = self.polarity.reason(images[k]) if self.polarity is not None else None
+            if reason is None and self.gate is not None:
+                reason = self.gate.reason(features[k], decoded[i].chroma)
+            if reason:
+                outcomes[i] = preprocessing.ImageRejected(reason)
+                continue
+            label = self.spec.labels[int(probabilities[k] >= self.spec.threshold)]
+            heatmap_png, overlay_png = overlay.render(
+                preprocessing.display_image(decoded[i].gray), self.shown_cam(cams[k], label)
+            )
+            outcomes[i] = Prediction(
+                label=label,
+                probability=float(probabilities[k]),
+                threshold=self.spec.threshold,
+                model_version=self.spec.version,
+                heatmap_png=heatmap_png,
+                overlay_png=overlay_png,
+                inference_ms=0,
+            )

@@ -62,3 +62,22 @@ def test_a_pneumonia_call_draws_its_evidence_on_the_absolute_scale(predictor: Pr
     assert not predictor.shown_cam(r.cam, "NORMAL").any()
     # Not stretched per image: half the raw evidence is drawn at (at most) half the strength.
     assert predictor.shown_cam(r.cam / 2, "PNEUMONIA").max() <= shown.max() / 2 + 1e-6
+
+
+def test_a_batch_judges_each_image_alone_and_matches_one_at_a_time(predictor: Predictor) -> None:
+    from worker.ml import preprocessing
+
+    good_normal, good_pneumonia = images.real_radiograph("NORMAL", 7), images.real_radiograph("PNEUMONIA", 0)
+    negative = images.encode(255 - preprocessing.decode(good_normal).gray)
+    photo = images.encode(np.random.default_rng(0).integers(0, 256, (200, 200, 3), dtype=np.uint8))
+    batch = [good_normal, b"not an image", negative, photo, good_pneumonia]
+    outcomes = predictor.predict_batch(batch)
+    assert len(outcomes) == 5
+    assert isinstance(outcomes[1], preprocessing.ImageRejected) and "not a JPEG or PNG" in str(outcomes[1])
+    assert isinstance(outcomes[2], preprocessing.ImageRejected) and "inverted" in str(outcomes[2])
+    assert isinstance(outcomes[3], preprocessing.ImageRejected)
+    for i in (0, 4):
+        single = predictor.predict(batch[i])
+        assert not isinstance(outcomes[i], preprocessing.ImageRejected)
+        assert outcomes[i].label == single.label
+        assert abs(outcomes[i].probability - single.probability) < 1e-4
