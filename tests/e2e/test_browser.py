@@ -3,6 +3,7 @@ import re
 
 import pytest
 
+from diagnosis.models import Study
 from tests import factories, images
 
 pytestmark = pytest.mark.browser
@@ -52,7 +53,12 @@ def test_clinician_uploads_and_sees_the_result_without_reloading(
     assert page.is_visible("#progress-box") and not page.is_visible("#result")
     page.evaluate("window.loadedOnce = true")  # a reload or a navigation would lose this
     worker = start_worker()
-    page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    try:
+        page.wait_for_selector("#result:not([hidden])", timeout=120_000)
+    except Exception as exc:
+        job = Study.objects.get(pk=page.url.rstrip("/").rsplit("/", 1)[1]).job
+        log = worker.log.read_text(errors="replace")[-3000:]
+        raise AssertionError(f"no result in the page; the job is {job.status} {job.reason}\n{log}") from exc
     assert page.evaluate("window.loadedOnce === true"), "the page reloaded to show the result"
     assert not page.is_visible("#progress-box"), worker.log.read_text()[-2000:]
 

@@ -9,7 +9,7 @@ import subprocess
 import time
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 from urllib.parse import quote, urlparse
 
 import pytest
@@ -45,10 +45,16 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc, url = start_embedded_redis(tmp_path_factory.mktemp("redis"))
     elif not _reachable(url):
         pytest.fail(f"REDIS_URL={url} is set but does not answer")
-    celery_app.conf.broker_url = url  # type: ignore[misc]  # read-only in the stubs, settable at runtime
+    use_broker(url)
     yield url
     if proc:
         proc.terminate()
+
+
+def use_broker(url: str) -> None:
+    """Point this process's Celery app at `url`, dropping connections an earlier test may have pooled."""
+    celery_app.conf.broker_url = url  # type: ignore[misc]  # read-only in the stubs, settable at runtime
+    cast(Any, celery_app)._after_fork()  # what Celery does in a forked child: forget the connection and producer pools
 
 
 def database_url() -> str:
