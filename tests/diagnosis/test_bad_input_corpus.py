@@ -6,6 +6,7 @@ beside it stored); never a 5xx. tests/faults/test_faults.py then runs the stored
 
 from __future__ import annotations
 
+import html
 import io
 from typing import Any
 
@@ -15,6 +16,7 @@ from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
 
 from diagnosis.models import Study
+from diagnosis.validation import UploadError, validate_upload
 from tests import badinput
 from tests.factories import token_client
 
@@ -82,8 +84,20 @@ def test_page(alice, case: badinput.Case) -> None:
         pytest.fail(f"redirected as if all were good: {r['Location']}")
     assert r.status_code == 400
     page = r.content.decode()
-    assert 'class="errorlist' in page, "refused without a reason shown"
+    refused = [data for name, data in case.files.items() if name not in GOOD_NAMES]
+    if case.fields or not refused:  # a form error: Django's error list next to the field
+        assert 'class="errorlist' in page, "refused without a reason shown"
+    for data in refused:  # a refused file: its reason, as the upload gate gives it, is on the page
+        assert html.escape(_reason(data)) in page, f"refused without its reason: {_reason(data)!r}"
     assert stored == (_good_count(case) if not case.fields else 0)
+
+
+def _reason(data: bytes) -> str:
+    try:
+        validate_upload("x.png", len(data), io.BytesIO(data))
+    except UploadError as exc:
+        return exc.message
+    raise AssertionError("a good file in the corpus")
 
 
 def test_the_corpus_is_big_enough() -> None:
