@@ -361,4 +361,6 @@ LOGGING = {
         "handlers": ["console"],
         "level": env_str("LOG_LEVEL", "INFO", LOG_LEVELS, "a log level (DEBUG, INFO, WARNING, ERROR)"),
     },
+    # django-axes logs every login at INFO; the audit trail already records them. Lockouts are WARNING.
+    "loggers": {"axes": {"level": "WARNING"}},
 }
