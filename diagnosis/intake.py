@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
 from django.conf import settings
@@ -16,8 +16,18 @@ from django.utils import timezone
 from diagnosis import archives, audit, jobs
 from diagnosis.access import require_membership
 from diagnosis.audit import NO_ORIGIN, Origin
-from diagnosis.models import AuditAction, Batch, InferenceJob, Study
+from diagnosis.models import (
+    MAX_AGE_YEARS,
+    PATIENT_REF_MAX_LENGTH,
+    AuditAction,
+    Batch,
+    DicomInstance,
+    DicomPeer,
+    InferenceJob,
+    Study,
+)
 from diagnosis.validation import UploadError, ValidatedUpload, validate_upload
+from worker.ml.dicom import DicomHeader
 
 
 @dataclass(frozen=True)
@@ -55,15 +65,34 @@ class Submission:
         self.errors.append(UploadError(file_name, message))
 
 
+def with_header(details: StudyDetails, header: DicomHeader | None) -> StudyDetails:
+    """The form's details, each one left empty filled from the DICOM header (PatientID, age, sex, view)."""
+    if header is None:
+        return details
+    return replace(
+        details,
+        patient_ref=details.patient_ref or header.patient_id[:PATIENT_REF_MAX_LENGTH],
+        age_years=details.age_years if details.age_years is not None else _age(header.age_years),
+        sex=details.sex or header.sex,
+        projection=details.projection or header.view_position,
+    )
+
+
+def _age(years: int | None) -> int | None:
+    return years if years is not None and 0 <= years <= MAX_AGE_YEARS else None
+
+
 def create_study(
     owner: User,
     upload: ValidatedUpload,
     batch: Batch | None = None,
     details: StudyDetails = NO_DETAILS,
     origin: Origin = NO_ORIGIN,
+    peer: DicomPeer | None = None,
 ) -> Study:
     """Store the study in the owner's clinic, audit the upload and queue its job, all or nothing."""
     clinic = require_membership(owner).clinic
+    details = with_header(details, upload.dicom)
     with transaction.atomic():
         study = Study(
             clinic=clinic,
@@ -85,11 +114,28 @@ def create_study(
         study.preview.save("preview.jpg", ContentFile(upload.preview_jpeg), save=False)
         study.thumbnail.save("thumbnail.jpg", ContentFile(upload.thumbnail_jpeg), save=False)
         study.save()
+        if upload.dicom is not None:
+            _keep_uids(study, upload.dicom, peer)
         job = InferenceJob.objects.create(study=study, enqueued_at=timezone.now())
         audit_detail = {"file_name": upload.name, "batch": str(batch.pk) if batch else None}
         audit.record(owner, AuditAction.UPLOAD, study, audit_detail, origin, clinic=clinic)
         jobs.enqueue(job.pk)
     return study
+
+
+def _keep_uids(study: Study, header: DicomHeader, peer: DicomPeer | None) -> None:
+    keep = settings.DICOM_KEEP_IDENTIFIERS
+    DicomInstance.objects.create(
+        study=study,
+        study_uid=header.study_uid,
+        series_uid=header.series_uid,
+        sop_uid=header.sop_uid,
+        sop_class_uid=header.sop_class_uid,
+        accession=header.accession[:64] if keep else "",
+        patient_name=header.patient_name[:200] if keep else "",
+        birth_date=header.birth_date[:8] if keep else "",
+        peer=peer,
+    )
 
 
 def submit_files(

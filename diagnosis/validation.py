@@ -1,7 +1,8 @@
 """The upload gate: every file is checked here before it becomes a study.
 
-A bad file never reaches the queue: empty, too large, not a JPEG/PNG, truncated or corrupt, or a
-decompression bomb (refused from its header, before any pixel is decoded).
+A bad file never reaches the queue: empty, too large, not a JPEG/PNG/DICOM, truncated or corrupt, or a
+decompression bomb (refused from its header, before any pixel is decoded). A DICOM file must be a single-frame
+chest radiograph (worker.ml.dicom); what is stored of it is a de-identified copy unless DICOM_KEEP_IDENTIFIERS.
 """
 
 from __future__ import annotations
@@ -14,9 +15,11 @@ import cv2
 import numpy as np
 from django.conf import settings
 
-from worker.ml.preprocessing import ImageRejected, decode, display_image
+from worker.ml import dicom
+from worker.ml.preprocessing import DecodedImage, ImageRejected, decode, display_image
 
-CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png"}
+CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "DICOM": "application/dicom"}
+EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "DICOM": ".dcm"}
 PREVIEW_SIDE = 1024
 THUMBNAIL_SIDE = 192
 
@@ -41,6 +44,7 @@ class ValidatedUpload:
     height: int
     preview_jpeg: bytes
     thumbnail_jpeg: bytes
+    dicom: dicom.DicomHeader | None = None  # the original header's UIDs and details (data: the stored copy)
 
 
 def clean_name(name: str) -> str:
@@ -58,15 +62,32 @@ def validate_upload(name: str, size: int | None, stream: IO[bytes]) -> Validated
     data = stream.read(limit + 1)
     if len(data) > limit:
         raise UploadError(name, f"the file is larger than the {limit / 2**20:.3g} MB limit.")
+    header = None
     try:
-        decoded = decode(data, max_pixels=settings.MAX_IMAGE_PIXELS)
+        if dicom.is_dicom(data):
+            image = dicom.read(data, settings.MAX_IMAGE_PIXELS)
+            decoded, header = image.decoded, image.header
+            if not settings.DICOM_KEEP_IDENTIFIERS:
+                data = dicom.deidentify(image.dataset, uid_salt())
+        else:
+            decoded = decode(data, max_pixels=settings.MAX_IMAGE_PIXELS)
     except ImageRejected as exc:
         raise UploadError(name, str(exc)) from exc
+    return _validated(name, data, decoded, header)
+
+
+def uid_salt() -> str:
+    """What new UIDs of de-identified copies are derived from: secret, so they cannot be traced back."""
+    return hashlib.sha256(f"dicom-uid:{settings.SECRET_KEY}".encode()).hexdigest()
+
+
+def _validated(name: str, data: bytes, decoded: DecodedImage, header: dicom.DicomHeader | None) -> ValidatedUpload:
     return ValidatedUpload(
         name=name,
         data=data,
         content_type=CONTENT_TYPES[decoded.format],
-        extension=".png" if decoded.format == "PNG" else ".jpg",
+        extension=EXTENSIONS[decoded.format],
+        dicom=header,
         sha256=hashlib.sha256(data).hexdigest(),
         width=decoded.width,
         height=decoded.height,

@@ -276,6 +276,13 @@ FILE_UPLOAD_HANDLERS = ["diagnosis.limits.CappedTemporaryFileUploadHandler"]
 MAX_REQUEST_BYTES = env_int("MAX_REQUEST_BYTES", 2 * 1024 * 1024 * 1024, minimum=1024 * 1024)
 DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 
+# DICOM (issue 14): the stored copy is de-identified unless DICOM_KEEP_IDENTIFIERS; the C-STORE listener's AE title
+# and port (`manage.py dicom_listener`; 0: a free port); how long a results send may take.
+DICOM_KEEP_IDENTIFIERS = env_bool("DICOM_KEEP_IDENTIFIERS", False)
+DICOM_AE_TITLE = env_str("DICOM_AE_TITLE", "XRAYAI", re.compile(r"[ -~]{1,16}"), "an AE title (1-16 ASCII characters)")
+DICOM_PORT = env_int("DICOM_PORT", 11112, minimum=0)
+DICOM_SEND_TIMEOUT = env_int("DICOM_SEND_TIMEOUT", 30, minimum=1)
+
 # Model shipped with the worker (a folder holding card.json); the worker verifies its sha256.
 MODEL_DIR = Path(os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR)
 if not (MODEL_DIR / "card.json").is_file():

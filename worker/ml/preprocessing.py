@@ -37,9 +37,14 @@ class DecodedImage:
 
 
 def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
-    """Decode JPEG/PNG bytes of any mode or bit depth. Raises ImageRejected with a clear reason."""
+    """Decode JPEG/PNG bytes of any mode or bit depth, or a DICOM radiograph (worker.ml.dicom). Raises
+    ImageRejected with a clear reason."""
     if not data:
         raise ImageRejected("The file is empty.")
+    from worker.ml import dicom  # imports this module: late, to avoid the cycle
+
+    if dicom.is_dicom(data):
+        return dicom.read(data, max_pixels).decoded
     img = _open(data, max_pixels)
     fmt = str(img.format)
     try:
@@ -61,7 +66,7 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"The image cannot be read ({exc}).") from exc
     if img.format not in ALLOWED_FORMATS:
-        raise ImageRejected(f"Unsupported image format {img.format}; upload a JPEG or PNG.")
+        raise ImageRejected(f"Unsupported image format {img.format}; upload a JPEG, PNG or DICOM file.")
     width, height = img.size
     if width < 32 or height < 32:
         raise ImageRejected(f"The image is too small ({width}x{height}); at least 32x32 pixels are needed.")
