@@ -13,6 +13,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from kombu import pools as kombu_pools
 
 from tests.integration.conftest import WorkerProcess, database_url
 from xrayweb.celery import app as celery_app
@@ -65,10 +66,9 @@ class RedisServer:
 def use_broker(url: str) -> None:
     """Point this process's Celery app at `url`, dropping the connections it pooled for the previous one."""
     celery_app.conf.broker_url = url  # type: ignore[misc]  # read-only in the stubs, settable at runtime
-    app: Any = celery_app  # the pools are private attributes, reset as Celery's own tests do
-    if app._pool is not None:
-        app._pool.force_close_all()
-        app._pool = None
+    app: Any = celery_app  # the pools are private attributes, reset as Celery does after a fork
+    kombu_pools.reset()  # closes and forgets kombu's registry of pools, so none is reused closed
+    app._pool = None
     app.amqp._producer_pool = None
 
 
