@@ -9,7 +9,18 @@ from django.http import HttpRequest
 
 from diagnosis import audit
 from diagnosis.audit import Origin
-from diagnosis.models import AuditAction, AuditEvent, Clinic, InferenceJob, Membership, Result, Review, Study
+from diagnosis.models import (
+    AuditAction,
+    AuditEvent,
+    Clinic,
+    DicomPeer,
+    InferenceJob,
+    Membership,
+    Result,
+    ResultSend,
+    Review,
+    Study,
+)
 
 
 class JobInline(admin.StackedInline):
@@ -130,3 +141,19 @@ class AuditEventAdmin(admin.ModelAdmin):
 
     def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
         return False
+
+
+@admin.register(DicomPeer)
+class DicomPeerAdmin(admin.ModelAdmin):
+    """The PACSes allowed to send to the DICOM listener (by calling AE title) and where results go back."""
+
+    list_display = ("ae_title", "clinic", "uploader", "send_ae_title", "send_host", "send_port", "active")
+    list_filter = ("clinic", "active")
+    search_fields = ("ae_title", "send_ae_title", "send_host")
+
+
+@admin.register(ResultSend)
+class ResultSendAdmin(admin.ModelAdmin):
+    list_display = ("study", "status", "attempts", "destination", "updated", "sent_at")
+    list_filter = ("status",)
+    readonly_fields = ("study", "series_uid", "sr_uid", "sc_uid")

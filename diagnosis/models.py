@@ -235,6 +235,8 @@ class AuditAction(models.TextChoices):
     PERMISSION_CHANGE = "permission_change", "Permission change"
     LOCKOUT = "lockout", "Locked out"
     UNLOCK = "unlock", "Unlocked"
+    DICOM_REFUSED = "dicom_refused", "DICOM caller refused"
+    DICOM_SENT = "dicom_sent", "Results sent to PACS"
 
 
 class AppendOnlyError(Exception):
@@ -304,6 +306,13 @@ class DicomPeer(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ae_title} -> {self.clinic}"
+
+    def clean(self) -> None:
+        from django.core.exceptions import ValidationError
+
+        membership = getattr(self.uploader, "membership", None) if self.uploader_id else None
+        if self.uploader_id and (membership is None or membership.clinic_id != self.clinic_id):
+            raise ValidationError({"uploader": "The uploader must be a member of this clinic."})
 
     @property
     def sends_results(self) -> bool:

@@ -139,6 +139,14 @@ def port_from_env() -> int:
     return int(raw) or free_port()
 
 
+def dicom_port_from_env() -> int:
+    """DICOM_PORT (default 11112, or a free one when PORT=0); 0 picks a free one (written to the ready file)."""
+    raw = os.environ.get("DICOM_PORT") or ("0" if os.environ.get("PORT") == "0" else "11112")
+    if not raw.isdigit() or int(raw) > 65535:
+        raise SystemExit(f"DICOM_PORT={raw!r} is not a port number (0 picks a free one).")
+    return int(raw) or free_port()
+
+
 def write_ready(path: Path, info: dict[str, Any]) -> None:
     """Atomically, so a reader never sees half a file; readable by this user only (it holds the password)."""
     tmp = path.with_suffix(".tmp")
@@ -189,6 +197,9 @@ def main() -> int:
         password = os.environ.get("DEMO_PASSWORD") or persistent_secret(data / "demo_password", 9)
         manage("create_demo_clinics", "--password", password)
         children.append(child(worker_argv(data / "celerybeat-schedule"), cwd=ROOT))
+        dicom_port = dicom_port_from_env()
+        dicom_ae = os.environ.get("DICOM_AE_TITLE") or "XRAYAI"
+        children.append(child([sys.executable, "manage.py", "dicom_listener", "--port", str(dicom_port)], cwd=ROOT))
         children.append(
             child(
                 [
@@ -213,12 +224,21 @@ def main() -> int:
         wait_for_port(port, children[-1])
         url = f"http://127.0.0.1:{port}/"
         write_ready(
-            ready, {"url": url, "username": DEMO_USER, "password": password, "data_dir": str(data), "pid": os.getpid()}
+            ready,
+            {
+                "url": url,
+                "username": DEMO_USER,
+                "password": password,
+                "data_dir": str(data),
+                "pid": os.getpid(),
+                "dicom_port": dicom_port,
+            },
         )
         print(
             f"\n  Chest X-ray pneumonia service: {url}\n"
             f"  Log in as: {DEMO_USER} / {password}\n"
             "  (the same password for north-reviewer, north-admin and the river-* users of the second clinic)\n"
+            f"  DICOM listener (C-STORE): AE title {dicom_ae}, port {dicom_port} (DICOM peers in /admin/)\n"
             f"  Data folder: {data}   (Ctrl-C stops everything)\n",
             flush=True,
         )

@@ -1,0 +1,104 @@
+"""The C-STORE SCP: PACSes and modalities send radiographs; each becomes a study exactly as an upload does.
+
+A calling AE title must be a DicomPeer (Django admin), which names the clinic and the user recorded as the
+uploader; any other caller is refused at association (PS3.8 reason: calling AE title not recognised) and audited.
+Each received instance goes through the same gate (validation.validate_upload) and intake (intake.create_study):
+a refused one answers a failure status whose comment is the reason.
+"""
+
+from __future__ import annotations
+
+import io
+import logging
+from typing import Any
+
+from django.db import close_old_connections
+from pydicom.dataset import Dataset
+from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, StoragePresentationContexts, evt
+from pynetdicom.events import EventHandlerType
+from pynetdicom.sop_class import Verification  # type: ignore[attr-defined]
+from pynetdicom.transport import ThreadedAssociationServer
+
+from diagnosis import audit, intake
+from diagnosis.audit import Origin
+from diagnosis.models import AuditAction, DicomPeer
+from diagnosis.validation import UploadError, validate_upload
+
+logger = logging.getLogger(__name__)
+NO_CALLER = "-NO-PEERS-"  # pynetdicom accepts anyone when the list is empty: this name matches no caller
+REFUSED = 0xC000  # "Cannot understand": the file is not something the service judges
+OUT_OF_RESOURCES = 0xA700
+
+
+class ListenerAE(AE):
+    """An AE whose allowed callers are read from the database at every association (admin edits apply at once)."""
+
+    @property
+    def require_calling_aet(self) -> list[str]:
+        close_old_connections()
+        titles = list(DicomPeer.objects.filter(active=True).values_list("ae_title", flat=True))
+        return titles or [NO_CALLER]
+
+    @require_calling_aet.setter
+    def require_calling_aet(self, value: list[str]) -> None:
+        pass
+
+
+def build_ae(ae_title: str) -> ListenerAE:
+    ae = ListenerAE(ae_title=ae_title)
+    for context in StoragePresentationContexts:
+        if context.abstract_syntax:
+            ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
+    ae.add_supported_context(Verification)
+    ae.require_called_aet = True
+    return ae
+
+
+def start(ae_title: str, host: str, port: int) -> ThreadedAssociationServer:
+    """Listen in a background thread (port 0: a free one, read server.server_address[1])."""
+    handlers: list[EventHandlerType] = [(evt.EVT_C_STORE, handle_store), (evt.EVT_REJECTED, handle_rejected)]
+    server = build_ae(ae_title).start_server((host, port), block=False, evt_handlers=handlers)
+    if server is None:  # only with block=True
+        raise RuntimeError("the DICOM listener did not start")
+    return server
+
+
+def handle_rejected(event: Any) -> None:
+    requestor = event.assoc.requestor
+    close_old_connections()
+    audit.record(
+        None,
+        AuditAction.DICOM_REFUSED,
+        detail={"calling_ae": str(requestor.ae_title), "reason": "unknown calling AE title"},
+        origin=Origin(ip=requestor.address),
+        username=f"dicom:{requestor.ae_title}"[:150],
+    )
+    logger.warning("refused DICOM association from %s at %s", requestor.ae_title, requestor.address)
+
+
+def handle_store(event: Any) -> int | Dataset:
+    close_old_connections()
+    requestor = event.assoc.requestor
+    peer = DicomPeer.objects.select_related("uploader").filter(ae_title=requestor.ae_title, active=True).first()
+    if peer is None:  # deactivated during the association
+        return _failure(REFUSED, "calling AE title not configured")
+    data = event.encoded_dataset(include_meta=True)
+    name = f"{event.request.AffectedSOPInstanceUID}.dcm"
+    try:
+        upload = validate_upload(name, len(data), io.BytesIO(data))
+    except UploadError as exc:
+        logger.info("refused %s from %s: %s", name, requestor.ae_title, exc.message)
+        return _failure(REFUSED, exc.message)
+    try:
+        intake.create_study(peer.uploader, upload, origin=Origin(ip=requestor.address), peer=peer)
+    except Exception:
+        logger.exception("could not store %s from %s", name, requestor.ae_title)
+        return _failure(OUT_OF_RESOURCES, "the service could not store the instance; try again")
+    return 0x0000
+
+
+def _failure(status: int, comment: str) -> Dataset:
+    ds = Dataset()
+    ds.Status = status
+    ds.ErrorComment = comment[:64]
+    return ds
