@@ -76,7 +76,11 @@
       xhr.setRequestHeader("Accept", "application/json");
       row.bar.hidden = false;
       setBadge(row, "running", "sending");
-      xhr.upload.addEventListener("progress", (e) => { if (e.lengthComputable) row.bar.value = (100 * e.loaded) / e.total; });
+      xhr.upload.addEventListener("progress", (e) => {
+        if (!e.lengthComputable) return;
+        row.bar.value = (100 * e.loaded) / e.total;
+        row.li.dataset.sent = String(Math.round(row.bar.value));  // how much of the file has gone
+      });
       xhr.addEventListener("load", () => {
         row.bar.value = 100;
         let body = null;
