@@ -18,8 +18,8 @@ from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import DatabaseError
 
-from diagnosis import jobs
-from diagnosis.task_names import INFERENCE_QUEUE, RUN_INFERENCE, SWEEP_STALE_JOBS
+from diagnosis import jobs, pacs
+from diagnosis.task_names import INFERENCE_QUEUE, RUN_INFERENCE, SEND_RESULTS, SWEEP_STALE_JOBS
 from worker.ml.preprocessing import ImageRejected
 
 logger = logging.getLogger(__name__)
@@ -87,12 +87,22 @@ def _judge(task: Any, job: Any, worker: str) -> str:
     except ImageRejected as exc:
         jobs.reject_job(job.pk, str(exc))
         return "rejected"
-    return "done" if jobs.record_result(job, prediction) is not None else "skipped: already final"
+    if jobs.record_result(job, prediction) is None:
+        return "skipped: already final"
+    pacs.schedule(job.study_id)  # a DICOM study from a peer that takes results: send them back
+    return "done"
 
 
 @shared_task(name=SWEEP_STALE_JOBS)
 def sweep_stale_jobs() -> int:
-    return len(jobs.requeue_stale_jobs(requeue_queued=inference_backlog() == 0, live_nodes=live_workers()))
+    requeued = jobs.requeue_stale_jobs(requeue_queued=inference_backlog() == 0, live_nodes=live_workers())
+    pacs.redrive()
+    return len(requeued)
+
+
+@shared_task(name=SEND_RESULTS)
+def send_results(study_id: str) -> str:
+    return str(pacs.send(study_id).status)
 
 
 def live_workers() -> set[str] | None:

@@ -18,7 +18,7 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from diagnosis.task_names import INFERENCE_QUEUE, MAINTENANCE_QUEUE, RUN_INFERENCE, SWEEP_STALE_JOBS
+from diagnosis.task_names import INFERENCE_QUEUE, MAINTENANCE_QUEUE, RUN_INFERENCE, SEND_RESULTS, SWEEP_STALE_JOBS
 from worker.ml.preprocessing import DEFAULT_MAX_PIXELS
 from worker.ml.spec import DEFAULT_MODEL_DIR
 from xrayweb.paths import BASE_DIR, data_dir
@@ -323,6 +323,7 @@ CELERY_TASK_QUEUES = (Queue(INFERENCE_QUEUE), Queue(MAINTENANCE_QUEUE))
 CELERY_TASK_ROUTES = {
     RUN_INFERENCE: {"queue": INFERENCE_QUEUE},
     SWEEP_STALE_JOBS: {"queue": MAINTENANCE_QUEUE},
+    SEND_RESULTS: {"queue": MAINTENANCE_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": SWEEP_STALE_JOBS, "schedule": float(SWEEP_INTERVAL)},

@@ -1,0 +1,215 @@
+"""Results back to the PACS: for a finished DICOM study, a Comprehensive SR (label, calibrated probability,
+threshold, model version) and a Secondary Capture of the overlay with a burned-in legend, both built with highdicom
+in the original study (its Study Instance UID and patient module, a new series), sent by C-STORE to the clinic's
+destination (DicomPeer).
+
+The send is its own small state machine (ResultSend): PENDING -> SENT | FAILED (with the reason). Its UIDs are fixed
+when the row is made, so a re-send stores the same instances again: idempotent at the PACS. The sweeper re-drives
+PENDING sends left behind and FAILED ones up to MAX_ATTEMPTS.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import timedelta
+from uuid import UUID
+
+import cv2
+import highdicom as hd
+import numpy as np
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Q
+from django.utils import timezone
+from pydicom.dataset import Dataset
+from pydicom.sr.codedict import codes
+from pydicom.uid import generate_uid
+from pynetdicom import AE
+
+from diagnosis.models import DicomInstance, Result, ResultSend, SendStatus, Study
+
+logger = logging.getLogger(__name__)
+MANUFACTURER = "Chest X-ray pneumonia service"
+SERIES_NUMBER = 9901
+DECISION_SUPPORT = "AI decision support - not a diagnosis; a clinician reads the image"
+SCT_PNEUMONIA = hd.sr.CodedConcept("233604007", "SCT", "Pneumonia")
+SCT_NORMAL = hd.sr.CodedConcept("17621005", "SCT", "Normal")
+PROBABILITY = hd.sr.CodedConcept("PNEUMONIA-P", "99XRAYAI", "Calibrated probability of pneumonia")
+THRESHOLD = hd.sr.CodedConcept("PNEUMONIA-T", "99XRAYAI", "Decision threshold")
+NO_UNITS = hd.sr.CodedConcept("1", "UCUM", "no units")
+
+
+def schedule(study_id: UUID | str) -> ResultSend | None:
+    """After a study is done: make its send (once) when it came by DICOM from a peer that takes results."""
+    dicom = DicomInstance.objects.select_related("peer").filter(study_id=study_id).first()
+    if dicom is None or dicom.peer is None or not dicom.peer.sends_results:
+        return None
+    send, created = ResultSend.objects.get_or_create(
+        study_id=study_id,
+        defaults={"series_uid": generate_uid(), "sr_uid": generate_uid(), "sc_uid": generate_uid()},
+    )
+    if created:
+        from diagnosis.tasks import send_results  # the task module imports this one
+
+        transaction.on_commit(lambda: _enqueue(send_results, send.study_id), robust=True)
+    return send
+
+
+def _enqueue(task: object, study_id: UUID | str) -> None:
+    task.delay(str(study_id))  # type: ignore[attr-defined]
+
+
+def send(study_id: str) -> ResultSend:
+    """Build and C-STORE the SR and the SC; record SENT or FAILED with the reason. Safe to run twice."""
+    row = ResultSend.objects.select_related("study__dicom__peer", "study__result").get(study_id=study_id)
+    if row.status == SendStatus.SENT:
+        return row
+    ResultSend.objects.filter(pk=row.pk).update(attempts=F("attempts") + 1)
+    peer = row.study.dicom.peer
+    destination = f"{peer.send_ae_title}@{peer.send_host}:{peer.send_port}" if peer else ""
+    try:
+        if peer is None or not peer.sends_results:
+            raise SendError("the clinic has no DICOM destination for results")
+        sr, sc = structured_report(row), secondary_capture(row)
+        store(peer.send_host, int(peer.send_port or 0), peer.send_ae_title, [sr, sc])
+    except Exception as exc:  # any failure is this send's state, never a crash of the worker
+        logger.warning("results of %s not sent to %s: %s", study_id, destination, exc)
+        _set(row, SendStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000], destination)
+    else:
+        _set(row, SendStatus.SENT, "", destination)
+    row.refresh_from_db()
+    return row
+
+
+class SendError(Exception):
+    pass
+
+
+def _set(row: ResultSend, status: str, reason: str, destination: str) -> None:
+    sent_at = timezone.now() if status == SendStatus.SENT else None
+    ResultSend.objects.filter(pk=row.pk).update(status=status, reason=reason, destination=destination, sent_at=sent_at)
+
+
+def store(host: str, port: int, called_ae: str, datasets: list[Dataset]) -> None:
+    """C-STORE each dataset in one association; raises SendError with the PACS's answer otherwise."""
+    ae = AE(ae_title=settings.DICOM_AE_TITLE)
+    ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = settings.DICOM_SEND_TIMEOUT
+    for ds in datasets:
+        ae.add_requested_context(ds.SOPClassUID, ds.file_meta.TransferSyntaxUID)
+    assoc = ae.associate(host, port, ae_title=called_ae)
+    if not assoc.is_established:
+        raise SendError(f"association with {called_ae}@{host}:{port} refused or failed")
+    try:
+        for ds in datasets:
+            status = assoc.send_c_store(ds)
+            code = int(getattr(status, "Status", -1))
+            if code not in (0x0000, 0xB000, 0xB007, 0xB006):
+                raise SendError(f"C-STORE of {ds.SOPClassUID.name} answered status 0x{code & 0xFFFF:04X}")
+    finally:
+        assoc.release()
+
+
+def reference_dataset(study: Study) -> Dataset:
+    """The original study's patient and study modules, from what was kept (de-identified fields stay empty)."""
+    dicom: DicomInstance = study.dicom
+    ds = Dataset()
+    ds.PatientName = dicom.patient_name
+    ds.PatientID = study.patient_ref
+    ds.PatientBirthDate = dicom.birth_date
+    ds.PatientSex = study.sex
+    ds.StudyInstanceUID = dicom.study_uid
+    ds.SeriesInstanceUID = dicom.series_uid
+    ds.SOPInstanceUID = dicom.sop_uid
+    ds.SOPClassUID = dicom.sop_class_uid
+    ds.AccessionNumber = dicom.accession
+    ds.StudyID = ""
+    ds.StudyDate = ""
+    ds.StudyTime = ""
+    ds.ReferringPhysicianName = ""
+    ds.Modality = "DX"
+    return ds
+
+
+def structured_report(row: ResultSend) -> Dataset:
+    study, result = row.study, row.study.result
+    finding = SCT_PNEUMONIA if result.label == "PNEUMONIA" else SCT_NORMAL
+    items: list[hd.sr.ContentItem] = [
+        hd.sr.CodeContentItem(codes.DCM.Finding, finding, relationship_type="CONTAINS"),
+        hd.sr.NumContentItem(PROBABILITY, round(result.probability, 4), NO_UNITS, relationship_type="CONTAINS"),
+        hd.sr.NumContentItem(THRESHOLD, round(result.threshold, 4), NO_UNITS, relationship_type="CONTAINS"),
+        hd.sr.TextContentItem(codes.DCM.AlgorithmName, MANUFACTURER, relationship_type="CONTAINS"),
+        hd.sr.TextContentItem(codes.DCM.AlgorithmVersion, result.model_version, relationship_type="CONTAINS"),
+        hd.sr.TextContentItem(codes.DCM.Comment, DECISION_SUPPORT, relationship_type="CONTAINS"),
+    ]
+    root = hd.sr.ContainerContentItem(codes.DCM.Findings)
+    root.ContentSequence = hd.sr.ContentSequence(items)
+    return hd.sr.ComprehensiveSR(
+        evidence=[reference_dataset(study)],
+        content=root,
+        series_instance_uid=row.series_uid,
+        series_number=SERIES_NUMBER,
+        sop_instance_uid=row.sr_uid,
+        instance_number=1,
+        manufacturer=MANUFACTURER,
+        is_complete=True,
+    )
+
+
+def secondary_capture(row: ResultSend) -> Dataset:
+    result: Result = row.study.result
+    with result.overlay.open("rb") as fh:
+        bgr = cv2.imdecode(np.frombuffer(fh.read(), np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise SendError("the overlay image cannot be read")
+    rgb = cv2.cvtColor(legend(bgr, result), cv2.COLOR_BGR2RGB)
+    sc = hd.sc.SCImage.from_ref_dataset(
+        ref_dataset=reference_dataset(row.study),
+        pixel_array=np.ascontiguousarray(rgb),
+        photometric_interpretation="RGB",
+        bits_allocated=8,
+        coordinate_system="PATIENT",
+        series_instance_uid=row.series_uid,
+        series_number=SERIES_NUMBER,
+        sop_instance_uid=row.sc_uid,
+        instance_number=2,
+        manufacturer=MANUFACTURER,
+        patient_orientation=("L", "F"),
+        transfer_syntax_uid="1.2.840.10008.1.2.1",
+    )
+    sc.BurnedInAnnotation = "YES"  # the legend
+    sc.SeriesDescription = "AI decision support overlay"
+    return sc
+
+
+def legend(bgr: np.ndarray, result: Result) -> np.ndarray:
+    """The overlay with a black band under it: the call, the probability against the threshold, the model,
+    and the decision-support line, burned in."""
+    w = bgr.shape[1]
+    scale = max(0.4, w / 900)
+    line = int(30 * scale)
+    band = np.zeros((line * 3 + 10, w, 3), np.uint8)
+    texts = [
+        f"{result.label}  P(pneumonia) {result.probability:.1%}  threshold {result.threshold:.1%}",
+        f"model {result.model_version}",
+        DECISION_SUPPORT,
+    ]
+    for i, text in enumerate(texts):
+        y = line * (i + 1)
+        cv2.putText(band, text, (8, y), cv2.FONT_HERSHEY_SIMPLEX, scale * 0.6, (255, 255, 255), 1, cv2.LINE_AA)
+    return np.vstack([bgr, band])
+
+
+def redrive() -> list[str]:
+    """The sweeper's part: re-send PENDING sends older than a minute and FAILED ones below MAX_ATTEMPTS."""
+    from diagnosis.tasks import send_results
+
+    stale = timezone.now() - timedelta(seconds=settings.QUEUED_STALE_SECONDS)
+    due = ResultSend.objects.filter(
+        Q(status=SendStatus.PENDING, updated__lt=stale) | Q(status=SendStatus.FAILED),
+        attempts__lt=settings.MAX_ATTEMPTS,
+    )
+    ids = [str(pk) for pk in due.values_list("study_id", flat=True)]
+    for study_id in ids:
+        ResultSend.objects.filter(study_id=study_id).update(status=SendStatus.PENDING)
+        send_results.delay(study_id)
+    return ids

@@ -1,0 +1,108 @@
+"""Results back to the PACS: the SR and the Secondary Capture land in the original study (new series), the send's
+state is visible (sent, failed with the reason), a re-send stores the same instances, and the sweeper re-drives."""
+
+from __future__ import annotations
+
+import io
+from collections.abc import Iterator
+from typing import Any
+
+import pydicom
+import pytest
+from django.contrib.auth.models import User
+from pynetdicom import AE, AllStoragePresentationContexts, evt
+
+from diagnosis import intake, pacs
+from diagnosis.models import DicomPeer, ResultSend, SendStatus, Study
+from tests import dicoms, factories, images
+from tests.factories import upload_file
+
+pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture
+def fake_pacs() -> Iterator[tuple[int, list[pydicom.Dataset]]]:
+    received: list[pydicom.Dataset] = []
+
+    def on_store(event: Any) -> int:
+        received.append(event.dataset)
+        return 0x0000
+
+    ae = AE(ae_title="FAKEPACS")
+    ae.supported_contexts = AllStoragePresentationContexts
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    assert server is not None
+    yield int(server.server_address[1]), received
+    server.shutdown()
+
+
+def _dicom_study(alice: User, port: int) -> tuple[Study, pydicom.Dataset]:
+    peer = DicomPeer.objects.create(
+        clinic=alice.membership.clinic,
+        ae_title="NORTHPACS",
+        uploader=alice,
+        send_ae_title="FAKEPACS",
+        send_host="127.0.0.1",
+        send_port=port,
+    )
+    data = dicoms.radiograph(images.chest_like(), "mono2_8bit", PatientAge="004Y")
+    upload = intake.validate_upload("x.dcm", len(data), io.BytesIO(data))
+    study = intake.create_study(alice, upload, peer=peer)
+    factories.judge(study, "PNEUMONIA", 0.8734, threshold=0.4, model_version="v-test")
+    return study, pydicom.dcmread(io.BytesIO(data))
+
+
+def test_it_sends_an_sr_and_a_secondary_capture_into_the_original_study(alice, fake_pacs) -> None:
+    port, received = fake_pacs
+    study, original = _dicom_study(alice, port)
+    row = pacs.schedule(study.pk)
+    assert row is not None and row.status == SendStatus.PENDING
+    row = pacs.send(str(study.pk))
+    assert row.status == SendStatus.SENT and row.destination == f"FAKEPACS@127.0.0.1:{port}"
+    sr, sc = received
+    assert {sr.StudyInstanceUID, sc.StudyInstanceUID} == {original.StudyInstanceUID}
+    assert sr.PatientID == sc.PatientID == "MRN-0042"
+    assert sr.SeriesInstanceUID == sc.SeriesInstanceUID != original.SeriesInstanceUID
+    assert sr.Modality == "SR" and sc.SOPClassUID == "1.2.840.10008.5.1.4.1.1.7"
+    items = {item.ConceptNameCodeSequence[0].CodeMeaning: item for item in sr.ContentSequence}
+    assert items["Finding"].ConceptCodeSequence[0].CodeMeaning == "Pneumonia"
+    assert float(items["Calibrated probability of pneumonia"].MeasuredValueSequence[0].NumericValue) == 0.8734
+    assert float(items["Decision threshold"].MeasuredValueSequence[0].NumericValue) == 0.4
+    assert items["Algorithm Version"].TextValue == "v-test"
+    assert sc.Rows > 0 and sc.PhotometricInterpretation == "RGB" and sc.BurnedInAnnotation == "YES"
+    pacs.send(str(study.pk))  # already sent: nothing more
+    assert len(received) == 2
+
+
+def test_a_failed_send_says_why_and_the_sweeper_sends_the_same_instances_again(alice, fake_pacs, monkeypatch) -> None:
+    port, received = fake_pacs
+    study, _ = _dicom_study(alice, port)
+    DicomPeer.objects.update(send_port=1)  # nothing listens there
+    pacs.schedule(study.pk)
+    row = pacs.send(str(study.pk))
+    assert row.status == SendStatus.FAILED and "refused or failed" in row.reason and row.attempts == 1
+    DicomPeer.objects.update(send_port=port)
+    monkeypatch.setattr("diagnosis.tasks.send_results.delay", lambda study_id: pacs.send(study_id))
+    assert pacs.redrive() == [str(study.pk)]
+    row = ResultSend.objects.get(study=study)
+    assert row.status == SendStatus.SENT and row.attempts == 2
+    assert {ds.SOPInstanceUID for ds in received} == {row.sr_uid, row.sc_uid}
+
+
+def test_an_upload_without_a_peer_sends_nothing(alice) -> None:
+    data = dicoms.radiograph(images.chest_like())
+    study = intake.submit_files(alice, [upload_file("x.dcm", data)]).studies[0]
+    assert pacs.schedule(study.pk) is None and not ResultSend.objects.exists()
+
+
+def test_the_study_page_shows_the_send_state(alice) -> None:
+    from django.test import Client
+    from django.urls import reverse
+
+    study, _ = _dicom_study(alice, 1)
+    pacs.schedule(study.pk)
+    pacs.send(str(study.pk))
+    client = Client()
+    client.force_login(alice)
+    page = client.get(reverse("diagnosis:study", args=[study.pk])).content.decode()
+    assert "Results to the PACS (FAKEPACS@127.0.0.1:1)" in page and "Failed" in page and "refused or failed" in page
