@@ -1,0 +1,145 @@
+"""The round trip against a real Orthanc (Debian's `orthanc`): Orthanc pushes a chest radiograph to the listener
+(REST /modalities/<name>/store), a real Celery worker judges it, and the SR and the Secondary Capture arrive back in
+Orthanc in the same study, read there through its REST API. Prints the round-trip time."""
+
+from __future__ import annotations
+
+import io
+import json
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pydicom
+import pytest
+import requests
+from PIL import Image
+
+from diagnosis.dicom_listener import start
+from diagnosis.models import DicomPeer, JobStatus, ResultSend, SendStatus, Study
+from tests import dicoms, images
+from tests.integration.conftest import wait_for
+
+pytestmark = pytest.mark.integration
+ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
+DICOMWEB_PLUGIN = Path("/usr/share/orthanc/plugins/libOrthancDicomWeb.so")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Orthanc:
+    def __init__(self, folder: Path, listener_port: int) -> None:
+        folder.mkdir(parents=True, exist_ok=True)
+        self.http, self.dicom = _free_port(), _free_port()
+        self.url = f"http://127.0.0.1:{self.http}"
+        config = {
+            "Name": "test-pacs",
+            "StorageDirectory": str(folder / "storage"),
+            "IndexDirectory": str(folder / "index"),
+            "HttpPort": self.http,
+            "DicomPort": self.dicom,
+            "DicomAet": "ORTHANC",
+            "RemoteAccessAllowed": False,
+            "AuthenticationEnabled": False,
+            "DicomModalities": {"xray": ["XRAYAI", "127.0.0.1", listener_port]},
+            "Plugins": [str(DICOMWEB_PLUGIN)] if DICOMWEB_PLUGIN.exists() else [],
+        }
+        (folder / "orthanc.json").write_text(json.dumps(config))
+        self.log = folder / "orthanc.log"
+        self.proc = subprocess.Popen(
+            [ORTHANC, str(folder / "orthanc.json")], stdout=self.log.open("ab"), stderr=subprocess.STDOUT
+        )
+        wait_for(self._up, 30, "Orthanc answering", [self.log])
+
+    def _up(self) -> bool:
+        try:
+            return requests.get(f"{self.url}/system", timeout=1).ok
+        except requests.RequestException:
+            return False
+
+    def get(self, path: str) -> Any:
+        r = requests.get(f"{self.url}{path}", timeout=10)
+        r.raise_for_status()
+        return r.json() if "json" in r.headers.get("content-type", "") else r.content
+
+    def post(self, path: str, data: bytes | str) -> Any:
+        r = requests.post(f"{self.url}{path}", data=data, timeout=60)
+        r.raise_for_status()
+        return r.json()
+
+    def stop(self) -> None:
+        self.proc.terminate()
+        try:
+            self.proc.wait(15)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+
+
+@pytest.fixture
+def listener(transactional_db: None) -> Iterator[int]:
+    server = start("XRAYAI", "127.0.0.1", 0)
+    yield int(server.server_address[1])
+    server.shutdown()
+
+
+@pytest.fixture
+def orthanc(listener: int, tmp_path: Path) -> Iterator[Orthanc]:
+    if not Path(ORTHANC).exists():
+        pytest.skip("Orthanc is not installed (apt-get install orthanc orthanc-dicomweb; .ci/run does)")
+    pacs = Orthanc(tmp_path / "orthanc", listener)
+    yield pacs
+    pacs.stop()
+
+
+def test_orthanc_round_trip(alice, start_worker, listener: int, orthanc: Orthanc) -> None:
+    if not images.SHARED_DATA.exists():
+        pytest.skip(images.NO_DATA_REASON)
+    DicomPeer.objects.create(
+        clinic=alice.membership.clinic,
+        ae_title="ORTHANC",
+        uploader=alice,
+        send_ae_title="ORTHANC",
+        send_host="127.0.0.1",
+        send_port=orthanc.dicom,
+    )
+    worker = start_worker()
+    # the round trip is timed on a warm worker: its child logs when the model is loaded
+    wait_for(lambda: "loaded" in worker.log.read_text(errors="replace"), 120, "the model loaded", [worker.log])
+    gray = np.asarray(Image.open(io.BytesIO(images.real_radiograph("PNEUMONIA", 0))).convert("L"))
+    cxr = dicoms.radiograph(gray, "jpeg_lossless_12bit", PatientAge="004Y", ViewPosition="PA")
+    original = pydicom.dcmread(io.BytesIO(cxr))
+    instance = orthanc.post("/instances", cxr)
+    study_id = instance["ParentStudy"]
+
+    started = time.monotonic()
+    orthanc.post("/modalities/xray/store", instance["ID"])  # Orthanc's C-STORE to our listener
+    wait_for(lambda: Study.objects.filter(dicom__sop_uid=original.SOPInstanceUID).exists(), 30, "the study")
+    study = Study.objects.get(dicom__sop_uid=original.SOPInstanceUID)
+    wait_for(lambda: len(orthanc.get(f"/studies/{study_id}/instances")) >= 3, 180, "SR and SC in Orthanc", [worker.log])
+    round_trip = time.monotonic() - started
+    sent = ResultSend.objects.filter(study=study, status=SendStatus.SENT)
+    wait_for(sent.exists, 30, "the send recorded as sent", [worker.log])  # recorded just after the C-STOREs
+    print(f"\nround trip, C-STORE from Orthanc to the SR and SC back in Orthanc: {round_trip:.2f} s")
+
+    study.refresh_from_db()
+    assert study.job.status == JobStatus.DONE
+    assert (study.patient_ref, study.age_years, study.projection) == ("MRN-0042", 4, "PA")
+    back = [orthanc.get(f"/instances/{i['ID']}/file") for i in orthanc.get(f"/studies/{study_id}/instances")]
+    by_modality = {ds.Modality: ds for ds in (pydicom.dcmread(io.BytesIO(b)) for b in back)}
+    sr, sc = by_modality["SR"], by_modality["OT"] if "OT" in by_modality else by_modality.get("SC")
+    assert sc is not None and sc.StudyInstanceUID == sr.StudyInstanceUID == original.StudyInstanceUID
+    items = {item.ConceptNameCodeSequence[0].CodeMeaning: item for item in sr.ContentSequence}
+    result = study.result
+    assert items["Finding"].ConceptCodeSequence[0].CodeMeaning == result.get_label_display()
+    probability = float(items["Calibrated probability of pneumonia"].MeasuredValueSequence[0].NumericValue)
+    assert abs(probability - result.probability) < 1e-4
+    assert items["Algorithm Version"].TextValue == result.model_version
