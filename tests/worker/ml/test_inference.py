@@ -77,7 +77,7 @@ def test_a_batch_judges_each_image_alone_and_matches_one_at_a_time(predictor: Pr
     assert isinstance(outcomes[2], preprocessing.ImageRejected) and "inverted" in str(outcomes[2])
     assert isinstance(outcomes[3], preprocessing.ImageRejected)
     for i in (0, 4):
-        single = predictor.predict(batch[i])
-        assert not isinstance(outcomes[i], preprocessing.ImageRejected)
-        assert outcomes[i].label == single.label
-        assert abs(outcomes[i].probability - single.probability) < 1e-4
+        single, judged = predictor.predict(batch[i]), outcomes[i]
+        assert not isinstance(judged, preprocessing.ImageRejected)
+        assert judged.label == single.label
+        assert abs(judged.probability - single.probability) < 1e-4
