@@ -154,6 +154,9 @@
     const queue = [...rows];
     const worker = async () => { while (queue.length) await send(queue.shift()); };
     await Promise.all([worker(), worker()]);
+    // One file, accepted: its study page is where the clinician goes next (as without the script).
+    const only = rows.length === 1 && rows[0].li.querySelector("a.name");
+    if (only) { location.href = only.href; return; }
     counts();
     button.disabled = false;
     input.disabled = false;
