@@ -250,7 +250,7 @@ SILENCED_SYSTEM_CHECKS = ["security.W005", "security.W021"]
 # Content-Security-Policy (django-csp), enforced: no plugins, no framing, same-origin everything, and scripts
 # only from the static files (no inline script or event handler: the pages pass data by data- attributes).
 # Styles keep 'unsafe-inline' for the result bar's computed positions (style attributes, no script).
-# tests/e2e/test_csp.py fails when an inline script comes back.
+# tests/e2e/test_clinician_day.py fails when an inline script comes back.
 _CSP = {
     "default-src": [SELF],
     "script-src": [SELF],
