@@ -97,15 +97,24 @@ class _Echo:
         return value
 
 
-def csv_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
-    """The events as CSV lines, streamed. Cells starting with = + - @ are quoted against formula injection."""
+def csv_stream(header: list[str], rows: Iterable[Iterable[object]]) -> Iterator[str]:
+    """CSV lines, streamed. Cells starting with = + - @ are quoted against formula injection."""
     writer = csv.writer(_Echo())
-    yield writer.writerow(CSV_COLUMNS)
-    for e in events:
-        detail = json.dumps(e.detail, sort_keys=True)
-        row = [e.at.isoformat(), e.username, e.action, e.target_type, e.target_id, detail, e.ip or "", e.user_agent]
-        yield writer.writerow([_safe_cell(str(v)) for v in row])
+    yield writer.writerow(header)
+    for row in rows:
+        yield writer.writerow([safe_cell("" if v is None else str(v)) for v in row])
 
 
-def _safe_cell(value: str) -> str:
+def csv_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
+    """The events as CSV lines, streamed (see csv_stream)."""
+    return csv_stream(CSV_COLUMNS, (_event_row(e) for e in events))
+
+
+def _event_row(e: AuditEvent) -> list[object]:
+    detail = json.dumps(e.detail, sort_keys=True)
+    return [e.at.isoformat(), e.username, e.action, e.target_type, e.target_id, detail, e.ip or "", e.user_agent]
+
+
+def safe_cell(value: str) -> str:
+    """A cell a spreadsheet would run as a formula is written as text (a leading apostrophe)."""
     return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value

@@ -11,15 +11,14 @@ from django.contrib.auth.models import User
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
-from django.utils import timezone
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from diagnosis import audit, charts, people, selectors
+from diagnosis import audit, charts, exports, people, selectors
 from diagnosis.access import require_membership, role_required
 from diagnosis.audit import Origin
 from diagnosis.filters import AuditFilter, WorklistFilter, worklist_params
 from diagnosis.forms import ActiveForm, InviteForm, RoleForm
-from diagnosis.models import AuditAction, Role
+from diagnosis.models import Role
 from diagnosis.presenters import intended_population, page_query, sort_links, worklist_query
 
 
@@ -31,6 +30,14 @@ def worklist(request: HttpRequest) -> HttpResponse:
     context = {"filter": filterset, "page": page, "query": page_query(request), "population": intended_population(),
                "sorting": sort_links(request), "list_query": worklist_query(request)}  # fmt: skip
     return render(request, "diagnosis/worklist.html", context)
+
+
+@role_required()
+@require_GET
+def worklist_export(request: HttpRequest) -> StreamingHttpResponse:
+    """The worklist with its current filters and order, every page of it, as CSV (audited)."""
+    filterset = WorklistFilter(worklist_params(request.GET), queryset=selectors.worklist(request.user))
+    return exports.csv_response(request, "worklist", exports.study_rows(filterset.qs.iterator()))
 
 
 @role_required()
@@ -77,12 +84,7 @@ def audit_trail(request: HttpRequest) -> HttpResponse:
 def audit_export(request: HttpRequest) -> StreamingHttpResponse:
     """The filtered trail as CSV; the export itself is recorded first, so it appears in what it exports."""
     filterset = AuditFilter(request.GET, queryset=selectors.audit_events(request.user))
-    detail = {"what": "audit_csv", "filters": {k: v for k, v in request.GET.items() if v}}
-    audit.record(request.user, AuditAction.EXPORT, detail=detail, origin=Origin.of(request))
-    response = StreamingHttpResponse(audit.csv_rows(filterset.qs.iterator()), content_type="text/csv")
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
-    response["Content-Disposition"] = f'attachment; filename="audit-{stamp}.csv"'
-    return response
+    return exports.csv_response(request, "audit", audit.csv_rows(filterset.qs.iterator()))
 
 
 @role_required(Role.ADMIN)

@@ -1,0 +1,82 @@
+"""CSV exports of History and the Worklist: clinic-scoped, filtered like the page, audited, formula-safe."""
+
+from __future__ import annotations
+
+import csv
+import io
+
+import pytest
+from django.test import Client
+from django.urls import reverse
+
+from diagnosis import reviews
+from diagnosis.exports import STUDY_COLUMNS
+from diagnosis.models import AuditAction, AuditEvent, Label, Role
+from tests import factories
+from tests.factories import make_member
+
+pytestmark = pytest.mark.django_db
+
+
+def _rows(client: Client, name: str, params: dict[str, str] | None = None) -> list[dict[str, str]]:
+    response = client.get(reverse(name), params or {})
+    assert response.status_code == 200
+    assert response["Content-Type"] == "text/csv" and "attachment" in response["Content-Disposition"]
+    lines = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))  # type: ignore[attr-defined]
+    assert lines[0] == STUDY_COLUMNS
+    return [dict(zip(STUDY_COLUMNS, line, strict=True)) for line in lines[1:]]
+
+
+def test_history_export_holds_only_the_users_own_studies_with_the_pages_filters(alice, bob, clinic_a, client) -> None:
+    colleague = make_member("carl", clinic_a)
+    mine = factories.judged_study(alice, Label.PNEUMONIA, 0.87, patient_ref="P-1", age_years=3)
+    factories.judged_study(alice, Label.NORMAL, 0.1, patient_ref="P-2")
+    factories.judged_study(colleague, Label.PNEUMONIA)  # same clinic, not alice's
+    factories.judged_study(bob, Label.PNEUMONIA)  # another clinic
+    client.force_login(alice)
+    assert {r["patient_ref"] for r in _rows(client, "diagnosis:history_export")} == {"P-1", "P-2"}
+    (row,) = _rows(client, "diagnosis:history_export", {"label": Label.PNEUMONIA})
+    assert (row["study_id"], row["uploader"], row["model_label"], row["probability"]) == (
+        str(mine.pk),
+        "alice",
+        Label.PNEUMONIA,
+        "0.8700",
+    )
+    assert (row["age_years"], row["review"], row["final_label"]) == ("3", "not reviewed", "")
+    exports = AuditEvent.objects.filter(action=AuditAction.EXPORT, username="alice").order_by("id")
+    assert [e.detail for e in exports] == [
+        {"what": "history_csv", "filters": {}},
+        {"what": "history_csv", "filters": {"label": Label.PNEUMONIA}},
+    ]
+
+
+def test_worklist_export_is_the_clinics_worklist_in_its_filter_and_order_every_page(alice, bob, clinic_a) -> None:
+    reviewer = make_member("rita", clinic_a, Role.REVIEWER)
+    for i in range(30):  # more than one page of the worklist (25)
+        factories.judged_study(alice, Label.PNEUMONIA, 0.5 + i / 100, patient_ref=f"A-{i:02}")
+    reviewed = factories.judged_study(alice, Label.PNEUMONIA, 0.99, patient_ref="R-1")
+    reviews.review_study(reviewer, reviewed, agrees=False, note="=cmd|' /C calc'!A0")
+    factories.study(alice, patient_ref="QUEUED")  # no result: not on the worklist
+    factories.judged_study(bob, Label.PNEUMONIA, patient_ref="B-1")
+    client = Client()
+    client.force_login(reviewer)
+    rows = _rows(client, "diagnosis:worklist_export")  # unreviewed by default, likeliest first
+    assert [r["patient_ref"] for r in rows] == [f"A-{i:02}" for i in reversed(range(30))]
+    rows = _rows(client, "diagnosis:worklist_export", {"reviewed": "yes"})
+    assert [(r["patient_ref"], r["review"], r["final_label"], r["reviewer"]) for r in rows] == [
+        ("R-1", "disagrees", Label.NORMAL, "rita")
+    ]
+    assert rows[0]["review_note"].startswith("'=")  # not run as a formula by a spreadsheet
+    rows = _rows(client, "diagnosis:worklist_export", {"reviewed": "", "patient_ref": "a-07"})
+    assert [r["patient_ref"] for r in rows] == ["A-07"]
+    exports = AuditEvent.objects.filter(action=AuditAction.EXPORT, username="rita")
+    assert exports.count() == 3 and {e.detail["what"] for e in exports} == {"worklist_csv"}
+    assert {e.clinic_id for e in exports} == {clinic_a.pk}
+
+
+def test_the_list_pages_link_their_export_with_their_filters(alice, client) -> None:
+    client.force_login(alice)
+    page = client.get(reverse("diagnosis:history"), {"label": Label.NORMAL}).content.decode()
+    assert f'href="{reverse("diagnosis:history_export")}?label=NORMAL"' in page
+    page = client.get(reverse("diagnosis:worklist"), {"reviewed": "yes"}).content.decode()
+    assert f'href="{reverse("diagnosis:worklist_export")}?reviewed=yes"' in page
