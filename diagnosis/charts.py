@@ -1,7 +1,9 @@
-"""Bar charts as plain SVG geometry for the dashboard templates: no JavaScript, prints cleanly."""
+"""Bar charts as plain SVG geometry for the dashboard templates: no JavaScript, prints cleanly. Each chart has
+a value axis with gridlines and labelled ticks, axis titles, and each bar's value written above it."""
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -15,18 +17,54 @@ class Bar:
     segments: tuple[tuple[float, float, str], ...]  # (y, height, css class), bottom segment first
     title: str
     label: str  # drawn under the bar; "" to leave it out
+    value: str  # drawn above the bar; "" for an empty bar
+    top: float  # y of the top of the stack
 
     @property
     def center(self) -> float:
         return round(self.x + self.width / 2, 2)
+
+    @property
+    def value_y(self) -> float:
+        return round(self.top - 3, 2)
+
+
+@dataclass(frozen=True)
+class Tick:
+    y: float
+    label: str
 
 
 @dataclass(frozen=True)
 class Chart:
     bars: list[Bar]
     maximum: float
+    ticks: list[Tick]
+    x_title: str = ""
+    y_title: str = ""
     width: float = WIDTH
     height: float = HEIGHT
+
+    @property
+    def x_title_x(self) -> float:
+        return self.width / 2
+
+    @property
+    def view_box(self) -> str:
+        """Room on the left for the tick labels, above for the y title and the tallest value, below for the
+        bar labels and the x title."""
+        below = 38 if self.x_title else 24
+        return f"-44 -18 {self.width + 52:g} {self.height + 18 + below:g}"
+
+
+def nice_step(top: float, most: int = 4) -> float:
+    """The smallest step of 1, 2 or 5 times a power of ten (at least 1) that covers `top` in `most` steps."""
+    power = 10 ** math.floor(math.log10(max(top / most, 1)))
+    return next(m * power for m in (1, 2, 5, 10) if m * power * most >= top)
+
+
+def _format(value: float, percent: bool) -> str:
+    return f"{round(value * 100)}%" if percent else f"{value:g}"
 
 
 def stacked(
@@ -34,12 +72,20 @@ def stacked(
     series: Sequence[tuple[str, Sequence[float]]],
     maximum: float | None = None,
     label_every: int = 1,
+    percent: bool = False,
+    x_title: str = "",
+    y_title: str = "",
 ) -> Chart:
     """One bar per label; each series (css class, values) stacks on the previous one. Heights scale to
-    `maximum` (the largest stack when not given), so a chart of rates can be drawn against 1.0.
-    Every `label_every`-th label, counted back from the last, is written under its bar."""
+    `maximum` (else the largest stack, rounded up to a whole step of the value axis), so a chart of rates can be
+    drawn against 1.0. Every `label_every`-th label, counted back from the last, is written under its bar.
+    With `percent`, values and ticks read as percentages."""
     totals = [sum(values[i] for _, values in series) for i in range(len(labels))]
-    top = maximum or max(totals, default=0) or 1.0
+    if maximum:
+        top, step = maximum, maximum / 4
+    else:
+        step = nice_step(max(totals, default=0) or 1.0)
+        top = step * max(math.ceil((max(totals, default=0) or 1.0) / step), 1)
     slot = WIDTH / max(len(labels), 1)
     bars = []
     for i, label in enumerate(labels):
@@ -48,7 +94,7 @@ def stacked(
             h = HEIGHT * values[i] / top
             y -= h
             segments.append((round(y, 2), round(h, 2), css))
-        detail = ", ".join(f"{css} {values[i]:g}" for css, values in series)
+        detail = ", ".join(f"{css} {_format(values[i], percent)}" for css, values in series)
         bars.append(
             Bar(
                 x=round(i * slot + slot * 0.1, 2),
@@ -56,6 +102,10 @@ def stacked(
                 segments=tuple(segments),
                 title=f"{label}: {detail}",
                 label=label if (len(labels) - 1 - i) % label_every == 0 else "",
+                value=_format(totals[i], percent) if totals[i] else "",
+                top=round(y, 2),
             )
         )
-    return Chart(bars=bars, maximum=top)
+    count = round(top / step)
+    ticks = [Tick(round(HEIGHT - HEIGHT * k / count, 2), _format(step * k, percent)) for k in range(count + 1)]
+    return Chart(bars=bars, maximum=top, ticks=ticks, x_title=x_title, y_title=y_title)

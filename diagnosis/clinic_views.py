@@ -49,14 +49,21 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         labels,
         [("normal", [d.normal for d in board.days]), ("pneumonia", [d.pneumonia for d in board.days])],
         label_every=7,
+        x_title="day (month-day)",
+        y_title="studies",
     )
     rates = [d.pneumonia / (d.normal + d.pneumonia) if d.normal + d.pneumonia else 0.0 for d in board.days]
-    positive = charts.stacked(labels, [("pneumonia", rates)], maximum=1.0, label_every=7)
+    positive = charts.stacked(
+        labels, [("pneumonia", rates)], maximum=1.0, label_every=7, percent=True,
+        x_title="day (month-day)", y_title="called pneumonia",
+    )  # fmt: skip
     a = board.agreement
     agreement = charts.stacked(
         ["accuracy", "sensitivity", "specificity", "review coverage"],
         [("metric", [v or 0.0 for v in (a.accuracy, a.sensitivity, a.specificity, board.review_coverage)])],
         maximum=1.0,
+        percent=True,
+        y_title="share",
     )
     context = {
         "board": board,

@@ -125,6 +125,10 @@ class Agreement:
         return self.tn / (self.tn + self.fp) if self.tn + self.fp else None
 
 
+# Below this many reviewed studies, the dashboard says its accuracy figures rest on too few reviews to trust.
+FEW_REVIEWS = 20
+
+
 @dataclass(frozen=True)
 class Dashboard:
     days: list[DayCount]
@@ -141,6 +145,14 @@ class Dashboard:
     @property
     def review_coverage(self) -> float | None:
         return self.reviewed / self.judged if self.judged else None
+
+    @property
+    def few_reviews(self) -> bool:
+        return self.agreement.n < FEW_REVIEWS
+
+    @property
+    def few_reviews_threshold(self) -> int:
+        return FEW_REVIEWS
 
 
 def dashboard(user: AnyUser, days: int = 30) -> Dashboard:

@@ -69,3 +69,47 @@ def test_stacked_bars_scale_to_the_tallest_stack() -> None:
     assert tallest[0] == pytest.approx(0.0)  # the top of the tallest stack touches the top
     rates = charts.stacked(["a"], [("r", [0.5])], maximum=1.0)
     assert rates.bars[0].segments[0][1] == pytest.approx(charts.HEIGHT / 2)
+
+
+def test_value_axis_ticks_are_round_and_cover_the_tallest_bar() -> None:
+    chart = charts.stacked(["a", "b"], [("x", [3, 7])])
+    assert [t.label for t in chart.ticks] == ["0", "2", "4", "6", "8"] and chart.maximum == 8
+    assert chart.ticks[0].y == charts.HEIGHT and chart.ticks[-1].y == 0
+    assert [b.value for b in chart.bars] == ["3", "7"]
+    rates = charts.stacked(["a", "b"], [("r", [0.25, 0.0])], maximum=1.0, percent=True)
+    assert [t.label for t in rates.ticks] == ["0%", "25%", "50%", "75%", "100%"]
+    assert [b.value for b in rates.bars] == ["25%", ""]  # an empty bar gets no value
+    assert charts.nice_step(37) == 10 and charts.nice_step(3) == 1 and charts.nice_step(130) == 50
+
+
+def test_the_charts_have_axes_titles_and_values(alice, client) -> None:
+    for _ in range(3):
+        factories.judged_study(alice, Label.PNEUMONIA)
+    client.force_login(alice)
+    page = client.get(reverse("diagnosis:dashboard")).content.decode()
+    assert page.count('class="axis"') == 6  # an x and a y axis per chart
+    assert '<text class="axis-title" x="-44" y="-8">studies</text>' in page
+    assert ">day (month-day)</text>" in page
+    assert '<text class="value"' in page and ">3</text>" in page  # today's bar says 3
+    assert ">100%</text>" in page  # the rate axis' top tick and today's rate
+
+
+def test_an_empty_clinic_gets_an_empty_state_not_empty_charts(alice, client) -> None:
+    client.force_login(alice)
+    page = client.get(reverse("diagnosis:dashboard")).content.decode()
+    assert 'id="dashboard-empty"' in page and '<svg class="chart"' not in page
+
+
+def test_accuracy_on_few_reviews_carries_a_caveat(alice, clinic_a, client) -> None:
+    reviewer = make_member("rita", clinic_a, Role.REVIEWER)
+    client.force_login(alice)
+    factories.judged_study(alice, Label.PNEUMONIA)
+    page = client.get(reverse("diagnosis:dashboard")).content.decode()
+    assert 'id="no-reviews"' in page and 'id="few-reviews"' not in page
+    for _ in range(selectors.FEW_REVIEWS - 1):
+        reviews.review_study(reviewer, factories.judged_study(alice, Label.PNEUMONIA), agrees=True, note="")
+    page = client.get(reverse("diagnosis:dashboard")).content.decode()
+    assert 'id="few-reviews"' in page and f"only {selectors.FEW_REVIEWS - 1} reviews" in page
+    reviews.review_study(reviewer, factories.judged_study(alice, Label.NORMAL), agrees=True, note="")
+    page = client.get(reverse("diagnosis:dashboard")).content.decode()
+    assert 'id="few-reviews"' not in page and 'id="no-reviews"' not in page
