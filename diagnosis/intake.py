@@ -24,6 +24,7 @@ from diagnosis.models import (
     DicomInstance,
     DicomPeer,
     InferenceJob,
+    JobPriority,
     Study,
 )
 from diagnosis.validation import UploadError, ValidatedUpload, validate_upload
@@ -89,8 +90,9 @@ def create_study(
     details: StudyDetails = NO_DETAILS,
     origin: Origin = NO_ORIGIN,
     peer: DicomPeer | None = None,
+    priority: JobPriority = JobPriority.INTERACTIVE,
 ) -> Study:
-    """Store the study in the owner's clinic, audit the upload and queue its job, all or nothing."""
+    """Store the study in the owner's clinic, audit the upload and queue its job (at `priority`), all or nothing."""
     clinic = require_membership(owner).clinic
     details = with_header(details, upload.dicom)
     with transaction.atomic():
@@ -116,7 +118,7 @@ def create_study(
         study.save()
         if upload.dicom is not None:
             _keep_uids(study, upload.dicom, peer)
-        job = InferenceJob.objects.create(study=study, enqueued_at=timezone.now())
+        job = InferenceJob.objects.create(study=study, enqueued_at=timezone.now(), priority=priority)
         audit_detail = {"file_name": upload.name, "batch": str(batch.pk) if batch else None}
         audit.record(owner, AuditAction.UPLOAD, study, audit_detail, origin, clinic=clinic)
         jobs.enqueue(job.pk)
@@ -144,11 +146,12 @@ def submit_files(
     batch: Batch | None = None,
     details: StudyDetails = NO_DETAILS,
     origin: Origin = NO_ORIGIN,
+    priority: JobPriority = JobPriority.INTERACTIVE,
 ) -> Submission:
     """Validate and store each file on its own: one bad file is reported and does not stop the others."""
     submission = Submission()
     items = (archives.Entry(f.name or "unnamed", f.size or 0, f) for f in files)
-    _store(owner, items, submission, batch, details, origin)
+    _store(owner, items, submission, batch, details, origin, priority)
     return submission
 
 
@@ -159,15 +162,17 @@ def submit_batch(
     details: StudyDetails = NO_DETAILS,
     origin: Origin = NO_ORIGIN,
 ) -> tuple[Batch, Submission]:
-    """A bulk submission: many files, or the entries of one zip archive, as one batch."""
+    """A bulk submission: many files, or the entries of one zip archive, as one batch. One file alone (no
+    archive) is someone waiting for that study: it goes ahead of bulk work (JobPriority)."""
     require_membership(owner)
     batch = Batch.objects.create(owner=owner)
     if archive is None:
-        return batch, submit_files(owner, files, batch, details, origin)
+        priority = JobPriority.INTERACTIVE if len(files) == 1 else JobPriority.BULK
+        return batch, submit_files(owner, files, batch, details, origin, priority)
     submission = Submission()
     try:
         entries = archives.entries(archive, settings.MAX_UPLOAD_BYTES, settings.MAX_ARCHIVE_BYTES, submission.refuse)
-        _store(owner, entries, submission, batch, details, origin)
+        _store(owner, entries, submission, batch, details, origin, JobPriority.BULK)
     except archives.BadArchive as exc:
         submission.refuse(archive.name or "archive", str(exc))
     if not submission.studies and not submission.errors:
@@ -182,6 +187,7 @@ def _store(
     batch: Batch | None,
     details: StudyDetails,
     origin: Origin,
+    priority: JobPriority = JobPriority.INTERACTIVE,
 ) -> None:
     """One file in memory at a time, however many there are; a refused file is reported, not raised."""
     for name, size, stream in entries:
@@ -193,4 +199,4 @@ def _store(
         except archives.ENTRY_ERRORS as exc:  # a broken zip entry fails while it is read: that entry only
             submission.refuse(name, archives.CORRUPT_ENTRY.format(exc))
             continue
-        submission.studies.append(create_study(owner, upload, batch, details, origin))
+        submission.studies.append(create_study(owner, upload, batch, details, origin, priority=priority))

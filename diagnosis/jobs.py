@@ -167,6 +167,11 @@ def fail_job(job_id: int, reason: str) -> bool:
     return _finish(job_id, JobStatus.FAILED, reason)
 
 
+def finish_done(job_id: int) -> bool:
+    """DONE, from any state that is not final (record_result, and batching.record_results in bulk)."""
+    return _finish(job_id, JobStatus.DONE)
+
+
 def record_result(job: InferenceJob, prediction: Prediction) -> Result | None:
     """Store the result and mark the job DONE, from QUEUED (the sweeper re-sent a slow job, and this first run
     finished) or RUNNING. Running it twice keeps the first result; a job already FAILED or REJECTED keeps that
@@ -175,19 +180,25 @@ def record_result(job: InferenceJob, prediction: Prediction) -> Result | None:
         existing = Result.objects.filter(study_id=job.study_id).first()
         if existing is not None:
             return existing
-        if not _finish(job.pk, JobStatus.DONE):
+        if not finish_done(job.pk):
             return None
-        result = Result(
-            study_id=job.study_id,
-            label=prediction.label,
-            probability=prediction.probability,
-            threshold=prediction.threshold,
-            model_version=prediction.model_version,
-            inference_ms=prediction.inference_ms,
-        )
-        result.heatmap.save("heatmap.png", ContentFile(prediction.heatmap_png), save=False)
-        result.overlay.save("overlay.png", ContentFile(prediction.overlay_png), save=False)
+        result = unsaved_result(job, prediction)
         result.save()
+    return result
+
+
+def unsaved_result(job: InferenceJob, prediction: Prediction) -> Result:
+    """The job's Result with its heatmap and overlay files already stored; the row is not saved yet."""
+    result = Result(
+        study_id=job.study_id,
+        label=prediction.label,
+        probability=prediction.probability,
+        threshold=prediction.threshold,
+        model_version=prediction.model_version,
+        inference_ms=prediction.inference_ms,
+    )
+    result.heatmap.save("heatmap.png", ContentFile(prediction.heatmap_png), save=False)
+    result.overlay.save("overlay.png", ContentFile(prediction.overlay_png), save=False)
     return result
 
 

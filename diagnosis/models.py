@@ -156,6 +156,14 @@ class JobStatus(models.TextChoices):
 FINAL_STATUSES = (JobStatus.DONE, JobStatus.FAILED, JobStatus.REJECTED)
 
 
+class JobPriority(models.IntegerChoices):
+    """Which queued job a worker takes first (issue 12): a study someone waits for at the screen (a page upload,
+    a single-study API call, a DICOM instance) before bulk work; bulk work round-robin between clinics."""
+
+    INTERACTIVE = 0, "Interactive"
+    BULK = 1, "Bulk"
+
+
 class InferenceJob(models.Model):
     study = models.OneToOneField(Study, on_delete=models.CASCADE, related_name="job")
     status = models.CharField(max_length=10, choices=JobStatus.choices, default=JobStatus.QUEUED, db_index=True)
@@ -167,6 +175,10 @@ class InferenceJob(models.Model):
     processing_ms = models.PositiveIntegerField(null=True, blank=True)
     # Which worker process holds a RUNNING job ("node/pid"): a job whose holder is gone is re-claimed at once.
     worker = models.CharField(max_length=200, blank=True)
+    priority = models.PositiveSmallIntegerField(choices=JobPriority.choices, default=JobPriority.INTERACTIVE)
+
+    class Meta:
+        indexes = [models.Index(fields=["status", "priority", "id"], name="job_claim_order")]
 
     def __str__(self) -> str:
         return f"job {self.pk} {self.status}"

@@ -18,7 +18,7 @@ from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import DatabaseError
 
-from diagnosis import jobs, pacs
+from diagnosis import batching, jobs, pacs
 from diagnosis.task_names import INFERENCE_QUEUE, RUN_INFERENCE, SEND_RESULTS, SWEEP_STALE_JOBS
 from worker.ml.preprocessing import ImageRejected
 
@@ -53,7 +53,11 @@ def _warm_up(**_: Any) -> None:
     soft_time_limit=settings.INFERENCE_TIME_LIMIT - 5,
 )
 def run_inference(self: Any, job_id: int) -> str:
+    """INFERENCE_BATCH_SIZE > 1: judge the next batch in the fair order (diagnosis.batching); 1: this job alone
+    (the per-job path, kept as the baseline)."""
     worker = jobs.worker_id(self.request.hostname or "")
+    if settings.INFERENCE_BATCH_SIZE > 1:
+        return _run_batch(job_id, worker)
     job = jobs.claim_job(job_id, worker)
     if job is None:
         return "skipped: not queued"
@@ -91,6 +95,92 @@ def _judge(task: Any, job: Any, worker: str) -> str:
         return "skipped: already final"
     pacs.schedule(job.study_id)  # a DICOM study from a peer that takes results: send them back
     return "done"
+
+
+def _run_batch(job_id: int, worker: str) -> str:
+    batch = batching.claim_batch(job_id, worker, settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS)
+    if not batch:
+        return "skipped: not queued"
+    try:
+        fate = _judge_batch(batch, worker)
+    except SoftTimeLimitExceeded:
+        reason = f"Processing took longer than {settings.INFERENCE_TIME_LIMIT - 5} s; it was stopped."
+    except Exception as exc:  # whatever goes wrong, every job of the batch ends final with a reason
+        logger.exception("inference failed for the batch of jobs %s", [job.pk for job in batch])
+        reason = f"Inference failed: {type(exc).__name__}: {exc}"
+    else:  # the message's own job's fate (as the per-job path answers), else what the batch did
+        return fate.get(job_id) or f"batch of {len(batch)}: {sum(v == 'done' for v in fate.values())} done"
+    for job in batch:  # only those not final yet move: a job already recorded keeps its result
+        jobs.fail_job(job.pk, reason)
+    return "failed"
+
+
+def _judge_batch(batch: list[Any], worker: str) -> dict[int, str]:
+    """Read every original, judge the readable ones in one pass, record the results together. Each job ends
+    alone: a missing original FAILED, a bad image REJECTED, a storage hiccup back in the queue for a retry."""
+    fate: dict[int, str] = {}
+    readable, datas = [], []
+    for job in batch:
+        try:
+            datas.append(jobs.read_original(job))
+            readable.append(job)
+        except jobs.OriginalMissing as exc:
+            jobs.fail_job(job.pk, str(exc))
+            fate[job.pk] = "failed"
+        except (OSError, DatabaseError) as exc:  # transient: back to the queue, re-sent after a backoff
+            if job.attempts >= settings.MAX_ATTEMPTS:
+                jobs.fail_job(job.pk, f"The original image could not be read: {type(exc).__name__}: {exc}")
+                fate[job.pk] = "failed"
+            elif jobs.release_job(job.pk, worker):
+                _send_later(job.pk, min(60, 2**job.attempts))
+                fate[job.pk] = "retry"
+    done = []
+    for job, outcome in zip(readable, _predict_all(datas), strict=True):
+        if isinstance(outcome, ImageRejected):
+            jobs.reject_job(job.pk, str(outcome))
+            fate[job.pk] = "rejected"
+        elif isinstance(outcome, Exception):
+            jobs.fail_job(job.pk, f"Inference failed: {type(outcome).__name__}: {outcome}")
+            fate[job.pk] = "failed"
+        else:
+            done.append((job, outcome))
+    for (job, _), result in zip(done, batching.record_results(done), strict=True):
+        fate[job.pk] = "done" if result is not None else "skipped: already final"
+        if result is not None:
+            pacs.schedule(job.study_id)  # a DICOM study from a peer that takes results: send them back
+    return fate
+
+
+def _predict_all(datas: list[bytes]) -> list[Any]:
+    """One compiled pass for the batch; should that pass itself fail, each image alone, so that only the image
+    that breaks it fails (an Exception in its place)."""
+    if not datas:
+        return []
+    predictor = get_predictor()
+    try:
+        return list(predictor.predict_batch(datas, settings.MAX_IMAGE_PIXELS))
+    except SoftTimeLimitExceeded:
+        raise
+    except Exception:
+        if len(datas) == 1:
+            raise
+        logger.exception("a batch of %d failed; judging its images one by one", len(datas))
+    outcomes: list[Any] = []
+    for data in datas:
+        try:
+            outcomes.append(predictor.predict_batch([data], settings.MAX_IMAGE_PIXELS)[0])
+        except SoftTimeLimitExceeded:
+            raise
+        except Exception as exc:
+            outcomes.append(exc)
+    return outcomes
+
+
+def _send_later(job_id: int, countdown: int) -> None:
+    try:
+        current_app.send_task(RUN_INFERENCE, args=[job_id], countdown=countdown)
+    except Exception:  # the job is QUEUED: the sweeper sends it
+        logger.warning("job %s not re-sent; the sweeper will send it", job_id, exc_info=True)
 
 
 @shared_task(name=SWEEP_STALE_JOBS)

@@ -80,3 +80,10 @@ def test_every_variable_settings_and_the_launcher_read_is_in_the_readme_table() 
     read |= variables_read((ROOT / "xrayweb" / "launch.py").read_text()) | {"XRAY_DATA_DIR"}  # paths.data_dir
     assert {"TZ_NAME", "LOG_LEVEL", "API_THROTTLE_RATE", "DJANGO_INSECURE_DEV_KEY", "DEMO_PASSWORD"} <= read
     assert read - table == set()
+
+
+def test_batch_settings_are_validated() -> None:
+    assert "must be >= 1" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_SIZE="0").stderr
+    assert "over 512" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_SIZE="513").stderr
+    assert "over 5000" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_WAIT_MS="6000").stderr
+    assert _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_SIZE="1", INFERENCE_BATCH_WAIT_MS="0").returncode == 0

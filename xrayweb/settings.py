@@ -295,6 +295,15 @@ SWEEP_INTERVAL = env_int("SWEEP_INTERVAL", 30, minimum=1)
 QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 120, minimum=1)
 RUNNING_STALE_SECONDS = env_int("RUNNING_STALE_SECONDS", INFERENCE_TIME_LIMIT + 60, minimum=1)
 MAX_ATTEMPTS = env_int("MAX_ATTEMPTS", 3, minimum=1)
+# Batched inference (issue 12): one task claims up to INFERENCE_BATCH_SIZE queued jobs (interactive first, bulk
+# round-robin between clinics) and judges them in one compiled pass; 1 is the per-job path. A batch of bulk jobs
+# only may wait up to INFERENCE_BATCH_WAIT_MS for more to arrive; a batch holding an interactive study never waits.
+INFERENCE_BATCH_SIZE = env_int("INFERENCE_BATCH_SIZE", 32, minimum=1)
+INFERENCE_BATCH_WAIT_MS = env_int("INFERENCE_BATCH_WAIT_MS", 100, minimum=0)
+if INFERENCE_BATCH_SIZE > 512:
+    raise ImproperlyConfigured(f"INFERENCE_BATCH_SIZE={INFERENCE_BATCH_SIZE} is over 512 (one task's memory)")
+if INFERENCE_BATCH_WAIT_MS > 5000:
+    raise ImproperlyConfigured(f"INFERENCE_BATCH_WAIT_MS={INFERENCE_BATCH_WAIT_MS} is over 5000 (5 s)")
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True

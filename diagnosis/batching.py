@@ -1,0 +1,111 @@
+"""Batched inference (issue 12): claim up to N queued jobs at once in a fair order, judge them in one compiled
+pass, record the outcomes together. Built on the state machine of diagnosis.jobs, so its guarantees hold per job:
+every claim is a conditional UPDATE (two workers never hold one job), a job is finished at most once, a killed
+holder's jobs are re-claimed or re-sent by the sweeper, and MAX_ATTEMPTS bounds the claims.
+
+The fair order, which every claim follows:
+
+1. interactive jobs (a page upload, a single-study API call, a DICOM instance) before bulk jobs;
+2. within a priority, round-robin between clinics: each clinic's oldest job first, then each clinic's second...;
+3. then by id (arrival).
+
+Each broker message still names one job (jobs.enqueue, the sweeper's re-sends), but the task that receives it
+claims the next batch in this order, with or without its own job: the broker's FIFO only says *when* a worker
+looks, the database says *what* it takes. A message whose job another batch already took claims whatever is
+queued, or nothing (a no-op). Every message claims at least one job while any is queued, and there is one
+message per enqueue, so no queued job outlives the messages (and the sweeper still re-sends a lost one).
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+
+from django.conf import settings
+from django.db import transaction
+from django.db.models import F, Window
+from django.db.models.functions import RowNumber
+from django.utils import timezone
+
+from diagnosis import jobs
+from diagnosis.models import InferenceJob, JobPriority, JobStatus, Result
+from worker.ml.prediction import Prediction
+
+logger = logging.getLogger(__name__)
+
+
+def fair_order(limit: int) -> list[int]:
+    """The ids of up to `limit` claimable QUEUED jobs in the fair order (module docstring)."""
+    turn = Window(RowNumber(), partition_by=[F("priority"), F("study__clinic_id")], order_by=F("id").asc())
+    rows = (
+        InferenceJob.objects.filter(status=JobStatus.QUEUED, attempts__lt=settings.MAX_ATTEMPTS)
+        .annotate(turn=turn)
+        .order_by("priority", "turn", "id")
+        .values_list("id", flat=True)
+    )
+    return list(rows[:limit])
+
+
+def claim_queued(ids: Sequence[int], worker: str) -> list[int]:
+    """Move those of `ids` still QUEUED to RUNNING, held by `worker`, in one conditional UPDATE (atomic on
+    PostgreSQL and SQLite alike: a row another worker took in between no longer matches). Returns the ids taken,
+    read back by holder; one worker process runs one batch at a time, so its RUNNING rows among `ids` are this
+    claim's."""
+    if not ids:
+        return []
+    running = {"status": JobStatus.RUNNING, "started_at": timezone.now(), "attempts": F("attempts") + 1}
+    InferenceJob.objects.filter(pk__in=ids, status=JobStatus.QUEUED, attempts__lt=settings.MAX_ATTEMPTS).update(
+        **running, worker=worker
+    )
+    taken = set(
+        InferenceJob.objects.filter(pk__in=ids, status=JobStatus.RUNNING, worker=worker).values_list("pk", flat=True)
+    )
+    return [pk for pk in ids if pk in taken]
+
+
+def claim_batch(job_id: int, worker: str, size: int, wait_ms: int = 0) -> list[InferenceJob]:
+    """Claim the next batch of up to `size` jobs in the fair order. The message's own job is taken as well when
+    it needs this worker (a RUNNING job whose holder is gone, one to give up on), or when there is room.
+
+    A batch of bulk jobs only that is not full waits up to `wait_ms` for more to arrive (a bulk request stores its
+    files one by one); a batch with an interactive job never waits, and neither does an empty one."""
+    claimed = claim_queued(fair_order(size), worker)
+    deadline = time.monotonic() + wait_ms / 1000
+    while claimed and len(claimed) < size and time.monotonic() < deadline and not _has_interactive(claimed):
+        time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
+        claimed += claim_queued(fair_order(size - len(claimed)), worker)
+    if job_id not in claimed:
+        own = InferenceJob.objects.filter(pk=job_id).only("status").first()
+        wanted = own is not None and (own.status == JobStatus.RUNNING or len(claimed) < size)
+        if wanted and jobs.claim_job(job_id, worker) is not None:
+            claimed.append(job_id)
+    by_id = InferenceJob.objects.select_related("study").in_bulk(claimed)
+    return [by_id[pk] for pk in claimed if pk in by_id]
+
+
+def _has_interactive(ids: list[int]) -> bool:
+    return InferenceJob.objects.filter(pk__in=ids, priority=JobPriority.INTERACTIVE).exists()
+
+
+def record_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[Result | None]:
+    """jobs.record_result for many jobs in one transaction: each job's Result and DONE, or its first result when
+    it has one already, or None when the job is already FAILED or REJECTED (it keeps that outcome)."""
+    if not outcomes:
+        return []
+    with transaction.atomic():
+        existing = {r.study_id: r for r in Result.objects.filter(study_id__in=[j.study_id for j, _ in outcomes])}
+        answers: list[Result | None] = []
+        new: list[Result] = []
+        for job, prediction in outcomes:
+            if job.study_id in existing:
+                answers.append(existing[job.study_id])
+                continue
+            if not jobs.finish_done(job.pk):
+                answers.append(None)
+                continue
+            result = jobs.unsaved_result(job, prediction)
+            new.append(result)
+            answers.append(result)
+        Result.objects.bulk_create(new)
+    return answers

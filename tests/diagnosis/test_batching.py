@@ -1,0 +1,167 @@
+"""Issue 12: batched inference and the fair order (in this process; the real worker killed mid-batch is in
+tests/faults/test_batch_kill.py)."""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+import numpy as np
+import pytest
+from django.contrib.auth.models import User
+from django.core.files.base import ContentFile
+
+from diagnosis import batching, intake, jobs, tasks
+from diagnosis.models import InferenceJob, JobPriority, JobStatus, Result
+from tests import factories, images
+from tests.factories import make_member, upload_file, zip_of
+
+pytestmark = pytest.mark.django_db
+
+
+def _queued(owner: User, priority: JobPriority = JobPriority.BULK) -> int:
+    study = factories.study(owner)
+    InferenceJob.objects.filter(study=study).update(priority=priority)
+    return int(study.job.pk)
+
+
+def test_interactive_first_then_bulk_round_robin_between_clinics(alice: User, bob: User, clinic_b: Any) -> None:
+    a = [_queued(alice) for _ in range(4)]  # clinic A's big batch arrives first
+    b = [_queued(bob) for _ in range(2)]  # then clinic B's small one
+    carol = make_member("carol", clinic_b)
+    single = _queued(carol, JobPriority.INTERACTIVE)  # then one study someone waits for
+    assert batching.fair_order(100) == [single, a[0], b[0], a[1], b[1], a[2], a[3]]
+    # Claims follow the order and never overlap.
+    first = batching.claim_queued(batching.fair_order(3), "w|h|1")
+    second = batching.claim_queued(batching.fair_order(3), "w|h|2")
+    assert first == [single, a[0], b[0]] and second == [a[1], b[1], a[2]]
+    assert batching.claim_queued(first, "w|h|2") == []  # already held: a second claim takes nothing
+    assert set(InferenceJob.objects.filter(status=JobStatus.RUNNING).values_list("worker", flat=True)) == {
+        "w|h|1",
+        "w|h|2",
+    }
+
+
+def test_a_single_api_study_or_a_page_upload_is_interactive_and_many_files_or_a_zip_are_bulk(alice: User) -> None:
+    def priorities(files: list[Any], archive: Any = None) -> set[int]:
+        _, submission = intake.submit_batch(alice, files, archive)
+        return {s.job.priority for s in submission.studies}
+
+    assert priorities([upload_file("one.png")]) == {JobPriority.INTERACTIVE}
+    assert priorities([upload_file("1.png"), upload_file("2.png")]) == {JobPriority.BULK}
+    zipped = upload_file(
+        "s.zip", zip_of({"1.png": images.png(), "2.png": images.png(330)}).getvalue(), "application/zip"
+    )
+    assert priorities([], zipped) == {JobPriority.BULK}
+    page = intake.submit_files(alice, [upload_file("p1.png"), upload_file("p2.png")])
+    assert {s.job.priority for s in page.studies} == {JobPriority.INTERACTIVE}
+
+
+def test_a_batch_with_an_interactive_study_never_waits_for_more(alice: User) -> None:
+    job = _queued(alice, JobPriority.INTERACTIVE)
+    began = time.monotonic()
+    assert [j.pk for j in batching.claim_batch(job, "w|h|1", 32, wait_ms=3000)] == [job]
+    assert time.monotonic() - began < 1.0
+
+
+def test_a_bulk_batch_waits_at_most_the_setting(alice: User) -> None:
+    job = _queued(alice)
+    began = time.monotonic()
+    assert [j.pk for j in batching.claim_batch(job, "w|h|1", 32, wait_ms=300)] == [job]
+    assert 0.3 <= time.monotonic() - began < 2.0
+
+
+class _CountingPredictor:
+    """The real predictor, counting its batch calls."""
+
+    def __init__(self, real: Any) -> None:
+        self.real, self.calls = real, list[int]()
+
+    def predict_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
+        self.calls.append(len(datas))
+        return list(self.real.predict_batch(datas, max_pixels))
+
+
+def test_good_and_bad_images_in_one_batch_each_end_alone(alice: User, monkeypatch: Any, settings: Any) -> None:
+    """One compiled pass for a real radiograph, a truncated file, a photo and a missing original: the
+    radiograph is DONE with a result, the others REJECTED or FAILED with their own reasons."""
+    if not images.SHARED_DATA.exists():
+        pytest.skip(images.NO_DATA_REASON)
+    settings.INFERENCE_BATCH_SIZE = 8
+    counting = _CountingPredictor(tasks.get_predictor())
+    monkeypatch.setattr(tasks, "get_predictor", lambda: counting)
+    rgb = np.zeros((300, 300, 3), np.uint8)
+    rgb[..., 1], rgb[..., 0] = np.linspace(0, 255, 300, dtype=np.uint8)[None, :], 200
+    files: list[Any] = [
+        upload_file("good.jpeg", images.real_radiograph("PNEUMONIA")),
+        upload_file("cut.png"),
+        upload_file("holiday.png", images.encode(rgb)),
+        upload_file("gone.png"),
+        upload_file("good2.jpeg", images.real_radiograph("NORMAL", 1)),
+    ]
+    _, submission = intake.submit_batch(alice, files, None)
+    good, cut, photo, gone, good2 = submission.studies
+    name = str(cut.image.name)
+    cut.image.storage.delete(name)
+    cut.image.storage.save(name, ContentFile(images.png()[:300]))
+    gone.image.storage.delete(str(gone.image.name))
+
+    assert tasks.run_inference(photo.job.pk) == "rejected"
+    assert counting.calls == [4]  # one pass for the four readable images; the missing one never reached it
+    status = dict(InferenceJob.objects.values_list("study_id", "status"))
+    assert status == {
+        good.pk: JobStatus.DONE,
+        cut.pk: JobStatus.REJECTED,
+        photo.pk: JobStatus.REJECTED,
+        gone.pk: JobStatus.FAILED,
+        good2.pk: JobStatus.DONE,
+    }
+    assert set(Result.objects.values_list("study_id", flat=True)) == {good.pk, good2.pk}
+    assert "truncated or corrupt" in InferenceJob.objects.get(study=cut).reason
+    assert "missing" in InferenceJob.objects.get(study=gone).reason
+    # Every other message of the batch is now a no-op, as is a redelivery.
+    assert {tasks.run_inference(s.job.pk) for s in submission.studies} == {"skipped: not queued"}
+
+
+def test_a_failing_batch_pass_falls_back_to_one_by_one(alice: User, monkeypatch: Any, settings: Any) -> None:
+    settings.INFERENCE_BATCH_SIZE = 8
+
+    class Breaks:
+        def predict_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
+            if len(datas) > 1 or datas[0] == poison:
+                raise RuntimeError("boom")
+            return [factories.prediction()]
+
+    studies = [intake.submit_files(alice, [upload_file(f"{i}.png", images.png(320 + i))]).studies[0] for i in range(3)]
+    poison = studies[1].image.read()
+    monkeypatch.setattr(tasks, "get_predictor", lambda: Breaks())
+    tasks.run_inference(studies[0].job.pk)
+    status = [InferenceJob.objects.get(study=s).status for s in studies]
+    assert status == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
+
+
+def test_recording_twice_keeps_the_first_result_and_a_final_job_keeps_its_outcome(alice: User) -> None:
+    first, rejected = factories.study(alice), factories.study(alice)
+    held = batching.claim_batch(first.job.pk, "w|h|1", 8)
+    assert {j.pk for j in held} == {first.job.pk, rejected.job.pk}
+    jobs.reject_job(rejected.job.pk, "not a radiograph")
+    outcomes = [(j, factories.prediction()) for j in held]
+    answers = batching.record_results(outcomes)
+    again = batching.record_results(outcomes)
+    by_study = {j.study_id: a for (j, _), a in zip(outcomes, answers, strict=True)}
+    assert by_study[rejected.pk] is None and by_study[first.pk] is not None
+    assert Result.objects.count() == 1 and again[0] is not None and again[0].pk == Result.objects.get().pk
+    assert InferenceJob.objects.get(study=rejected).status == JobStatus.REJECTED
+
+
+def test_the_per_job_path_stays_the_baseline(alice: User, monkeypatch: Any, settings: Any) -> None:
+    settings.INFERENCE_BATCH_SIZE = 1
+    studies = [factories.study(alice) for _ in range(2)]
+
+    class One:
+        def predict(self, data: bytes, max_pixels: int) -> Any:
+            return factories.prediction()
+
+    monkeypatch.setattr(tasks, "get_predictor", lambda: One())
+    assert tasks.run_inference(studies[1].job.pk) == "done"
+    assert [InferenceJob.objects.get(study=s).status for s in studies] == [JobStatus.QUEUED, JobStatus.DONE]
