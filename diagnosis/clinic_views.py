@@ -13,7 +13,7 @@ from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from diagnosis import audit, charts, exports, people, selectors
+from diagnosis import audit, audit_words, charts, exports, people, selectors
 from diagnosis.access import require_membership, role_required
 from diagnosis.audit import Origin
 from diagnosis.filters import AuditFilter, WorklistFilter, worklist_params
@@ -82,7 +82,11 @@ def dashboard(request: HttpRequest) -> HttpResponse:
 def audit_trail(request: HttpRequest) -> HttpResponse:
     filterset = AuditFilter(request.GET, queryset=selectors.audit_events(request.user))
     page = Paginator(filterset.qs, 50).get_page(request.GET.get("page"))
-    context = {"filter": filterset, "page": page, "query": page_query(request)}
+    listed = request.GET.copy()
+    listed["thumbnails"] = "listed"
+    listed.pop("page", None)
+    context = {"filter": filterset, "page": page, "lines": audit_words.lines(page), "query": page_query(request),
+               "hidden_thumbnails": filterset.thumbnail_loads(), "list_thumbnails": listed.urlencode()}  # fmt: skip
     return render(request, "diagnosis/audit.html", context)
 
 
