@@ -55,6 +55,11 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	DJANGO_SECRET_KEY=lint $(BIN)/mypy .
 
+# Issue 12: every throughput figure from one run, batched against the per-image path (about 10 minutes on
+# 2 cores; BENCH_ARGS=--quick for about 3).
+bench: install
+	$(BIN)/python -m xrayweb.bench $(BENCH_ARGS)
+
 # Re-resolve the locks from requirements.txt and requirements-dev.txt (needs the package index).
 lock: | $(BIN)/python
 	$(BIN)/pip install -q "uv==$(UV_VERSION)"
