@@ -163,3 +163,14 @@ def encapsulated_pdf() -> bytes:
     ds.MIMETypeOfEncapsulatedDocument = "application/pdf"
     ds.EncapsulatedDocument = b"%PDF-1.4\n%%EOF\n"
     return to_bytes(ds)
+
+
+def stow_body(*parts: bytes | tuple[bytes, str], boundary: str = "stow-boundary-42") -> tuple[str, bytes]:
+    """A STOW-RS request: (its Content-Type, its multipart/related body); a part is its bytes (application/dicom)
+    or (bytes, its content type)."""
+    chunks = []
+    for part in parts:
+        data, kind = part if isinstance(part, tuple) else (part, "application/dicom")
+        chunks.append(f"--{boundary}\r\nContent-Type: {kind}\r\n\r\n".encode() + data + b"\r\n")
+    body = b"".join(chunks) + f"--{boundary}--\r\n".encode()
+    return f'multipart/related; type="application/dicom"; boundary={boundary}', body

@@ -3,6 +3,8 @@ from django.contrib import admin
 from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import include, path
 
+from diagnosis.api import dicomweb
+
 
 def no_self_service_reset(request: HttpRequest) -> HttpResponse:
     """Without e-mail a reset link could only go to a log: ask the clinic admin (People, Reset access) instead."""
@@ -23,5 +25,17 @@ urlpatterns = [
     ),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include("diagnosis.api.urls")),
+    path(
+        "dicomweb/",
+        include(
+            (
+                [
+                    path("studies", dicomweb.StowView.as_view(), name="stow"),
+                    path("studies/<str:study_uid>", dicomweb.StowView.as_view(), name="stow-study"),
+                ],
+                "dicomweb",
+            )
+        ),
+    ),
     path("", include("diagnosis.urls")),
 ]

@@ -20,7 +20,7 @@ from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from diagnosis.management.commands.create_demo_clinics import demo_username
 from diagnosis.models import AuditAction, AuditEvent, Batch, Clinic, Membership, Review, Role, Study
-from tests import factories
+from tests import dicoms, factories, images
 from tests.factories import make_member, upload_file
 
 CALLERS = [
@@ -87,8 +87,10 @@ class Row:
     # A write's effect, as a World method that says whether it happened: asserted for every caller, since a
     # redirect alone does not tell a change from a refused or invalid one.
     effect: str = ""
+    body: str = ""  # a raw body: the World method that gives (its Content-Type, its bytes)
 
 
+STOW_STUDY_UID = "1.2.826.0.1.3680043.8.498.42"
 STUDY = {"study_id": "study"}
 TABLE = [
     Row("diagnosis:home", {**dict.fromkeys(CALLERS, "302"), "anon": "302", "a_deactivated": "302"}),
@@ -146,6 +148,16 @@ TABLE = [
     ),
     # A batch is its submitter's own: even colleagues are told it does not exist.
     Row("api:batch-detail", {**_expect(False, "404", "404"), "a_clinician": "200"}, kwargs={"pk": "batch"}),
+    # STOW-RS stores into the caller's own clinic: any member may, like the API's submission.
+    Row("dicomweb:stow", _expect(False, "200", "200"), "post", body="stow_body", effect="uploaded"),
+    Row(
+        "dicomweb:stow-study",
+        _expect(False, "200", "200"),
+        "post",
+        {"study_uid": f"={STOW_STUDY_UID}"},
+        body="stow_body",
+        effect="uploaded",
+    ),
     Row("api:schema", public()),
     Row("api:docs", public()),
 ]
@@ -188,6 +200,9 @@ class World:
     def deactivated(self) -> bool:
         return not User.objects.get(pk=self.member).is_active
 
+    def stow_body(self) -> tuple[str, bytes]:
+        return dicoms.stow_body(dicoms.radiograph(images.chest_like(), StudyInstanceUID=STOW_STUDY_UID))
+
     def resolve(self, kwargs: dict[str, str]) -> dict[str, Any]:
         return {
             k: v[1:] if v.startswith("=") else getattr(self, v).pk if k != "user_id" else self.member
@@ -213,7 +228,11 @@ def test_matrix(row: Row, caller: str) -> None:
         client.force_login(user)
     url = reverse(row.name, kwargs=world.resolve(row.kwargs))
     data = {k: upload_file() if v == "FILE" else v for k, v in row.data.items()}
-    response = getattr(client, row.method)(url, data)
+    if row.body:
+        content_type, body = getattr(world, row.body)()
+        response = client.generic(row.method.upper(), url, body, content_type=content_type)
+    else:
+        response = getattr(client, row.method)(url, data)
     expected = row.expect[caller]
     if expected == "login":
         assert response.status_code == 302 and response["Location"].startswith(reverse("login")), response

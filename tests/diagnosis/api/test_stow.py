@@ -1,0 +1,168 @@
+"""DICOMweb STOW-RS: each part through the same intake as an upload, into the caller's clinic, answered with the
+standard store response (stored instances, refused ones with a reason), never a 5xx."""
+
+from __future__ import annotations
+
+import base64
+from typing import Any, cast
+
+import pydicom
+import pytest
+from django.urls import reverse
+from rest_framework.test import APIClient
+
+from diagnosis.models import DicomInstance, InferenceJob, Study
+from tests import dicoms, images
+
+pytestmark = pytest.mark.django_db
+STOW = "/dicomweb/studies"
+
+
+def _radiograph(**header: Any) -> bytes:
+    return dicoms.radiograph(images.chest_like(), "mono2_8bit", PatientAge="004Y", **header)
+
+
+def _post(client: APIClient, *parts: bytes | tuple[bytes, str], url: str = STOW) -> Any:
+    content_type, body = dicoms.stow_body(*parts)
+    return _raw(client, body, content_type, url, HTTP_ACCEPT="application/dicom+json")
+
+
+def _raw(client: APIClient, body: bytes, content_type: str, url: str = STOW, **extra: Any) -> Any:
+    return client.generic("POST", url, cast(Any, body), content_type=content_type, **extra)
+
+
+def _seq(answer: dict[str, Any], tag: str) -> list[dict[str, Any]]:
+    return list(answer.get(tag, {}).get("Value", []))
+
+
+def test_stored_instances_become_queued_deidentified_studies_of_the_callers_clinic(alice, alice_api) -> None:
+    first, second = _radiograph(), dicoms.radiograph(images.chest_like(), "jpeg_lossless_12bit")
+    response = _post(alice_api, first, second)
+    assert response.status_code == 200, response.content
+    assert response["Content-Type"] == "application/dicom+json"
+    answer = response.json()
+    stored = _seq(answer, "00081199")
+    assert len(stored) == 2 and not _seq(answer, "00081198")
+    sent = pydicom.dcmread(pydicom.filebase.DicomBytesIO(first))
+    assert stored[0]["00081155"]["Value"] == [sent.SOPInstanceUID]
+    assert stored[0]["00081150"]["Value"] == [sent.SOPClassUID]
+    study = Study.objects.get(dicom__sop_uid=sent.SOPInstanceUID)
+    assert study.clinic == alice.membership.clinic and study.owner == alice and study.batch is not None
+    assert stored[0]["00081190"]["Value"][0].endswith(reverse("api:study-detail", kwargs={"pk": study.pk}))
+    assert study.age_years == 4 and study.patient_ref == "MRN-0042"
+    assert DicomInstance.objects.get(study=study).study_uid == sent.StudyInstanceUID
+    with study.image.open("rb") as fh:  # the stored copy is de-identified, as for an upload
+        kept = pydicom.dcmread(fh)
+    assert str(kept.PatientName) == "" and kept.SOPInstanceUID != sent.SOPInstanceUID
+    assert InferenceJob.objects.filter(study__in=Study.objects.all()).count() == 2
+
+
+def test_some_refused_is_202_with_the_reasons(alice_api) -> None:
+    ct = dicoms.radiograph(images.chest_like(), "mono2_8bit", modality="CT")
+    response = _post(alice_api, _radiograph(), ct, (b"hello", "text/plain"))
+    assert response.status_code == 202, response.content
+    answer = response.json()
+    assert len(_seq(answer, "00081199")) == 1
+    failed = _seq(answer, "00081198")
+    assert [f["00081197"]["Value"] for f in failed] == [[0xC000], [0xC000]]
+    assert "CT" in failed[0]["00000902"]["Value"][0]
+    assert failed[0]["00081155"]["Value"] == [pydicom.dcmread(pydicom.filebase.DicomBytesIO(ct)).SOPInstanceUID]
+    assert "text/plain" in failed[1]["00000902"]["Value"][0]
+    assert Study.objects.count() == 1
+
+
+def test_all_refused_is_409(alice_api) -> None:
+    response = _post(alice_api, dicoms.encapsulated_pdf(), b"not a dicom")
+    assert response.status_code == 409, response.content
+    assert len(_seq(response.json(), "00081198")) == 2 and not Study.objects.exists()
+
+
+def test_study_in_the_url_refuses_instances_of_another_study(alice_api) -> None:
+    mine, other = _radiograph(StudyInstanceUID="1.2.3.4"), _radiograph()
+    response = _post(alice_api, mine, other, url=f"{STOW}/1.2.3.4")
+    assert response.status_code == 202, response.content
+    failed = _seq(response.json(), "00081198")
+    assert failed[0]["00081197"]["Value"] == [0xA900]
+    assert _post(alice_api, mine, url=f"{STOW}/not-a-uid").status_code == 400
+
+
+def test_a_base64_part_is_decoded(alice_api) -> None:
+    content_type, _ = dicoms.stow_body(b"")
+    body = (
+        b"--stow-boundary-42\r\nContent-Type: application/dicom\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(_radiograph())
+        + b"\r\n--stow-boundary-42--\r\n"
+    )
+    response = _raw(alice_api, body, content_type)
+    assert response.status_code == 200, response.content
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        "application/dicom",
+        "multipart/form-data; boundary=x",
+        'multipart/related; type="application/dicom+xml"; boundary=x',
+        "multipart/related; boundary=x",
+        "",
+    ],
+)
+def test_wrong_content_type_is_415(alice_api, content_type: str) -> None:
+    response = _raw(alice_api, _radiograph(), content_type)
+    assert response.status_code == 415, response.content
+    assert response.json()["detail"] and not Study.objects.exists()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        b"",
+        b"no boundary here at all",
+        b"--stow-boundary-42\r\nContent-Type: application/dicom\r\n\r\nunterminated",
+        b"--stow-boundary-42--\r\n",
+    ],
+)
+def test_malformed_body_is_400(alice_api, body: bytes) -> None:
+    content_type, _ = dicoms.stow_body(b"")
+    response = _raw(alice_api, body, content_type)
+    assert response.status_code == 400, response.content
+    assert not Study.objects.exists()
+
+
+def test_missing_boundary_is_400(alice_api) -> None:
+    response = _raw(alice_api, b"x", 'multipart/related; type="application/dicom"')
+    assert response.status_code == 400
+
+
+def test_too_large_is_413(alice_api, settings) -> None:
+    settings.MAX_UPLOAD_BYTES = 1024
+    response = _post(alice_api, _radiograph())
+    assert response.status_code == 413
+
+
+def test_each_clinic_stores_into_its_own_and_cannot_read_the_others(alice_api, bob, bob_api) -> None:
+    response = _post(bob_api, _radiograph())
+    assert response.status_code == 200
+    study = Study.objects.get()
+    assert study.clinic == bob.membership.clinic and study.owner == bob
+    url = response.json()["00081199"]["Value"][0]["00081190"]["Value"][0]
+    assert alice_api.get(url).status_code == 404 and bob_api.get(url).status_code == 200
+
+
+def test_anonymous_and_bad_tokens_are_refused(alice_api) -> None:
+    content_type, body = dicoms.stow_body(_radiograph())
+    assert _raw(APIClient(), body, content_type).status_code == 401
+    stranger = APIClient()
+    stranger.credentials(HTTP_AUTHORIZATION="Token nope")
+    assert _raw(stranger, body, content_type).status_code == 401
+    assert not Study.objects.exists()
+
+
+def test_a_failure_to_store_is_a_failed_instance_not_a_500(alice_api, monkeypatch) -> None:
+    def boom(*args: Any, **kwargs: Any) -> None:
+        raise RuntimeError("disk full")
+
+    monkeypatch.setattr("diagnosis.intake.create_study", boom)
+    response = _post(alice_api, _radiograph())
+    assert response.status_code == 409
+    assert _seq(response.json(), "00081198")[0]["00081197"]["Value"] == [0x0110]
