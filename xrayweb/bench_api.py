@@ -72,9 +72,10 @@ def timed(client: Client, paths: list[Path], chunk: int) -> float:
     return elapsed
 
 
-def start(data_dir: Path) -> tuple[str, str, subprocess.Popen[bytes]]:
+def start(data_dir: Path, **extra: str) -> tuple[str, str, subprocess.Popen[bytes]]:
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MEDIA_ROOT", "DJANGO_SECRET_KEY")}
     env.update(
+        **extra,
         PORT="0",
         API_THROTTLE_RATE="100000/min",
         API_SUBMIT_THROTTLE_RATE="100000/min",
@@ -82,10 +83,20 @@ def start(data_dir: Path) -> tuple[str, str, subprocess.Popen[bytes]]:
     log = data_dir / "service.log"
     proc = spawn(data_dir, log, env)
     try:
-        server = wait_ready(data_dir, proc)["url"].rstrip("/")
-    except RuntimeError as exc:
-        raise BenchError(f"{exc}:\n{log.read_text(errors='replace')[-3000:]}") from exc
+        try:
+            server = wait_ready(data_dir, proc)["url"].rstrip("/")
+        except RuntimeError as exc:
+            raise BenchError(f"{exc}:\n{log.read_text(errors='replace')[-3000:]}") from exc
+        return server, create_token(data_dir, env, log), proc
+    except BaseException:  # nothing of the service outlives a failed start
+        os.killpg(proc.pid, signal.SIGINT)
+        proc.wait(60)
+        raise
+
+
+def create_token(data_dir: Path, env: dict[str, str], log: Path) -> str:
     env["DJANGO_SECRET_KEY"] = (data_dir / "secret_key").read_text()
+    env["XRAY_DATA_DIR"] = str(data_dir)
     out = subprocess.run(
         [sys.executable, "manage.py", "drf_create_token", DEMO_USER],
         cwd=BASE_DIR,
@@ -99,7 +110,7 @@ def start(data_dir: Path) -> tuple[str, str, subprocess.Popen[bytes]]:
         raise BenchError(f"no token in: {out}")
     while not re.search(r"model \S+ loaded", log.read_text(errors="replace")):
         time.sleep(0.3)  # let the worker load its model so the figure is steady-state throughput
-    return server, token.group(1), proc
+    return token.group(1)
 
 
 if __name__ == "__main__":
