@@ -19,7 +19,9 @@ from diagnosis.models import Batch, Clinic, Role
 from tests import factories, images
 from xrayweb.wsgi import application
 
-schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", application)
+# STOW-RS takes multipart/related DICOM, which schemathesis cannot generate; tests/diagnosis/api/test_stow.py
+# sends it malformed bodies, wrong types and mixed parts instead.
+schema = schemathesis.openapi.from_wsgi("/api/v1/schema/?format=json", application).exclude(path_regex="^/dicomweb/")
 EXAMPLES = 80
 FILE_KINDS = ["image", "thumbnail", "heatmap", "overlay"]
 
