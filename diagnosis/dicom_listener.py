@@ -82,6 +82,9 @@ def handle_store(event: Any) -> int | Dataset:
     peer = DicomPeer.objects.select_related("uploader").filter(ae_title=requestor.ae_title, active=True).first()
     if peer is None:  # deactivated during the association
         return _failure(REFUSED, "calling AE title not configured")
+    if not _uploader_belongs(peer):  # the peer's clinic decides; an uploader moved or deactivated since is refused
+        logger.warning("refused an instance from %s: its uploader is not an active member of %s", peer, peer.clinic)
+        return _failure(REFUSED, "the peer's uploader is not an active member of the peer's clinic")
     data = event.encoded_dataset(include_meta=True)
     name = f"{event.request.AffectedSOPInstanceUID}.dcm"
     try:
@@ -95,6 +98,11 @@ def handle_store(event: Any) -> int | Dataset:
         logger.exception("could not store %s from %s", name, requestor.ae_title)
         return _failure(OUT_OF_RESOURCES, "the service could not store the instance; try again")
     return 0x0000
+
+
+def _uploader_belongs(peer: DicomPeer) -> bool:
+    membership = getattr(peer.uploader, "membership", None)
+    return bool(peer.uploader.is_active and membership is not None and membership.clinic_id == peer.clinic_id)
 
 
 def _failure(status: int, comment: str) -> Dataset:

@@ -41,7 +41,12 @@ def get_predictor() -> Any:
 
 @worker_process_init.connect
 def _warm_up(**_: Any) -> None:
-    """Start loading the model as soon as a worker child exists, so the first study does not wait for it."""
+    """Start loading the model as soon as an inference worker's child exists, so the first study does not wait
+    for it. A worker that does not consume the inference queue (the maintenance worker) never loads it."""
+    from celery import current_app
+
+    if INFERENCE_QUEUE not in set(current_app.amqp.queues.consume_from):
+        return
     threading.Thread(target=get_predictor, name="model-warm-up", daemon=True).start()
 
 

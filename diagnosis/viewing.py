@@ -74,5 +74,5 @@ def serve_file(
     response = FileResponse(
         field.open("rb"), content_type=file_kind.content_type(study), filename=file_kind.file_name(study)
     )
-    response["Cache-Control"] = "private, max-age=3600"
+    response["Cache-Control"] = "private, no-store"  # shared clinic workstations: nothing stays after logout
     return response

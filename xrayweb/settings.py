@@ -35,7 +35,7 @@ def env_bool(name: str, default: bool) -> bool:
     raise ImproperlyConfigured(f"{name}={raw!r} is not a boolean (use 1/0, true/false, yes/no, on/off)")
 
 
-def env_int(name: str, default: int, minimum: int = 0) -> int:
+def env_int(name: str, default: int, minimum: int = 0, maximum: int | None = None) -> int:
     raw = os.environ.get(name)
     if raw is None or raw == "":
         return default
@@ -45,6 +45,8 @@ def env_int(name: str, default: int, minimum: int = 0) -> int:
         raise ImproperlyConfigured(f"{name}={raw!r} is not an integer") from exc
     if value < minimum:
         raise ImproperlyConfigured(f"{name}={value} must be >= {minimum}")
+    if maximum is not None and value > maximum:
+        raise ImproperlyConfigured(f"{name}={value} must be <= {maximum}")
     return value
 
 
@@ -84,7 +86,9 @@ if not SECRET_KEY:
             "DJANGO_SECRET_KEY is not set. Set it (production), or use `make run`, which generates one."
         )
     SECRET_KEY = "insecure-development-key-do-not-use-in-production"  # noqa: S105
-ALLOWED_HOSTS = [h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",")]
+ALLOWED_HOSTS = [
+    h.strip() for h in os.environ.get("DJANGO_ALLOWED_HOSTS", "localhost,127.0.0.1,[::1]").split(",") if h.strip()
+]
 CSRF_TRUSTED_ORIGINS = [o.strip() for o in os.environ.get("DJANGO_CSRF_TRUSTED_ORIGINS", "").split(",") if o.strip()]
 
 INSTALLED_APPS = [
@@ -280,7 +284,7 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # and port (`manage.py dicom_listener`; 0: a free port); how long a results send may take.
 DICOM_KEEP_IDENTIFIERS = env_bool("DICOM_KEEP_IDENTIFIERS", False)
 DICOM_AE_TITLE = env_str("DICOM_AE_TITLE", "XRAYAI", re.compile(r"[ -~]{1,16}"), "an AE title (1-16 ASCII characters)")
-DICOM_PORT = env_int("DICOM_PORT", 11112, minimum=0)
+DICOM_PORT = env_int("DICOM_PORT", 11112, minimum=0, maximum=65535)
 DICOM_SEND_TIMEOUT = env_int("DICOM_SEND_TIMEOUT", 30, minimum=1)
 
 # Model shipped with the worker (a folder holding card.json); the worker verifies its sha256.

@@ -31,7 +31,7 @@ urlpatterns = [
             (
                 [
                     path("studies", dicomweb.StowView.as_view(), name="stow"),
-                    path("studies/<str:study_uid>", dicomweb.StowView.as_view(), name="stow-study"),
+                    path("studies/<str:study_uid>", dicomweb.StowStudyView.as_view(), name="stow-study"),
                 ],
                 "dicomweb",
             )

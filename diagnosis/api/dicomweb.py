@@ -211,6 +211,10 @@ def _read_body(request: Request) -> bytes:
     return body
 
 
+STOW_REQUEST = {"multipart/related": OpenApiTypes.BINARY}
+STOW_RESPONSES = {(200, DICOM_JSON): OpenApiTypes.OBJECT, (202, DICOM_JSON): OpenApiTypes.OBJECT}
+
+
 class StowView(APIView):
     """Store instances (STOW-RS). Each becomes a study of the caller's clinic, as an upload does."""
 
@@ -220,11 +224,7 @@ class StowView(APIView):
     throttle_classes = [ScopedRateThrottle]
     throttle_scope = "submissions"
 
-    @extend_schema(
-        operation_id="dicomweb_store",
-        request={"multipart/related": OpenApiTypes.BINARY},
-        responses={(200, DICOM_JSON): OpenApiTypes.OBJECT, (202, DICOM_JSON): OpenApiTypes.OBJECT},
-    )
+    @extend_schema(operation_id="dicomweb_store", request=STOW_REQUEST, responses=STOW_RESPONSES)
     def post(self, request: Request, study_uid: str = "") -> HttpResponse:
         if study_uid and (len(study_uid) > 64 or not UID.match(study_uid)):
             return _error(400, "The Study Instance UID in the URL is not a UID.")
@@ -235,3 +235,11 @@ class StowView(APIView):
         outcomes = store(cast(User, request.user), parts, study_uid, Origin.of(request))
         answer = _json(response_dataset(request, outcomes))
         return HttpResponse(answer, status=_status(outcomes), content_type=DICOM_JSON)
+
+
+class StowStudyView(StowView):
+    """STOW-RS into one study (/dicomweb/studies/{StudyInstanceUID}): its own operation in the schema."""
+
+    @extend_schema(operation_id="dicomweb_store_in_study", request=STOW_REQUEST, responses=STOW_RESPONSES)
+    def post(self, request: Request, study_uid: str = "") -> HttpResponse:
+        return super().post(request, study_uid)

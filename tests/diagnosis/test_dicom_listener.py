@@ -73,3 +73,14 @@ def test_an_unknown_caller_is_refused_at_association_and_audited(listener: int, 
         time.sleep(0.05)
     event = AuditEvent.objects.get(action=AuditAction.DICOM_REFUSED)
     assert event.detail["calling_ae"] == "STRANGER" and event.ip == "127.0.0.1"
+
+
+def test_a_peer_whose_uploader_left_the_clinic_or_was_deactivated_is_refused(listener: int, peer: DicomPeer) -> None:
+    # The peer's clinic decides where studies go: an uploader deactivated (or moved to another clinic) since the
+    # peer was configured must not send them elsewhere, nor be told "try again" forever.
+    ds = pydicom.dcmread(io.BytesIO(dicoms.radiograph(images.chest_like())))
+    peer.uploader.is_active = False
+    peer.uploader.save()
+    (refused,) = _send(listener, "NORTHPACS", ds)
+    assert refused.Status == 0xC000 and "not an active member" in refused.ErrorComment
+    assert not Study.objects.exists()
