@@ -19,7 +19,7 @@ import highdicom as hd
 import numpy as np
 from django.conf import settings
 from django.db import transaction
-from django.db.models import F, Q
+from django.db.models import F
 from django.utils import timezone
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
@@ -87,7 +87,9 @@ class SendError(Exception):
 
 def _set(row: ResultSend, status: str, reason: str, destination: str) -> None:
     sent_at = timezone.now() if status == SendStatus.SENT else None
-    ResultSend.objects.filter(pk=row.pk).update(status=status, reason=reason, destination=destination, sent_at=sent_at)
+    ResultSend.objects.filter(pk=row.pk).update(
+        status=status, reason=reason, destination=destination, sent_at=sent_at, updated=timezone.now()
+    )  # update() skips auto_now: the sweeper's staleness reads `updated`
 
 
 def store(host: str, port: int, called_ae: str, datasets: list[Dataset]) -> None:
@@ -200,16 +202,20 @@ def legend(bgr: np.ndarray, result: Result) -> np.ndarray:
 
 
 def redrive() -> list[str]:
-    """The sweeper's part: re-send PENDING sends older than a minute and FAILED ones below MAX_ATTEMPTS."""
+    """The sweeper's part: re-send PENDING and FAILED sends untouched for QUEUED_STALE_SECONDS, below MAX_ATTEMPTS
+    (so a failing PACS is retried at that pace, not at every sweep, and a queued send is not queued twice)."""
     from diagnosis.tasks import send_results
 
-    stale = timezone.now() - timedelta(seconds=settings.QUEUED_STALE_SECONDS)
+    now = timezone.now()
+    stale = now - timedelta(seconds=settings.QUEUED_STALE_SECONDS)
     due = ResultSend.objects.filter(
-        Q(status=SendStatus.PENDING, updated__lt=stale) | Q(status=SendStatus.FAILED),
-        attempts__lt=settings.MAX_ATTEMPTS,
+        status__in=(SendStatus.PENDING, SendStatus.FAILED), updated__lt=stale, attempts__lt=settings.MAX_ATTEMPTS
     )
     ids = [str(pk) for pk in due.values_list("study_id", flat=True)]
     for study_id in ids:
-        ResultSend.objects.filter(study_id=study_id).update(status=SendStatus.PENDING)
-        send_results.delay(study_id)
+        ResultSend.objects.filter(study_id=study_id).update(status=SendStatus.PENDING, updated=now)
+        try:
+            send_results.delay(study_id)
+        except Exception:  # a broker outage must not stop the sweep; the row stays PENDING for the next one
+            logger.warning("could not queue the result send of study %s", study_id, exc_info=True)
     return ids

@@ -74,7 +74,9 @@ def test_it_sends_an_sr_and_a_secondary_capture_into_the_original_study(alice, f
     assert len(received) == 2
 
 
-def test_a_failed_send_says_why_and_the_sweeper_sends_the_same_instances_again(alice, fake_pacs, monkeypatch) -> None:
+def test_a_failed_send_says_why_and_the_sweeper_sends_the_same_instances_again(
+    alice, fake_pacs, monkeypatch, settings
+) -> None:
     port, received = fake_pacs
     study, _ = _dicom_study(alice, port)
     DicomPeer.objects.update(send_port=1)  # nothing listens there
@@ -83,6 +85,8 @@ def test_a_failed_send_says_why_and_the_sweeper_sends_the_same_instances_again(a
     assert row.status == SendStatus.FAILED and "refused or failed" in row.reason and row.attempts == 1
     DicomPeer.objects.update(send_port=port)
     monkeypatch.setattr("diagnosis.tasks.send_results.delay", lambda study_id: pacs.send(study_id))
+    assert pacs.redrive() == []  # just failed: retried at the sweeper's pace, not at every sweep
+    settings.QUEUED_STALE_SECONDS = 0
     assert pacs.redrive() == [str(study.pk)]
     row = ResultSend.objects.get(study=study)
     assert row.status == SendStatus.SENT and row.attempts == 2
