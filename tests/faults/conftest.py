@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from kombu import pools as kombu_pools
 
-from tests.integration.conftest import WorkerProcess, database_url
+from tests.integration.conftest import WorkerProcess, workers_on
 from xrayweb.celery import app as celery_app
 from xrayweb.launch import free_port, redis_server_binary
 
@@ -84,26 +84,8 @@ def redis_server(tmp_path: Path) -> Iterator[RedisServer]:
 
 @pytest.fixture
 def fault_worker(
-    transactional_db: Any, redis_server: RedisServer, settings: Any, tmp_path: Path
+    transactional_db: Any, redis_server: RedisServer, tmp_path: Path
 ) -> Iterator[Callable[..., WorkerProcess]]:
     """Start real workers on the test's Redis; a short sweep so that recovery is measured in seconds."""
-    workers: list[WorkerProcess] = []
-
-    def start(**extra: str) -> WorkerProcess:
-        env = {
-            **os.environ,
-            "DATABASE_URL": database_url(),
-            "REDIS_URL": redis_server.url,
-            "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "DJANGO_SECRET_KEY": "faults",
-            "SWEEP_INTERVAL": "1",
-            "QUEUED_STALE_SECONDS": "3",
-            **extra,
-        }
-        worker = WorkerProcess(env, tmp_path / f"worker{len(workers)}.log")
-        workers.append(worker)
-        return worker
-
-    yield start
-    for w in workers:
-        w.stop()
+    with workers_on(redis_server.url, tmp_path, DJANGO_SECRET_KEY="faults", QUEUED_STALE_SECONDS="3") as start:
+        yield start

@@ -8,6 +8,7 @@ import socket
 import subprocess
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, cast
 from urllib.parse import quote, urlparse
@@ -91,30 +92,40 @@ class WorkerProcess:
                 self.kill()
 
 
-@pytest.fixture
-def start_worker(
-    transactional_db: Any, redis_url: str, settings: Any, tmp_path: Path
-) -> Iterator[Callable[..., WorkerProcess]]:
-    celery_app.control.purge()
+@contextmanager
+def workers_on(broker_url: str, folder: Path, **defaults: str) -> Iterator[Callable[..., WorkerProcess]]:
+    """A starter of real workers against the test database and `broker_url` (env: `defaults`, then each call's
+    own); every worker it started is stopped on exit. Logs go to `folder`."""
+    from django.conf import settings
+
     workers: list[WorkerProcess] = []
 
     def start(**extra: str) -> WorkerProcess:
         env = {
             **os.environ,
             "DATABASE_URL": database_url(),
-            "REDIS_URL": redis_url,
+            "REDIS_URL": broker_url,
             "MEDIA_ROOT": str(settings.MEDIA_ROOT),
-            "DJANGO_SECRET_KEY": "integration",
             "SWEEP_INTERVAL": "1",
+            **defaults,
             **extra,
         }
-        worker = WorkerProcess(env, tmp_path / f"worker{len(workers)}.log")
+        worker = WorkerProcess(env, folder / f"worker{len(workers)}.log")
         workers.append(worker)
         return worker
 
-    yield start
-    for w in workers:
-        w.stop()
+    try:
+        yield start
+    finally:
+        for w in workers:
+            w.stop()
+
+
+@pytest.fixture
+def start_worker(transactional_db: Any, redis_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
+    celery_app.control.purge()
+    with workers_on(redis_url, tmp_path, DJANGO_SECRET_KEY="integration") as start:
+        yield start
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, logs: list[Path] | None = None) -> float:
