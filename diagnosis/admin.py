@@ -108,39 +108,34 @@ class UserWithClinicAdmin(UserAdmin):
             audit.record(request.user, AuditAction.PERMISSION_CHANGE, user, detail, Origin.of(request), clinic=clinic)
 
 
+class ReadOnlyAdmin(admin.ModelAdmin):
+    """Listed and readable in Django admin, never added, changed or deleted there."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
+        return False
+
+
 @admin.register(Review)
-class ReviewAdmin(admin.ModelAdmin):
+class ReviewAdmin(ReadOnlyAdmin):
     """Read-only: a review is a clinical record, written (and audited) only by reviewers in the clinic's pages."""
 
     list_display = ("study", "reviewer", "final_label", "agrees", "updated")
     list_filter = ("agrees", "final_label")
 
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
 
 @admin.register(AuditEvent)
-class AuditEventAdmin(admin.ModelAdmin):
+class AuditEventAdmin(ReadOnlyAdmin):
     """Read-only: the trail is append-only, here as everywhere."""
 
     list_display = ("at", "clinic", "username", "action", "target_type", "target_id", "ip")
     list_filter = ("action", "clinic")
     search_fields = ("username", "target_id", "ip")
-
-    def has_add_permission(self, request: HttpRequest) -> bool:
-        return False
-
-    def has_change_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
-
-    def has_delete_permission(self, request: HttpRequest, obj: Any = None) -> bool:
-        return False
 
 
 @admin.register(DicomPeer)
