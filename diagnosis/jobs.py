@@ -198,7 +198,7 @@ def unsaved_result(job: InferenceJob, prediction: Prediction) -> Result:
         inference_ms=prediction.inference_ms,
     )
     result.heatmap.save("heatmap.png", ContentFile(prediction.heatmap_png), save=False)
-    result.overlay.save("overlay.png", ContentFile(prediction.overlay_png), save=False)
+    result.overlay.save("overlay.jpg", ContentFile(prediction.overlay_jpeg), save=False)
     return result
 
 

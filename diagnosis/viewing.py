@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from collections.abc import Collection
 from enum import StrEnum
+from pathlib import PurePosixPath
 
 from django.db.models.fields.files import FieldFile
 from django.http import FileResponse, Http404
@@ -15,27 +16,34 @@ from diagnosis.access import AnyUser
 from diagnosis.audit import Origin
 from diagnosis.models import AuditAction, Study
 
+DERIVED_TYPES = {".png": "image/png", ".jpg": "image/jpeg"}
+
 
 class FileKind(StrEnum):
     IMAGE = "image"  # the uploaded original
     PREVIEW = "preview"  # display JPEG of the original
     THUMBNAIL = "thumbnail"
-    HEATMAP = "heatmap"  # the result's Grad-CAM heatmap PNG
-    OVERLAY = "overlay"  # the result's overlay PNG
+    HEATMAP = "heatmap"  # the result's Grad-CAM heatmap (PNG)
+    OVERLAY = "overlay"  # the result's overlay (JPEG; PNG for results stored before issue 12)
 
     @property
     def of_result(self) -> bool:
         return self in (FileKind.HEATMAP, FileKind.OVERLAY)
 
-    def content_type(self, study: Study) -> str:
+    def content_type(self, study: Study, stored: FieldFile) -> str:
         if self is FileKind.IMAGE:
             return study.content_type
-        return "image/png" if self.of_result else "image/jpeg"
+        return DERIVED_TYPES.get(self.suffix(stored), "application/octet-stream")
 
-    def file_name(self, study: Study) -> str:
+    def file_name(self, study: Study, stored: FieldFile) -> str:
         if self is FileKind.IMAGE:
             return study.original_name
-        return f"{self.value}.{'png' if self.of_result else 'jpg'}"
+        return f"{self.value}{self.suffix(stored)}"
+
+    @staticmethod
+    def suffix(stored: FieldFile) -> str:
+        """The stored file's own extension: derived files are written by the worker, whose formats have changed."""
+        return PurePosixPath(stored.name or "").suffix.lower()
 
     def field(self, study: Study) -> FieldFile | None:
         if self.of_result:
@@ -72,7 +80,7 @@ def serve_file(
         raise Http404("This file does not exist (yet).")
     # FileResponse encodes the user's file name safely (quotes, newlines, non-ASCII) in Content-Disposition.
     response = FileResponse(
-        field.open("rb"), content_type=file_kind.content_type(study), filename=file_kind.file_name(study)
+        field.open("rb"), content_type=file_kind.content_type(study, field), filename=file_kind.file_name(study, field)
     )
     response["Cache-Control"] = "private, no-store"  # shared clinic workstations: nothing stays after logout
     return response

@@ -58,7 +58,7 @@ def prediction(label: str = "PNEUMONIA", probability: float = 0.9, **overrides: 
         "threshold": 0.824,
         "model_version": "test-model",
         "heatmap_png": images.png(32, 32),
-        "overlay_png": images.png(32, 32),
+        "overlay_jpeg": images.jpeg(32, 32),
         "inference_ms": 12,
         **overrides,
     }

@@ -26,7 +26,7 @@ def test_claim_is_atomic_and_only_once(alice) -> None:
 def test_record_result_twice_keeps_one_result(alice) -> None:
     job = jobs.claim_job(_study(alice).job.pk)
     assert job is not None
-    prediction = factories.prediction(heatmap_png=b"\x89PNGheat", overlay_png=b"\x89PNGover")
+    prediction = factories.prediction(heatmap_png=b"\x89PNGheat", overlay_jpeg=b"\xff\xd8over")
     jobs.record_result(job, prediction)
     jobs.record_result(job, prediction)
     assert Result.objects.count() == 1

@@ -57,6 +57,8 @@ def test_files_have_their_content_types(alice, done_study) -> None:
     get = lambda kind: client.get(reverse("diagnosis:study_file", args=[done_study.pk, kind]))  # noqa: E731
     assert get("image")["Content-Type"] == "image/png"
     assert get("heatmap")["Content-Type"] == "image/png"
+    assert get("overlay")["Content-Type"] == "image/jpeg"
+    assert get("overlay")["Content-Disposition"].endswith('filename="overlay.jpg"')
     assert get("thumbnail")["Content-Type"] == "image/jpeg"
     assert b"".join(get("image").streaming_content) == images.png()  # type: ignore[attr-defined]
     assert client.get(reverse("diagnosis:study_file", args=[done_study.pk, "secret"])).status_code == 404

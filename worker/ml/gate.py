@@ -26,7 +26,7 @@ class Gate:
     def distances(self, features: np.ndarray) -> np.ndarray:
         """features: (n, d) -> (n,) Mahalanobis distances."""
         centred = np.asarray(features, dtype=np.float64) - self.mean
-        return np.sqrt(np.maximum(np.einsum("nd,de,ne->n", centred, self.precision, centred), 0.0))
+        return np.sqrt(np.maximum(((centred @ self.precision) * centred).sum(axis=1), 0.0))
 
     def rejected(self, features: np.ndarray, chroma: np.ndarray) -> np.ndarray:
         """features: (n, d); chroma: (n,) -> (n,) bool, True where reason() would reject (for measuring)."""
@@ -34,9 +34,15 @@ class Gate:
 
     def reason(self, features: np.ndarray, chroma: float) -> str | None:
         """None when the input looks like a chest radiograph, else the reason to reject it."""
+        return self.reasons(features[None, :], np.array([chroma]))[0]
+
+    def reasons(self, features: np.ndarray, chroma: np.ndarray) -> list[str | None]:
+        """features: (n, d); chroma: (n,) -> reason() for each, with one matrix product for the batch."""
+        return [self._reason(float(d), float(c)) for d, c in zip(self.distances(features), chroma, strict=True)]
+
+    def _reason(self, distance: float, chroma: float) -> str | None:
         if chroma > self.max_chroma:
             return f"This looks like a colour photograph (colour saturation {chroma:.2f}), not a chest X-ray."
-        distance = float(self.distances(features[None, :])[0])
         if distance > self.max_distance:
             return (
                 f"This does not look like a chest X-ray (distance {distance:.1f} from the training radiographs, "
@@ -56,7 +62,8 @@ class Gate:
     @classmethod
     def load(cls, path: Path) -> Gate:
         with np.load(path) as data:
-            return cls(data["mean"], data["precision"], float(data["max_distance"]), float(data["max_chroma"]))
+            mean, precision = (np.asarray(data[k], dtype=np.float64) for k in ("mean", "precision"))
+            return cls(mean, precision, float(data["max_distance"]), float(data["max_chroma"]))
 
 
 def fit(features: np.ndarray, percentile: float = 99.7, max_chroma: float = 0.12) -> Gate:

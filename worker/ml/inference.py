@@ -91,15 +91,12 @@ class Predictor:
     ) -> None:
         logits, cams, features = self.gradcam.batch(images)
         probabilities = calibration.probabilities(logits, self.spec.temperature)
-        for k, i in enumerate(live):
-            reason = self.polarity.reason(images[k]) if self.polarity is not None else None
-            if reason is None and self.gate is not None:
-                reason = self.gate.reason(features[k], decoded[i].chroma)
+        for k, (i, reason) in enumerate(zip(live, self._refusals(images, features, decoded, live), strict=True)):
             if reason:
                 outcomes[i] = preprocessing.ImageRejected(reason)
                 continue
             label = self.spec.labels[int(probabilities[k] >= self.spec.threshold)]
-            heatmap_png, overlay_png = overlay.render(
+            heatmap_png, overlay_jpeg = overlay.render(
                 preprocessing.display_image(decoded[i].gray), self.shown_cam(cams[k], label)
             )
             outcomes[i] = Prediction(
@@ -108,6 +105,16 @@ class Predictor:
                 threshold=self.spec.threshold,
                 model_version=self.spec.version,
                 heatmap_png=heatmap_png,
-                overlay_png=overlay_png,
+                overlay_jpeg=overlay_jpeg,
                 inference_ms=0,
             )
+
+    def _refusals(
+        self, images: np.ndarray, features: np.ndarray, decoded: dict[int, preprocessing.DecodedImage], live: list[int]
+    ) -> list[str | None]:
+        """Why each image is refused (None: judged), the whole batch at once: inverted first, then the gate."""
+        n = len(live)
+        inverted = self.polarity.reasons(images) if self.polarity is not None else [None] * n
+        chroma = np.array([decoded[i].chroma for i in live])
+        gated = self.gate.reasons(features, chroma) if self.gate is not None else [None] * n
+        return [a or b for a, b in zip(inverted, gated, strict=True)]

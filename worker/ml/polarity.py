@@ -43,8 +43,11 @@ class Polarity:
 
     def reason(self, image: np.ndarray) -> str | None:
         """None for a radiograph the right way round, else the reason to refuse it."""
-        p = float(self.p_inverted(image[None])[0])
-        return INVERTED_REASON.format(p=p) if p >= 0.5 else None
+        return self.reasons(image[None])[0]
+
+    def reasons(self, images: np.ndarray) -> list[str | None]:
+        """images: (n, S, S) uint8 -> reason() for each."""
+        return [INVERTED_REASON.format(p=p) if p >= 0.5 else None for p in self.p_inverted(images).tolist()]
 
     def save(self, path: Path) -> None:
         np.savez(path, coef=self.coef.astype(np.float32))

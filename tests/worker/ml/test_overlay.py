@@ -4,27 +4,47 @@ import numpy as np
 from worker.ml import overlay
 
 
-def _decode(png: bytes) -> np.ndarray:
-    return np.asarray(cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR))
+def _decode(data: bytes) -> np.ndarray:
+    return np.asarray(cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR))
 
 
-def test_render_returns_pngs_at_the_display_size_with_the_peak_bright() -> None:
-    gray = np.full((300, 200), 100, np.uint8)
+def test_render_returns_a_small_lossless_heatmap_and_an_overlay_jpeg_at_the_display_size() -> None:
+    gray = np.full((600, 400), 100, np.uint8)
     cam = np.zeros((7, 7), np.float32)
     cam[3, 3] = 1.0
-    heat_png, over_png = overlay.render(gray, cam)
-    heat, over = _decode(heat_png), _decode(over_png)
-    assert heat.shape == (300, 200, 3) and over.shape == (300, 200, 3)
+    heat_png, over_jpeg = overlay.render(gray, cam)
+    assert heat_png.startswith(b"\x89PNG") and over_jpeg.startswith(b"\xff\xd8")
+    heat, over = _decode(heat_png), _decode(over_jpeg)
+    # the heatmap keeps the radiograph's aspect ratio (the viewer stretches it over the image), longest side 256
+    assert heat.shape == (256, 171, 3) and over.shape == (600, 400, 3)
     # inferno: the peak is bright yellow, no evidence is black.
-    assert heat[150, 100].sum() > 500 and heat[0, 0].sum() < 30
-    assert not np.array_equal(over[150, 100], over[0, 0])
+    assert heat[128, 85].sum() > 500 and heat[0, 0].sum() < 30
+    assert not np.allclose(over[300, 200], over[0, 0], atol=20)
+
+
+def test_a_small_radiograph_keeps_its_size_in_the_heatmap() -> None:
+    assert overlay.heatmap_size(200, 180) == (200, 180)
+    assert overlay.heatmap_size(3000, 1000) == (256, 85)
 
 
 def test_no_evidence_leaves_the_radiograph_untouched() -> None:
-    gray = np.random.default_rng(0).integers(0, 256, (120, 100), dtype=np.uint8)
-    heat_png, over_png = overlay.render(gray, np.zeros((7, 7), np.float32))
-    assert np.array_equal(_decode(over_png), cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
+    gray = np.tile(np.linspace(0, 255, 100, dtype=np.uint8), (120, 1))
+    heat_png, over_jpeg = overlay.render(gray, np.zeros((7, 7), np.float32))
+    # JPEG is lossy: within a few grey levels of the radiograph, and grey (no colour)
+    over = _decode(over_jpeg).astype(int)
+    assert np.abs(over - cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR).astype(int)).max() <= 4
+    assert np.abs(over[..., 0] - over[..., 2]).max() <= 2
     assert _decode(heat_png).max() < 10
+
+
+def test_the_blend_is_the_per_pixel_alpha_of_the_evidence() -> None:
+    gray = np.full((40, 40), 80, np.uint8)
+    values = np.zeros((40, 40), np.float32)
+    values[10:20, 10:20] = 0.5
+    heat = np.full((40, 40, 3), 200, np.uint8)
+    out = overlay.overlay(gray, heat, values).astype(float)
+    assert np.allclose(out[15, 15], 80 * (1 - 0.3) + 200 * 0.3, atol=1)
+    assert np.array_equal(out[0, 0], [80, 80, 80])
 
 
 def test_weak_evidence_is_fainter_than_strong_evidence() -> None:
