@@ -95,13 +95,14 @@ def record_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[
         return []
     with transaction.atomic():
         existing = {r.study_id: r for r in Result.objects.filter(study_id__in=[j.study_id for j, _ in outcomes])}
+        done = jobs.finish_done_many([job for job, _ in outcomes if job.study_id not in existing])
         answers: list[Result | None] = []
         new: list[Result] = []
         for job, prediction in outcomes:
             if job.study_id in existing:
                 answers.append(existing[job.study_id])
                 continue
-            if not jobs.finish_done(job.pk):
+            if job.pk not in done:
                 answers.append(None)
                 continue
             result = jobs.unsaved_result(job, prediction)

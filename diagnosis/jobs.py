@@ -17,6 +17,8 @@ import logging
 import os
 import socket
 import time
+from collections import defaultdict
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 
 from celery import current_app
@@ -170,6 +172,25 @@ def fail_job(job_id: int, reason: str) -> bool:
 def finish_done(job_id: int) -> bool:
     """DONE, from any state that is not final (record_result, and batching.record_results in bulk)."""
     return _finish(job_id, JobStatus.DONE)
+
+
+def finish_done_many(batch: Sequence[InferenceJob]) -> set[int]:
+    """finish_done for a batch of claimed jobs: one read, one UPDATE per claim time; the ids that became DONE.
+
+    Only inside a transaction (select_for_update refuses otherwise): the rows read as not final stay locked
+    (PostgreSQL), or the whole database does (SQLite's IMMEDIATE transactions), until the UPDATEs are written."""
+    ids = [job.pk for job in batch]
+    live = set(InferenceJob.objects.select_for_update().filter(NOT_FINAL, pk__in=ids).values_list("pk", flat=True))
+    now = timezone.now()
+    by_start: dict[datetime, list[int]] = defaultdict(list)
+    for job in batch:
+        if job.pk in live:
+            by_start[job.started_at or now].append(job.pk)
+    for started, pks in by_start.items():
+        InferenceJob.objects.filter(pk__in=pks).update(
+            status=JobStatus.DONE, reason="", finished_at=now, processing_ms=int((now - started).total_seconds() * 1000)
+        )
+    return live
 
 
 def record_result(job: InferenceJob, prediction: Prediction) -> Result | None:

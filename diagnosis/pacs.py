@@ -11,6 +11,7 @@ PENDING sends left behind and FAILED ones up to MAX_ATTEMPTS.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from datetime import timedelta
 from uuid import UUID
 
@@ -53,6 +54,13 @@ def schedule(study_id: UUID | str) -> ResultSend | None:
 
         transaction.on_commit(lambda: _enqueue(send_results, send.study_id), robust=True)
     return send
+
+
+def schedule_many(study_ids: Sequence[UUID | str]) -> None:
+    """schedule() for a batch of done studies, with one query to find the few that came from a DICOM peer."""
+    from_peers = DicomInstance.objects.filter(study_id__in=study_ids, peer__isnull=False)
+    for study_id in from_peers.values_list("study_id", flat=True):
+        schedule(study_id)
 
 
 def _enqueue(task: object, study_id: UUID | str) -> None:

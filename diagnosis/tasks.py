@@ -151,8 +151,8 @@ def _judge_batch(batch: list[Any], worker: str) -> dict[int, str]:
             done.append((job, outcome))
     for (job, _), result in zip(done, batching.record_results(done), strict=True):
         fate[job.pk] = "done" if result is not None else "skipped: already final"
-        if result is not None:
-            pacs.schedule(job.study_id)  # a DICOM study from a peer that takes results: send them back
+    # DICOM studies from a peer that takes results: send them back
+    pacs.schedule_many([job.study_id for job, _ in done if fate[job.pk] == "done"])
     return fate
 
 

@@ -36,6 +36,8 @@ from xrayweb.launch import READY_FILE
 from xrayweb.paths import BASE_DIR
 
 OTHER_CLINIC_USER = "river-clinician"
+# Who spends the CPU, by a word of each process's command line (the client is this process).
+ROLES = {"web": "gunicorn", "worker": "celery", "broker": "redis", "client": "", "other": ""}
 ML_CHILD = """
 import json, sys, time
 from pathlib import Path
@@ -48,14 +50,15 @@ p = Predictor(ModelSpec.load())
 datas = [x.read_bytes() for x in paths]
 images = np.stack([preprocessing.model_input(preprocessing.decode(d).gray, p.spec.input_size) for d in datas])
 p.gradcam.batch(images[:batch]); p.predict_batch(datas[:batch])
-t = time.perf_counter()
+t, cpu = time.perf_counter(), time.process_time()
 for i in range(0, len(images), batch):
     p.gradcam.batch(images[i:i + batch])
 model = len(images) / (time.perf_counter() - t)
+model_cpu_ms = (time.process_time() - cpu) * 1000 / len(images)
 t = time.perf_counter()
 for i in range(0, len(datas), batch):
     p.predict_batch(datas[i:i + batch])
-print(json.dumps({"model": model, "pipeline": len(datas) / (time.perf_counter() - t)}))
+print(json.dumps({"model": model, "model_cpu_ms": model_cpu_ms, "pipeline": len(datas) / (time.perf_counter() - t)}))
 """
 
 
@@ -129,6 +132,19 @@ class Service:
         os.killpg(self.proc.pid, signal.SIGINT)
         self.proc.wait(60)
 
+    def cpu_seconds(self) -> dict[str, float]:
+        """CPU time (user + system) so far of each part of the service, and of this client, by role."""
+        roles: dict[str, float] = dict.fromkeys(ROLES, 0.0)
+        procs = [psutil.Process(self.proc.pid), *psutil.Process(self.proc.pid).children(recursive=True)]
+        for p in [*procs, psutil.Process()]:
+            try:
+                cmd, times = " ".join(p.cmdline()), p.cpu_times()
+            except psutil.NoSuchProcess:
+                continue
+            role = "client" if p.pid == os.getpid() else next((r for r, k in ROLES.items() if k and k in cmd), "other")
+            roles[role] += times.user + times.system
+        return roles
+
     def inference_rss_mb(self) -> float:
         """The largest process of the worker's tree (the pool child that holds the model), in MB."""
         tree = psutil.Process(self.proc.pid).children(recursive=True)
@@ -150,7 +166,10 @@ def run_service(paths: list[Path], sizes: dict[str, int], extra: dict[str, str],
     with tempfile.TemporaryDirectory() as tmp:
         svc = Service(Path(tmp), extra)
         try:
+            before = svc.cpu_seconds()
             out["bulk"] = sizes["n"] / timed_bulk(svc.client, paths[: sizes["n"]])
+            after = svc.cpu_seconds()
+            out["cpu_ms"] = {k: (after[k] - before[k]) * 1000 / sizes["n"] for k in ROLES}
             out["page"] = sizes["page"] / timed_page(svc, paths[sizes["n"] : sizes["n"] + sizes["page"]])
             if full:
                 done = sizes["n"] + sizes["page"]
@@ -234,8 +253,15 @@ def report(batch: int, ml: dict[str, float], on: dict[str, Any], off: dict[str, 
     print(f"{'':34}{'batched':>10}{'per-image':>11}{'ratio':>8}")
     for key, name in (("bulk", "bulk API (chunks of 50), studies/s"), ("page", "page uploads (1/request), st/s")):
         print(f"{name:34}{on[key]:10.1f}{off[key]:11.1f}{on[key] / off[key]:7.2f}x")
-    print(f"ML package: model + Grad-CAM {ml['model']:.1f} images/s, predict_batch {ml['pipeline']:.1f} images/s")
+    print(f"ML package: model + Grad-CAM {ml['model']:.1f} images/s ({ml['model_cpu_ms']:.1f} core-ms each), "
+          f"predict_batch {ml['pipeline']:.1f} images/s")  # fmt: skip
     print(f"bulk end to end / model + Grad-CAM: {on['bulk'] / ml['model']:.0%}")
+    for name, run in (("batched", on), ("per-image", off)):
+        cpu = run["cpu_ms"]
+        total = sum(cpu.values())
+        parts = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
+        print(f"CPU per bulk study, {name} (core-ms): {parts}; total {total:.1f}: at most "
+              f"{(os.cpu_count() or 1) * 1000 / total:.0f} studies/s on {os.cpu_count()} cores")  # fmt: skip
     idle, behind = [x * 1000 for x in on["idle"]], [x * 1000 for x in on["behind"]]
     print(f"single study, idle ({len(idle)}):    p50 {pct(idle, 50):6.0f} ms  p95 {pct(idle, 95):6.0f} ms")
     print(f"single study behind another clinic's {sizes['big']}-image batch ({len(behind)}): "

@@ -76,3 +76,18 @@ def test_sweeper_leaves_queued_jobs_alone_while_the_broker_has_a_backlog(alice, 
         assert jobs.requeue_stale_jobs(requeue_queued=False) == []
         assert jobs.requeue_stale_jobs(requeue_queued=True) == [waiting.pk]
     assert send.call_count == 1
+
+
+def test_finishing_a_batch_moves_only_the_jobs_not_final(alice) -> None:
+    from django.db import transaction
+
+    claimed = [jobs.claim_job(_study(alice).job.pk) for _ in range(3)]
+    held = [job for job in claimed if job is not None]
+    assert len(held) == 3
+    jobs.reject_job(held[1].pk, "not a radiograph")  # final before the batch is recorded
+    with transaction.atomic():
+        done = jobs.finish_done_many(held)
+    assert done == {held[0].pk, held[2].pk}
+    states = dict(InferenceJob.objects.values_list("pk", "status"))
+    assert [states[j.pk] for j in held] == [JobStatus.DONE, JobStatus.REJECTED, JobStatus.DONE]
+    assert InferenceJob.objects.get(pk=held[0].pk).processing_ms is not None

@@ -110,3 +110,10 @@ def test_the_study_page_shows_the_send_state(alice) -> None:
     client.force_login(alice)
     page = client.get(reverse("diagnosis:study", args=[study.pk])).content.decode()
     assert "Results to the PACS (FAKEPACS@127.0.0.1:1)" in page and "Failed" in page and "refused or failed" in page
+
+
+def test_a_batch_schedules_sends_only_for_studies_from_a_peer(alice) -> None:
+    study, _ = _dicom_study(alice, 1)
+    plain = intake.submit_files(alice, [upload_file("x.dcm", dicoms.radiograph(images.chest_like()))]).studies[0]
+    pacs.schedule_many([plain.pk, study.pk])
+    assert list(ResultSend.objects.values_list("study_id", flat=True)) == [study.pk]

@@ -7,6 +7,7 @@ from dataclasses import replace
 
 import keras
 import numpy as np
+import threadpoolctl
 
 from worker.ml import calibration, overlay, preprocessing
 from worker.ml.gate import Gate
@@ -19,12 +20,17 @@ from worker.ml.spec import ModelSpec
 class Predictor:
     """Holds the loaded model, its Grad-CAM analysis model, the gate and the polarity detector.
 
+    Numpy's BLAS is limited to one thread in a process that holds a Predictor: the model's framework owns the
+    cores, and BLAS threads spinning beside it made the gate's small matrix product take 20 ms a batch instead
+    of 0.3 ms, and slowed every batch by a third (issue 12, measured on 2 cores).
+
     Never mutates the model. The heatmap rule: a PNEUMONIA call shows where the evidence for pneumonia lies,
     on the card's absolute scale; a NORMAL call shows no map (the model found no focal evidence).
     """
 
     def __init__(self, spec: ModelSpec) -> None:
         self.spec = spec
+        threadpoolctl.threadpool_limits(1, user_api="blas")
         model = keras.models.load_model(spec.verified_path(spec.weights_file, spec.sha256), compile=False)
         self.analysis = analysis_model(model, spec.conv_layers, spec.feature_layers)
         self.gradcam = GradCam(self.analysis, len(spec.conv_layers))
