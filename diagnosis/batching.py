@@ -90,23 +90,23 @@ def _has_interactive(ids: list[int]) -> bool:
 
 def record_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[Result | None]:
     """jobs.record_result for many jobs in one transaction: each job's Result and DONE, or its first result when
-    it has one already, or None when the job is already FAILED or REJECTED (it keeps that outcome)."""
+    it has one already, or None when the job is already FAILED or REJECTED (it keeps that outcome).
+
+    The heatmap and overlay files are written before the transaction, so that the database (SQLite: the whole
+    file) is locked only for the few statements; the files of a result that is not kept are removed again."""
     if not outcomes:
         return []
+    unsaved = [jobs.unsaved_result(job, prediction) for job, prediction in outcomes]
     with transaction.atomic():
         existing = {r.study_id: r for r in Result.objects.filter(study_id__in=[j.study_id for j, _ in outcomes])}
         done = jobs.finish_done_many([job for job, _ in outcomes if job.study_id not in existing])
-        answers: list[Result | None] = []
-        new: list[Result] = []
-        for job, prediction in outcomes:
-            if job.study_id in existing:
-                answers.append(existing[job.study_id])
-                continue
-            if job.pk not in done:
-                answers.append(None)
-                continue
-            result = jobs.unsaved_result(job, prediction)
-            new.append(result)
-            answers.append(result)
+        new = [result for (job, _), result in zip(outcomes, unsaved, strict=True) if job.pk in done]
         Result.objects.bulk_create(new)
-    return answers
+    for (job, _), result in zip(outcomes, unsaved, strict=True):
+        if job.pk not in done:
+            result.heatmap.delete(save=False)
+            result.overlay.delete(save=False)
+    return [
+        existing.get(job.study_id) or (result if job.pk in done else None)
+        for (job, _), result in zip(outcomes, unsaved, strict=True)
+    ]

@@ -4,6 +4,7 @@ tests/faults/test_batch_kill.py)."""
 from __future__ import annotations
 
 import time
+from pathlib import Path
 from typing import Any
 
 import numpy as np
@@ -140,7 +141,7 @@ def test_a_failing_batch_pass_falls_back_to_one_by_one(alice: User, monkeypatch:
     assert status == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
 
 
-def test_recording_twice_keeps_the_first_result_and_a_final_job_keeps_its_outcome(alice: User) -> None:
+def test_recording_twice_keeps_the_first_result_and_a_final_job_keeps_its_outcome(alice: User, settings: Any) -> None:
     first, rejected = factories.study(alice), factories.study(alice)
     held = batching.claim_batch(first.job.pk, "w|h|1", 8)
     assert {j.pk for j in held} == {first.job.pk, rejected.job.pk}
@@ -152,6 +153,12 @@ def test_recording_twice_keeps_the_first_result_and_a_final_job_keeps_its_outcom
     assert by_study[rejected.pk] is None and by_study[first.pk] is not None
     assert Result.objects.count() == 1 and again[0] is not None and again[0].pk == Result.objects.get().pk
     assert InferenceJob.objects.get(study=rejected).status == JobStatus.REJECTED
+    # the files written for the results not kept are gone: only the first result's two remain
+    kept = Result.objects.get()
+    for study in (first, rejected):
+        folder = Path(settings.MEDIA_ROOT) / "derived" / str(study.pk)
+        names = {p.name for p in folder.iterdir() if p.name not in ("preview.jpg", "thumbnail.jpg")}
+        assert names == ({Path(kept.heatmap.name).name, Path(kept.overlay.name).name} if study == first else set())
 
 
 def test_the_per_job_path_stays_the_baseline(alice: User, monkeypatch: Any, settings: Any) -> None:
