@@ -60,21 +60,37 @@ def record(
     clinic: Clinic | None = None,
 ) -> AuditEvent:
     """Append one event. The clinic is the acting user's unless given (a failed login names no user)."""
+    return record_many(user, action, [(target, detail)], origin, username, clinic)[0]
+
+
+def record_many(
+    user: AnyUser | None,
+    action: AuditAction,
+    targets: Iterable[tuple[Model | None, dict[str, Any] | None]],
+    origin: Origin = NO_ORIGIN,
+    username: str = "",
+    clinic: Clinic | None = None,
+) -> list[AuditEvent]:
+    """record() for one action on many (target, detail) pairs, in one INSERT."""
     known = user if user is not None and user.is_authenticated else None
     if clinic is None and known is not None:
         membership = membership_of(known)
         clinic = membership.clinic if membership else None
-    return AuditEvent.objects.create(
-        clinic=clinic,
-        user=known,
-        username=(known.get_username() if known else username)[:150],
-        action=action,
-        target_type=target._meta.model_name or "" if target is not None else "",
-        target_id=str(target.pk) if target is not None else "",
-        detail=detail or {},
-        ip=_valid_ip(origin.ip),
-        user_agent=origin.user_agent,
-    )
+    events = [
+        AuditEvent(
+            clinic=clinic,
+            user=known,
+            username=(known.get_username() if known else username)[:150],
+            action=action,
+            target_type=target._meta.model_name or "" if target is not None else "",
+            target_id=str(target.pk) if target is not None else "",
+            detail=detail or {},
+            ip=_valid_ip(origin.ip),
+            user_agent=origin.user_agent,
+        )
+        for target, detail in targets
+    ]
+    return AuditEvent.objects.bulk_create(events)
 
 
 def _valid_ip(raw: str | None) -> str | None:

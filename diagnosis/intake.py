@@ -83,6 +83,19 @@ def _age(years: int | None) -> int | None:
     return years if years is not None and 0 <= years <= MAX_AGE_YEARS else None
 
 
+# Stored uploads are recorded this many at a time, in one transaction: fewer commits and database locks than one
+# a study, while the worker can start on the first ones before a big request ends.
+RECORD_EVERY = 16
+
+
+@dataclass(frozen=True)
+class StoredUpload:
+    """A validated upload whose files are written; its rows are not (record() writes many in one transaction)."""
+
+    study: Study
+    header: DicomHeader | None
+
+
 def create_study(
     owner: User,
     upload: ValidatedUpload,
@@ -93,41 +106,62 @@ def create_study(
     priority: JobPriority = JobPriority.INTERACTIVE,
 ) -> Study:
     """Store the study in the owner's clinic, audit the upload and queue its job (at `priority`), all or nothing."""
-    clinic = require_membership(owner).clinic
+    return record(owner, [store(owner, upload, batch, details)], origin, peer, priority)[0]
+
+
+def store(owner: User, upload: ValidatedUpload, batch: Batch | None, details: StudyDetails) -> StoredUpload:
+    """Write the upload's files (the original, the preview, the thumbnail) for a study of the owner's clinic."""
     details = with_header(details, upload.dicom)
+    study = Study(
+        clinic=require_membership(owner).clinic,
+        owner=owner,
+        batch=batch,
+        patient_ref=details.patient_ref,
+        age_years=details.age_years,
+        sex=details.sex,
+        projection=details.projection,
+        clinical_note=details.clinical_note,
+        original_name=upload.name,
+        content_type=upload.content_type,
+        size_bytes=len(upload.data),
+        sha256=upload.sha256,
+        width=upload.width,
+        height=upload.height,
+    )
+    study.image.save(f"original{upload.extension}", ContentFile(upload.data), save=False)
+    study.preview.save("preview.jpg", ContentFile(upload.preview_jpeg), save=False)
+    study.thumbnail.save("thumbnail.jpg", ContentFile(upload.thumbnail_jpeg), save=False)
+    return StoredUpload(study, upload.dicom)
+
+
+def record(
+    owner: User,
+    stored: list[StoredUpload],
+    origin: Origin = NO_ORIGIN,
+    peer: DicomPeer | None = None,
+    priority: JobPriority = JobPriority.INTERACTIVE,
+) -> list[Study]:
+    """The rows of stored uploads, all or nothing: the studies, their DICOM identifiers, their jobs (sent to the
+    queue once this commits) and the audit trail's upload events."""
+    studies = [s.study for s in stored]
+    now = timezone.now()
     with transaction.atomic():
-        study = Study(
-            clinic=clinic,
-            owner=owner,
-            batch=batch,
-            patient_ref=details.patient_ref,
-            age_years=details.age_years,
-            sex=details.sex,
-            projection=details.projection,
-            clinical_note=details.clinical_note,
-            original_name=upload.name,
-            content_type=upload.content_type,
-            size_bytes=len(upload.data),
-            sha256=upload.sha256,
-            width=upload.width,
-            height=upload.height,
+        Study.objects.bulk_create(studies)
+        DicomInstance.objects.bulk_create([_uids(s.study, s.header, peer) for s in stored if s.header is not None])
+        queued = InferenceJob.objects.bulk_create(
+            [InferenceJob(study=study, enqueued_at=now, priority=priority) for study in studies]
         )
-        study.image.save(f"original{upload.extension}", ContentFile(upload.data), save=False)
-        study.preview.save("preview.jpg", ContentFile(upload.preview_jpeg), save=False)
-        study.thumbnail.save("thumbnail.jpg", ContentFile(upload.thumbnail_jpeg), save=False)
-        study.save()
-        if upload.dicom is not None:
-            _keep_uids(study, upload.dicom, peer)
-        job = InferenceJob.objects.create(study=study, enqueued_at=timezone.now(), priority=priority)
-        audit_detail = {"file_name": upload.name, "batch": str(batch.pk) if batch else None}
-        audit.record(owner, AuditAction.UPLOAD, study, audit_detail, origin, clinic=clinic)
-        jobs.enqueue(job.pk)
-    return study
+        events = [
+            (s, {"file_name": s.original_name, "batch": str(s.batch_id) if s.batch_id else None}) for s in studies
+        ]
+        audit.record_many(owner, AuditAction.UPLOAD, events, origin, clinic=studies[0].clinic if studies else None)
+        jobs.enqueue_many([job.pk for job in queued])
+    return studies
 
 
-def _keep_uids(study: Study, header: DicomHeader, peer: DicomPeer | None) -> None:
+def _uids(study: Study, header: DicomHeader, peer: DicomPeer | None) -> DicomInstance:
     keep = settings.DICOM_KEEP_IDENTIFIERS
-    DicomInstance.objects.create(
+    return DicomInstance(
         study=study,
         study_uid=header.study_uid,
         series_uid=header.series_uid,
@@ -189,7 +223,9 @@ def _store(
     origin: Origin,
     priority: JobPriority = JobPriority.INTERACTIVE,
 ) -> None:
-    """One file in memory at a time, however many there are; a refused file is reported, not raised."""
+    """One file in memory at a time, however many there are; a refused file is reported, not raised. The rows are
+    recorded RECORD_EVERY studies at a time, in order."""
+    pending: list[StoredUpload] = []
     for name, size, stream in entries:
         try:
             upload = validate_upload(name, size, stream)
@@ -199,4 +235,9 @@ def _store(
         except archives.ENTRY_ERRORS as exc:  # a broken zip entry fails while it is read: that entry only
             submission.refuse(name, archives.CORRUPT_ENTRY.format(exc))
             continue
-        submission.studies.append(create_study(owner, upload, batch, details, origin, priority=priority))
+        pending.append(store(owner, upload, batch, details))
+        if len(pending) >= RECORD_EVERY:
+            submission.studies += record(owner, pending, origin, priority=priority)
+            pending = []
+    if pending:
+        submission.studies += record(owner, pending, origin, priority=priority)

@@ -48,15 +48,18 @@ BROKER_PAUSE_SECONDS = 5.0
 _broker_paused_until = 0.0
 
 
-def send(job_id: int) -> None:
-    """Publish the job id. Every broker operation is time-limited (settings), so this returns or raises within
-    about BROKER_SOCKET_TIMEOUT even when Redis is stalled; a job not sent stays QUEUED and the sweeper sends it."""
+def send(*job_ids: int) -> None:
+    """Publish the job ids, one message each, through one producer. Every broker operation is time-limited
+    (settings), so this returns or raises within about BROKER_SOCKET_TIMEOUT even when Redis is stalled; a job
+    not sent stays QUEUED and the sweeper sends it."""
     global _broker_paused_until
     if time.monotonic() < _broker_paused_until:
-        logger.warning("job %s not sent: the broker failed moments ago; the sweeper will send it", job_id)
+        logger.warning("jobs %s not sent: the broker failed moments ago; the sweeper will send them", job_ids)
         return
     try:
-        current_app.send_task(RUN_INFERENCE, args=[job_id])
+        with current_app.producer_or_acquire() as producer:
+            for job_id in job_ids:
+                current_app.send_task(RUN_INFERENCE, args=[job_id], producer=producer)
     except Exception:
         _broker_paused_until = time.monotonic() + BROKER_PAUSE_SECONDS
         raise
@@ -68,7 +71,13 @@ def enqueue(job_id: int) -> None:
     robust: if the broker is down (or stalled: every broker operation is time-limited in settings) the study
     is already stored, and the sweeper enqueues it later.
     """
-    transaction.on_commit(lambda: send(job_id), robust=True)
+    enqueue_many([job_id])
+
+
+def enqueue_many(job_ids: list[int]) -> None:
+    """enqueue() for many jobs: their messages go out together once the transaction has committed."""
+    if job_ids:
+        transaction.on_commit(lambda: send(*job_ids), robust=True)
 
 
 def worker_id(nodename: str = "") -> str:

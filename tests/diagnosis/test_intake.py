@@ -3,7 +3,7 @@ from unittest import mock
 import pytest
 
 from diagnosis import intake
-from diagnosis.models import InferenceJob, JobStatus
+from diagnosis.models import AuditAction, AuditEvent, InferenceJob, JobStatus
 from diagnosis.task_names import RUN_INFERENCE
 from tests import images
 from tests.factories import upload_file
@@ -22,7 +22,28 @@ def test_submit_creates_study_job_and_enqueues_on_commit(alice, django_capture_o
     assert study.owner == alice and study.original_name == "x.png"
     assert study.job.status == JobStatus.QUEUED
     assert study.image.read() == images.png()
-    send.assert_called_once_with(RUN_INFERENCE, args=[study.job.pk])
+    send.assert_called_once()
+    assert send.call_args.args == (RUN_INFERENCE,) and send.call_args.kwargs["args"] == [study.job.pk]
+
+
+def test_many_files_are_recorded_in_groups_in_order_each_audited_and_sent_once(
+    alice, django_capture_on_commit_callbacks
+) -> None:
+    names = [f"x{i:02}.png" for i in range(intake.RECORD_EVERY + 5)]
+    files = (
+        [upload_file(n) for n in names[:3]] + [upload_file("bad.png", b"garbage")] + [upload_file(n) for n in names[3:]]
+    )
+    with (
+        mock.patch("diagnosis.jobs.current_app.send_task") as send,
+        django_capture_on_commit_callbacks(execute=True) as callbacks,
+    ):
+        sub = intake.submit_files(alice, files)
+    assert [s.original_name for s in sub.studies] == names and [e.file_name for e in sub.errors] == ["bad.png"]
+    assert len(callbacks) == 2  # two groups: RECORD_EVERY, then the rest
+    assert [c.kwargs["args"] for c in send.call_args_list] == [[s.job.pk] for s in sub.studies]
+    uploads = AuditEvent.objects.filter(action=AuditAction.UPLOAD)
+    assert sorted(uploads.values_list("target_id", flat=True)) == sorted(str(s.pk) for s in sub.studies)
+    assert set(uploads.values_list("clinic", flat=True)) == {alice.membership.clinic.pk}
 
 
 def test_a_bad_file_does_not_stop_the_others(alice) -> None:

@@ -162,7 +162,7 @@ def test_a_failure_to_store_is_a_failed_instance_not_a_500(alice_api, monkeypatc
     def boom(*args: Any, **kwargs: Any) -> None:
         raise RuntimeError("disk full")
 
-    monkeypatch.setattr("diagnosis.intake.create_study", boom)
+    monkeypatch.setattr("diagnosis.intake.store", boom)
     response = _post(alice_api, _radiograph())
     assert response.status_code == 409
     assert _seq(response.json(), "00081198")[0]["00081197"]["Value"] == [0x0110]
