@@ -3,17 +3,18 @@ pass, record the outcomes together. Built on the state machine of diagnosis.jobs
 every claim is a conditional UPDATE (two workers never hold one job), a job is finished at most once, a killed
 holder's jobs are re-claimed or re-sent by the sweeper, and MAX_ATTEMPTS bounds the claims.
 
-The fair order, which every claim follows:
+The fair order, which every batch follows after the job its message names:
 
 1. interactive jobs (a page upload, a single-study API call, a DICOM instance) before bulk jobs;
 2. within a priority, round-robin between clinics: each clinic's oldest job first, then each clinic's second...;
 3. then by id (arrival).
 
-Each broker message still names one job (jobs.enqueue, the sweeper's re-sends), but the task that receives it
-claims the next batch in this order, with or without its own job: the broker's FIFO only says *when* a worker
-looks, the database says *what* it takes. A message whose job another batch already took claims whatever is
-queued, or nothing (a no-op). Every message claims at least one job while any is queued, and there is one
-message per enqueue, so no queued job outlives the messages (and the sweeper still re-sends a lost one).
+Each broker message still names one job (jobs.enqueue, the sweeper's re-sends). The task that receives it takes
+that job first, then the rest of its batch in this order: the broker's FIFO only says *when* a worker looks, the
+database says *what* else it takes. A message whose job an earlier batch already took, or finished, claims
+nothing (a cheap no-op). So a queued job is taken at the latest by its own message, no queued job outlives the
+messages (and the sweeper still re-sends a lost one), and a study someone waits for goes into the very next batch
+whatever the broker's queue holds before it.
 """
 
 from __future__ import annotations
@@ -65,21 +66,21 @@ def claim_queued(ids: Sequence[int], worker: str) -> list[int]:
 
 
 def claim_batch(job_id: int, worker: str, size: int, wait_ms: int = 0) -> list[InferenceJob]:
-    """Claim the next batch of up to `size` jobs in the fair order. The message's own job is taken as well when
-    it needs this worker (a RUNNING job whose holder is gone, one to give up on), or when there is room.
+    """The message's own job first, when this worker may take it (QUEUED, or RUNNING under a holder that is
+    gone), then up to `size - 1` more in the fair order. Nothing when it may not (final, or held by a live
+    worker): then an earlier batch took it, and every job still queued has its own message to come (or the
+    sweeper's), so the message is a cheap no-op. Most messages of a bulk submission are.
 
     A batch of bulk jobs only that is not full waits up to `wait_ms` for more to arrive (a bulk request stores its
-    files one by one); a batch with an interactive job never waits, and neither does an empty one."""
-    claimed = claim_queued(fair_order(size), worker)
+    files one group at a time); a batch with an interactive job never waits."""
+    own = jobs.claim_job(job_id, worker)
+    if own is None:
+        return []
+    claimed = [job_id, *claim_queued(fair_order(size - 1), worker)]
     deadline = time.monotonic() + wait_ms / 1000
-    while claimed and len(claimed) < size and time.monotonic() < deadline and not _has_interactive(claimed):
+    while len(claimed) < size and time.monotonic() < deadline and not _has_interactive(claimed):
         time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
         claimed += claim_queued(fair_order(size - len(claimed)), worker)
-    if job_id not in claimed:
-        own = InferenceJob.objects.filter(pk=job_id).only("status").first()
-        wanted = own is not None and (own.status == JobStatus.RUNNING or len(claimed) < size)
-        if wanted and jobs.claim_job(job_id, worker) is not None:
-            claimed.append(job_id)
     by_id = InferenceJob.objects.select_related("study").in_bulk(claimed)
     return [by_id[pk] for pk in claimed if pk in by_id]
 

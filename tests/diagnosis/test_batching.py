@@ -43,6 +43,21 @@ def test_interactive_first_then_bulk_round_robin_between_clinics(alice: User, bo
     }
 
 
+def test_a_message_takes_its_own_job_first_and_claims_nothing_once_an_earlier_batch_took_it(
+    alice: User, bob: User
+) -> None:
+    a = [_queued(alice) for _ in range(3)]
+    b = [_queued(bob) for _ in range(3)]
+    single = _queued(bob, JobPriority.INTERACTIVE)
+    first = [j.pk for j in batching.claim_batch(b[2], "w|h|1", 3)]
+    assert first == [b[2], single, a[0]]  # its own job, then the fair order
+    assert batching.claim_batch(single, "w|h|1", 3) == []  # taken by that batch: a no-op, although jobs are queued
+    jobs.finish_done(b[2])
+    assert batching.claim_batch(b[2], "w|h|1", 3) == []  # final: a no-op
+    assert [j.pk for j in batching.claim_batch(a[2], "w|h|2", 3)] == [a[2], a[1], b[0]]
+    assert [j.pk for j in batching.claim_batch(b[1], "w|h|2", 3)] == [b[1]]  # the last one queued
+
+
 def test_a_single_api_study_or_a_page_upload_is_interactive_and_many_files_or_a_zip_are_bulk(alice: User) -> None:
     def priorities(files: list[Any], archive: Any = None) -> set[int]:
         _, submission = intake.submit_batch(alice, files, archive)
