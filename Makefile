@@ -60,11 +60,12 @@ lint: install-dev
 bench: install
 	$(BIN)/python -m xrayweb.bench $(BENCH_ARGS)
 
-# Re-resolve the locks from requirements.txt and requirements-dev.txt (needs the package index).
+# Re-resolve the locks from requirements.txt and requirements-dev.txt (needs the package index). The GPU worker's
+# lock swaps tensorflow-cpu for Keras 3 on JAX with CUDA (jax[cuda12] brings the CUDA libraries; no TensorFlow).
 lock: | $(BIN)/python
 	$(BIN)/pip install -q "uv==$(UV_VERSION)"
 	$(COMPILE) requirements.txt -o $(RUN_LOCK)
 	$(COMPILE) requirements-dev.txt -o $(DEV_LOCK)
 	grep -v '^tensorflow-cpu' requirements.txt > $(VENV)/requirements-gpu.txt
-	echo 'tensorflow[and-cuda]>=2.18,<2.22' >> $(VENV)/requirements-gpu.txt
+	printf '%s\n' 'jax[cuda12]>=0.6' 'keras>=3.10' >> $(VENV)/requirements-gpu.txt
 	$(COMPILE) $(VENV)/requirements-gpu.txt -o requirements-gpu.lock

@@ -34,7 +34,8 @@ def test_the_lock_pins_every_requirement(source: str, lock: str) -> None:
     assert not missing, f"{lock} lacks {sorted(missing)}: run `make lock` after editing {source}"
 
 
-def test_the_gpu_lock_swaps_tensorflow_cpu_for_tensorflow() -> None:
+def test_the_gpu_lock_swaps_tensorflow_for_keras_on_jax_with_cuda() -> None:
     gpu = pinned(ROOT / "requirements-gpu.lock")
-    assert "tensorflow" in gpu and "tensorflow-cpu" not in gpu
+    assert {"jax", "jaxlib", "jax-cuda12-plugin", "keras", "h5py"} <= gpu
+    assert not {"tensorflow", "tensorflow-cpu"} & gpu
     assert names(ROOT / "requirements.txt") - {"tensorflow-cpu"} <= gpu

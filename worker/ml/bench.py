@@ -1,11 +1,16 @@
 """Inference latency on this machine: the shipped path against baselines measured in the same run.
 
     python -m worker.ml.bench [--n 50]
+    python -m worker.ml.bench --batch-path 2000 [--batch 256] [--folder DIR]
 
-Prints ms per image for a plain forward pass, Grad-CAM in eager mode (the straightforward way), the
-compiled batched Grad-CAM at batch 64, and the shipped Predictor (decode, polarity, compiled Grad-CAM, gate,
-calibration, heatmap and overlay PNGs) on a real radiograph upscaled to 1024x1024 (so that nothing is gated
-away before the rendering is timed).
+Prints ms per image for a plain forward pass, Grad-CAM in eager mode (the straightforward way; TensorFlow
+backend only), the compiled batched Grad-CAM at batch 64, and the shipped Predictor (decode, polarity, compiled
+Grad-CAM, gate, calibration, heatmap and overlay) on a real radiograph upscaled to 1024x1024 (so that nothing is
+gated away before the rendering is timed).
+
+--batch-path N runs the ML package's batch path, Predictor.predict_batch, on N real radiographs in batches of
+--batch, and prints images/s with where the time goes. Both run under whichever KERAS_BACKEND is set
+(tensorflow or jax, CPU or GPU); nothing here needs Django.
 """
 
 from __future__ import annotations
@@ -16,14 +21,16 @@ from collections.abc import Callable
 from pathlib import Path
 
 import cv2
+import keras
 import numpy as np
-import tensorflow as tf
 
 from worker.ml import preprocessing
 from worker.ml.inference import Predictor
+from worker.ml.prediction import Prediction
 from worker.ml.spec import ModelSpec
 
 DEFAULT_IMAGE = Path("../shared/data/chest_xray/val/PNEUMONIA/person1946_bacteria_4874.jpeg")
+DEFAULT_FOLDER = Path("../shared/data/chest_xray/train")
 
 
 def per_call_ms(fn: Callable[[], object], n: int) -> float:
@@ -35,7 +42,9 @@ def per_call_ms(fn: Callable[[], object], n: int) -> float:
     return (time.perf_counter() - start) * 1000 / n
 
 
-def eager_gradcam(predictor: Predictor, x: tf.Tensor) -> object:
+def eager_gradcam(predictor: Predictor, x: np.ndarray) -> object:
+    import tensorflow as tf  # the TensorFlow backend's baseline
+
     n = len(predictor.spec.conv_layers)
     with tf.GradientTape() as tape:
         outs = predictor.analysis(x, training=False)
@@ -47,28 +56,91 @@ def main(argv: list[str] | None = None) -> None:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--n", type=int, default=50)
     p.add_argument("--image", type=Path, default=DEFAULT_IMAGE, help="a chest radiograph (JPEG or PNG)")
+    p.add_argument("--batch-path", type=int, metavar="N", help="time predict_batch on N radiographs of --folder")
+    p.add_argument("--batch", type=int, default=256, help="images per predict_batch call (with --batch-path)")
+    p.add_argument("--folder", type=Path, default=DEFAULT_FOLDER, help="radiographs for --batch-path")
     args = p.parse_args(argv)
     predictor = Predictor(ModelSpec.load())
-    small = preprocessing.decode(args.image.read_bytes()).gray
+    print(f"Keras {keras.__version__} on {keras.backend.backend()}, {_device()}")
+    if args.batch_path:
+        batch_path(predictor, _radiographs(args.folder, args.batch_path), args.batch)
+    else:
+        latency(predictor, args.image, args.n)
+
+
+def latency(predictor: Predictor, image: Path, n: int) -> None:
+    small = preprocessing.decode(image.read_bytes()).gray
     gray = cv2.resize(small, (1024, 1024), interpolation=cv2.INTER_CUBIC)
     _, png = cv2.imencode(".png", gray)
     data = bytes(png.tobytes())
-    x = tf.convert_to_tensor(preprocessing.model_input(gray)[None, :, :, None], dtype=tf.float32)
+    x = preprocessing.model_input(gray)[None, :, :, None].astype(np.float32)
     model_only = predictor.analysis
     batch64 = np.repeat(preprocessing.model_input(gray)[None], 64, axis=0)
-    rows = {
-        "forward pass only (baseline)": per_call_ms(lambda: model_only(x, training=False), args.n),
-        "Grad-CAM, eager (baseline)": per_call_ms(lambda: eager_gradcam(predictor, x), args.n),
-        "Grad-CAM, compiled, batch of 64": per_call_ms(lambda: predictor.gradcam.batch(batch64), max(1, args.n // 10))
-        / 64,
-        "shipped Predictor.predict, 1024x1024 PNG in": per_call_ms(lambda: _predict_or_reject(predictor, data), args.n),
-        "shipped Predictor.predict_batch of 32 PNGs": per_call_ms(
-            lambda: predictor.predict_batch([data] * 32), max(1, args.n // 10)
-        )
-        / 32,
-    }
+    rows = {"forward pass only (baseline)": per_call_ms(lambda: model_only(x, training=False), n)}
+    if keras.backend.backend() == "tensorflow":
+        rows["Grad-CAM, eager (baseline)"] = per_call_ms(lambda: eager_gradcam(predictor, x), n)
+    rows["Grad-CAM, compiled, batch of 64"] = (
+        per_call_ms(lambda: predictor.gradcam.batch(batch64), max(1, n // 10)) / 64
+    )
+    rows["shipped Predictor.predict, 1024x1024 PNG in"] = per_call_ms(lambda: _predict_or_reject(predictor, data), n)
+    rows["shipped Predictor.predict_batch of 32 PNGs"] = (
+        per_call_ms(lambda: predictor.predict_batch([data] * 32), max(1, n // 10)) / 32
+    )
     for name, ms in rows.items():
         print(f"{name:<46} {ms:8.1f} ms/image")
+
+
+def batch_path(predictor: Predictor, datas: list[bytes], batch: int) -> None:
+    """predict_batch on each batch, and before it each stage alone on the same batch: decode + model input, the
+    compiled forward + Grad-CAM, polarity + gate. The rest of predict_batch's time is rendering and encoding the
+    heatmaps and overlays (and calibration); where the model dominates, that remainder is within the noise."""
+    batches = [datas[i : i + batch] for i in range(0, len(datas), batch)]
+    for warm in {len(batches[0]): batches[0], len(batches[-1]): batches[-1]}.values():
+        predictor.predict_batch(warm)  # compiles every shape the run uses (jax.jit: one per padded chunk size)
+    names = ("decode + model input", "forward + Grad-CAM (compiled)", "polarity + gate")
+    stages = dict.fromkeys(names, 0.0)
+    total, judged = 0.0, 0
+    for chunk in batches:
+        marks = [time.perf_counter()]
+        decoded = [preprocessing.decode(d) for d in chunk]
+        images = np.stack([preprocessing.model_input(d.gray, predictor.spec.input_size) for d in decoded])
+        marks.append(time.perf_counter())
+        _, _, features = predictor.gradcam.batch(images)
+        marks.append(time.perf_counter())
+        if predictor.polarity is not None:
+            predictor.polarity.reasons(images)
+        if predictor.gate is not None:
+            predictor.gate.reasons(features, np.array([d.chroma for d in decoded]))
+        marks.append(time.perf_counter())
+        for k, name in enumerate(names):
+            stages[name] += marks[k + 1] - marks[k]
+        start = time.perf_counter()
+        judged += sum(isinstance(o, Prediction) for o in predictor.predict_batch(chunk))
+        total += time.perf_counter() - start
+    stages["rendering, encoding (the rest)"] = total - sum(stages.values())
+    n = len(datas)
+    print(f"predict_batch: {n} radiographs in batches of {batch}, {judged} judged: {n / total:.1f} images/s")
+    for name, seconds in stages.items():
+        print(f"  {name:<32} {seconds * 1000 / n:7.2f} ms/image {100 * seconds / total:5.1f} %")
+    print(f"  the model alone: {n / stages[names[1]]:.1f} images/s")
+
+
+def _radiographs(folder: Path, n: int) -> list[bytes]:
+    """n JPEGs spread evenly over the folder's sorted list (both classes of the Kermany training split)."""
+    files = sorted(folder.rglob("*.jpeg"))
+    if len(files) < n:
+        raise SystemExit(f"{folder} has {len(files)} JPEGs, fewer than the {n} asked for")
+    return [files[i * len(files) // n].read_bytes() for i in range(n)]
+
+
+def _device() -> str:
+    if keras.backend.backend() == "jax":
+        import jax
+
+        return ", ".join(sorted({d.device_kind for d in jax.devices()}))
+    import tensorflow as tf  # already loaded by the TensorFlow backend
+
+    return ", ".join(sorted({d.device_type for d in tf.config.list_physical_devices()}))
 
 
 def _predict_or_reject(predictor: Predictor, data: bytes) -> object:

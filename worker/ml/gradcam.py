@@ -4,16 +4,24 @@ The analysis model is built once per loaded model and returns, in one pass, each
 map, the pooled features (for the out-of-distribution gate) and the logit. The map is *not* normalised
 per image: `cam_from` returns raw evidence, and the caller divides by the model card's `cam_scale`, one
 constant for every study, so that a faint map means faint evidence.
+
+One pipeline runs on Keras 3's TensorFlow or JAX backend (KERAS_BACKEND): `logit_gradient` is the only
+backend-specific step (GradientTape, or jax.vjp), and `_compiled` traces the pipeline once (tf.function, or
+jax.jit on the model's weights). TensorFlow and JAX are imported only by the backend that uses them.
 """
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import keras
 import numpy as np
-import tensorflow as tf
+from keras import ops
+
+Tensors = list[Any]  # backend tensors: tf.Tensor or jax.Array
+Fn = Callable[[Any], Any]
 
 
 @dataclass(frozen=True)
@@ -33,38 +41,91 @@ def analysis_model(model: keras.Model, conv_layers: Sequence[str], feature_layer
     return keras.Model(model.inputs, [*convs, *feats, model.output])
 
 
+def logit_gradient(head: Fn, convs: Tensors) -> tuple[Tensors, Tensors]:
+    """head: conv maps -> [features..., logit (n, 1)]. Returns head(convs) and d logit / d convs per sample
+    (inference-mode layers keep samples independent, so the gradient of the summed logits is each sample's own)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        def logit_and_outs(c: Tensors) -> tuple[Any, Tensors]:
+            outs = head(c)
+            return outs[-1], outs
+
+        logit, vjp, outs = jax.vjp(logit_and_outs, convs, has_aux=True)
+        (grads,) = vjp(jax.numpy.ones_like(logit))
+        return list(outs), list(grads)
+    import tensorflow as tf
+
+    with tf.GradientTape() as tape:
+        tape.watch(convs)
+        outs = head(convs)
+    return list(outs), tape.gradient(outs[-1], convs)
+
+
+def _forward_backward(body: Fn, head: Fn, x: Any) -> tuple[Any, Any, Any]:
+    """x: (n, H, W, 1) float32 grey levels -> (cams (n, h, w) >= 0, features (n, d), logits (n,))."""
+    convs = keras.tree.flatten(body(x))
+    outs, grads = logit_gradient(head, convs)
+    weighted = [
+        ops.sum(c * ops.mean(g, axis=(1, 2), keepdims=True), axis=-1) for c, g in zip(convs, grads, strict=True)
+    ]
+    return ops.relu(sum(weighted[1:], weighted[0])), ops.concatenate(outs[:-1], axis=-1), outs[-1][:, 0]
+
+
+def _compiled(body: keras.Model, head: keras.Model) -> Fn:
+    """The pipeline traced once for any batch size: a tf.function, or jax.jit over the weights (stateless)."""
+    if keras.backend.backend() == "jax":
+        import jax
+
+        def stateless(model: keras.Model, weights: tuple[Tensors, Tensors]) -> Fn:
+            return lambda x: model.stateless_call(*weights, x, training=False)[0]
+
+        @jax.jit
+        def run(weights: Any, x: Any) -> tuple[Any, Any, Any]:
+            return _forward_backward(stateless(body, weights[0]), stateless(head, weights[1]), x)
+
+        weights = [
+            ([v.value for v in m.trainable_variables], [v.value for v in m.non_trainable_variables])
+            for m in (body, head)
+        ]
+        return lambda x: _padded(lambda p: run(weights, p), x)
+    import tensorflow as tf
+
+    spec = tf.TensorSpec([None, *body.inputs[0].shape[1:]], tf.float32)
+
+    def forward_backward(x: tf.Tensor) -> tuple[Any, Any, Any]:
+        return _forward_backward(lambda t: body(t, training=False), lambda t: head(t, training=False), x)
+
+    return tf.function(forward_backward, input_signature=[spec], reduce_retracing=True)
+
+
+def _padded(run: Fn, x: np.ndarray) -> tuple[Any, ...]:
+    """jax.jit compiles once per shape: pad the batch to a power of two (a few shapes) and cut the outputs back."""
+    n = len(x)
+    size = 1 << max(0, n - 1).bit_length()
+    outs = run(np.concatenate([x, np.zeros((size - n, *x.shape[1:]), x.dtype)]) if size > n else x)
+    return tuple(np.asarray(o)[:n] for o in outs)
+
+
 class GradCam:
-    """Grad-CAM for one model, compiled once for any batch size (a traced tf.function: about 10x faster than
-    eager on a CPU). Inference-mode layers keep samples independent, so the gradient of the summed logits
-    gives each sample its own gradients."""
+    """Grad-CAM for one model, compiled once (about 10x faster than eager on a CPU). The analysis model is
+    split at the conv maps: the body gives the maps, the head the features and logit, differentiated."""
 
     def __init__(self, analysis: keras.Model, n_conv: int) -> None:
         self.analysis = analysis
         self.n_conv = n_conv
-        size = analysis.inputs[0].shape[1:3]
-        spec = tf.TensorSpec([None, size[0], size[1], 1], tf.float32)
-        self._run = tf.function(self._forward_backward, input_signature=[spec], reduce_retracing=True)
-
-    def _forward_backward(self, x: tf.Tensor) -> tuple[tf.Tensor, tf.Tensor, tf.Tensor]:
-        with tf.GradientTape() as tape:
-            outs = self.analysis(x, training=False)
-            convs, feats, logit = outs[: self.n_conv], outs[self.n_conv : -1], outs[-1]
-            target = logit[:, 0]
-            total = tf.reduce_sum(target)
-        grads = tape.gradient(total, convs)
-        weighted = [c * tf.reduce_mean(g, axis=[1, 2], keepdims=True) for c, g in zip(convs, grads, strict=True)]
-        cam = tf.add_n([tf.reduce_sum(w, axis=-1) for w in weighted])
-        return tf.nn.relu(cam), tf.concat(feats, axis=-1), target
+        body = keras.Model(analysis.inputs[0], analysis.outputs[:n_conv])
+        head = keras.Model(analysis.outputs[:n_conv], analysis.outputs[n_conv:])
+        self._run = _compiled(body, head)
 
     def batch(self, images: np.ndarray, chunk: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """images: (n, H, W) uint8 -> logits (n,), cams (n, h, w) float32 >= 0 (raw), features (n, d)."""
         logits, cams, feats = [], [], []
         for i in range(0, len(images), chunk):
-            x = tf.convert_to_tensor(images[i : i + chunk, :, :, None], dtype=tf.float32)
-            cam, feat, target = self._run(x)
-            logits.append(target.numpy())
-            cams.append(cam.numpy())
-            feats.append(feat.numpy())
+            cam, feat, target = self._run(images[i : i + chunk, :, :, None].astype(np.float32))
+            logits.append(np.asarray(target))
+            cams.append(np.asarray(cam))
+            feats.append(np.asarray(feat))
         cam_all = np.concatenate(cams).astype(np.float32)
         cam_all[~np.isfinite(cam_all)] = 0.0
         return np.concatenate(logits).astype(np.float64), cam_all, np.concatenate(feats).astype(np.float32)
