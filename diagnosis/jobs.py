@@ -110,25 +110,24 @@ def claim_job(job_id: int, worker: str = "") -> InferenceJob | None:
     worker child killed mid-job whose message was redelivered). None when this worker must not run it:
     done, held by a live worker, or given up after MAX_ATTEMPTS claims (then it is FAILED)."""
     worker = worker or worker_id()
+    # Read first: most messages of a batched bulk submission name a job an earlier batch took, and a read takes
+    # no write lock (the whole database, on SQLite).
+    job = InferenceJob.objects.filter(pk=job_id).only("status", "worker", "attempts").first()
+    if job is None or job.is_final:
+        return None
+    if job.attempts >= settings.MAX_ATTEMPTS:
+        fail_job(job_id, gave_up_reason())
+        return None
     running = {"status": JobStatus.RUNNING, "started_at": timezone.now(), "attempts": F("attempts") + 1}
-    claimed = InferenceJob.objects.filter(
-        pk=job_id, status=JobStatus.QUEUED, attempts__lt=settings.MAX_ATTEMPTS
-    ).update(**running, worker=worker)
-    if not claimed:
-        job = InferenceJob.objects.filter(pk=job_id).only("status", "worker", "attempts").first()
-        if job is None or job.is_final:
-            return None
-        if job.attempts >= settings.MAX_ATTEMPTS:
-            fail_job(job_id, gave_up_reason())
-            return None
-        if job.status != JobStatus.RUNNING or not holder_gone(job.worker):
-            return None
-        claimed = InferenceJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, worker=job.worker).update(
-            **running, worker=worker
-        )
-        if not claimed:
-            return None
-        logger.warning("job %s: re-claimed from %s, which is gone", job_id, job.worker)
+    if job.status == JobStatus.QUEUED:
+        taken = InferenceJob.objects.filter(pk=job_id, status=JobStatus.QUEUED, attempts__lt=settings.MAX_ATTEMPTS)
+    elif holder_gone(job.worker):
+        taken = InferenceJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, worker=job.worker)
+        logger.warning("job %s: re-claiming it from %s, which is gone", job_id, job.worker)
+    else:
+        return None
+    if not taken.update(**running, worker=worker):  # another worker took it in between
+        return None
     return InferenceJob.objects.select_related("study").get(pk=job_id)
 
 

@@ -173,7 +173,9 @@ def test_recording_twice_keeps_the_first_result_and_a_final_job_keeps_its_outcom
     for study in (first, rejected):
         folder = Path(settings.MEDIA_ROOT) / "derived" / str(study.pk)
         names = {p.name for p in folder.iterdir() if p.name not in ("preview.jpg", "thumbnail.jpg")}
-        assert names == ({Path(kept.heatmap.name).name, Path(kept.overlay.name).name} if study == first else set())
+        assert names == (
+            {Path(kept.heatmap.name or "").name, Path(kept.overlay.name or "").name} if study == first else set()
+        )
 
 
 def test_the_per_job_path_stays_the_baseline(alice: User, monkeypatch: Any, settings: Any) -> None:

@@ -118,6 +118,14 @@ class GradCam:
         head = keras.Model(analysis.outputs[:n_conv], analysis.outputs[n_conv:])
         self._run = _compiled(body, head)
 
+    def warm_up(self, chunk: int = 64) -> None:
+        """Compile for every batch that batch() can run: TensorFlow traces once for any size, JAX once for each
+        padded size up to `chunk` (1, 2, 4 ... 64)."""
+        size = self.analysis.inputs[0].shape[1:3]
+        padded = [1] if keras.backend.backend() != "jax" else [1 << k for k in range(chunk.bit_length())]
+        for n in padded:
+            self.batch(np.zeros((n, *size), np.uint8), chunk)
+
     def batch(self, images: np.ndarray, chunk: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """images: (n, H, W) uint8 -> logits (n,), cams (n, h, w) float32 >= 0 (raw), features (n, d)."""
         logits, cams, feats = [], [], []

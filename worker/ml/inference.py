@@ -1,4 +1,4 @@
-"""Load a ModelSpec once and turn image bytes into a Prediction (imports TensorFlow)."""
+"""Load a ModelSpec once and turn image bytes into a Prediction (imports Keras: TensorFlow or JAX, KERAS_BACKEND)."""
 
 from __future__ import annotations
 
@@ -38,7 +38,7 @@ class Predictor:
         self.polarity = (
             Polarity.load(spec.verified_path(spec.polarity.file, spec.polarity.sha256)) if spec.polarity else None
         )
-        self.gradcam(np.zeros((spec.input_size, spec.input_size), np.uint8))  # build the graph now
+        self.gradcam.warm_up()  # compile now, not on the first studies
 
     def batch_outputs(self, images: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """images: (n, S, S) uint8 -> (logits (n,), features (n, d)); no Grad-CAM, for evaluation."""
