@@ -103,16 +103,20 @@ class Client:
         timeout: float = 3600.0,
         progress: Callable[[int], None] | None = None,
     ) -> None:
-        """Block until every study of these batches is done, failed or rejected."""
+        """Block until every study of these batches is done, failed or rejected. A finished batch is not asked
+        again (a final study never changes)."""
         deadline = time.monotonic() + timeout
         finished_before = 0
+        states: dict[str, dict[str, Any]] = {}
         while True:
-            states = [self.batch(b) for b in batches]
-            finished = sum(round(s["progress"] * s["total"]) for s in states)
+            for b in batches:
+                if b not in states or states[b]["progress"] < 1.0:
+                    states[b] = self.batch(b)
+            finished = sum(round(s["progress"] * s["total"]) for s in states.values())
             if progress and finished > finished_before:
                 progress(finished - finished_before)
                 finished_before = finished
-            if all(s["progress"] >= 1.0 for s in states):
+            if all(s["progress"] >= 1.0 for s in states.values()):
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{finished} studies finished before the timeout")

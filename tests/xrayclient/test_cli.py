@@ -32,3 +32,25 @@ def test_help_runs_without_django() -> None:
 def test_an_empty_folder_is_refused_before_any_request(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     code = cli.main([str(tmp_path), "--server", "http://127.0.0.1:9", "--token", "t"])
     assert code == 2 and "no .jpeg, .jpg or .png files" in capsys.readouterr().err
+
+
+def test_wait_stops_asking_about_a_finished_batch() -> None:
+    from typing import Any
+
+    from xrayclient import Client
+
+    class Scripted(Client):
+        """Batch "a" is finished at once, "b" after three polls."""
+
+        def __init__(self) -> None:
+            super().__init__("http://127.0.0.1:9", "t")
+            self.asked: list[str] = []
+
+        def batch(self, batch_id: str) -> dict[str, Any]:
+            self.asked.append(batch_id)
+            done = batch_id == "a" or self.asked.count("b") >= 3
+            return {"progress": 1.0 if done else 0.5, "total": 2}
+
+    client, seen = Scripted(), list[int]()
+    client.wait(["a", "b"], poll=0.0, progress=seen.append)
+    assert client.asked == ["a", "b", "b", "b"] and sum(seen) == 4
