@@ -9,12 +9,12 @@ The fair order, which every batch follows after the job its message names:
 2. within a priority, round-robin between clinics: each clinic's oldest job first, then each clinic's second...;
 3. then by id (arrival).
 
-Each broker message still names one job (jobs.enqueue, the sweeper's re-sends). The task that receives it takes
-that job first, then the rest of its batch in this order: the broker's FIFO only says *when* a worker looks, the
-database says *what* else it takes. A message whose job an earlier batch already took, or finished, claims
-nothing (a cheap no-op). So a queued job is taken at the latest by its own message, no queued job outlives the
-messages (and the sweeper still re-sends a lost one), and a study someone waits for goes into the very next batch
-whatever the broker's queue holds before it.
+Each broker message names up to INFERENCE_BATCH_SIZE jobs (jobs.enqueue_many; the sweeper re-sends one at a time).
+The task that receives it takes those jobs first, then fills its batch in this order: the broker's FIFO only says
+*when* a worker looks, the database says *what* else it takes. A message whose jobs earlier batches already took,
+or finished, claims nothing (a cheap no-op). So a queued job is taken at the latest by its own message, no queued
+job outlives the messages (and the sweeper still re-sends a lost one), and a study someone waits for goes into the
+very next batch whatever the broker's queue holds before it.
 """
 
 from __future__ import annotations
@@ -65,18 +65,18 @@ def claim_queued(ids: Sequence[int], worker: str) -> list[int]:
     return [pk for pk in ids if pk in taken]
 
 
-def claim_batch(job_id: int, worker: str, size: int, wait_ms: int = 0) -> list[InferenceJob]:
-    """The message's own job first, when this worker may take it (QUEUED, or RUNNING under a holder that is
-    gone), then up to `size - 1` more in the fair order. Nothing when it may not (final, or held by a live
-    worker): then an earlier batch took it, and every job still queued has its own message to come (or the
-    sweeper's), so the message is a cheap no-op. Most messages of a bulk submission are.
+def claim_batch(job_ids: Sequence[int], worker: str, size: int, wait_ms: int = 0) -> list[InferenceJob]:
+    """The jobs the message names first, those this worker may take (QUEUED, or RUNNING under a holder that is
+    gone), then more in the fair order up to `size`. Nothing when it may take none of them (final, or held by a
+    live worker): then earlier batches took them, and every job still queued is named by a message to come (or
+    the sweeper's), so the message is a cheap no-op.
 
     A batch of bulk jobs only that is not full waits up to `wait_ms` for more to arrive (a bulk request stores its
     files one group at a time); a batch with an interactive job never waits."""
-    own = jobs.claim_job(job_id, worker)
-    if own is None:
+    claimed = [job_id for job_id in job_ids if jobs.claim_job(job_id, worker) is not None]
+    if not claimed:
         return []
-    claimed = [job_id, *claim_queued(fair_order(size - 1), worker)]
+    claimed += claim_queued(fair_order(size - len(claimed)), worker) if len(claimed) < size else []
     deadline = time.monotonic() + wait_ms / 1000
     while len(claimed) < size and time.monotonic() < deadline and not _has_interactive(claimed):
         time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))

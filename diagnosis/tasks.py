@@ -57,12 +57,18 @@ def _warm_up(**_: Any) -> None:
     time_limit=settings.INFERENCE_TIME_LIMIT,
     soft_time_limit=settings.INFERENCE_TIME_LIMIT - 5,
 )
-def run_inference(self: Any, job_id: int) -> str:
-    """INFERENCE_BATCH_SIZE > 1: judge the next batch in the fair order (diagnosis.batching); 1: this job alone
-    (the per-job path, kept as the baseline)."""
+def run_inference(self: Any, job_id: int, *more: int) -> str:
+    """INFERENCE_BATCH_SIZE > 1: judge the named jobs and the rest of a batch in the fair order
+    (diagnosis.batching); 1: this job alone (the per-job path, kept as the baseline), the others named sent on
+    one a message."""
     worker = jobs.worker_id(self.request.hostname or "")
     if settings.INFERENCE_BATCH_SIZE > 1:
-        return _run_batch(job_id, worker)
+        return _run_batch([job_id, *more], worker)
+    if more:
+        try:
+            jobs.send(*more)
+        except Exception:  # they are QUEUED: the sweeper sends them
+            logger.warning("jobs %s not re-sent; the sweeper will send them", more, exc_info=True)
     job = jobs.claim_job(job_id, worker)
     if job is None:
         return "skipped: not queued"
@@ -102,8 +108,9 @@ def _judge(task: Any, job: Any, worker: str) -> str:
     return "done"
 
 
-def _run_batch(job_id: int, worker: str) -> str:
-    batch = batching.claim_batch(job_id, worker, settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS)
+def _run_batch(job_ids: list[int], worker: str) -> str:
+    job_id = job_ids[0]
+    batch = batching.claim_batch(job_ids, worker, settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS)
     if not batch:
         return "skipped: not queued"
     try:
@@ -113,7 +120,7 @@ def _run_batch(job_id: int, worker: str) -> str:
     except Exception as exc:  # whatever goes wrong, every job of the batch ends final with a reason
         logger.exception("inference failed for the batch of jobs %s", [job.pk for job in batch])
         reason = f"Inference failed: {type(exc).__name__}: {exc}"
-    else:  # the message's own job's fate (as the per-job path answers), else what the batch did
+    else:  # the fate of the message's first job (as the per-job path answers), else what the batch did
         return fate.get(job_id) or f"batch of {len(batch)}: {sum(v == 'done' for v in fate.values())} done"
     for job in batch:  # only those not final yet move: a job already recorded keeps its result
         jobs.fail_job(job.pk, reason)

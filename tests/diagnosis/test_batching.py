@@ -49,13 +49,13 @@ def test_a_message_takes_its_own_job_first_and_claims_nothing_once_an_earlier_ba
     a = [_queued(alice) for _ in range(3)]
     b = [_queued(bob) for _ in range(3)]
     single = _queued(bob, JobPriority.INTERACTIVE)
-    first = [j.pk for j in batching.claim_batch(b[2], "w|h|1", 3)]
+    first = [j.pk for j in batching.claim_batch([b[2]], "w|h|1", 3)]
     assert first == [b[2], single, a[0]]  # its own job, then the fair order
-    assert batching.claim_batch(single, "w|h|1", 3) == []  # taken by that batch: a no-op, although jobs are queued
+    assert batching.claim_batch([single], "w|h|1", 3) == []  # taken by that batch: a no-op, although jobs are queued
     jobs.finish_done(b[2])
-    assert batching.claim_batch(b[2], "w|h|1", 3) == []  # final: a no-op
-    assert [j.pk for j in batching.claim_batch(a[2], "w|h|2", 3)] == [a[2], a[1], b[0]]
-    assert [j.pk for j in batching.claim_batch(b[1], "w|h|2", 3)] == [b[1]]  # the last one queued
+    assert batching.claim_batch([b[2]], "w|h|1", 3) == []  # final: a no-op
+    assert [j.pk for j in batching.claim_batch([a[2]], "w|h|2", 3)] == [a[2], a[1], b[0]]
+    assert [j.pk for j in batching.claim_batch([b[1]], "w|h|2", 3)] == [b[1]]  # the last one queued
 
 
 def test_a_single_api_study_or_a_page_upload_is_interactive_and_many_files_or_a_zip_are_bulk(alice: User) -> None:
@@ -76,14 +76,14 @@ def test_a_single_api_study_or_a_page_upload_is_interactive_and_many_files_or_a_
 def test_a_batch_with_an_interactive_study_never_waits_for_more(alice: User) -> None:
     job = _queued(alice, JobPriority.INTERACTIVE)
     began = time.monotonic()
-    assert [j.pk for j in batching.claim_batch(job, "w|h|1", 32, wait_ms=3000)] == [job]
+    assert [j.pk for j in batching.claim_batch([job], "w|h|1", 32, wait_ms=3000)] == [job]
     assert time.monotonic() - began < 1.0
 
 
 def test_a_bulk_batch_waits_at_most_the_setting(alice: User) -> None:
     job = _queued(alice)
     began = time.monotonic()
-    assert [j.pk for j in batching.claim_batch(job, "w|h|1", 32, wait_ms=300)] == [job]
+    assert [j.pk for j in batching.claim_batch([job], "w|h|1", 32, wait_ms=300)] == [job]
     assert 0.3 <= time.monotonic() - began < 2.0
 
 
@@ -158,7 +158,7 @@ def test_a_failing_batch_pass_falls_back_to_one_by_one(alice: User, monkeypatch:
 
 def test_recording_twice_keeps_the_first_result_and_a_final_job_keeps_its_outcome(alice: User, settings: Any) -> None:
     first, rejected = factories.study(alice), factories.study(alice)
-    held = batching.claim_batch(first.job.pk, "w|h|1", 8)
+    held = batching.claim_batch([first.job.pk], "w|h|1", 8)
     assert {j.pk for j in held} == {first.job.pk, rejected.job.pk}
     jobs.reject_job(rejected.job.pk, "not a radiograph")
     outcomes = [(j, factories.prediction()) for j in held]
@@ -189,3 +189,25 @@ def test_the_per_job_path_stays_the_baseline(alice: User, monkeypatch: Any, sett
     monkeypatch.setattr(tasks, "get_predictor", lambda: One())
     assert tasks.run_inference(studies[1].job.pk) == "done"
     assert [InferenceJob.objects.get(study=s).status for s in studies] == [JobStatus.QUEUED, JobStatus.DONE]
+
+
+def test_a_message_names_several_jobs_and_takes_those_it_may_first(alice: User, bob: User) -> None:
+    a = [_queued(alice) for _ in range(4)]
+    other = _queued(bob)
+    assert batching.claim_queued([a[1]], "w|elsewhere|9") == [a[1]]  # held by a live worker on another machine
+    got = [j.pk for j in batching.claim_batch([a[0], a[1], a[2]], "w|h|1", 4)]
+    assert got == [a[0], a[2], a[3], other]  # its own that it may take, then the fair order
+
+
+def test_the_per_job_path_sends_the_other_jobs_of_a_message_on_alone(
+    alice: User, monkeypatch: Any, settings: Any
+) -> None:
+    settings.INFERENCE_BATCH_SIZE = 1
+    first, second = (factories.study(alice) for _ in range(2))
+    sent: list[tuple[int, ...]] = []
+    monkeypatch.setattr(jobs, "send", lambda *ids, per_message=1: sent.append(ids))
+    monkeypatch.setattr(
+        tasks, "get_predictor", lambda: type("One", (), {"predict": lambda *_: factories.prediction()})()
+    )
+    assert tasks.run_inference(first.job.pk, second.job.pk) == "done"
+    assert sent == [(second.job.pk,)] and InferenceJob.objects.get(study=second).status == JobStatus.QUEUED

@@ -39,8 +39,9 @@ def test_many_files_are_recorded_in_groups_in_order_each_audited_and_sent_once(
     ):
         sub = intake.submit_files(alice, files)
     assert [s.original_name for s in sub.studies] == names and [e.file_name for e in sub.errors] == ["bad.png"]
-    assert len(callbacks) == 2  # two groups: RECORD_EVERY, then the rest
-    assert [c.kwargs["args"] for c in send.call_args_list] == [[s.job.pk] for s in sub.studies]
+    assert len(callbacks) == 2  # two groups: RECORD_EVERY, then the rest; one message each, naming its jobs
+    ids = [s.job.pk for s in sub.studies]
+    assert [c.kwargs["args"] for c in send.call_args_list] == [ids[: intake.RECORD_EVERY], ids[intake.RECORD_EVERY :]]
     uploads = AuditEvent.objects.filter(action=AuditAction.UPLOAD)
     assert sorted(uploads.values_list("target_id", flat=True)) == sorted(str(s.pk) for s in sub.studies)
     assert set(uploads.values_list("clinic", flat=True)) == {alice.membership.clinic.pk}
