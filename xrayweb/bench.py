@@ -3,11 +3,13 @@
     python -m xrayweb.bench [--quick]
 
 1. The ML package alone, in a child process: batched compiled forward + Grad-CAM (images/s), and the whole
-   predict_batch (decode, Grad-CAM, gate, heatmap and overlay PNGs), on real radiographs of the training set.
-2. The service (make run's launcher, in a temporary folder) with batched inference: bulk API studies/s (chunks of
+   predict_batch (decode, Grad-CAM, gate, heatmap PNG and overlay JPEG), on real radiographs of the training set.
+2. The service (make run's launcher, in a temporary folder; timed after a warm-up of WARM_UP studies) with batched
+   inference: bulk API studies/s (chunks of
    50), page uploads studies/s (one file per request, as the upload page's script sends them), the p50/p95
    upload-to-done latency of a single study on the idle system and while another clinic's big batch runs, and
-   the inference worker's memory from study 500 to the last.
+   the inference worker's memory from study 500 to the last; and the CPU time each part (web server, worker,
+   broker, this client) spends per bulk study, which bounds studies/s on this machine's cores.
 3. The same service with INFERENCE_BATCH_SIZE=1 (the per-job path, the baseline): bulk API and page uploads.
 """
 
@@ -36,6 +38,7 @@ from xrayweb.launch import READY_FILE
 from xrayweb.paths import BASE_DIR
 
 OTHER_CLINIC_USER = "river-clinician"
+WARM_UP = 32  # studies judged before anything is timed (the worker loads the model in the background at start)
 # Who spends the CPU, by a word of each process's command line (the client is this process).
 ROLES = {"web": "gunicorn", "worker": "celery", "broker": "redis", "client": "", "other": ""}
 ML_CHILD = """
@@ -90,7 +93,7 @@ def bench(data: Path, batch: int, sizes: dict[str, int]) -> None:
     print(f"machine: {cpu}; images from {data}", flush=True)
     ml = ml_throughput(paths[: sizes["ml"]], batch)
     print(f"ML package, batch {batch}: model + Grad-CAM {ml['model']:.1f} images/s; "
-          f"predict_batch (decode .. PNGs) {ml['pipeline']:.1f} images/s", flush=True)  # fmt: skip
+          f"predict_batch (decode .. encoded images) {ml['pipeline']:.1f} images/s", flush=True)  # fmt: skip
     batched = run_service(paths, sizes, {"INFERENCE_BATCH_SIZE": str(batch)}, full=True)
     baseline = run_service(paths, sizes, {"INFERENCE_BATCH_SIZE": "1"}, full=False)
     report(batch, ml, batched, baseline, sizes)
@@ -166,6 +169,7 @@ def run_service(paths: list[Path], sizes: dict[str, int], extra: dict[str, str],
     with tempfile.TemporaryDirectory() as tmp:
         svc = Service(Path(tmp), extra)
         try:
+            timed_bulk(svc.client, paths[-WARM_UP:])  # the model loaded and compiled: steady state from here
             before = svc.cpu_seconds()
             out["bulk"] = sizes["n"] / timed_bulk(svc.client, paths[: sizes["n"]])
             after = svc.cpu_seconds()
