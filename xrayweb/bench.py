@@ -5,11 +5,11 @@
 1. The ML package alone, in a child process: batched compiled forward + Grad-CAM (images/s), and the whole
    predict_batch (decode, Grad-CAM, gate, heatmap PNG and overlay JPEG), on real radiographs of the training set.
 2. The service (make run's launcher, in a temporary folder; timed after a warm-up of WARM_UP studies) with batched
-   inference: bulk API studies/s (chunks of
-   50), page uploads studies/s (one file per request, as the upload page's script sends them), the p50/p95
-   upload-to-done latency of a single study on the idle system and while another clinic's big batch runs, and
-   the inference worker's memory from study 500 to the last; and the CPU time each part (web server, worker,
-   broker, this client) spends per bulk study, which bounds studies/s on this machine's cores.
+   inference: bulk API studies/s (chunks of 50), page uploads studies/s (one file per request, two at a time, as
+   the upload page's script sends them), the p50/p95 upload-to-done latency of a single study on the idle system
+   and while another clinic's big batch runs, the inference worker's memory from study 500 to the last, and the
+   CPU time each part (web server, worker, broker, this client) spends per bulk study, which bounds studies/s on
+   this machine's cores.
 3. The same service with INFERENCE_BATCH_SIZE=1 (the per-job path, the baseline): bulk API and page uploads.
 """
 
@@ -202,21 +202,34 @@ def timed_bulk(client: Client, paths: list[Path], chunk: int = 50) -> float:
     return time.perf_counter() - began
 
 
-def timed_page(svc: Service, paths: list[Path]) -> float:
-    """One file per request to the upload page, as its script sends them; then until every study is final."""
-    s = svc.page_session()
+def timed_page(svc: Service, paths: list[Path], senders: int = 2) -> float:
+    """One file per request to the upload page, `senders` requests at a time, as its script (upload.js) sends
+    them; then until every study is final."""
+    sessions = [svc.page_session() for _ in range(senders)]
+    queue = list(reversed(paths))
+    ids: list[str] = []
+
+    def send(s: requests.Session) -> None:
+        while queue:
+            p = queue.pop()
+            with p.open("rb") as fh:
+                r = s.post(f"{svc.server}/upload/", files={"images": (p.name, fh)},
+                           headers={"Accept": "application/json", "X-CSRFToken": s.cookies["csrftoken"],
+                                    "Referer": f"{svc.server}/upload/"})  # fmt: skip
+            if r.status_code != 200:
+                raise BenchError(f"page upload refused: {r.status_code} {r.text[:300]}")
+            ids.extend(study["id"] for study in r.json()["studies"])
+
     began = time.perf_counter()
-    ids = []
-    for p in paths:
-        with p.open("rb") as fh:
-            r = s.post(f"{svc.server}/upload/", files={"images": (p.name, fh)},
-                       headers={"Accept": "application/json", "X-CSRFToken": s.cookies["csrftoken"],
-                                "Referer": f"{svc.server}/upload/"})  # fmt: skip
-        if r.status_code != 200:
-            raise BenchError(f"page upload refused: {r.status_code} {r.text[:300]}")
-        ids += [study["id"] for study in r.json()["studies"]]
+    threads = [threading.Thread(target=send, args=(s,)) for s in sessions]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    if len(ids) != len(paths):
+        raise BenchError(f"{len(paths) - len(ids)} page uploads failed (see above)")
     for study_id in ids:
-        while not s.get(f"{svc.server}/studies/{study_id}/status/").json()["final"]:
+        while not sessions[0].get(f"{svc.server}/studies/{study_id}/status/").json()["final"]:
             time.sleep(0.05)
     return time.perf_counter() - began
 
@@ -255,11 +268,17 @@ def pct(values: list[float], q: float) -> float:
 def report(batch: int, ml: dict[str, float], on: dict[str, Any], off: dict[str, Any], sizes: dict[str, int]) -> None:
     print(f"\n== make bench: {sizes['n']} bulk, {sizes['page']} page uploads; batch {batch} vs per-image ==")
     print(f"{'':34}{'batched':>10}{'per-image':>11}{'ratio':>8}")
-    for key, name in (("bulk", "bulk API (chunks of 50), studies/s"), ("page", "page uploads (1/request), st/s")):
+    for key, name in (
+        ("bulk", "bulk API (chunks of 50), studies/s"),
+        ("page", "page uploads (1/request, 2 at a time)"),
+    ):
         print(f"{name:34}{on[key]:10.1f}{off[key]:11.1f}{on[key] / off[key]:7.2f}x")
     print(f"ML package: model + Grad-CAM {ml['model']:.1f} images/s ({ml['model_cpu_ms']:.1f} core-ms each), "
           f"predict_batch {ml['pipeline']:.1f} images/s")  # fmt: skip
     print(f"bulk end to end / model + Grad-CAM: {on['bulk'] / ml['model']:.0%}")
+    worker_share = ml["model_cpu_ms"] / on["cpu_ms"]["worker"]
+    print(f"the model + Grad-CAM's share of the batched worker's CPU: {worker_share:.0%} (the rest: decoding, "
+          "rendering, files, database, broker)")  # fmt: skip
     for name, run in (("batched", on), ("per-image", off)):
         cpu = run["cpu_ms"]
         total = sum(cpu.values())

@@ -1,0 +1,35 @@
+"""make bench's report (the figures themselves come from a 10-minute run on real services; see the README): the
+printed ratios, bounds and growth are computed from what was measured, never written in."""
+
+import pytest
+
+from xrayweb import bench
+
+
+def test_the_report_derives_its_ratios_bounds_and_growth(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
+    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    cpu = {"web": 5.0, "worker": 14.0, "broker": 0.5, "client": 0.5, "other": 0.0}
+    on = {
+        "bulk": 80.0,
+        "page": 40.0,
+        "cpu_ms": cpu,
+        "idle": [0.05, 0.06, 0.07],
+        "behind": [0.5, 1.0],
+        "busy_rate": 70.0,
+        "rss": [(650, 1000.0), (5000, 1030.0)],
+    }
+    off = {"bulk": 20.0, "page": 20.0, "cpu_ms": {**cpu, "worker": 30.0}}
+    bench.report(
+        32, {"model": 200.0, "model_cpu_ms": 7.0, "pipeline": 150.0}, on, off, {"n": 500, "page": 150, "big": 1000}
+    )
+    out = capsys.readouterr().out
+    assert "bulk API (chunks of 50), studies/s      80.0       20.0   4.00x" in out
+    assert "bulk end to end / model + Grad-CAM: 40%" in out
+    assert "share of the batched worker's CPU: 50%" in out
+    assert "total 20.0: at most 100 studies/s on 2 cores" in out and "total 36.0: at most 56 studies/s" in out
+    assert "growth from study ~500 to 5000: +3.0%" in out
+
+
+def test_percentiles_of_one_value_and_of_many() -> None:
+    assert bench.pct([3.0], 95) == 3.0
+    assert bench.pct([float(v) for v in range(1, 101)], 50) == pytest.approx(50.5)
