@@ -270,7 +270,7 @@ def report(batch: int, ml: dict[str, float], on: dict[str, Any], off: dict[str, 
     print(f"{'':34}{'batched':>10}{'per-image':>11}{'ratio':>8}")
     for key, name in (
         ("bulk", "bulk API (chunks of 50), studies/s"),
-        ("page", "page uploads (1/request, 2 at a time)"),
+        ("page", "page uploads (2 at a time), st/s"),
     ):
         print(f"{name:34}{on[key]:10.1f}{off[key]:11.1f}{on[key] / off[key]:7.2f}x")
     print(f"ML package: model + Grad-CAM {ml['model']:.1f} images/s ({ml['model_cpu_ms']:.1f} core-ms each), "
