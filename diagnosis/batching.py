@@ -3,14 +3,15 @@ pass, record the outcomes together. Built on the state machine of diagnosis.jobs
 every claim is a conditional UPDATE (two workers never hold one job), a job is finished at most once, a killed
 holder's jobs are re-claimed or re-sent by the sweeper, and MAX_ATTEMPTS bounds the claims.
 
-The fair order, which every batch follows after the job its message names:
+The fair order, which every batch follows after the jobs its message names:
 
 1. interactive jobs (a page upload, a single-study API call, a DICOM instance) before bulk jobs;
 2. within a priority, round-robin between clinics: each clinic's oldest job first, then each clinic's second...;
 3. then by id (arrival).
 
-Each broker message names up to INFERENCE_BATCH_SIZE jobs (jobs.enqueue_many; the sweeper re-sends one at a time).
-The task that receives it takes those jobs first, then fills its batch in this order: the broker's FIFO only says
+Each broker message names up to half a batch of jobs (jobs.enqueue_many; the sweeper re-sends one at a time). The
+task that receives it takes those jobs first, all of them even past its own batch size (a worker configured with a
+smaller one than the web's), then fills the rest of its batch in this order: the broker's FIFO only says
 *when* a worker looks, the database says *what* else it takes. A message whose jobs earlier batches already took,
 or finished, claims nothing (a cheap no-op). So a queued job is taken at the latest by its own message, no queued
 job outlives the messages (and the sweeper still re-sends a lost one), and a study someone waits for goes into the
@@ -51,17 +52,16 @@ def fair_order(limit: int) -> list[int]:
 def claim_queued(ids: Sequence[int], worker: str) -> list[int]:
     """Move those of `ids` still QUEUED to RUNNING, held by `worker`, in one conditional UPDATE (atomic on
     PostgreSQL and SQLite alike: a row another worker took in between no longer matches). Returns the ids taken,
-    read back by holder; one worker process runs one batch at a time, so its RUNNING rows among `ids` are this
-    claim's."""
+    read back by holder and by this claim's start time, so a job the same worker took earlier is not counted."""
     if not ids:
         return []
-    running = {"status": JobStatus.RUNNING, "started_at": timezone.now(), "attempts": F("attempts") + 1}
+    now = timezone.now()
+    running = {"status": JobStatus.RUNNING, "started_at": now, "attempts": F("attempts") + 1}
     InferenceJob.objects.filter(pk__in=ids, status=JobStatus.QUEUED, attempts__lt=settings.MAX_ATTEMPTS).update(
         **running, worker=worker
     )
-    taken = set(
-        InferenceJob.objects.filter(pk__in=ids, status=JobStatus.RUNNING, worker=worker).values_list("pk", flat=True)
-    )
+    mine = InferenceJob.objects.filter(pk__in=ids, status=JobStatus.RUNNING, worker=worker, started_at=now)
+    taken = set(mine.values_list("pk", flat=True))
     return [pk for pk in ids if pk in taken]
 
 
@@ -73,7 +73,8 @@ def claim_batch(job_ids: Sequence[int], worker: str, size: int, wait_ms: int = 0
 
     A batch of bulk jobs only that is not full waits up to `wait_ms` for more to arrive (a bulk request stores its
     files one group at a time); a batch with an interactive job never waits."""
-    claimed = [job_id for job_id in job_ids if jobs.claim_job(job_id, worker) is not None]
+    taken = set(claim_queued(job_ids, worker))  # one UPDATE for those queued; the rest (rarely any) one by one
+    claimed = [pk for pk in job_ids if pk in taken or jobs.claim_job(pk, worker) is not None]
     if not claimed:
         return []
     claimed += claim_queued(fair_order(size - len(claimed)), worker) if len(claimed) < size else []
@@ -97,16 +98,21 @@ def record_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[
     file) is locked only for the few statements; the files of a result that is not kept are removed again."""
     if not outcomes:
         return []
-    unsaved = [jobs.unsaved_result(job, prediction) for job, prediction in outcomes]
-    with transaction.atomic():
-        existing = {r.study_id: r for r in Result.objects.filter(study_id__in=[j.study_id for j, _ in outcomes])}
-        done = jobs.finish_done_many([job for job, _ in outcomes if job.study_id not in existing])
-        new = [result for (job, _), result in zip(outcomes, unsaved, strict=True) if job.pk in done]
-        Result.objects.bulk_create(new)
-    for (job, _), result in zip(outcomes, unsaved, strict=True):
-        if job.pk not in done:
-            result.heatmap.delete(save=False)
-            result.overlay.delete(save=False)
+    unsaved: list[Result] = []
+    done: set[int] = set()
+    try:
+        for job, prediction in outcomes:
+            unsaved.append(jobs.unsaved_result(job, prediction))
+        with transaction.atomic():
+            existing = {r.study_id: r for r in Result.objects.filter(study_id__in=[j.study_id for j, _ in outcomes])}
+            kept = jobs.finish_done_many([job for job, _ in outcomes if job.study_id not in existing])
+            Result.objects.bulk_create([r for (job, _), r in zip(outcomes, unsaved, strict=False) if job.pk in kept])
+        done = kept
+    finally:  # whatever happened: no file stays without its row
+        for (job, _), result in zip(outcomes, unsaved, strict=False):
+            if job.pk not in done:
+                result.heatmap.delete(save=False)
+                result.overlay.delete(save=False)
     return [
         existing.get(job.study_id) or (result if job.pk in done else None)
         for (job, _), result in zip(outcomes, unsaved, strict=True)

@@ -226,18 +226,24 @@ def _store(
     """One file in memory at a time, however many there are; a refused file is reported, not raised. The rows are
     recorded RECORD_EVERY studies at a time, in order."""
     pending: list[StoredUpload] = []
-    for name, size, stream in entries:
-        try:
-            upload = validate_upload(name, size, stream)
-        except UploadError as exc:
-            submission.errors.append(exc)
-            continue
-        except archives.ENTRY_ERRORS as exc:  # a broken zip entry fails while it is read: that entry only
-            submission.refuse(name, archives.CORRUPT_ENTRY.format(exc))
-            continue
-        pending.append(store(owner, upload, batch, details))
-        if len(pending) >= RECORD_EVERY:
+    try:
+        for name, size, stream in entries:
+            try:
+                upload = validate_upload(name, size, stream)
+            except UploadError as exc:
+                submission.errors.append(exc)
+                continue
+            except archives.ENTRY_ERRORS as exc:  # a broken zip entry fails while it is read: that entry only
+                submission.refuse(name, archives.CORRUPT_ENTRY.format(exc))
+                continue
+            pending.append(store(owner, upload, batch, details))
+            if len(pending) >= RECORD_EVERY:
+                submission.studies += record(owner, pending, origin, priority=priority)
+                pending = []
+        if pending:
             submission.studies += record(owner, pending, origin, priority=priority)
             pending = []
-    if pending:
-        submission.studies += record(owner, pending, origin, priority=priority)
+    finally:  # storage or the database failed: the group not recorded leaves no files behind
+        for stored in pending:
+            for field in (stored.study.image, stored.study.preview, stored.study.thumbnail):
+                field.delete(save=False)

@@ -17,6 +17,7 @@ import logging
 import os
 import socket
 import time
+import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
@@ -75,11 +76,13 @@ def enqueue(job_id: int) -> None:
 
 
 def enqueue_many(job_ids: list[int]) -> None:
-    """enqueue() for many jobs: once the transaction has committed, their ids go out INFERENCE_BATCH_SIZE to a
-    message (diagnosis.batching: a message's task claims the jobs it names first; one message a job would mostly
-    be no-ops, each about 3 ms of worker CPU)."""
+    """enqueue() for many jobs: once the transaction has committed, their ids go out half a batch
+    (INFERENCE_BATCH_SIZE / 2) to a message. diagnosis.batching: a message's task claims the jobs it names first,
+    so the other half of its batch is left to the fair order (interactive studies, other clinics); one message a
+    job made most messages no-ops, each about 3 ms of worker CPU."""
     if job_ids:
-        transaction.on_commit(lambda: send(*job_ids, per_message=settings.INFERENCE_BATCH_SIZE), robust=True)
+        per_message = max(1, settings.INFERENCE_BATCH_SIZE // 2)
+        transaction.on_commit(lambda: send(*job_ids, per_message=per_message), robust=True)
 
 
 def worker_id(nodename: str = "") -> str:
@@ -117,17 +120,17 @@ def claim_job(job_id: int, worker: str = "") -> InferenceJob | None:
     job = InferenceJob.objects.filter(pk=job_id).only("status", "worker", "attempts").first()
     if job is None or job.is_final:
         return None
+    if job.status == JobStatus.RUNNING and not holder_gone(job.worker):
+        return None  # a live worker runs it: never given up under its feet
     if job.attempts >= settings.MAX_ATTEMPTS:
         fail_job(job_id, gave_up_reason())
         return None
     running = {"status": JobStatus.RUNNING, "started_at": timezone.now(), "attempts": F("attempts") + 1}
     if job.status == JobStatus.QUEUED:
         taken = InferenceJob.objects.filter(pk=job_id, status=JobStatus.QUEUED, attempts__lt=settings.MAX_ATTEMPTS)
-    elif holder_gone(job.worker):
+    else:
         taken = InferenceJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, worker=job.worker)
         logger.warning("job %s: re-claiming it from %s, which is gone", job_id, job.worker)
-    else:
-        return None
     if not taken.update(**running, worker=worker):  # another worker took it in between
         return None
     return InferenceJob.objects.select_related("study").get(pk=job_id)
@@ -187,17 +190,19 @@ def finish_done(job_id: int) -> bool:
 def finish_done_many(batch: Sequence[InferenceJob]) -> set[int]:
     """finish_done for a batch of claimed jobs: one read, one UPDATE per claim time; the ids that became DONE.
 
-    Only inside a transaction (select_for_update refuses otherwise): the rows read as not final stay locked
-    (PostgreSQL), or the whole database does (SQLite's IMMEDIATE transactions), until the UPDATEs are written."""
+    Call it inside a transaction: the rows read as not final stay locked (PostgreSQL's select_for_update, in pk
+    order) or the whole database does (SQLite's IMMEDIATE transactions) until the UPDATEs are written; the UPDATEs
+    also skip any row that is final, whatever happens."""
     ids = [job.pk for job in batch]
-    live = set(InferenceJob.objects.select_for_update().filter(NOT_FINAL, pk__in=ids).values_list("pk", flat=True))
+    rows = InferenceJob.objects.select_for_update().filter(NOT_FINAL, pk__in=ids).order_by("pk")
+    live = set(rows.values_list("pk", flat=True))
     now = timezone.now()
     by_start: dict[datetime, list[int]] = defaultdict(list)
     for job in batch:
         if job.pk in live:
             by_start[job.started_at or now].append(job.pk)
     for started, pks in by_start.items():
-        InferenceJob.objects.filter(pk__in=pks).update(
+        InferenceJob.objects.filter(NOT_FINAL, pk__in=pks).update(
             status=JobStatus.DONE, reason="", finished_at=now, processing_ms=int((now - started).total_seconds() * 1000)
         )
     return live
@@ -228,8 +233,11 @@ def unsaved_result(job: InferenceJob, prediction: Prediction) -> Result:
         model_version=prediction.model_version,
         inference_ms=prediction.inference_ms,
     )
-    result.heatmap.save("heatmap.png", ContentFile(prediction.heatmap_png), save=False)
-    result.overlay.save("overlay.jpg", ContentFile(prediction.overlay_jpeg), save=False)
+    # Names of their own: two runs of one job (a re-sent message) never write, nor later remove, the same file,
+    # even on object storage, where "does it exist, then write" is not atomic.
+    run = uuid.uuid4().hex[:12]
+    result.heatmap.save(f"heatmap-{run}.png", ContentFile(prediction.heatmap_png), save=False)
+    result.overlay.save(f"overlay-{run}.jpg", ContentFile(prediction.overlay_jpeg), save=False)
     return result
 
 

@@ -96,7 +96,7 @@ def _judge(task: Any, job: Any, worker: str) -> str:
             jobs.fail_job(job.pk, f"The original image could not be read: {type(exc).__name__}: {exc}")
             return "failed"
         jobs.release_job(job.pk, worker)
-        raise task.retry(exc=exc, countdown=min(60, 2**task.request.retries)) from exc
+        raise task.retry(args=[job.pk], exc=exc, countdown=min(60, 2**task.request.retries)) from exc
     try:
         prediction = get_predictor().predict(data, settings.MAX_IMAGE_PIXELS)
     except ImageRejected as exc:

@@ -18,6 +18,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import queue
 import re
 import signal
 import statistics
@@ -40,6 +41,7 @@ from xrayweb.paths import BASE_DIR
 OTHER_CLINIC_USER = "river-clinician"
 WARM_UP = 32  # studies judged before anything is timed (the worker loads the model in the background at start)
 # Who spends the CPU, by a word of each process's command line (the client is this process).
+# "worker" is the Celery worker's whole tree: the pool child that judges, its parent, and the sweeper's beat.
 ROLES = {"web": "gunicorn", "worker": "celery", "broker": "redis", "client": "", "other": ""}
 ML_CHILD = """
 import json, sys, time
@@ -206,18 +208,25 @@ def timed_page(svc: Service, paths: list[Path], senders: int = 2) -> float:
     """One file per request to the upload page, `senders` requests at a time, as its script (upload.js) sends
     them; then until every study is final."""
     sessions = [svc.page_session() for _ in range(senders)]
-    queue = list(reversed(paths))
+    todo: queue.SimpleQueue[Path] = queue.SimpleQueue()
+    for p in paths:
+        todo.put(p)
     ids: list[str] = []
+    failed: list[str] = []
 
     def send(s: requests.Session) -> None:
-        while queue:
-            p = queue.pop()
+        while not failed:
+            try:
+                p = todo.get_nowait()
+            except queue.Empty:
+                return
             with p.open("rb") as fh:
                 r = s.post(f"{svc.server}/upload/", files={"images": (p.name, fh)},
                            headers={"Accept": "application/json", "X-CSRFToken": s.cookies["csrftoken"],
                                     "Referer": f"{svc.server}/upload/"})  # fmt: skip
             if r.status_code != 200:
-                raise BenchError(f"page upload refused: {r.status_code} {r.text[:300]}")
+                failed.append(f"page upload refused: {r.status_code} {r.text[:300]}")
+                return
             ids.extend(study["id"] for study in r.json()["studies"])
 
     began = time.perf_counter()
@@ -226,8 +235,8 @@ def timed_page(svc: Service, paths: list[Path], senders: int = 2) -> float:
         t.start()
     for t in threads:
         t.join()
-    if len(ids) != len(paths):
-        raise BenchError(f"{len(paths) - len(ids)} page uploads failed (see above)")
+    if failed or len(ids) != len(paths):
+        raise BenchError(failed[0] if failed else f"{len(paths) - len(ids)} page uploads got no study")
     for study_id in ids:
         while not sessions[0].get(f"{svc.server}/studies/{study_id}/status/").json()["final"]:
             time.sleep(0.05)

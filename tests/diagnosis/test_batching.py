@@ -211,3 +211,17 @@ def test_the_per_job_path_sends_the_other_jobs_of_a_message_on_alone(
     )
     assert tasks.run_inference(first.job.pk, second.job.pk) == "done"
     assert sent == [(second.job.pk,)] and InferenceJob.objects.get(study=second).status == JobStatus.QUEUED
+
+
+def test_results_that_cannot_be_recorded_leave_no_files(alice: User, monkeypatch: Any, settings: Any) -> None:
+    study = factories.study(alice)
+    held = batching.claim_batch([study.job.pk], "w|h|1", 8)
+
+    def broken(*args: Any) -> set[int]:
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(jobs, "finish_done_many", broken)
+    with pytest.raises(RuntimeError):
+        batching.record_results([(j, factories.prediction()) for j in held])
+    folder = Path(settings.MEDIA_ROOT) / "derived" / str(study.pk)
+    assert sorted(p.name for p in folder.iterdir()) == ["preview.jpg", "thumbnail.jpg"]  # no heatmap, no overlay

@@ -53,3 +53,15 @@ def test_a_bad_file_does_not_stop_the_others(alice) -> None:
     assert [s.original_name for s in sub.studies] == ["good1.png", "good2.png"]
     assert [e.file_name for e in sub.errors] == ["bad.png"]
     assert InferenceJob.objects.count() == 2
+
+
+def test_a_group_that_cannot_be_recorded_leaves_no_files(alice, settings, monkeypatch) -> None:
+    from pathlib import Path
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(intake, "record", broken)
+    with pytest.raises(RuntimeError):
+        intake.submit_files(alice, [upload_file("a.png"), upload_file("b.png")])
+    assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]

@@ -91,3 +91,11 @@ def test_finishing_a_batch_moves_only_the_jobs_not_final(alice) -> None:
     states = dict(InferenceJob.objects.values_list("pk", "status"))
     assert [states[j.pk] for j in held] == [JobStatus.DONE, JobStatus.REJECTED, JobStatus.DONE]
     assert InferenceJob.objects.get(pk=held[0].pk).processing_ms is not None
+
+
+def test_a_job_a_live_worker_runs_is_never_given_up_under_its_feet(alice, settings) -> None:
+    job = jobs.claim_job(_study(alice).job.pk, "w|elsewhere|9")  # a live worker on another machine
+    assert job is not None
+    InferenceJob.objects.filter(pk=job.pk).update(attempts=settings.MAX_ATTEMPTS)
+    assert jobs.claim_job(job.pk) is None
+    assert InferenceJob.objects.get(pk=job.pk).status == JobStatus.RUNNING

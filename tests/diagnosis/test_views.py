@@ -217,3 +217,13 @@ def test_a_login_lands_clinicians_on_upload_and_reviewers_on_the_worklist(alice,
             reverse("login"), {"username": username, "password": f"{username}-pass-123"}, follow=True
         )
         assert response.redirect_chain[-1][0] == reverse(page)
+
+
+def test_an_overlay_stored_as_png_before_issue_12_is_still_served_as_png(alice, done_study) -> None:
+    from django.core.files.base import ContentFile
+
+    result = done_study.result
+    result.overlay.save("overlay.png", ContentFile(images.png()), save=True)
+    response = logged_in(alice).get(reverse("diagnosis:study_file", args=[done_study.pk, "overlay"]))
+    assert response["Content-Type"] == "image/png"
+    assert response["Content-Disposition"].endswith('filename="overlay.png"')

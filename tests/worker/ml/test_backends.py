@@ -19,13 +19,13 @@ from worker.ml.spec import ModelSpec
 
 ROOT = Path(__file__).resolve().parents[3]
 
-# Loads the shipped model, runs GradCam.batch in chunks of 4 (so JAX pads the last chunk) and saves the outputs.
+# Loads the shipped model, runs GradCam.batch in chunks of 3 (so JAX pads every chunk to 4) and saves the outputs.
 RUN = """
 import json, sys
 import keras, numpy as np
 from worker.ml.inference import Predictor
 from worker.ml.spec import ModelSpec
-logits, cams, feats = Predictor(ModelSpec.load()).gradcam.batch(np.load(sys.argv[1]), chunk=4)
+logits, cams, feats = Predictor(ModelSpec.load()).gradcam.batch(np.load(sys.argv[1]), chunk=3)
 np.savez(sys.argv[2], logits=logits, cams=cams, feats=feats)
 loaded = sorted(m for m in ("tensorflow", "jax") if m in sys.modules)
 dtypes = [a.dtype.name for a in (logits, cams, feats)]
