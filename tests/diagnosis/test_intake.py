@@ -65,3 +65,14 @@ def test_a_group_that_cannot_be_recorded_leaves_no_files(alice, settings, monkey
     with pytest.raises(RuntimeError):
         intake.submit_files(alice, [upload_file("a.png"), upload_file("b.png")])
     assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
+
+
+def test_a_message_names_at_most_half_a_batch(alice, settings, django_capture_on_commit_callbacks) -> None:
+    settings.INFERENCE_BATCH_SIZE = 8  # half a batch: 4 jobs a message, the rest of each batch for the fair order
+    with (
+        mock.patch("diagnosis.jobs.current_app.send_task") as send,
+        django_capture_on_commit_callbacks(execute=True),
+    ):
+        sub = intake.submit_files(alice, [upload_file(f"{i}.png") for i in range(5)])
+    ids = [s.job.pk for s in sub.studies]
+    assert [c.kwargs["args"] for c in send.call_args_list] == [ids[:4], ids[4:]]
