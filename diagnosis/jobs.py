@@ -131,9 +131,20 @@ def claim_job(job_id: int, worker: str = "") -> InferenceJob | None:
     else:
         taken = InferenceJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, worker=job.worker)
         logger.warning("job %s: re-claiming it from %s, which is gone", job_id, job.worker)
+        _requeue_orphans(job.worker, job_id)
     if not taken.update(**running, worker=worker):  # another worker took it in between
         return None
     return InferenceJob.objects.select_related("study").get(pk=job_id)
+
+
+def _requeue_orphans(holder: str, but: int) -> None:
+    """The other jobs a gone holder held (a batch killed mid-way, whose other messages were already spent): back
+    to the queue and sent now, not when the sweeper's deadline comes."""
+    held = InferenceJob.objects.filter(status=JobStatus.RUNNING, worker=holder).exclude(pk=but)
+    orphans = list(held.values_list("pk", flat=True))
+    if orphans and held.filter(pk__in=orphans).update(status=JobStatus.QUEUED, enqueued_at=timezone.now()):
+        logger.warning("jobs %s of %s, which is gone, are queued again", orphans, holder)
+        enqueue_many(orphans)
 
 
 class OriginalMissing(Exception):

@@ -99,3 +99,23 @@ def test_a_job_a_live_worker_runs_is_never_given_up_under_its_feet(alice, settin
     InferenceJob.objects.filter(pk=job.pk).update(attempts=settings.MAX_ATTEMPTS)
     assert jobs.claim_job(job.pk) is None
     assert InferenceJob.objects.get(pk=job.pk).status == JobStatus.RUNNING
+
+
+def test_re_claiming_from_a_gone_holder_queues_its_other_jobs_again_at_once(
+    alice, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    import socket
+
+    from diagnosis import batching
+
+    studies = [_study(alice) for _ in range(3)]
+    gone = f"w|{socket.gethostname()}|{2**22 + 4321}"  # no such process
+    held = batching.claim_queued([s.job.pk for s in studies], gone)
+    assert len(held) == 3
+    sent: list[tuple[int, ...]] = []
+    monkeypatch.setattr(jobs, "send", lambda *ids, per_message=1: sent.append(ids))
+    with django_capture_on_commit_callbacks(execute=True):
+        assert jobs.claim_job(held[0], "w|here|1") is not None
+    states = dict(InferenceJob.objects.values_list("pk", "status"))
+    assert [states[pk] for pk in held] == [JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.QUEUED]
+    assert sent == [tuple(held[1:])]
