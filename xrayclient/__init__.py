@@ -103,8 +103,9 @@ class Client:
         timeout: float = 3600.0,
         progress: Callable[[int], None] | None = None,
     ) -> None:
-        """Block until every study of these batches is done, failed or rejected. A finished batch is not asked
-        again (a final study never changes)."""
+        """Block until every study of these batches is done, failed or rejected. Each round asks about the batches
+        in order up to the first one not finished (a clinic's studies are judged in arrival order, so the later
+        ones are not finished either); a finished batch is never asked again (a final study never changes)."""
         deadline = time.monotonic() + timeout
         finished_before = 0
         states: dict[str, dict[str, Any]] = {}
@@ -112,11 +113,13 @@ class Client:
             for b in batches:
                 if b not in states or states[b]["progress"] < 1.0:
                     states[b] = self.batch(b)
+                    if states[b]["progress"] < 1.0:
+                        break
             finished = sum(round(s["progress"] * s["total"]) for s in states.values())
             if progress and finished > finished_before:
                 progress(finished - finished_before)
                 finished_before = finished
-            if all(s["progress"] >= 1.0 for s in states.values()):
+            if len(states) == len(set(batches)) and all(s["progress"] >= 1.0 for s in states.values()):
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"{finished} studies finished before the timeout")

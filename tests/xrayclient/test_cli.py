@@ -34,13 +34,13 @@ def test_an_empty_folder_is_refused_before_any_request(tmp_path: Path, capsys: p
     assert code == 2 and "no .jpeg, .jpg or .png files" in capsys.readouterr().err
 
 
-def test_wait_stops_asking_about_a_finished_batch() -> None:
+def test_wait_asks_up_to_the_first_unfinished_batch_and_never_again_about_a_finished_one() -> None:
     from typing import Any
 
     from xrayclient import Client
 
     class Scripted(Client):
-        """Batch "a" is finished at once, "b" after three polls."""
+        """Batch "a" is finished after two polls of it, "b" at once, "c" after two polls of it."""
 
         def __init__(self) -> None:
             super().__init__("http://127.0.0.1:9", "t")
@@ -48,9 +48,9 @@ def test_wait_stops_asking_about_a_finished_batch() -> None:
 
         def batch(self, batch_id: str) -> dict[str, Any]:
             self.asked.append(batch_id)
-            done = batch_id == "a" or self.asked.count("b") >= 3
+            done = batch_id == "b" or self.asked.count(batch_id) >= 2
             return {"progress": 1.0 if done else 0.5, "total": 2}
 
     client, seen = Scripted(), list[int]()
-    client.wait(["a", "b"], poll=0.0, progress=seen.append)
-    assert client.asked == ["a", "b", "b", "b"] and sum(seen) == 4
+    client.wait(["a", "b", "c"], poll=0.0, progress=seen.append)
+    assert client.asked == ["a", "a", "b", "c", "c"] and sum(seen) == 6
