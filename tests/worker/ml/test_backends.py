@@ -36,10 +36,16 @@ print(json.dumps({"backend": keras.backend.backend(), "loaded": loaded, "dtypes"
 def _inputs() -> np.ndarray:
     """(n, 224, 224) uint8: synthetic radiographs from fixed seeds, plus real ones when ../shared has them."""
     synthetic = [images.chest_like(320 + 16 * s, 256, seed=s) for s in range(4)]
-    real = [
-        preprocessing.decode(images.real_radiograph(label, i)).gray for label in ("PNEUMONIA", "NORMAL") for i in (0, 1)
-    ]
-    grays = synthetic + (real if images.SHARED_DATA.exists() else [])
+    real = (
+        [
+            preprocessing.decode(images.real_radiograph(label, i)).gray
+            for label in ("PNEUMONIA", "NORMAL")
+            for i in (0, 1)
+        ]
+        if images.SHARED_DATA.exists()
+        else []
+    )
+    grays = synthetic + real
     return np.stack([preprocessing.model_input(g) for g in grays])
 
 
