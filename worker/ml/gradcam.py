@@ -122,7 +122,7 @@ class GradCam:
         """Compile for every batch that batch() can run: TensorFlow traces once for any size, JAX once for each
         padded size up to `chunk` (1, 2, 4 ... 64)."""
         size = self.analysis.inputs[0].shape[1:3]
-        padded = [1] if keras.backend.backend() != "jax" else [1 << k for k in range(chunk.bit_length())]
+        padded = [1] if keras.backend.backend() != "jax" else [1 << k for k in range((chunk - 1).bit_length() + 1)]
         for n in padded:
             self.batch(np.zeros((n, *size), np.uint8), chunk)
 

@@ -28,8 +28,11 @@ class Predictor:
     on the card's absolute scale; a NORMAL call shows no map (the model found no focal evidence).
     """
 
-    def __init__(self, spec: ModelSpec) -> None:
+    def __init__(self, spec: ModelSpec, batch: int = 64) -> None:
+        """batch: the most images one compiled pass takes (the worker's INFERENCE_BATCH_SIZE); larger batches run
+        in passes of this size, and every shape up to it is compiled here, not on the first studies."""
         self.spec = spec
+        self.batch = batch
         threadpoolctl.threadpool_limits(1, user_api="blas")
         model = keras.models.load_model(spec.verified_path(spec.weights_file, spec.sha256), compile=False)
         self.analysis = analysis_model(model, spec.conv_layers, spec.feature_layers)
@@ -38,7 +41,7 @@ class Predictor:
         self.polarity = (
             Polarity.load(spec.verified_path(spec.polarity.file, spec.polarity.sha256)) if spec.polarity else None
         )
-        self.gradcam.warm_up()  # compile now, not on the first studies
+        self.gradcam.warm_up(batch)
 
     def batch_outputs(self, images: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """images: (n, S, S) uint8 -> (logits (n,), features (n, d)); no Grad-CAM, for evaluation."""
@@ -95,7 +98,7 @@ class Predictor:
         decoded: dict[int, preprocessing.DecodedImage],
         outcomes: list[Prediction | preprocessing.ImageRejected | None],
     ) -> None:
-        logits, cams, features = self.gradcam.batch(images)
+        logits, cams, features = self.gradcam.batch(images, self.batch)
         probabilities = calibration.probabilities(logits, self.spec.temperature)
         for k, (i, reason) in enumerate(zip(live, self._refusals(images, features, decoded, live), strict=True)):
             if reason:

@@ -83,3 +83,19 @@ def test_a_batch_judges_each_image_alone_and_matches_one_at_a_time(predictor: Pr
         assert not isinstance(judged, preprocessing.ImageRejected)
         assert judged.label == single.label
         assert abs(judged.probability - single.probability) < 1e-4
+
+
+def test_a_batch_runs_in_passes_of_the_predictors_batch_size(
+    predictor: Predictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    passes: list[int] = []
+    run = predictor.gradcam._run
+
+    def counted(x: np.ndarray) -> object:
+        passes.append(len(x))
+        return run(x)
+
+    monkeypatch.setattr(predictor.gradcam, "_run", counted)
+    monkeypatch.setattr(predictor, "batch", 3)
+    assert len(predictor.predict_batch([images.real_radiograph("NORMAL", 7)] * 5)) == 5
+    assert passes == [3, 2]
