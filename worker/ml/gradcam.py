@@ -120,7 +120,7 @@ class GradCam:
 
     def warm_up(self, chunk: int = 64) -> None:
         """Compile for every batch that batch() can run: TensorFlow traces once for any size, JAX once for each
-        padded size up to `chunk` (1, 2, 4 ... 64)."""
+        padded size that a pass of up to `chunk` images can take (1, 2, 4 ... up to the power of two >= chunk)."""
         size = self.analysis.inputs[0].shape[1:3]
         padded = [1] if keras.backend.backend() != "jax" else [1 << k for k in range((chunk - 1).bit_length() + 1)]
         for n in padded:
