@@ -25,14 +25,12 @@ import time
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.db import transaction
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
 from django.utils import timezone
 
 from diagnosis import jobs
-from diagnosis.models import InferenceJob, JobPriority, JobStatus, Result
-from worker.ml.prediction import Prediction
+from diagnosis.models import InferenceJob, JobPriority, JobStatus
 
 logger = logging.getLogger(__name__)
 
@@ -88,32 +86,3 @@ def claim_batch(job_ids: Sequence[int], worker: str, size: int, wait_ms: int = 0
 
 def _has_interactive(ids: list[int]) -> bool:
     return InferenceJob.objects.filter(pk__in=ids, priority=JobPriority.INTERACTIVE).exists()
-
-
-def record_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[Result | None]:
-    """jobs.record_result for many jobs in one transaction: each job's Result and DONE, or its first result when
-    it has one already, or None when the job is already FAILED or REJECTED (it keeps that outcome).
-
-    The heatmap and overlay files are written before the transaction, so that the database (SQLite: the whole
-    file) is locked only for the few statements; the files of a result that is not kept are removed again."""
-    if not outcomes:
-        return []
-    unsaved: list[Result] = []
-    done: set[int] = set()
-    try:
-        for job, prediction in outcomes:
-            unsaved.append(jobs.unsaved_result(job, prediction))
-        with transaction.atomic():
-            existing = {r.study_id: r for r in Result.objects.filter(study_id__in=[j.study_id for j, _ in outcomes])}
-            kept = jobs.finish_done_many([job for job, _ in outcomes if job.study_id not in existing])
-            Result.objects.bulk_create([r for (job, _), r in zip(outcomes, unsaved, strict=False) if job.pk in kept])
-        done = kept
-    finally:  # whatever happened: no file stays without its row
-        for (job, _), result in zip(outcomes, unsaved, strict=False):
-            if job.pk not in done:
-                result.heatmap.delete(save=False)
-                result.overlay.delete(save=False)
-    return [
-        existing.get(job.study_id) or (result if job.pk in done else None)
-        for (job, _), result in zip(outcomes, unsaved, strict=True)
-    ]

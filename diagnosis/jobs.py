@@ -220,18 +220,38 @@ def finish_done_many(batch: Sequence[InferenceJob]) -> set[int]:
 
 
 def record_result(job: InferenceJob, prediction: Prediction) -> Result | None:
-    """Store the result and mark the job DONE, from QUEUED (the sweeper re-sent a slow job, and this first run
-    finished) or RUNNING. Running it twice keeps the first result; a job already FAILED or REJECTED keeps that
-    outcome and gets no result (None)."""
-    with transaction.atomic():
-        existing = Result.objects.filter(study_id=job.study_id).first()
-        if existing is not None:
-            return existing
-        if not finish_done(job.pk):
-            return None
-        result = unsaved_result(job, prediction)
-        result.save()
-    return result
+    """record_results for one job (the per-job path)."""
+    return record_results([(job, prediction)])[0]
+
+
+def record_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[Result | None]:
+    """Store each job's result and mark it DONE, from QUEUED (the sweeper re-sent a slow job, and this first run
+    finished) or RUNNING, all in one transaction. Running it twice keeps the first result; a job already FAILED or
+    REJECTED keeps that outcome and gets no result (None).
+
+    The heatmap and overlay files are written before the transaction, so that the database (SQLite: the whole
+    file) is locked only for the few statements; the files of a result that is not kept are removed again."""
+    if not outcomes:
+        return []
+    unsaved: list[Result] = []
+    done: set[int] = set()
+    try:
+        for job, prediction in outcomes:
+            unsaved.append(unsaved_result(job, prediction))
+        with transaction.atomic():
+            existing = {r.study_id: r for r in Result.objects.filter(study_id__in=[j.study_id for j, _ in outcomes])}
+            kept = finish_done_many([job for job, _ in outcomes if job.study_id not in existing])
+            Result.objects.bulk_create([r for (job, _), r in zip(outcomes, unsaved, strict=False) if job.pk in kept])
+        done = kept
+    finally:  # whatever happened: no file stays without its row
+        for (job, _), result in zip(outcomes, unsaved, strict=False):
+            if job.pk not in done:
+                result.heatmap.delete(save=False)
+                result.overlay.delete(save=False)
+    return [
+        existing.get(job.study_id) or (result if job.pk in done else None)
+        for (job, _), result in zip(outcomes, unsaved, strict=True)
+    ]
 
 
 def unsaved_result(job: InferenceJob, prediction: Prediction) -> Result:

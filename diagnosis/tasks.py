@@ -156,7 +156,7 @@ def _judge_batch(batch: list[Any], worker: str) -> dict[int, str]:
             fate[job.pk] = "failed"
         else:
             done.append((job, outcome))
-    for (job, _), result in zip(done, batching.record_results(done), strict=True):
+    for (job, _), result in zip(done, jobs.record_results(done), strict=True):
         fate[job.pk] = "done" if result is not None else "skipped: already final"
     # DICOM studies from a peer that takes results: send them back
     pacs.schedule_many([job.study_id for job, _ in done if fate[job.pk] == "done"])

@@ -162,8 +162,8 @@ def test_recording_twice_keeps_the_first_result_and_a_final_job_keeps_its_outcom
     assert {j.pk for j in held} == {first.job.pk, rejected.job.pk}
     jobs.reject_job(rejected.job.pk, "not a radiograph")
     outcomes = [(j, factories.prediction()) for j in held]
-    answers = batching.record_results(outcomes)
-    again = batching.record_results(outcomes)
+    answers = jobs.record_results(outcomes)
+    again = jobs.record_results(outcomes)
     by_study = {j.study_id: a for (j, _), a in zip(outcomes, answers, strict=True)}
     assert by_study[rejected.pk] is None and by_study[first.pk] is not None
     assert Result.objects.count() == 1 and again[0] is not None and again[0].pk == Result.objects.get().pk
@@ -222,6 +222,6 @@ def test_results_that_cannot_be_recorded_leave_no_files(alice: User, monkeypatch
 
     monkeypatch.setattr(jobs, "finish_done_many", broken)
     with pytest.raises(RuntimeError):
-        batching.record_results([(j, factories.prediction()) for j in held])
+        jobs.record_results([(j, factories.prediction()) for j in held])
     folder = Path(settings.MEDIA_ROOT) / "derived" / str(study.pk)
     assert sorted(p.name for p in folder.iterdir()) == ["preview.jpg", "thumbnail.jpg"]  # no heatmap, no overlay

@@ -14,7 +14,7 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
-from diagnosis import batching, intake, jobs, tasks
+from diagnosis import intake, jobs, tasks
 from diagnosis.models import InferenceJob, JobStatus, Result
 from tests import factories
 from tests.factories import upload_file
@@ -197,7 +197,7 @@ def test_unexpected_errors_and_the_soft_time_limit_fail_the_job(alice, monkeypat
     monkeypatch.setattr(tasks, "get_predictor", lambda: _Predictor(outcome))
     if where == "record":
         monkeypatch.setattr(jobs, "record_result", mock.Mock(side_effect=error))
-        monkeypatch.setattr(batching, "record_results", mock.Mock(side_effect=error))
+        monkeypatch.setattr(jobs, "record_results", mock.Mock(side_effect=error))
     assert tasks.run_inference(job.pk) == "failed"
     stored = InferenceJob.objects.get(pk=job.pk)
     assert stored.status == JobStatus.FAILED and reason in stored.reason
