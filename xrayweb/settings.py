@@ -310,6 +310,7 @@ if INFERENCE_BATCH_WAIT_MS > 5000:
     raise ImproperlyConfigured(f"INFERENCE_BATCH_WAIT_MS={INFERENCE_BATCH_WAIT_MS} is over 5000 (5 s)")
 
 CELERY_BROKER_URL = REDIS_URL
+CELERY_BROKER_TRANSPORT = "xrayweb.broker:Transport"  # Kombu's Redis transport, fixed for acks a stall times out
 CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 # A broker outage must not hang an upload: publish fails fast, the sweeper re-enqueues later. A Redis that is
 # down refuses the connection at once; one that is stalled (SIGSTOP, a full network buffer) accepts it and

@@ -1,7 +1,8 @@
 """Issue 11: faults driven on real processes while batches run. Each prints its figures (run with -s to see them).
 
 - kill -9 of the inference worker mid-batch: no study lost, recovery in seconds (not RUNNING_STALE_SECONDS);
-- SIGSTOP of the broker during uploads: every upload answers within 3 s; after SIGCONT everything is done;
+- SIGSTOP of the broker during uploads: every upload answers within 3 s; after SIGCONT everything is done (when the
+  stall meets the first study's ack, the worker must fetch again afterwards: xrayweb.broker, and its own test);
 - Redis restarted empty with a batch queued: the sweeper re-sends, nothing is lost.
 """
 
