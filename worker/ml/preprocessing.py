@@ -99,16 +99,19 @@ def window_to_uint8(arr: np.ndarray) -> np.ndarray:
 
 
 def _chroma(img: Image.Image) -> float:
+    """Mean saturation of the image at most 256 pixels a side (an RGB image that small is read as it is: no copy)."""
     if img.mode not in ("RGB", "RGBA", "P", "CMYK", "YCbCr"):
         return 0.0
-    small = img.convert("RGB")
-    small.thumbnail((256, 256))
+    small = img
+    if img.mode != "RGB" or max(img.size) > 256:
+        small = img.convert("RGB")
+        small.thumbnail((256, 256))
     return chroma_of(np.asarray(small))
 
 
 def chroma_of(rgb: np.ndarray) -> float:
     """rgb: (H, W, 3) uint8 -> mean HSV saturation in [0, 1]; 0 for a gray image."""
-    return float(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV)[..., 1].mean() / 255.0)
+    return float(cv2.mean(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV))[1] / 255.0)
 
 
 def model_input(gray: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
