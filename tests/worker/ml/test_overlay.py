@@ -15,16 +15,16 @@ def test_render_returns_a_small_lossless_heatmap_and_an_overlay_jpeg_at_the_disp
     heat_png, over_jpeg = overlay.render(gray, cam)
     assert heat_png.startswith(b"\x89PNG") and over_jpeg.startswith(b"\xff\xd8")
     heat, over = _decode(heat_png), _decode(over_jpeg)
-    # the heatmap keeps the radiograph's aspect ratio (the viewer stretches it over the image), longest side 256
-    assert heat.shape == (256, 171, 3) and over.shape == (600, 400, 3)
+    # the heatmap keeps the radiograph's aspect ratio (the viewer stretches it over the image), longest side 64
+    assert heat.shape == (64, 43, 3) and over.shape == (600, 400, 3)
     # inferno: the peak is bright yellow, no evidence is black.
-    assert heat[128, 85].sum() > 500 and heat[0, 0].sum() < 30
+    assert heat[32, 21].sum() > 500 and heat[0, 0].sum() < 30
     assert not np.allclose(over[300, 200], over[0, 0], atol=20)
 
 
 def test_a_small_radiograph_keeps_its_size_in_the_heatmap() -> None:
-    assert overlay.heatmap_size(200, 180) == (200, 180)
-    assert overlay.heatmap_size(3000, 1000) == (256, 85)
+    assert overlay.heatmap_size(60, 50) == (60, 50)
+    assert overlay.heatmap_size(3000, 1000) == (64, 21)
 
 
 def test_no_evidence_leaves_the_radiograph_untouched() -> None:
@@ -52,3 +52,10 @@ def test_weak_evidence_is_fainter_than_strong_evidence() -> None:
     weak, strong = (overlay.render(gray, np.full((7, 7), v, np.float32))[1] for v in (0.2, 1.0))
     base = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR).astype(int)
     assert np.abs(_decode(weak).astype(int) - base).sum() < np.abs(_decode(strong).astype(int) - base).sum()
+
+
+def test_the_colour_map_is_opencvs_inferno() -> None:
+    values = np.linspace(0, 1, 300, dtype=np.float32).reshape(20, 15)
+    heat, _ = overlay.colorize(values, (15, 20))
+    expected = cv2.applyColorMap((np.clip(values, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
+    assert np.array_equal(heat, expected)
