@@ -3,7 +3,8 @@
 - kill -9 of the inference worker mid-batch: no study lost, recovery in seconds (not RUNNING_STALE_SECONDS);
 - SIGSTOP of the broker during uploads: every upload answers within 3 s; after SIGCONT everything is done (when the
   stall meets the first study's ack, the worker must fetch again afterwards: xrayweb.broker, and its own test);
-- Redis restarted empty with a batch queued: the sweeper re-sends, nothing is lost.
+- Redis restarted empty with a batch queued: the sweeper re-sends, nothing is lost;
+- Redis restarted: the next upload is sent at once on a new connection, not left to the sweeper.
 """
 
 from __future__ import annotations
@@ -104,6 +105,25 @@ def test_redis_restarted_empty_the_sweeper_resends(alice: User, fault_worker, re
     print(f"\nRedis restarted empty: {len(ids)} queued studies re-sent by the sweeper, all final "
           f"{time.monotonic() - restarted:.1f} s after the restart")  # fmt: skip
     assert InferenceJob.objects.filter(study_id__in=ids, status__in=FINAL_STATUSES).count() == len(ids)
+
+
+def test_the_first_upload_after_a_redis_restart_is_sent_at_once(
+    alice: User, fault_worker, redis_server, tmp_path: Path
+) -> None:
+    """The web's pooled broker connection is dead after a restart: the upload's publish must not fail on it and
+    leave the study to the sweeper (here made too slow to rescue it: QUEUED_STALE_SECONDS=600)."""
+    client = token_client(alice)
+    fault_worker(QUEUED_STALE_SECONDS="600")
+    _submit(client, 1)
+    wait_for(lambda: _unfinished() == 0, 120, "the first study", _logs(tmp_path))
+    redis_server.kill()
+    redis_server.start()
+    restarted = time.monotonic()
+    ids, took = _submit(client, 1, start=1)
+    wait_for(lambda: _unfinished() == 0, 60, "the study sent after the restart", _logs(tmp_path))
+    print(f"\nRedis restarted: the next upload answered in {took:.2f} s, its study final "
+          f"{time.monotonic() - restarted:.1f} s after the restart")  # fmt: skip
+    assert InferenceJob.objects.get(study_id=ids[0]).status in FINAL_STATUSES
 
 
 def test_after_the_bad_input_corpus_the_worker_still_takes_a_good_image(
