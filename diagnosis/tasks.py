@@ -54,8 +54,8 @@ def _warm_up(**_: Any) -> None:
     name=RUN_INFERENCE,
     bind=True,
     max_retries=5,
-    time_limit=settings.INFERENCE_TIME_LIMIT,
-    soft_time_limit=settings.INFERENCE_TIME_LIMIT - 5,
+    time_limit=settings.INFERENCE_TASK_TIME_LIMIT,
+    soft_time_limit=settings.INFERENCE_TASK_TIME_LIMIT - 5,
 )
 def run_inference(self: Any, job_id: int, *more: int) -> str:
     """INFERENCE_BATCH_SIZE > 1: judge the named jobs and the rest of a batch in the fair order
@@ -77,12 +77,16 @@ def run_inference(self: Any, job_id: int, *more: int) -> str:
     except Retry:
         raise
     except SoftTimeLimitExceeded:
-        jobs.fail_job(job_id, f"Processing took longer than {settings.INFERENCE_TIME_LIMIT - 5} s; it was stopped.")
+        jobs.fail_job(job_id, _too_long())
         return "failed"
     except Exception as exc:  # whatever goes wrong, the job ends FAILED with a reason, never stuck RUNNING
         logger.exception("inference failed for job %s", job_id)
         jobs.fail_job(job_id, f"Inference failed: {type(exc).__name__}: {exc}")
         return "failed"
+
+
+def _too_long() -> str:
+    return f"Processing took longer than {settings.INFERENCE_TASK_TIME_LIMIT - 5} s; it was stopped."
 
 
 def _judge(task: Any, job: Any, worker: str) -> str:
@@ -116,7 +120,7 @@ def _run_batch(job_ids: list[int], worker: str) -> str:
     try:
         fate = _judge_batch(batch, worker)
     except SoftTimeLimitExceeded:
-        reason = f"Processing took longer than {settings.INFERENCE_TIME_LIMIT - 5} s; it was stopped."
+        reason = _too_long()
     except Exception as exc:  # whatever goes wrong, every job of the batch ends final with a reason
         logger.exception("inference failed for the batch of jobs %s", [job.pk for job in batch])
         reason = f"Inference failed: {type(exc).__name__}: {exc}"

@@ -87,3 +87,21 @@ def test_batch_settings_are_validated() -> None:
     assert "over 512" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_SIZE="513").stderr
     assert "over 5000" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_WAIT_MS="6000").stderr
     assert _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_SIZE="1", INFERENCE_BATCH_WAIT_MS="0").returncode == 0
+
+
+def _time_limits(**env: str) -> list[int]:
+    """The inference task's time limit and RUNNING_STALE_SECONDS under `env`."""
+    code = "import xrayweb.settings as s; print(s.INFERENCE_TASK_TIME_LIMIT, s.RUNNING_STALE_SECONDS)"
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("INFERENCE_", "RUNNING_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", code], cwd=ROOT, env={**clean, "DJANGO_SECRET_KEY": "k", **env},
+        capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    return [int(v) for v in result.stdout.split()]
+
+
+def test_the_inference_time_limit_grows_with_the_batch_and_the_sweeper_waits_past_it() -> None:
+    assert _time_limits(INFERENCE_BATCH_SIZE="1") == [120, 180]  # the per-job path: one study's limit
+    assert _time_limits() == [120 + 3 * 31, 120 + 3 * 31 + 60]
+    assert _time_limits(INFERENCE_BATCH_SIZE="512", INFERENCE_TIME_LIMIT="60") == [60 + 3 * 511, 60 + 3 * 511 + 60]
+    assert _time_limits(RUNNING_STALE_SECONDS="900") == [213, 900]

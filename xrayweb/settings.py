@@ -299,11 +299,6 @@ if not (MODEL_DIR / "card.json").is_file():
 
 # Celery: Redis is the broker only; the database is the record of every job.
 REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss"))
-INFERENCE_TIME_LIMIT = env_int("INFERENCE_TIME_LIMIT", 120, minimum=5)
-SWEEP_INTERVAL = env_int("SWEEP_INTERVAL", 30, minimum=1)
-QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 120, minimum=1)
-RUNNING_STALE_SECONDS = env_int("RUNNING_STALE_SECONDS", INFERENCE_TIME_LIMIT + 60, minimum=1)
-MAX_ATTEMPTS = env_int("MAX_ATTEMPTS", 3, minimum=1)
 # Batched inference (issue 12): one task claims up to INFERENCE_BATCH_SIZE queued jobs (interactive first, bulk
 # round-robin between clinics) and judges them in one compiled pass; 1 is the per-job path. A batch of bulk jobs
 # only may wait up to INFERENCE_BATCH_WAIT_MS for more to arrive; a batch holding an interactive study never waits.
@@ -313,6 +308,16 @@ if INFERENCE_BATCH_SIZE > 512:
     raise ImproperlyConfigured(f"INFERENCE_BATCH_SIZE={INFERENCE_BATCH_SIZE} is over 512 (one task's memory)")
 if INFERENCE_BATCH_WAIT_MS > 5000:
     raise ImproperlyConfigured(f"INFERENCE_BATCH_WAIT_MS={INFERENCE_BATCH_WAIT_MS} is over 5000 (5 s)")
+# A task judging one study may take INFERENCE_TIME_LIMIT; a batch, INFERENCE_SECONDS_PER_STUDY more for each further
+# study it may hold (decoding and rendering a 50-megapixel image take about a second on a CPU). A fixed limit
+# failed every study of a big batch of big images (a GPU worker's 512) although none of them was at fault.
+INFERENCE_TIME_LIMIT = env_int("INFERENCE_TIME_LIMIT", 120, minimum=10)
+INFERENCE_SECONDS_PER_STUDY = 3
+INFERENCE_TASK_TIME_LIMIT = INFERENCE_TIME_LIMIT + INFERENCE_SECONDS_PER_STUDY * (INFERENCE_BATCH_SIZE - 1)
+SWEEP_INTERVAL = env_int("SWEEP_INTERVAL", 30, minimum=1)
+QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 120, minimum=1)
+RUNNING_STALE_SECONDS = env_int("RUNNING_STALE_SECONDS", INFERENCE_TASK_TIME_LIMIT + 60, minimum=1)
+MAX_ATTEMPTS = env_int("MAX_ATTEMPTS", 3, minimum=1)
 
 CELERY_BROKER_URL = REDIS_URL
 CELERY_BROKER_TRANSPORT = "xrayweb.broker:Transport"  # Kombu's Redis transport, fixed for acks a stall times out

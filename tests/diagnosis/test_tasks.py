@@ -47,3 +47,11 @@ def test_a_photo_is_rejected_as_not_a_radiograph(alice) -> None:
     job = InferenceJob.objects.get(study=study)
     assert "not a chest X-ray" in job.reason or "colour photograph" in job.reason
     assert not hasattr(study, "result") or study.result is None
+
+
+def test_the_inference_task_is_limited_by_the_batch_time_limit() -> None:
+    from django.conf import settings
+
+    assert run_inference.time_limit == settings.INFERENCE_TASK_TIME_LIMIT
+    assert run_inference.soft_time_limit == settings.INFERENCE_TASK_TIME_LIMIT - 5
+    assert settings.INFERENCE_TASK_TIME_LIMIT == settings.INFERENCE_TIME_LIMIT + 3 * (settings.INFERENCE_BATCH_SIZE - 1)
