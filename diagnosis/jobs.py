@@ -21,6 +21,7 @@ import uuid
 from collections import defaultdict
 from collections.abc import Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from celery import current_app
 from django.conf import settings
@@ -47,6 +48,10 @@ def gave_up_reason() -> str:
 # request of many files, or many requests, do not each wait for the broker's timeout while it is stalled.
 BROKER_PAUSE_SECONDS = 5.0
 _broker_paused_until = 0.0
+# Celery copies a task's time limits into every message sent by name, and a worker obeys the message's first:
+# the sender's INFERENCE_BATCH_SIZE would then set the limit of a worker that runs bigger batches (a GPU worker's
+# 128 behind a web server's 32). None leaves each worker its own limit (settings.INFERENCE_TASK_TIME_LIMIT).
+WORKER_LIMITS: dict[str, Any] = {"time_limit": None, "soft_time_limit": None}
 
 
 def send(*job_ids: int, per_message: int = 1) -> None:
@@ -60,7 +65,8 @@ def send(*job_ids: int, per_message: int = 1) -> None:
     try:
         with current_app.producer_or_acquire() as producer:
             for i in range(0, len(job_ids), per_message):
-                current_app.send_task(RUN_INFERENCE, args=list(job_ids[i : i + per_message]), producer=producer)
+                args = list(job_ids[i : i + per_message])
+                current_app.send_task(RUN_INFERENCE, args=args, producer=producer, **WORKER_LIMITS)
     except Exception:
         _broker_paused_until = time.monotonic() + BROKER_PAUSE_SECONDS
         raise

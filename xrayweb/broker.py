@@ -5,9 +5,9 @@ Redis stalls (SIGSTOP, a full network buffer) the ack times out, Celery logs "Co
 counted as unacknowledged in the worker forever. With acks_late and a prefetch of one (our settings) the worker
 then never fetches again, although it is connected and Redis is back: every later study waits for a restart.
 
-Here the worker forgets the message locally whatever Redis answered. The message itself stays in Redis's unacked
-index, and Kombu re-delivers it after the visibility timeout; the task is idempotent, so that delivery finds its
-job final and does nothing.
+Here the worker forgets the message locally whatever Redis answered. Where Redis never ran the ack, the message
+stays in its unacked index and Kombu re-delivers it after the visibility timeout: harmless, since the task claims
+only jobs still queued (diagnosis.batching), so no study is judged twice.
 """
 
 from __future__ import annotations

@@ -119,3 +119,20 @@ def test_re_claiming_from_a_gone_holder_queues_its_other_jobs_again_at_once(
     states = dict(InferenceJob.objects.values_list("pk", "status"))
     assert [states[pk] for pk in held] == [JobStatus.RUNNING, JobStatus.QUEUED, JobStatus.QUEUED]
     assert sent == [tuple(held[1:])]
+
+
+def test_a_sent_job_carries_no_time_limit_so_each_worker_applies_its_own(monkeypatch) -> None:
+    """Celery would copy this process's limit (its INFERENCE_BATCH_SIZE) into the message, and a worker obeys the
+    message's before its own: a GPU worker's bigger batches would get the web server's smaller limit."""
+    from celery import current_app
+
+    from diagnosis import tasks
+
+    assert current_app.tasks[tasks.RUN_INFERENCE].time_limit  # registered here, as in the sweeper's worker
+    sent = []
+    capture = lambda _producer, _name, message, **_: sent.append(message)  # noqa: E731
+    monkeypatch.setattr(current_app.amqp, "send_task_message", capture)
+    jobs._broker_paused_until = 0.0
+    jobs.send(1, 2, 3, per_message=2)
+    assert [m.headers["timelimit"] for m in sent] == [[None, None], [None, None]]
+    assert [m.headers["argsrepr"] for m in sent] == ["[1, 2]", "[3]"]

@@ -111,7 +111,8 @@ def _chroma(img: Image.Image) -> float:
 
 def chroma_of(rgb: np.ndarray) -> float:
     """rgb: (H, W, 3) uint8 -> mean HSV saturation in [0, 1]; 0 for a gray image."""
-    return float(cv2.mean(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV))[1] / 255.0)
+    h, w = rgb.shape[:2]
+    return float(cv2.sumElems(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV))[1] / (h * w) / 255.0)  # numpy's mean, exactly
 
 
 def model_input(gray: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
