@@ -12,9 +12,11 @@ from kombu import Connection, Consumer, Exchange, Message, Producer, Queue
 from tests.faults.conftest import RedisServer
 
 
-def _consume_one_and_ack_during_a_stall(server: RedisServer, transport: str) -> tuple[bool, list[str]]:
-    """Fetch one of two messages with prefetch 1, ack it while Redis is stopped, resume Redis; then say whether
-    the channel may consume again, and drain what comes next."""
+def _consume_one_and_ack_during_a_stall(
+    server: RedisServer, transport: str, settle: str = "ack"
+) -> tuple[bool, list[str]]:
+    """Fetch one of two messages with prefetch 1, ack (or reject) it while Redis is stopped, resume Redis; then
+    say whether the channel may consume again, and drain what comes next."""
     queue = Queue("broker-test", Exchange("broker-test", type="direct"), routing_key="broker-test")
     received: list[Message] = []
     with Connection(server.url, transport=transport, transport_options={"socket_timeout": 0.5}) as conn:
@@ -32,7 +34,7 @@ def _consume_one_and_ack_during_a_stall(server: RedisServer, transport: str) -> 
             server.stall()
             try:
                 with pytest.raises(Exception, match=r"(?i)timeout|timed out"):
-                    received[0].ack()
+                    getattr(received[0], settle)()
             finally:
                 server.resume()
             can_consume = channel.qos.can_consume()
@@ -42,17 +44,20 @@ def _consume_one_and_ack_during_a_stall(server: RedisServer, transport: str) -> 
 
 
 @pytest.mark.parametrize(
-    ("transport", "fetches_again"),
+    ("transport", "settle", "fetches_again"),
     [
-        ("xrayweb.broker:Transport", True),
+        ("xrayweb.broker:Transport", "ack", True),
+        ("xrayweb.broker:Transport", "reject", True),  # a task that raised Reject, or reject on worker lost
         # Why xrayweb.broker exists. When this case fails, Kombu has fixed it upstream, and the subclass can go.
-        ("redis", False),
+        ("redis", "ack", False),
     ],
 )
-def test_a_timed_out_ack_frees_the_prefetch_slot(tmp_path: Path, transport: str, fetches_again: bool) -> None:
+def test_a_timed_out_ack_frees_the_prefetch_slot(
+    tmp_path: Path, transport: str, settle: str, fetches_again: bool
+) -> None:
     server = RedisServer(tmp_path)
     try:
-        can_consume, payloads = _consume_one_and_ack_during_a_stall(server, transport)
+        can_consume, payloads = _consume_one_and_ack_during_a_stall(server, transport, settle)
     finally:
         server.kill()
     assert can_consume is fetches_again
