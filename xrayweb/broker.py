@@ -20,7 +20,7 @@ class QoS(redis.QoS):
         try:
             super().ack(delivery_tag)
         except Exception:
-            virtual.QoS.ack(self, delivery_tag)  # free the prefetch slot; Redis re-delivers the message later
+            virtual.QoS.ack(self, delivery_tag)  # free the prefetch slot (Redis may re-deliver the message later)
             raise
 
     def reject(self, delivery_tag: str, requeue: bool = False) -> None:
