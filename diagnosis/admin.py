@@ -19,6 +19,7 @@ from diagnosis.models import (
     Result,
     ResultSend,
     Review,
+    ReviewSend,
     Study,
 )
 
@@ -152,3 +153,12 @@ class ResultSendAdmin(admin.ModelAdmin):
     list_display = ("study", "status", "attempts", "destination", "updated", "sent_at")
     list_filter = ("status",)
     readonly_fields = ("study", "series_uid", "sr_uid", "sc_uid")
+
+
+@admin.register(ReviewSend)
+class ReviewSendAdmin(admin.ModelAdmin):
+    """Readings sent back to the PACS as verified SRs."""
+
+    list_display = ("study", "final_label", "agrees", "reviewer_name", "status", "attempts", "updated", "sent_at")
+    list_filter = ("status",)
+    readonly_fields = ("study", "final_label", "agrees", "reviewer_name", "sr_uid")

@@ -373,3 +373,28 @@ class ResultSend(models.Model):
 
     def __str__(self) -> str:
         return f"send {self.study_id} {self.status}"
+
+
+class ReviewSend(models.Model):
+    """A reviewer's reading sent back to the study's PACS: a verified SR with the final label that names the
+    model's SR as its predecessor. One row per reading saved, so a revised reading is a new SR (SOP UID fixed
+    here: a re-send stores the same instance again); what it says is copied from the reading when it was saved."""
+
+    study = models.ForeignKey(Study, on_delete=models.CASCADE, related_name="review_sends")
+    final_label = models.CharField(max_length=10, choices=Label.choices)
+    agrees = models.BooleanField()
+    reviewer_name = models.CharField(max_length=150)
+    status = models.CharField(max_length=10, choices=SendStatus.choices, default=SendStatus.PENDING, db_index=True)
+    reason = models.TextField(blank=True)
+    attempts = models.PositiveSmallIntegerField(default=0)
+    sr_uid = models.CharField(max_length=64)
+    destination = models.CharField(max_length=300, blank=True)
+    created = models.DateTimeField(auto_now_add=True)
+    updated = models.DateTimeField(auto_now=True)
+    sent_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        ordering = ["created", "pk"]
+
+    def __str__(self) -> str:
+        return f"review send {self.study_id} {self.final_label} {self.status}"

@@ -1,7 +1,9 @@
 """Results back to the PACS: for a finished DICOM study, a Comprehensive SR (label, calibrated probability,
 threshold, model version) and a Secondary Capture of the overlay with a burned-in legend, both built with highdicom
 in the original study (its Study Instance UID and patient module, a new series), sent by C-STORE to the clinic's
-destination (DicomPeer).
+destination (DicomPeer). When a reviewer then saves a reading, a verified SR follows in the same series: the
+clinician's final label, whether they agree with the model, the verifying observer and organisation, and the
+model's SR as its predecessor document; a revised reading is one more such SR.
 
 The send is its own small state machine (ResultSend): PENDING -> SENT | FAILED (with the reason). Its UIDs are fixed
 when the row is made, so a re-send stores the same instances again: idempotent at the PACS. The sweeper re-drives
@@ -11,8 +13,9 @@ PENDING sends left behind and FAILED ones up to MAX_ATTEMPTS.
 from __future__ import annotations
 
 import logging
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import timedelta
+from typing import Any
 from uuid import UUID
 
 import cv2
@@ -24,10 +27,10 @@ from django.db.models import F
 from django.utils import timezone
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
-from pydicom.uid import generate_uid
+from pydicom.uid import ComprehensiveSRStorage, generate_uid
 from pynetdicom import AE
 
-from diagnosis.models import DicomInstance, Result, ResultSend, SendStatus, Study
+from diagnosis.models import DicomInstance, Result, ResultSend, ReviewSend, SendStatus, Study
 
 logger = logging.getLogger(__name__)
 MANUFACTURER = "Chest X-ray pneumonia service"
@@ -63,39 +66,54 @@ def schedule_many(study_ids: Sequence[UUID | str]) -> None:
         schedule(study_id)
 
 
-def _enqueue(task: object, study_id: UUID | str) -> None:
-    task.delay(str(study_id))  # type: ignore[attr-defined]
+def _enqueue(task: object, key: UUID | str | int) -> None:
+    task.delay(key if isinstance(key, int) else str(key))  # type: ignore[attr-defined]
 
 
 def send(study_id: str) -> ResultSend:
     """Build and C-STORE the SR and the SC; record SENT or FAILED with the reason. Safe to run twice."""
     row = ResultSend.objects.select_related("study__dicom__peer", "study__result").get(study_id=study_id)
-    if row.status == SendStatus.SENT:
-        return row
-    ResultSend.objects.filter(pk=row.pk).update(attempts=F("attempts") + 1)
+    if row.status != SendStatus.SENT:
+        _deliver(row, lambda: [structured_report(row), secondary_capture(row)])
+        row.refresh_from_db()
+    return row
+
+
+def send_review(send_id: int) -> ReviewSend:
+    """Build and C-STORE a reading's verified SR (the row is made by reviews.review_study); record SENT or FAILED
+    with the reason. Safe to run twice."""
+    row = ReviewSend.objects.select_related(
+        "study__dicom__peer", "study__result", "study__result_send", "study__clinic"
+    ).get(pk=send_id)
+    if row.status != SendStatus.SENT:
+        _deliver(row, lambda: [reviewed_report(row)])
+        row.refresh_from_db()
+    return row
+
+
+def _deliver(row: ResultSend | ReviewSend, datasets: Callable[[], list[Dataset]]) -> None:
+    """One attempt: C-STORE what `datasets` builds to the study's destination, then SENT, or FAILED with why."""
+    type(row).objects.filter(pk=row.pk).update(attempts=F("attempts") + 1)
     peer = row.study.dicom.peer
     destination = f"{peer.send_ae_title}@{peer.send_host}:{peer.send_port}" if peer else ""
     try:
         if peer is None or not peer.sends_results:
             raise SendError("the clinic has no DICOM destination for results")
-        sr, sc = structured_report(row), secondary_capture(row)
-        store(peer.send_host, int(peer.send_port or 0), peer.send_ae_title, [sr, sc])
+        store(peer.send_host, int(peer.send_port or 0), peer.send_ae_title, datasets())
     except Exception as exc:  # any failure is this send's state, never a crash of the worker
-        logger.warning("results of %s not sent to %s: %s", study_id, destination, exc)
+        logger.warning("%s of study %s not sent to %s: %s", type(row).__name__, row.study_id, destination, exc)
         _set(row, SendStatus.FAILED, f"{type(exc).__name__}: {exc}"[:2000], destination)
     else:
         _set(row, SendStatus.SENT, "", destination)
-    row.refresh_from_db()
-    return row
 
 
 class SendError(Exception):
     pass
 
 
-def _set(row: ResultSend, status: str, reason: str, destination: str) -> None:
+def _set(row: ResultSend | ReviewSend, status: str, reason: str, destination: str) -> None:
     sent_at = timezone.now() if status == SendStatus.SENT else None
-    ResultSend.objects.filter(pk=row.pk).update(
+    type(row).objects.filter(pk=row.pk).update(
         status=status, reason=reason, destination=destination, sent_at=sent_at, updated=timezone.now()
     )  # update() skips auto_now: the sweeper's staleness reads `updated`
 
@@ -151,17 +169,60 @@ def structured_report(row: ResultSend) -> Dataset:
         hd.sr.TextContentItem(codes.DCM.AlgorithmVersion, result.model_version, relationship_type="CONTAINS"),
         hd.sr.TextContentItem(codes.DCM.Comment, DECISION_SUPPORT, relationship_type="CONTAINS"),
     ]
+    return _report(study, items, row.series_uid, row.sr_uid, 1)
+
+
+def _report(
+    study: Study, items: list[hd.sr.ContentItem], series_uid: str, sop_uid: str, number: int, **more: Any
+) -> Dataset:
+    """A complete Comprehensive SR of these findings in the original study, in the results' series."""
     root = hd.sr.ContainerContentItem(codes.DCM.Findings)
     root.ContentSequence = hd.sr.ContentSequence(items)
     return hd.sr.ComprehensiveSR(
         evidence=[reference_dataset(study)],
         content=root,
-        series_instance_uid=row.series_uid,
+        series_instance_uid=series_uid,
         series_number=SERIES_NUMBER,
-        sop_instance_uid=row.sr_uid,
-        instance_number=1,
+        sop_instance_uid=sop_uid,
+        instance_number=number,
         manufacturer=MANUFACTURER,
         is_complete=True,
+        **more,
+    )
+
+
+def reviewed_report(row: ReviewSend) -> Dataset:
+    """The clinician's reading as a verified Comprehensive SR in the results' series, after the model's SR."""
+    study, result, model_send = row.study, row.study.result, row.study.result_send
+    finding = SCT_PNEUMONIA if row.final_label == "PNEUMONIA" else SCT_NORMAL
+    verdict = "agrees" if row.agrees else "disagrees"
+    reading = (
+        f"Clinician's reading: {row.get_final_label_display()}. The reviewer {verdict} with the model's call "
+        f"({result.get_label_display()}, P(pneumonia) {result.probability:.1%})."
+    )
+    items: list[hd.sr.ContentItem] = [
+        hd.sr.CodeContentItem(codes.DCM.Finding, finding, relationship_type="CONTAINS"),
+        hd.sr.TextContentItem(codes.DCM.Comment, reading, relationship_type="CONTAINS"),
+        hd.sr.TextContentItem(codes.DCM.AlgorithmName, MANUFACTURER, relationship_type="CONTAINS"),
+        hd.sr.TextContentItem(codes.DCM.AlgorithmVersion, result.model_version, relationship_type="CONTAINS"),
+    ]
+    model_sr = Dataset()  # the predecessor: the model's SR, in the same study and series
+    model_sr.StudyInstanceUID = study.dicom.study_uid
+    model_sr.SeriesInstanceUID = model_send.series_uid
+    model_sr.SOPInstanceUID = model_send.sr_uid
+    model_sr.SOPClassUID = ComprehensiveSRStorage
+    earlier = ReviewSend.objects.filter(study_id=study.pk, pk__lt=row.pk).count()
+    return _report(
+        study,
+        items,
+        model_send.series_uid,
+        row.sr_uid,
+        3 + earlier,  # 1 and 2: the model's SR and Secondary Capture
+        is_final=True,
+        is_verified=True,
+        verifying_observer_name=row.reviewer_name,
+        verifying_organization=study.clinic.name,
+        previous_versions=[model_sr],
     )
 
 
@@ -211,19 +272,26 @@ def legend(bgr: np.ndarray, result: Result) -> np.ndarray:
 
 def redrive() -> list[str]:
     """The sweeper's part: re-send PENDING and FAILED sends untouched for QUEUED_STALE_SECONDS, below MAX_ATTEMPTS
-    (so a failing PACS is retried at that pace, not at every sweep, and a queued send is not queued twice)."""
-    from diagnosis.tasks import send_results
+    (so a failing PACS is retried at that pace, not at every sweep, and a queued send is not queued twice): the
+    results' (their study ids returned) and the readings' verified SRs."""
+    from diagnosis.tasks import send_results, send_review
 
+    results = _redrive(ResultSend, "study_id", send_results)
+    _redrive(ReviewSend, "pk", send_review)
+    return results
+
+
+def _redrive(model: type[ResultSend] | type[ReviewSend], key: str, task: object) -> list[str]:
     now = timezone.now()
     stale = now - timedelta(seconds=settings.QUEUED_STALE_SECONDS)
-    due = ResultSend.objects.filter(
+    due = model.objects.filter(
         status__in=(SendStatus.PENDING, SendStatus.FAILED), updated__lt=stale, attempts__lt=settings.MAX_ATTEMPTS
     )
-    ids = [str(pk) for pk in due.values_list("study_id", flat=True)]
-    for study_id in ids:
-        ResultSend.objects.filter(study_id=study_id).update(status=SendStatus.PENDING, updated=now)
+    ids = [str(v) for v in due.values_list(key, flat=True)]
+    for value in ids:
+        model.objects.filter(**{key: value}).update(status=SendStatus.PENDING, updated=now)
         try:
-            send_results.delay(study_id)
+            _enqueue(task, value)
         except Exception:  # a broker outage must not stop the sweep; the row stays PENDING for the next one
-            logger.warning("could not queue the result send of study %s", study_id, exc_info=True)
+            logger.warning("could not queue the %s of %s %s", model.__name__, key, value, exc_info=True)
     return ids

@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+from celery import current_app
 from django.contrib.auth.models import User
 from django.db import transaction
+from pydicom.uid import generate_uid
 
 from diagnosis import audit
 from diagnosis.access import require_membership
 from diagnosis.audit import NO_ORIGIN, Origin
-from diagnosis.models import AuditAction, Label, Review, Role, Study
+from diagnosis.models import AuditAction, Label, ResultSend, Review, ReviewSend, Role, Study
+from diagnosis.task_names import SEND_REVIEW
 
 
 class ReviewError(Exception):
@@ -32,5 +35,22 @@ def review_study(reviewer: User, study: Study, agrees: bool, note: str, origin: 
         )
         detail = {"model_label": result.label, "final_label": final, "agrees": agrees, "previous": previous}
         audit.record(reviewer, AuditAction.REVIEW, study, detail, origin)
+        _schedule_send(review)
     study.review = review
     return review
+
+
+def _schedule_send(review: Review) -> None:
+    """A study whose results go back to a PACS (it has a ResultSend): the reading follows them as a verified SR
+    (diagnosis.pacs.send_review, on the maintenance queue, once this commits; the sweeper re-drives it)."""
+    if not ResultSend.objects.filter(study_id=review.study_id).exists():
+        return
+    user = review.reviewer
+    row = ReviewSend.objects.create(
+        study_id=review.study_id,
+        final_label=review.final_label,
+        agrees=review.agrees,
+        reviewer_name=(f"{user.last_name}^{user.first_name}" if user.last_name else f"{user.get_username()}^")[:150],
+        sr_uid=generate_uid(),
+    )
+    transaction.on_commit(lambda: current_app.send_task(SEND_REVIEW, args=[row.pk]), robust=True)

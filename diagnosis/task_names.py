@@ -4,5 +4,6 @@ the sweeper's schedule) and the launcher's worker. Plain constants, so settings 
 RUN_INFERENCE = "diagnosis.tasks.run_inference"
 SWEEP_STALE_JOBS = "diagnosis.tasks.sweep_stale_jobs"
 SEND_RESULTS = "diagnosis.tasks.send_results"
+SEND_REVIEW = "diagnosis.tasks.send_review"
 INFERENCE_QUEUE = "inference"
 MAINTENANCE_QUEUE = "maintenance"

@@ -19,7 +19,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from diagnosis import batching, jobs, pacs
-from diagnosis.task_names import INFERENCE_QUEUE, RUN_INFERENCE, SEND_RESULTS, SWEEP_STALE_JOBS
+from diagnosis.task_names import INFERENCE_QUEUE, RUN_INFERENCE, SEND_RESULTS, SEND_REVIEW, SWEEP_STALE_JOBS
 from worker.ml.preprocessing import ImageRejected
 
 logger = logging.getLogger(__name__)
@@ -209,6 +209,11 @@ def sweep_stale_jobs() -> int:
 @shared_task(name=SEND_RESULTS)
 def send_results(study_id: str) -> str:
     return str(pacs.send(study_id).status)
+
+
+@shared_task(name=SEND_REVIEW)
+def send_review(send_id: int) -> str:
+    return str(pacs.send_review(int(send_id)).status)
 
 
 def live_workers() -> set[str] | None:

@@ -18,7 +18,14 @@ from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
 
-from diagnosis.task_names import INFERENCE_QUEUE, MAINTENANCE_QUEUE, RUN_INFERENCE, SEND_RESULTS, SWEEP_STALE_JOBS
+from diagnosis.task_names import (
+    INFERENCE_QUEUE,
+    MAINTENANCE_QUEUE,
+    RUN_INFERENCE,
+    SEND_RESULTS,
+    SEND_REVIEW,
+    SWEEP_STALE_JOBS,
+)
 from worker.ml.preprocessing import DEFAULT_MAX_PIXELS
 from worker.ml.spec import DEFAULT_MODEL_DIR
 from xrayweb.paths import BASE_DIR, data_dir
@@ -348,6 +355,7 @@ CELERY_TASK_ROUTES = {
     RUN_INFERENCE: {"queue": INFERENCE_QUEUE},
     SWEEP_STALE_JOBS: {"queue": MAINTENANCE_QUEUE},
     SEND_RESULTS: {"queue": MAINTENANCE_QUEUE},
+    SEND_REVIEW: {"queue": MAINTENANCE_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": SWEEP_STALE_JOBS, "schedule": float(SWEEP_INTERVAL)},

@@ -9,7 +9,12 @@ pytestmark = pytest.mark.django_db
 
 def test_the_superuser_manages_clinics_and_reads_but_cannot_edit_the_audit_trail(admin_client, alice) -> None:
     event = audit.record(alice, AuditAction.LOGIN)
-    for name in ("diagnosis_clinic_changelist", "auth_user_changelist", "diagnosis_auditevent_changelist"):
+    for name in (
+        "diagnosis_clinic_changelist",
+        "auth_user_changelist",
+        "diagnosis_auditevent_changelist",
+        "diagnosis_reviewsend_changelist",
+    ):
         assert admin_client.get(reverse(f"admin:{name}")).status_code == 200
     assert admin_client.get(reverse("admin:auth_user_change", args=[alice.pk])).status_code == 200
     assert admin_client.get(reverse("admin:diagnosis_auditevent_add")).status_code == 403

@@ -12,8 +12,8 @@ import pytest
 from django.contrib.auth.models import User
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 
-from diagnosis import intake, pacs
-from diagnosis.models import DicomPeer, ResultSend, SendStatus, Study
+from diagnosis import intake, pacs, reviews
+from diagnosis.models import DicomPeer, ResultSend, ReviewSend, Role, SendStatus, Study
 from tests import dicoms, factories, images
 from tests.factories import upload_file
 
@@ -117,3 +117,71 @@ def test_a_batch_schedules_sends_only_for_studies_from_a_peer(alice) -> None:
     plain = intake.submit_files(alice, [upload_file("x.dcm", dicoms.radiograph(images.chest_like()))]).studies[0]
     pacs.schedule_many([plain.pk, study.pk])
     assert list(ResultSend.objects.values_list("study_id", flat=True)) == [study.pk]
+
+
+def test_a_reading_follows_the_results_as_a_verified_sr_after_the_models(
+    alice, fake_pacs, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    """A reviewer overrides the model: the PACS gets the clinician's label in a verified SR that names the model's
+    SR as its predecessor, in the same series; a revised reading is one more SR."""
+    port, received = fake_pacs
+    study, original = _dicom_study(alice, port)
+    pacs.schedule(study.pk)
+    pacs.send(str(study.pk))
+    model_send = ResultSend.objects.get(study=study)
+    reviewer = factories.make_member("rita", alice.membership.clinic, Role.REVIEWER)
+    reviewer.first_name, reviewer.last_name = "Rita", "Osei"
+    reviewer.save()
+    sent: list[int] = []
+    monkeypatch.setattr("diagnosis.reviews.current_app.send_task", lambda _name, args: sent.append(args[0]))
+    with django_capture_on_commit_callbacks(execute=True):  # the send is queued once the review commits
+        reviews.review_study(reviewer, Study.objects.get(pk=study.pk), agrees=False, note="")
+    row = ReviewSend.objects.get(study=study)
+    assert sent == [row.pk] and row.status == SendStatus.PENDING
+    assert pacs.send_review(row.pk).status == SendStatus.SENT
+    sr = received[-1]
+    assert sr.SOPInstanceUID == row.sr_uid and sr.StudyInstanceUID == original.StudyInstanceUID
+    assert sr.SeriesInstanceUID == model_send.series_uid and sr.InstanceNumber == 3
+    assert sr.VerificationFlag == "VERIFIED" and sr.CompletionFlag == "COMPLETE"
+    assert str(sr.VerifyingObserverSequence[0].VerifyingObserverName) == "Osei^Rita"
+    assert sr.VerifyingObserverSequence[0].VerifyingOrganization == alice.membership.clinic.name
+    predecessor = sr.PredecessorDocumentsSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
+    assert predecessor.ReferencedSOPInstanceUID == model_send.sr_uid
+    items = {item.ConceptNameCodeSequence[0].CodeMeaning: item for item in sr.ContentSequence}
+    assert items["Finding"].ConceptCodeSequence[0].CodeMeaning == "Normal"  # the model said Pneumonia
+    assert "disagrees" in items["Comment"].TextValue and "Pneumonia" in items["Comment"].TextValue
+    pacs.send_review(row.pk)  # already sent: nothing more
+    reviews.review_study(reviewer, Study.objects.get(pk=study.pk), agrees=True, note="")
+    revised = ReviewSend.objects.filter(study=study).last()
+    assert revised is not None and revised.pk != row.pk and revised.final_label == "PNEUMONIA"
+    assert pacs.send_review(revised.pk).status == SendStatus.SENT
+    assert received[-1].InstanceNumber == 4 and received[-1].SOPInstanceUID == revised.sr_uid
+    assert len(received) == 4  # the model's SR and SC, then the two readings
+
+
+def test_a_reading_of_a_study_without_a_pacs_destination_sends_nothing(alice) -> None:
+    study = intake.submit_files(alice, [upload_file("x.png", images.png())]).studies[0]
+    factories.judge(study, "PNEUMONIA", 0.9)
+    reviewer = factories.make_member("rita", alice.membership.clinic, Role.REVIEWER)
+    reviews.review_study(reviewer, study, agrees=True, note="")
+    assert not ReviewSend.objects.exists()
+
+
+def test_the_sweeper_re_sends_a_failed_reading(alice, fake_pacs, monkeypatch, settings) -> None:
+    port, received = fake_pacs
+    study, _ = _dicom_study(alice, port)
+    pacs.schedule(study.pk)
+    monkeypatch.setattr("diagnosis.reviews.current_app.send_task", lambda _name, args: None)
+    reviewer = factories.make_member("rita", alice.membership.clinic, Role.REVIEWER)
+    reviews.review_study(reviewer, Study.objects.get(pk=study.pk), agrees=True, note="")
+    row = ReviewSend.objects.get(study=study)
+    DicomPeer.objects.update(send_port=1)  # nothing listens there
+    assert pacs.send_review(row.pk).status == SendStatus.FAILED
+    DicomPeer.objects.update(send_port=port)
+    monkeypatch.setattr("diagnosis.tasks.send_results.delay", lambda study_id: pacs.send(study_id))
+    monkeypatch.setattr("diagnosis.tasks.send_review.delay", lambda send_id: pacs.send_review(send_id))
+    settings.QUEUED_STALE_SECONDS = 0
+    pacs.redrive()
+    row.refresh_from_db()
+    assert row.status == SendStatus.SENT and row.attempts == 2
+    assert received[-1].SOPInstanceUID == row.sr_uid

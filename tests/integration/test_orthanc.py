@@ -1,6 +1,7 @@
 """The round trip against a real Orthanc (Debian's `orthanc`): Orthanc pushes a chest radiograph to the listener
 (REST /modalities/<name>/store), a real Celery worker judges it, and the SR and the Secondary Capture arrive back in
-Orthanc in the same study, read there through its REST API. Prints the round-trip time."""
+Orthanc in the same study, read there through its REST API; then a reviewer's reading arrives as a verified SR.
+Prints the round-trip time."""
 
 from __future__ import annotations
 
@@ -20,9 +21,10 @@ import pytest
 import requests
 from PIL import Image
 
+from diagnosis import reviews
 from diagnosis.dicom_listener import start
-from diagnosis.models import DicomPeer, JobStatus, ResultSend, SendStatus, Study
-from tests import dicoms, images
+from diagnosis.models import DicomPeer, JobStatus, ResultSend, Role, SendStatus, Study
+from tests import dicoms, factories, images
 from tests.integration.conftest import wait_for
 
 pytestmark = pytest.mark.integration
@@ -143,3 +145,17 @@ def test_orthanc_round_trip(alice, start_worker, listener: int, orthanc: Orthanc
     probability = float(items["Calibrated probability of pneumonia"].MeasuredValueSequence[0].NumericValue)
     assert abs(probability - result.probability) < 1e-4
     assert items["Algorithm Version"].TextValue == result.model_version
+
+    # A reviewer overrides the call: the reading follows as a verified SR in the same series (the real worker's
+    # maintenance queue sends it), after the model's SR.
+    reviewer = factories.make_member("rita", alice.membership.clinic, Role.REVIEWER)
+    reviews.review_study(reviewer, study, agrees=False, note="")
+    wait_for(lambda: len(orthanc.get(f"/studies/{study_id}/instances")) >= 4, 60, "the reading's SR", [worker.log])
+    back = [orthanc.get(f"/instances/{i['ID']}/file") for i in orthanc.get(f"/studies/{study_id}/instances")]
+    verified = [ds for ds in (pydicom.dcmread(io.BytesIO(b)) for b in back) if ds.Modality == "SR"]
+    reading = next(ds for ds in verified if ds.VerificationFlag == "VERIFIED")
+    assert reading.SeriesInstanceUID == sr.SeriesInstanceUID and reading.StudyInstanceUID == original.StudyInstanceUID
+    items = {item.ConceptNameCodeSequence[0].CodeMeaning: item for item in reading.ContentSequence}
+    assert items["Finding"].ConceptCodeSequence[0].CodeMeaning != result.get_label_display()
+    predecessor = reading.PredecessorDocumentsSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
+    assert predecessor.ReferencedSOPInstanceUID == sr.SOPInstanceUID
