@@ -46,11 +46,13 @@ def _schedule_send(review: Review) -> None:
     if not ResultSend.objects.filter(study_id=review.study_id).exists():
         return
     user = review.reviewer
-    row = ReviewSend.objects.create(
-        study_id=review.study_id,
-        final_label=review.final_label,
-        agrees=review.agrees,
-        reviewer_name=(f"{user.last_name}^{user.first_name}" if user.last_name else f"{user.get_username()}^")[:150],
-        sr_uid=generate_uid(),
-    )
+    reading = {
+        "final_label": review.final_label,
+        "agrees": review.agrees,
+        "reviewer_name": (f"{user.last_name}^{user.first_name}" if user.last_name else f"{user.get_username()}^")[:150],
+    }
+    last = ReviewSend.objects.filter(study_id=review.study_id).values(*reading).last()
+    if last == reading:  # saved again unchanged (a note edited): the PACS already has this reading
+        return
+    row = ReviewSend.objects.create(study_id=review.study_id, sr_uid=generate_uid(), **reading)
     transaction.on_commit(lambda: current_app.send_task(SEND_REVIEW, args=[row.pk]), robust=True)

@@ -151,6 +151,8 @@ def test_a_reading_follows_the_results_as_a_verified_sr_after_the_models(
     assert items["Finding"].ConceptCodeSequence[0].CodeMeaning == "Normal"  # the model said Pneumonia
     assert "disagrees" in items["Comment"].TextValue and "Pneumonia" in items["Comment"].TextValue
     pacs.send_review(row.pk)  # already sent: nothing more
+    reviews.review_study(reviewer, Study.objects.get(pk=study.pk), agrees=False, note="a note only")
+    assert ReviewSend.objects.filter(study=study).count() == 1  # the same reading: no new SR
     reviews.review_study(reviewer, Study.objects.get(pk=study.pk), agrees=True, note="")
     revised = ReviewSend.objects.filter(study=study).last()
     assert revised is not None and revised.pk != row.pk and revised.final_label == "PNEUMONIA"
