@@ -110,6 +110,12 @@ def test_the_study_page_shows_the_send_state(alice) -> None:
     client.force_login(alice)
     page = client.get(reverse("diagnosis:study", args=[study.pk])).content.decode()
     assert "Results to the PACS (FAKEPACS@127.0.0.1:1)" in page and "Failed" in page and "refused or failed" in page
+    assert "pacs-reading-send" not in page  # no reading yet
+    reviewer = factories.make_member("rita", alice.membership.clinic, Role.REVIEWER)
+    reviews.review_study(reviewer, Study.objects.get(pk=study.pk), agrees=False, note="")
+    page = client.get(reverse("diagnosis:study", args=[study.pk])).content.decode()
+    assert "The reading (Normal) to the PACS as a verified SR:" in page
+    assert '<span class="badge pending">Sending</span>' in page
 
 
 def test_a_batch_schedules_sends_only_for_studies_from_a_peer(alice) -> None:
