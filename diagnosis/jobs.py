@@ -51,13 +51,13 @@ _broker_paused_until = 0.0
 # Celery copies a task's time limits into every message sent by name, and a worker obeys the message's first:
 # the sender's INFERENCE_BATCH_SIZE would then set the limit of a worker that runs bigger batches (a GPU worker's
 # 128 behind a web server's 32). None leaves each worker its own limit (settings.INFERENCE_TASK_TIME_LIMIT).
-WORKER_LIMITS: dict[str, Any] = {"time_limit": None, "soft_time_limit": None}
+_WORKER_LIMITS: dict[str, Any] = {"time_limit": None, "soft_time_limit": None}
 
 
-def send(*job_ids: int, per_message: int = 1) -> None:
-    """Publish the job ids, `per_message` to a message, through one producer. Every broker operation is
-    time-limited (settings), so this returns or raises within about BROKER_SOCKET_TIMEOUT even when Redis is
-    stalled; a job not sent stays QUEUED and the sweeper sends it."""
+def send(*job_ids: int, per_message: int = 1, countdown: int | None = None) -> None:
+    """Publish the job ids, `per_message` to a message, through one producer (`countdown`: seconds before a worker
+    may take them). Every broker operation is time-limited (settings), so this returns or raises within about
+    BROKER_SOCKET_TIMEOUT even when Redis is stalled; a job not sent stays QUEUED and the sweeper sends it."""
     global _broker_paused_until
     if time.monotonic() < _broker_paused_until:
         logger.warning("jobs %s not sent: the broker failed moments ago; the sweeper will send them", job_ids)
@@ -66,7 +66,9 @@ def send(*job_ids: int, per_message: int = 1) -> None:
         with current_app.producer_or_acquire() as producer:
             for i in range(0, len(job_ids), per_message):
                 args = list(job_ids[i : i + per_message])
-                current_app.send_task(RUN_INFERENCE, args=args, producer=producer, **WORKER_LIMITS)
+                current_app.send_task(
+                    RUN_INFERENCE, args=args, producer=producer, countdown=countdown, **_WORKER_LIMITS
+                )
     except Exception:
         _broker_paused_until = time.monotonic() + BROKER_PAUSE_SECONDS
         raise

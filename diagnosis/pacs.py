@@ -66,8 +66,8 @@ def schedule_many(study_ids: Sequence[UUID | str]) -> None:
         schedule(study_id)
 
 
-def _enqueue(task: object, key: UUID | str | int) -> None:
-    task.delay(key if isinstance(key, int) else str(key))  # type: ignore[attr-defined]
+def _enqueue(task: object, key: UUID | str) -> None:
+    task.delay(str(key))  # type: ignore[attr-defined]
 
 
 def send(study_id: str) -> ResultSend:

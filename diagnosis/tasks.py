@@ -194,7 +194,7 @@ def _predict_all(datas: list[bytes]) -> list[Any]:
 
 def _send_later(job_id: int, countdown: int) -> None:
     try:
-        current_app.send_task(RUN_INFERENCE, args=[job_id], countdown=countdown, **jobs.WORKER_LIMITS)
+        jobs.send(job_id, countdown=countdown)
     except Exception:  # the job is QUEUED: the sweeper sends it
         logger.warning("job %s not re-sent; the sweeper will send it", job_id, exc_info=True)
 
