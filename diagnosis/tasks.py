@@ -34,7 +34,9 @@ def get_predictor() -> Any:
             from worker.ml.inference import Predictor
             from worker.ml.spec import ModelSpec
 
-            _predictor = Predictor(ModelSpec.load(settings.MODEL_DIR), settings.INFERENCE_BATCH_SIZE)
+            _predictor = Predictor(
+                ModelSpec.load(settings.MODEL_DIR), settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_THREADS
+            )
             logger.info("model %s loaded", _predictor.spec.version)
         return _predictor
 

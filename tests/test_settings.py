@@ -86,7 +86,10 @@ def test_batch_settings_are_validated() -> None:
     assert "must be >= 1" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_SIZE="0").stderr
     assert "over 512" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_SIZE="513").stderr
     assert "over 5000" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_WAIT_MS="6000").stderr
+    assert "INFERENCE_THREADS=65 is over 64" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_THREADS="65").stderr
+    assert "must be >= 1" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_THREADS="0").stderr
     assert _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_SIZE="1", INFERENCE_BATCH_WAIT_MS="0").returncode == 0
+    assert _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_THREADS="12").returncode == 0
 
 
 def _time_limits(**env: str) -> list[int]:

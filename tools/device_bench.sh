@@ -1,12 +1,20 @@
 #!/usr/bin/env bash
 # Issue 12's GPU measurement, for a session lent the device (an H100 or H200 with JAX and CUDA, Python 3.12,
 # no Keras, no TensorFlow, nothing to download). The ML package's batch path (decode, compiled forward +
-# Grad-CAM, gate, heatmap PNG and overlay JPEG) on 2,000 real radiographs under Keras 3 on JAX, with where the
-# time goes, at batches of 256 and 512.
+# Grad-CAM, gate, heatmap PNG and overlay JPEG) on 4,000 real radiographs under Keras 3 on JAX, with where the
+# time goes, at the GPU worker's batch of 128: one process with one decode/render thread (the baseline), then
+# several processes sharing the GPU (CELERY_WORKER_CONCURRENCY) with one or more threads each (INFERENCE_THREADS).
+# Compiled shapes are cached between the runs, so only the first one compiles.
 #
 #   bash tools/device_bench.sh prepare   # here: Keras and the few wheels the device lacks, and 2,000 training
-#                                        # images, into .device/ (git-ignored; about 20 MB)
-#   the device tool: run(command="bash tools/device_bench.sh run", carry=[".device"], timeout_s=420)
+#                                        # images, into .device/ (git-ignored; about 37 MB)
+#   the device tool: run(command="bash tools/device_bench.sh run", carry=[".device"], timeout_s=600)
+#
+# Everything it prints also goes, line by line, to $OUT/device_bench.log, so a run stopped at its time limit
+# still brings back what it measured (a filter such as grep in the call's own pipeline holds its output back
+# until it ends, and a killed run then returns nothing: that lost a whole run once). On an H100 the first
+# process spends about two minutes compiling every batch shape up to 128 (XLA autotuning); the later ones
+# read the compiled shapes from the cache.
 #
 # The device's own image already holds numpy, scipy, scikit-learn, opencv-python-headless, pillow, h5py,
 # ml-dtypes, threadpoolctl, rich and absl-py (its KINDS.md); the versions carried are requirements-gpu.lock's.
@@ -20,18 +28,25 @@ prepare)
     --platform manylinux2014_x86_64 -d .device/wheels keras==3.15.1 optree==0.20.0 namex==0.1.0 pydicom==3.0.2
   src=../shared/data/chest_xray/train
   [ -d "$src" ] || { echo "no $src: the training images are needed" >&2; exit 1; }
-  find "$src" -name '*.jpeg' | sort | awk 'NR % 2 == 1' | head -n 2000 | while read -r f; do
+  find "$src" -name '*.jpeg' | sort | awk 'NR % 5 != 0' | head -n 4000 | while read -r f; do
     cp "$f" ".device/data/$(basename "$(dirname "$f")")-$(basename "$f")"
   done
   du -sh .device && ls .device/wheels
   ;;
 run)
+  exec > >(tee -a "${OUT:-/tmp}/device_bench.log") 2>&1
   python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .device/wheels/*.whl
   export PYTHONPATH="/tmp/site:$PWD" KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
+  export JAX_COMPILATION_CACHE_DIR=/tmp/jax-cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
   nvidia-smi -L || true
+  echo "$(nproc) CPU cores"
   python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
-  for batch in 256 512; do
-    python3 -m worker.ml.bench --batch-path 2000 --batch "$batch" --folder .device/data
+  date +%T
+  python3 -m worker.ml.bench --batch-path 4000 --batch 128 --folder .device/data
+  for run in "4 1" "8 1" "4 3" "12 1"; do
+    set -- $run
+    date +%T
+    python3 -m worker.ml.bench --batch-path 4000 --batch 128 --processes "$1" --threads "$2" --folder .device/data
   done
   ;;
 *)

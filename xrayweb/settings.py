@@ -311,6 +311,11 @@ REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss")
 # only may wait up to INFERENCE_BATCH_WAIT_MS for more to arrive; a batch holding an interactive study never waits.
 INFERENCE_BATCH_SIZE = env_int("INFERENCE_BATCH_SIZE", 32, minimum=1)
 INFERENCE_BATCH_WAIT_MS = env_int("INFERENCE_BATCH_WAIT_MS", 100, minimum=0)
+# Threads that decode and render a batch's images beside the model: 1 on a CPU worker (the model's framework owns
+# the cores), several on a GPU worker, where decoding and rendering are what is left (issue 12's GPU measurement).
+INFERENCE_THREADS = env_int("INFERENCE_THREADS", 1, minimum=1)
+if INFERENCE_THREADS > 64:
+    raise ImproperlyConfigured(f"INFERENCE_THREADS={INFERENCE_THREADS} is over 64")
 if INFERENCE_BATCH_SIZE > 512:
     raise ImproperlyConfigured(f"INFERENCE_BATCH_SIZE={INFERENCE_BATCH_SIZE} is over 512 (one task's memory)")
 if INFERENCE_BATCH_WAIT_MS > 5000:

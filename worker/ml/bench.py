@@ -9,15 +9,22 @@ Grad-CAM, gate, calibration, heatmap and overlay) on a real radiograph upscaled 
 gated away before the rendering is timed).
 
 --batch-path N runs the ML package's batch path, Predictor.predict_batch, on N real radiographs in batches of
---batch, and prints images/s with where the time goes. Both run under whichever KERAS_BACKEND is set
-(tensorflow or jax, CPU or GPU); nothing here needs Django.
+--batch, and prints images/s with where the time goes. --processes P runs it in P processes at once, as a worker
+with CELERY_WORKER_CONCURRENCY=P does (each its own Predictor, all sharing the machine's one GPU), and prints
+their images/s together. All run under whichever KERAS_BACKEND is set (tensorflow or jax, CPU or GPU); nothing
+here needs Django.
 """
 
 from __future__ import annotations
 
 import argparse
+import multiprocessing
+import queue
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
+from functools import partial
+from multiprocessing.process import BaseProcess
+from multiprocessing.synchronize import Event
 from pathlib import Path
 
 import cv2
@@ -59,9 +66,14 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--batch-path", type=int, metavar="N", help="time predict_batch on N radiographs of --folder")
     p.add_argument("--batch", type=int, default=256, help="images per predict_batch call (with --batch-path)")
     p.add_argument("--folder", type=Path, default=DEFAULT_FOLDER, help="radiographs for --batch-path")
+    p.add_argument("--threads", type=int, default=1, help="threads that decode and render (INFERENCE_THREADS)")
+    p.add_argument("--processes", type=int, default=1, help="processes running --batch-path at once")
     args = p.parse_args(argv)
-    predictor = Predictor(ModelSpec.load())
-    print(f"Keras {keras.__version__} on {keras.backend.backend()}, {_device()}")
+    print(f"Keras {keras.__version__} on {keras.backend.backend()}, {_device()}, {args.threads} decode/render threads")
+    if args.batch_path and args.processes > 1:
+        parallel(args.processes, (args.folder, args.batch_path, args.batch, args.threads))
+        return
+    predictor = Predictor(ModelSpec.load(), max(args.batch, 64) if args.batch_path else 64, args.threads)
     if args.batch_path:
         batch_path(predictor, _radiographs(args.folder, args.batch_path), args.batch)
     else:
@@ -102,8 +114,8 @@ def batch_path(predictor: Predictor, datas: list[bytes], batch: int) -> None:
     total, judged = 0.0, 0
     for chunk in batches:
         marks = [time.perf_counter()]
-        decoded = [preprocessing.decode(d) for d in chunk]
-        images = np.stack([preprocessing.model_input(d.gray, predictor.spec.input_size) for d in decoded])
+        decoded = predictor.map(preprocessing.decode, chunk)
+        images = np.stack(predictor.map(partial(_model_input, size=predictor.spec.input_size), decoded))
         marks.append(time.perf_counter())
         _, _, features = predictor.gradcam.batch(images)
         marks.append(time.perf_counter())
@@ -123,6 +135,58 @@ def batch_path(predictor: Predictor, datas: list[bytes], batch: int) -> None:
     for name, seconds in stages.items():
         print(f"  {name:<32} {seconds * 1000 / n:7.2f} ms/image {100 * seconds / total:5.1f} %")
     print(f"  the model alone: {n / stages[names[1]]:.1f} images/s")
+
+
+Job = tuple[Path, int, int, int]  # folder, images, batch, threads
+
+
+def parallel(processes: int, job: Job) -> None:
+    """Each process loads its own Predictor and runs predict_batch over all the images once; the clock runs from
+    when every one of them is warmed up until the last one is done. A process that dies ends the run at once."""
+    ctx = multiprocessing.get_context("spawn")  # a forked child would share the parent's framework state
+    go = ctx.Event()
+    results: multiprocessing.Queue[int] = ctx.Queue()
+    children = [ctx.Process(target=_child, args=(job, go, results), daemon=True) for _ in range(processes)]
+    for child in children:
+        child.start()
+    _collect(results, children, processes)  # each child's "warmed up" (-1)
+    go.set()
+    start = time.perf_counter()
+    judged: int = sum(_collect(results, children, processes), 0)
+    seconds = time.perf_counter() - start
+    n = job[1] * processes
+    print(
+        f"{processes} processes x {job[3]} threads, batches of {job[2]}: {n} radiographs, {judged} judged: "
+        f"{n / seconds:.1f} images/s",
+        flush=True,
+    )
+
+
+def _collect(results: multiprocessing.Queue[int], children: Sequence[BaseProcess], n: int) -> list[int]:
+    got: list[int] = []
+    while len(got) < n:
+        try:
+            got.append(results.get(timeout=1))
+        except queue.Empty:
+            dead = [c.exitcode for c in children if c.exitcode not in (None, 0)]
+            if dead:
+                raise SystemExit(f"a benchmark process died (exit code {dead[0]}); its error is above") from None
+    return got
+
+
+def _child(job: Job, go: Event, results: multiprocessing.Queue[int]) -> None:
+    folder, n, batch, threads = job
+    predictor = Predictor(ModelSpec.load(), max(batch, 64), threads)
+    datas = _radiographs(folder, n)
+    batches = [datas[i : i + batch] for i in range(0, len(datas), batch)]
+    predictor.predict_batch(batches[-1])
+    results.put(-1)
+    go.wait()
+    results.put(sum(isinstance(o, Prediction) for chunk in batches for o in predictor.predict_batch(chunk)))
+
+
+def _model_input(decoded: preprocessing.DecodedImage, size: int) -> np.ndarray:
+    return preprocessing.model_input(decoded.gray, size)
 
 
 def _radiographs(folder: Path, n: int) -> list[bytes]:

@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import time
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import replace
+from typing import TypeVar
 
 import keras
 import numpy as np
@@ -15,6 +18,9 @@ from worker.ml.gradcam import GradCam, analysis_model, scaled
 from worker.ml.polarity import Polarity
 from worker.ml.prediction import Prediction
 from worker.ml.spec import ModelSpec
+
+T = TypeVar("T")
+R = TypeVar("R")
 
 
 class Predictor:
@@ -28,11 +34,17 @@ class Predictor:
     on the card's absolute scale; a NORMAL call shows no map (the model found no focal evidence).
     """
 
-    def __init__(self, spec: ModelSpec, batch: int = 64) -> None:
+    def __init__(self, spec: ModelSpec, batch: int = 64, threads: int = 1) -> None:
         """batch: the most images one compiled pass takes (the worker's INFERENCE_BATCH_SIZE); larger batches run
-        in passes of this size, and every shape up to it is compiled here, not on the first studies."""
+        in passes of this size, and every shape up to it is compiled here, not on the first studies.
+
+        threads: how many threads decode the images and render the heatmaps and overlays of a batch (the
+        worker's INFERENCE_THREADS). Pillow and OpenCV release the GIL there, so on a GPU worker, where the model
+        is nearly free, this is what sets images/s; on a CPU worker the model's framework owns the cores, and 1
+        (no pool) is right."""
         self.spec = spec
         self.batch = batch
+        self._pool = ThreadPoolExecutor(threads, thread_name_prefix="predictor") if threads > 1 else None
         threadpoolctl.threadpool_limits(1, user_api="blas")
         model = keras.models.load_model(spec.verified_path(spec.weights_file, spec.sha256), compile=False)
         self.analysis = analysis_model(model, spec.conv_layers, spec.feature_layers)
@@ -73,15 +85,14 @@ class Predictor:
         start = time.perf_counter()
         outcomes: list[Prediction | preprocessing.ImageRejected | None] = [None] * len(datas)
         decoded: dict[int, preprocessing.DecodedImage] = {}
-        for i, data in enumerate(datas):
-            try:
-                decoded[i] = preprocessing.decode(data, max_pixels)
-            except preprocessing.ImageRejected as exc:
-                outcomes[i] = exc
+        for i, read in enumerate(self.map(lambda data: _decode_or_refuse(data, max_pixels), datas)):
+            if isinstance(read, preprocessing.ImageRejected):
+                outcomes[i] = read
+            else:
+                decoded[i] = read
         live = list(decoded)
-        images = (
-            np.stack([preprocessing.model_input(decoded[i].gray, self.spec.input_size) for i in live]) if live else None
-        )
+        size = self.spec.input_size
+        images = np.stack(self.map(lambda i: preprocessing.model_input(decoded[i].gray, size), live)) if live else None
         if images is not None:
             self._judge(live, images, decoded, outcomes)
         per_image_ms = round((time.perf_counter() - start) * 1000 / max(1, len(datas)))
@@ -100,16 +111,21 @@ class Predictor:
     ) -> None:
         logits, cams, features = self.gradcam.batch(images, self.batch)
         probabilities = calibration.probabilities(logits, self.spec.temperature)
+        labels = [self.spec.labels[int(p >= self.spec.threshold)] for p in probabilities]
+        judged: list[int] = []
         for k, (i, reason) in enumerate(zip(live, self._refusals(images, features, decoded, live), strict=True)):
             if reason:
                 outcomes[i] = preprocessing.ImageRejected(reason)
-                continue
-            label = self.spec.labels[int(probabilities[k] >= self.spec.threshold)]
-            heatmap_png, overlay_jpeg = overlay.render(
-                preprocessing.display_image(decoded[i].gray), self.shown_cam(cams[k], label)
-            )
-            outcomes[i] = Prediction(
-                label=label,
+            else:
+                judged.append(k)
+
+        def render(k: int) -> tuple[bytes, bytes]:
+            gray = preprocessing.display_image(decoded[live[k]].gray)
+            return overlay.render(gray, self.shown_cam(cams[k], labels[k]))
+
+        for k, (heatmap_png, overlay_jpeg) in zip(judged, self.map(render, judged), strict=True):
+            outcomes[live[k]] = Prediction(
+                label=labels[k],
                 probability=float(probabilities[k]),
                 threshold=self.spec.threshold,
                 model_version=self.spec.version,
@@ -117,6 +133,10 @@ class Predictor:
                 overlay_jpeg=overlay_jpeg,
                 inference_ms=0,
             )
+
+    def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
+        """fn over items, in order: on the pool where there is one."""
+        return list(self._pool.map(fn, items)) if self._pool is not None else [fn(x) for x in items]
 
     def _refusals(
         self, images: np.ndarray, features: np.ndarray, decoded: dict[int, preprocessing.DecodedImage], live: list[int]
@@ -127,3 +147,10 @@ class Predictor:
         chroma = np.array([decoded[i].chroma for i in live])
         gated = self.gate.reasons(features, chroma) if self.gate is not None else [None] * n
         return [a or b for a, b in zip(inverted, gated, strict=True)]
+
+
+def _decode_or_refuse(data: bytes, max_pixels: int) -> preprocessing.DecodedImage | preprocessing.ImageRejected:
+    try:
+        return preprocessing.decode(data, max_pixels)
+    except preprocessing.ImageRejected as exc:
+        return exc

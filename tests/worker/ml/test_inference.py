@@ -99,3 +99,40 @@ def test_a_batch_runs_in_passes_of_the_predictors_batch_size(
     monkeypatch.setattr(predictor, "batch", 3)
     assert len(predictor.predict_batch([images.real_radiograph("NORMAL", 7)] * 5)) == 5
     assert passes == [3, 2]
+
+
+def test_decode_and_render_threads_give_the_same_outcomes_in_the_same_order(
+    predictor: Predictor, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import threading
+    from concurrent.futures import ThreadPoolExecutor
+
+    from worker.ml import overlay, preprocessing
+
+    batch = [images.real_radiograph(label, i) for label in ("NORMAL", "PNEUMONIA") for i in range(4)]
+    batch.insert(3, b"not an image")
+    serial = predictor.predict_batch(batch)
+    threads: set[str] = set()
+    for module, name in ((preprocessing, "decode"), (overlay, "render")):
+        original = getattr(module, name)
+
+        def recorded(*args: object, _original: object = original) -> object:
+            threads.add(threading.current_thread().name)
+            return _original(*args)  # type: ignore[operator]
+
+        monkeypatch.setattr(module, name, recorded)
+    with ThreadPoolExecutor(3, thread_name_prefix="predictor") as pool:
+        monkeypatch.setattr(predictor, "_pool", pool)
+        pooled = predictor.predict_batch(batch)
+    assert threads and all(t.startswith("predictor") for t in threads)  # the pool did the work
+    assert [type(o) for o in pooled] == [type(o) for o in serial]
+    assert str(pooled[3]) == str(serial[3])
+    for a, b in zip(pooled, serial, strict=True):
+        if not isinstance(a, preprocessing.ImageRejected):
+            assert not isinstance(b, preprocessing.ImageRejected)
+            assert (a.label, a.probability, a.heatmap_png, a.overlay_jpeg) == (
+                b.label,
+                b.probability,
+                b.heatmap_png,
+                b.overlay_jpeg,
+            )
