@@ -43,7 +43,7 @@ run)
   python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
   date +%T
   python3 -m worker.ml.bench --batch-path 4000 --batch 128 --folder .device/data
-  for run in "4 1" "8 1" "4 3" "12 1"; do
+  for run in "4 1" "8 1"; do
     set -- $run
     date +%T
     python3 -m worker.ml.bench --batch-path 4000 --batch 128 --processes "$1" --threads "$2" --folder .device/data

@@ -73,7 +73,9 @@ def main(argv: list[str] | None = None) -> None:
     if args.batch_path and args.processes > 1:
         parallel(args.processes, (args.folder, args.batch_path, args.batch, args.threads))
         return
+    began = time.perf_counter()
     predictor = Predictor(ModelSpec.load(), max(args.batch, 64) if args.batch_path else 64, args.threads)
+    print(f"model loaded and compiled in {time.perf_counter() - began:.0f} s", flush=True)
     if args.batch_path:
         batch_path(predictor, _radiographs(args.folder, args.batch_path), args.batch)
     else:
@@ -147,9 +149,11 @@ def parallel(processes: int, job: Job) -> None:
     go = ctx.Event()
     results: multiprocessing.Queue[int] = ctx.Queue()
     children = [ctx.Process(target=_child, args=(job, go, results), daemon=True) for _ in range(processes)]
+    began = time.perf_counter()
     for child in children:
         child.start()
     _collect(results, children, processes)  # each child's "warmed up" (-1)
+    print(f"{processes} processes loaded and compiled in {time.perf_counter() - began:.0f} s", flush=True)
     go.set()
     start = time.perf_counter()
     judged: int = sum(_collect(results, children, processes), 0)

@@ -1,0 +1,43 @@
+"""worker.ml.bench's batch path in several processes (the GPU worker's CELERY_WORKER_CONCURRENCY, measured)."""
+
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+from tests import images
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def _bench(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
+    cmd = [sys.executable, "-m", "worker.ml.bench", "--folder", str(folder), *args]
+    return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
+
+
+def _folder(tmp_path: Path, n: int) -> Path:
+    for i in range(n):
+        (tmp_path / f"chest-{i}.jpeg").write_bytes(images.encode(images.chest_like(seed=i), "JPEG", quality=90))
+    return tmp_path
+
+
+def test_processes_run_the_batch_path_together_and_count_every_image(tmp_path: Path) -> None:
+    folder = _folder(tmp_path, 6)
+    one = _bench(folder, "--batch-path", "6", "--batch", "4")
+    assert one.returncode == 0, one.stderr[-2000:]
+    alone = re.search(r"predict_batch: 6 radiographs in batches of 4, (\d+) judged", one.stdout)
+    assert alone, one.stdout
+    two = _bench(folder, "--batch-path", "6", "--batch", "4", "--processes", "2", "--threads", "2")
+    assert two.returncode == 0, two.stderr[-2000:]
+    line = r"2 processes x 2 threads, batches of 4: 12 radiographs, (\d+) judged: ([\d.]+) images/s"
+    together = re.search(line, two.stdout)
+    assert together, two.stdout
+    assert int(together.group(1)) == 2 * int(alone.group(1))  # each process judged all six, as one process does
+    assert float(together.group(2)) > 0
+
+
+def test_a_process_that_dies_ends_the_run_with_its_reason(tmp_path: Path) -> None:
+    out = _bench(_folder(tmp_path, 2), "--batch-path", "5", "--processes", "2")
+    assert out.returncode != 0
+    assert "has 2 JPEGs, fewer than the 5 asked for" in out.stderr
+    assert "a benchmark process died" in out.stderr
