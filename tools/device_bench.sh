@@ -39,7 +39,7 @@ run)
   export PYTHONPATH="/tmp/site:$PWD" KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
   export JAX_COMPILATION_CACHE_DIR=/tmp/jax-cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
   nvidia-smi -L || true
-  echo "$(nproc) CPU cores"
+  echo "$(nproc) CPU cores; cgroup CPU quota: $(cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo unknown)"
   python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
   date +%T
   python3 -m worker.ml.bench --batch-path 4000 --batch 128 --folder .device/data
