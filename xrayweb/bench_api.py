@@ -10,6 +10,7 @@ through the launcher's ready file and the REST client, never by importing the ap
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import re
 import signal
@@ -88,8 +89,9 @@ def start(data_dir: Path, **extra: str) -> tuple[str, str, subprocess.Popen[byte
         except RuntimeError as exc:
             raise BenchError(f"{exc}:\n{log.read_text(errors='replace')[-3000:]}") from exc
         return server, create_token(data_dir, env, log), proc
-    except BaseException:  # nothing of the service outlives a failed start
-        os.killpg(proc.pid, signal.SIGINT)
+    except BaseException:  # nothing of the service outlives a failed start (one that exited left nothing)
+        with contextlib.suppress(ProcessLookupError):
+            os.killpg(proc.pid, signal.SIGINT)
         proc.wait(60)
         raise
 

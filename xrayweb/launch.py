@@ -195,7 +195,7 @@ def main() -> int:
         manage("migrate", "--noinput", "-v", "0")
         manage("collectstatic", "--noinput", "-v", "0")
         password = os.environ.get("DEMO_PASSWORD") or persistent_secret(data / "demo_password", 9)
-        manage("create_demo_clinics", "--password", password)
+        manage("create_demo_clinics", f"--password={password}")  # one argument, even when it begins with "-"
         children.append(child(worker_argv(data / "celerybeat-schedule"), cwd=ROOT))
         dicom_port = dicom_port_from_env()
         dicom_ae = os.environ.get("DICOM_AE_TITLE") or "XRAYAI"
