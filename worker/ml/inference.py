@@ -39,9 +39,9 @@ class Predictor:
         in passes of this size, and every shape up to it is compiled here, not on the first studies.
 
         threads: how many threads decode the images and render the heatmaps and overlays of a batch (the
-        worker's INFERENCE_THREADS). Pillow and OpenCV release the GIL there, so on a GPU worker, where the model
-        is nearly free, this is what sets images/s; on a CPU worker the model's framework owns the cores, and 1
-        (no pool) is right."""
+        worker's INFERENCE_THREADS). Pillow and OpenCV release the GIL for their pixel work, so on a GPU worker,
+        where the model is nearly free, this raises images/s (README: measured on an H100); on a CPU worker the
+        model's framework owns the cores, and 1 (no pool) is right."""
         self.spec = spec
         self.batch = batch
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="predictor") if threads > 1 else None
