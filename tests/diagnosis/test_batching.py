@@ -225,3 +225,20 @@ def test_results_that_cannot_be_recorded_leave_no_files(alice: User, monkeypatch
         jobs.record_results([(j, factories.prediction()) for j in held])
     folder = Path(settings.MEDIA_ROOT) / "derived" / str(study.pk)
     assert sorted(p.name for p in folder.iterdir()) == ["preview.jpg", "thumbnail.jpg"]  # no heatmap, no overlay
+
+
+def test_a_message_whose_jobs_earlier_batches_took_reads_them_once_and_still_takes_a_dead_holders(
+    alice: User, django_assert_num_queries: Any
+) -> None:
+    import socket
+
+    ids = [_queued(alice) for _ in range(8)]
+    assert batching.claim_queued(ids, "w|elsewhere|9") == ids  # held by a live worker on another machine
+    for pk in ids[4:]:
+        jobs.finish_done(pk)
+    with django_assert_num_queries(3):  # the claim's UPDATE and its read-back, then one read for all eight
+        assert batching.claim_batch(ids, "w|h|1", 16) == []
+    dead = f"w|{socket.gethostname()}|999999999"  # this machine, no such process
+    InferenceJob.objects.filter(pk=ids[1]).update(worker=dead)
+    assert [j.pk for j in batching.claim_batch(ids, "w|h|1", 16)] == [ids[1]]
+    assert InferenceJob.objects.get(pk=ids[1]).worker == "w|h|1"
