@@ -71,7 +71,7 @@ print(json.dumps({"model": model, "model_cpu_ms": model_cpu_ms, "pipeline": len(
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(prog="python -m xrayweb.bench", description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=BASE_DIR.parent / "shared/data/chest_xray/train")
-    p.add_argument("--quick", action="store_true", help="fewer studies (about 3 minutes): a smoke run")
+    p.add_argument("--quick", action="store_true", help="fewer studies (about a minute): a smoke run")
     p.add_argument("--batch", type=int, default=32, help="INFERENCE_BATCH_SIZE of the batched run")
     args = p.parse_args(argv)
     sizes = (
