@@ -6,15 +6,15 @@
 # several processes sharing the GPU (CELERY_WORKER_CONCURRENCY) with one or more threads each (INFERENCE_THREADS).
 # Compiled shapes are cached between the runs, so only the first one compiles.
 #
-#   bash tools/device_bench.sh prepare   # here: Keras and the few wheels the device lacks, and 2,000 training
+#   bash tools/device_bench.sh prepare   # here: Keras and the few wheels the device lacks, and 4,000 training
 #                                        # images, into .device/ (git-ignored; about 37 MB)
 #   the device tool: run(command="bash tools/device_bench.sh run", carry=[".device"], timeout_s=600)
 #
 # Everything it prints also goes, line by line, to $OUT/device_bench.log, so a run stopped at its time limit
 # still brings back what it measured (a filter such as grep in the call's own pipeline holds its output back
-# until it ends, and a killed run then returns nothing: that lost a whole run once). On an H100 the first
-# process spends about two minutes compiling every batch shape up to 128 (XLA autotuning); the later ones
-# read the compiled shapes from the cache.
+# until it ends, and a killed run then returns nothing: that lost a whole run once). The first process
+# compiles every batch shape up to 128; the later ones read them from the cache. On an H100 the first call's
+# three processes took 278 s in all, mostly loading and compiling; each now prints how long that took.
 #
 # The device's own image already holds numpy, scipy, scikit-learn, opencv-python-headless, pillow, h5py,
 # ml-dtypes, threadpoolctl, rich and absl-py (its KINDS.md); the versions carried are requirements-gpu.lock's.
