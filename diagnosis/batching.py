@@ -86,20 +86,14 @@ def claim_batch(job_ids: Sequence[int], worker: str, size: int, wait_ms: int = 0
 
 
 def _maybe_claimable(ids: list[int]) -> set[int]:
-    """Of `ids`, those jobs.claim_job may take or must give up: still queued (another worker took none of them
-    since, or they ran out of attempts), or running under a holder that is gone. One read for the lot: most jobs a
-    message names were taken by earlier batches (final, or held by a live worker), and a read for each was about a
-    tenth of a batched worker's time under the interpreter lock (issue 12, profiled with py-spy)."""
+    """Of `ids`, those jobs.claim_job may take or must give up (jobs.may_claim): still queued (no other worker
+    took them since, or they ran out of attempts), or running under a holder that is gone. One read for the lot:
+    most jobs a message names were taken by earlier batches (final, or held by a live worker), and a read for each
+    was about a tenth of a batched worker's time under the interpreter lock (issue 12, profiled with py-spy)."""
     if not ids:
         return set()
-    gone: dict[str, bool] = {}
-    maybe = set()
-    for pk, status, holder in InferenceJob.objects.filter(pk__in=ids).values_list("pk", "status", "worker"):
-        if status == JobStatus.RUNNING and holder not in gone:
-            gone[holder] = jobs.holder_gone(holder)
-        if status == JobStatus.QUEUED or (status == JobStatus.RUNNING and gone[holder]):
-            maybe.add(pk)
-    return maybe
+    rows = InferenceJob.objects.filter(pk__in=ids).values_list("pk", "status", "worker")
+    return {pk for pk, status, holder in rows if jobs.may_claim(status, holder)}
 
 
 def _has_interactive(ids: list[int]) -> bool:

@@ -118,6 +118,12 @@ def holder_gone(holder: str, live_nodes: set[str] | None = None) -> bool:
     return False
 
 
+def may_claim(status: str, holder: str) -> bool:
+    """Whether a job in `status`, held by `holder`, may be claimed (or, out of attempts, given up): queued, or
+    running under a holder that is gone. Not final, and never under a live worker's feet."""
+    return status == JobStatus.QUEUED or (status == JobStatus.RUNNING and holder_gone(holder))
+
+
 def claim_job(job_id: int, worker: str = "") -> InferenceJob | None:
     """Atomically move a QUEUED job to RUNNING (or take over a RUNNING one whose holder is gone, such as a
     worker child killed mid-job whose message was redelivered). None when this worker must not run it:
@@ -126,10 +132,8 @@ def claim_job(job_id: int, worker: str = "") -> InferenceJob | None:
     # Read first: most messages of a batched bulk submission name a job an earlier batch took, and a read takes
     # no write lock (the whole database, on SQLite).
     job = InferenceJob.objects.filter(pk=job_id).only("status", "worker", "attempts").first()
-    if job is None or job.is_final:
+    if job is None or not may_claim(job.status, job.worker):
         return None
-    if job.status == JobStatus.RUNNING and not holder_gone(job.worker):
-        return None  # a live worker runs it: never given up under its feet
     if job.attempts >= settings.MAX_ATTEMPTS:
         fail_job(job_id, gave_up_reason())
         return None
