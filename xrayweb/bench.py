@@ -25,7 +25,6 @@ import signal
 import statistics
 import subprocess
 import sys
-import tempfile
 import threading
 import time
 from pathlib import Path
@@ -35,7 +34,7 @@ import psutil
 import requests
 
 from xrayclient import Client, find_images
-from xrayweb.bench_api import BenchError, start
+from xrayweb.bench_api import BenchError, file_creation_us, scratch, start
 from xrayweb.launch import READY_FILE
 from xrayweb.paths import BASE_DIR
 
@@ -94,13 +93,19 @@ def bench(data: Path, batch: int, sizes: dict[str, int]) -> None:
     paths = found[:: max(1, len(found) // sizes["total"])]
     cpu = f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start"
     print(f"machine: {cpu}; images from {data}", flush=True)
-    ml_runs = [ml_throughput(paths[: sizes["ml"]], batch)]
-    print(f"ML package, batch {batch}: model + Grad-CAM {ml_runs[0]['model']:.1f} images/s; "
-          f"predict_batch (decode .. encoded images) {ml_runs[0]['pipeline']:.1f} images/s", flush=True)  # fmt: skip
-    batched = run_service(paths, sizes, {"INFERENCE_BATCH_SIZE": str(batch)}, full=True)
-    baseline = run_service(paths, sizes, {"INFERENCE_BATCH_SIZE": "1"}, full=False)
-    ml_runs.append(ml_throughput(paths[: sizes["ml"]], batch))  # this machine's speed drifts: measured again
-    report(batch, ml_runs, batched, baseline, sizes)
+    with scratch() as tmp:  # both services' files stay until the end (bench_api.scratch)
+        root = Path(tmp)
+        disk = [file_creation_us(root)]
+        print(f"data folder {root}: a new file costs {disk[0]:.0f} us of CPU", flush=True)
+        ml_runs = [ml_throughput(paths[: sizes["ml"]], batch)]
+        first = ml_runs[0]
+        print(f"ML package, batch {batch}: model + Grad-CAM {first['model']:.1f} images/s; "
+              f"predict_batch (decode .. encoded images) {first['pipeline']:.1f} images/s", flush=True)  # fmt: skip
+        batched = run_service(root / "batched", paths, sizes, {"INFERENCE_BATCH_SIZE": str(batch)}, full=True)
+        baseline = run_service(root / "per-image", paths, sizes, {"INFERENCE_BATCH_SIZE": "1"}, full=False)
+        ml_runs.append(ml_throughput(paths[: sizes["ml"]], batch))  # this machine's speed drifts: measured again
+        disk.append(file_creation_us(root))
+    report(batch, ml_runs, batched, baseline, sizes, disk)
 
 
 def ml_throughput(paths: list[Path], batch: int) -> dict[str, float]:
@@ -168,32 +173,34 @@ class Service:
         return s
 
 
-def run_service(paths: list[Path], sizes: dict[str, int], extra: dict[str, str], full: bool) -> dict[str, Any]:
+def run_service(
+    folder: Path, paths: list[Path], sizes: dict[str, int], extra: dict[str, str], full: bool
+) -> dict[str, Any]:
     out: dict[str, Any] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        svc = Service(Path(tmp), extra)
-        try:
-            timed_bulk(svc.client, paths[-WARM_UP:])  # the model loaded and compiled: steady state from here
-            before = svc.cpu_seconds()
-            out["bulk"] = sizes["n"] / timed_bulk(svc.client, paths[: sizes["n"]])
-            after = svc.cpu_seconds()
-            out["cpu_ms"] = {k: (after[k] - before[k]) * 1000 / sizes["n"] for k in ROLES}
-            out["page"] = sizes["page"] / timed_page(svc, paths[sizes["n"] : sizes["n"] + sizes["page"]])
-            if full:
-                done = sizes["n"] + sizes["page"]
-                out["rss"] = [(done, svc.inference_rss_mb())]
-                out["idle"] = [single_latency(svc.client, paths[i]) for i in range(sizes["idle"])]
-                out["behind"], busy = latency_behind(svc, paths, sizes["big"])
-                out["busy_rate"] = busy
-                done += sizes["idle"] + sizes["big"] + len(out["behind"])
+    folder.mkdir()
+    svc = Service(folder, extra)
+    try:
+        timed_bulk(svc.client, paths[-WARM_UP:])  # the model loaded and compiled: steady state from here
+        before = svc.cpu_seconds()
+        out["bulk"] = sizes["n"] / timed_bulk(svc.client, paths[: sizes["n"]])
+        after = svc.cpu_seconds()
+        out["cpu_ms"] = {k: (after[k] - before[k]) * 1000 / sizes["n"] for k in ROLES}
+        out["page"] = sizes["page"] / timed_page(svc, paths[sizes["n"] : sizes["n"] + sizes["page"]])
+        if full:
+            done = sizes["n"] + sizes["page"]
+            out["rss"] = [(done, svc.inference_rss_mb())]
+            out["idle"] = [single_latency(svc.client, paths[i]) for i in range(sizes["idle"])]
+            out["behind"], busy = latency_behind(svc, paths, sizes["big"])
+            out["busy_rate"] = busy
+            done += sizes["idle"] + sizes["big"] + len(out["behind"])
+            out["rss"].append((done, svc.inference_rss_mb()))
+            while done < sizes["total"]:
+                chunk = [paths[i % len(paths)] for i in range(done, min(sizes["total"], done + 500))]
+                timed_bulk(svc.client, chunk)
+                done += len(chunk)
                 out["rss"].append((done, svc.inference_rss_mb()))
-                while done < sizes["total"]:
-                    chunk = [paths[i % len(paths)] for i in range(done, min(sizes["total"], done + 500))]
-                    timed_bulk(svc.client, chunk)
-                    done += len(chunk)
-                    out["rss"].append((done, svc.inference_rss_mb()))
-        finally:
-            svc.stop()
+    finally:
+        svc.stop()
     return out
 
 
@@ -277,12 +284,18 @@ def pct(values: list[float], q: float) -> float:
 
 
 def report(
-    batch: int, ml_runs: list[dict[str, float]], on: dict[str, Any], off: dict[str, Any], sizes: dict[str, int]
+    batch: int,
+    ml_runs: list[dict[str, float]],
+    on: dict[str, Any],
+    off: dict[str, Any],
+    sizes: dict[str, int],
+    disk: list[float],
 ) -> None:
     """ml_runs: the ML package measured before and after the services; the faster run is the one compared with
     (the lower ratio: the machine's speed drifts by up to a third within a run, and a slow moment flatters)."""
     ml = max(ml_runs, key=lambda r: r["model"])
     print(f"\n== make bench: {sizes['n']} bulk, {sizes['page']} page uploads; batch {batch} vs per-image ==")
+    print(f"disk: a new file cost {disk[0]:.0f} us of CPU at the start, {disk[1]:.0f} us at the end (5 files a study)")
     print(f"{'':34}{'batched':>10}{'per-image':>11}{'ratio':>8}")
     for key, name in (
         ("bulk", "bulk API (chunks of 50), studies/s"),

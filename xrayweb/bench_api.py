@@ -21,6 +21,7 @@ import time
 from pathlib import Path
 
 from xrayclient import Client, find_images
+from xrayweb import paths
 from xrayweb.launch import DEMO_USER, spawn, wait_ready
 from xrayweb.paths import BASE_DIR
 
@@ -48,7 +49,7 @@ def bench(data: Path, n: int, chunk: int) -> None:
     paths = found[:: max(1, len(found) // n)][:n]
     if len(paths) < n:
         raise BenchError(f"need {n} images under {data}, found {len(paths)}")
-    with tempfile.TemporaryDirectory() as tmp:
+    with scratch() as tmp:
         server, token, proc = start(Path(tmp))
         try:
             client = Client(server, token)
@@ -71,6 +72,28 @@ def timed(client: Client, paths: list[Path], chunk: int) -> float:
     if submitted.errors:
         raise BenchError(f"{len(submitted.errors)} images were refused: {submitted.errors[:3]}")
     return elapsed
+
+
+def scratch() -> tempfile.TemporaryDirectory[str]:
+    """A throw-away data folder for a benchmark's services, on the disk where `make run` keeps its data
+    (XRAY_DATA_DIR, or .data in the checkout). Keep one for a whole run and delete it at the end: file creation
+    is part of what is measured, and on a disk like this machine's (ext4 without a journal) creating a file near
+    thousands just deleted cost up to 0.8 ms of CPU instead of 0.02 ms for a while (the kernel's
+    recently_deleted scan, seen with perf), so a run that deleted one service's files slowed the next."""
+    parent = paths.data_dir(os.environ)
+    parent.mkdir(parents=True, exist_ok=True)
+    return tempfile.TemporaryDirectory(prefix="bench-", dir=parent)
+
+
+def file_creation_us(folder: Path, n: int = 200) -> float:
+    """CPU microseconds to create (and write 4 KB to) one new file in `folder`: the disk's condition, printed
+    with the figures. The files are kept until the run's folder goes."""
+    probe = folder / f"probe-{time.time_ns()}"
+    probe.mkdir()
+    began = time.process_time()
+    for i in range(n):
+        (probe / f"{i}.png").write_bytes(b"\0" * 4096)
+    return (time.process_time() - began) * 1e6 / n
 
 
 def start(data_dir: Path, **extra: str) -> tuple[str, str, subprocess.Popen[bytes]]:
