@@ -18,4 +18,6 @@ def test_files_go_to_256_shared_folders_named_by_the_study_not_a_folder_a_study(
         assert all((media / n).is_file() for n in names)
     folders = {p.relative_to(media) for p in media.rglob("*") if p.is_dir()}
     shards = {str(s.pk)[:2] for s in studies}
-    assert folders == {Path("studies"), Path("derived")} | {Path(top, x) for top in ("studies", "derived") for x in shards}
+    assert folders == {Path("studies"), Path("derived")} | {
+        Path(top, x) for top in ("studies", "derived") for x in shards
+    }
