@@ -18,10 +18,10 @@ MAX_AGE_YEARS = 130
 
 
 def _study_path(folder: str, instance: models.Model, filename: str) -> str:
-    """ "<folder>/<first two hex digits of the study id>/<study id>-<filename>": 256 folders in all, made once, not
-    a folder a study. Making a folder, and the first file in it, cost the file system far more than a file in a
-    folder that exists (on the 2-core development machine, at times, 0.55 ms of CPU each against 0.02 ms: issue
-    12), and a folder a study doubled the inodes. Names stored before keep working: each row holds its own."""
+    """A study's files go to <folder>/<first two hex digits of its id>/<its id>-<filename>: 256 folders in all,
+    made once, not a folder a study, which doubled the inodes a study takes (each costs the file system as much as
+    a file) and runs into per-folder limits on subfolders (ext3: 32,000). Names stored before keep working: each
+    row holds its own."""
     study_id = str(getattr(instance, "study_id", None) or instance.pk)
     return f"{folder}/{study_id[:2]}/{study_id}-{filename}"
 
