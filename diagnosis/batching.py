@@ -81,8 +81,18 @@ def claim_batch(job_ids: Sequence[int], worker: str, size: int, wait_ms: int = 0
     while len(claimed) < size and time.monotonic() < deadline and not _has_interactive(claimed):
         time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
         claimed += claim_queued(fair_order(size - len(claimed)), worker)
-    by_id = InferenceJob.objects.select_related("study").in_bulk(claimed)
-    return [by_id[pk] for pk in claimed if pk in by_id]
+    return _jobs(claimed)
+
+
+def claim_next(worker: str, size: int) -> list[InferenceJob]:
+    """Up to `size` more claimable queued jobs in the fair order, without waiting: the next batch of a task that
+    goes on while jobs are queued (diagnosis.tasks)."""
+    return _jobs(claim_queued(fair_order(size), worker))
+
+
+def _jobs(ids: list[int]) -> list[InferenceJob]:
+    by_id = InferenceJob.objects.select_related("study").in_bulk(ids)
+    return [by_id[pk] for pk in ids if pk in by_id]
 
 
 def _maybe_claimable(ids: list[int]) -> set[int]:

@@ -237,33 +237,53 @@ def record_result(job: InferenceJob, prediction: Prediction) -> Result | None:
 
 
 def record_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[Result | None]:
-    """Store each job's result and mark it DONE, from QUEUED (the sweeper re-sent a slow job, and this first run
-    finished) or RUNNING, all in one transaction. Running it twice keeps the first result; a job already FAILED or
-    REJECTED keeps that outcome and gets no result (None).
+    """Store each job's result and mark it DONE: store_results, then record_stored."""
+    return record_stored(outcomes, store_results(outcomes))
 
-    The heatmap and overlay files are written before the transaction, so that the database (SQLite: the whole
-    file) is locked only for the few statements; the files of a result that is not kept are removed again."""
-    if not outcomes:
-        return []
+
+def store_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[Result]:
+    """Each job's unsaved Result with its heatmap and overlay files written; no database (a worker's drawing
+    thread calls it). Should a write fail, the files written are removed and the error raised."""
     unsaved: list[Result] = []
-    done: set[int] = set()
     try:
         for job, prediction in outcomes:
             unsaved.append(unsaved_result(job, prediction))
+    except BaseException:
+        _remove_files(unsaved)
+        raise
+    return unsaved
+
+
+def record_stored(
+    outcomes: Sequence[tuple[InferenceJob, Prediction]], unsaved: Sequence[Result]
+) -> list[Result | None]:
+    """Save the stored results' rows and mark their jobs DONE, from QUEUED (the sweeper re-sent a slow job, and this
+    first run finished) or RUNNING, all in one transaction. Running it twice keeps the first result; a job already
+    FAILED or REJECTED keeps that outcome and gets no result (None).
+
+    The files were written before (store_results), so that the database (SQLite: the whole file) is locked only
+    for the few statements; the files of a result that is not kept are removed, whatever happens."""
+    if not outcomes:
+        return []
+    done: set[int] = set()
+    try:
         with transaction.atomic():
             existing = {r.study_id: r for r in Result.objects.filter(study_id__in=[j.study_id for j, _ in outcomes])}
             kept = finish_done_many([job for job, _ in outcomes if job.study_id not in existing])
-            Result.objects.bulk_create([r for (job, _), r in zip(outcomes, unsaved, strict=False) if job.pk in kept])
+            Result.objects.bulk_create([r for (job, _), r in zip(outcomes, unsaved, strict=True) if job.pk in kept])
         done = kept
-    finally:  # whatever happened: no file stays without its row
-        for (job, _), result in zip(outcomes, unsaved, strict=False):
-            if job.pk not in done:
-                result.heatmap.delete(save=False)
-                result.overlay.delete(save=False)
+    finally:
+        _remove_files([r for (job, _), r in zip(outcomes, unsaved, strict=True) if job.pk not in done])
     return [
         existing.get(job.study_id) or (result if job.pk in done else None)
         for (job, _), result in zip(outcomes, unsaved, strict=True)
     ]
+
+
+def _remove_files(results: Sequence[Result]) -> None:
+    for result in results:
+        result.heatmap.delete(save=False)
+        result.overlay.delete(save=False)
 
 
 def unsaved_result(job: InferenceJob, prediction: Prediction) -> Result:

@@ -9,7 +9,11 @@ from __future__ import annotations
 
 import logging
 import threading
-from typing import Any
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Any, TypeVar
 
 from amqp.exceptions import ChannelError
 from celery import current_app, shared_task
@@ -20,9 +24,12 @@ from django.db import DatabaseError
 
 from diagnosis import batching, jobs, pacs
 from diagnosis.task_names import INFERENCE_QUEUE, RUN_INFERENCE, SEND_RESULTS, SEND_REVIEW, SWEEP_STALE_JOBS
+from worker.ml.prediction import Judged, Prediction
 from worker.ml.preprocessing import ImageRejected
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+A = TypeVar("A")
 _predictor: Any = None
 _lock = threading.Lock()
 
@@ -115,78 +122,149 @@ def _judge(task: Any, job: Any, worker: str) -> str:
 
 
 def _run_batch(job_ids: list[int], worker: str) -> str:
-    job_id = job_ids[0]
-    batch = batching.claim_batch(job_ids, worker, settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS)
+    """Claim a batch (the jobs named first, then the fair order) and judge it; while jobs are queued and
+    INFERENCE_DRAIN_SECONDS allow, claim the next batch and judge it while a thread draws and stores the one
+    before (issue 12: on 2 cores the model and the drawing then share the cores, instead of one waiting for
+    the other). Every job ends alone: see _Run."""
+    size = settings.INFERENCE_BATCH_SIZE
+    batch = batching.claim_batch(job_ids, worker, size, settings.INFERENCE_BATCH_WAIT_MS)
     if not batch:
         return "skipped: not queued"
-    try:
-        fate = _judge_batch(batch, worker)
-    except SoftTimeLimitExceeded:
-        reason = _too_long()
-    except Exception as exc:  # whatever goes wrong, every job of the batch ends final with a reason
-        logger.exception("inference failed for the batch of jobs %s", [job.pk for job in batch])
-        reason = f"Inference failed: {type(exc).__name__}: {exc}"
-    else:  # the fate of the message's first job (as the per-job path answers), else what the batch did
-        return fate.get(job_id) or f"batch of {len(batch)}: {sum(v == 'done' for v in fate.values())} done"
-    for job in batch:  # only those not final yet move: a job already recorded keeps its result
-        jobs.fail_job(job.pk, reason)
-    return "failed"
+    run = _Run(worker)
+    with ThreadPoolExecutor(1, thread_name_prefix="drawing") as drawer:
+        drawing: _Drawing | None = None
+        while batch or drawing is not None:
+            judged = run.guarded(batch, run.judge, batch) if batch else None
+            if drawing is not None:
+                run.guarded(drawing.jobs, run.record, drawing)
+            drawing = _Drawing(judged, drawer.submit(_draw, judged)) if judged else None
+            batch = batching.claim_next(worker, size) if batch and run.goes_on() else []
+    first = run.fate.get(job_ids[0])  # the fate of the message's first job (as the per-job path answers)
+    done = sum(v == "done" for v in run.fate.values())
+    return first or f"{run.batches} batch(es) of up to {size}: {done} of {len(run.fate)} done"
 
 
-def _judge_batch(batch: list[Any], worker: str) -> dict[int, str]:
-    """Read every original, judge the readable ones in one pass, record the results together. Each job ends
-    alone: a missing original FAILED, a bad image REJECTED, a storage hiccup back in the queue for a retry."""
-    fate: dict[int, str] = {}
-    readable, datas = [], []
-    for job in batch:
+Judging = list[tuple[Any, Any]]  # (job, Judged | ImageRejected | Exception) for each job whose original was read
+
+
+@dataclass
+class _Drawing:
+    """A judged batch being drawn and stored on the drawing thread: its outcomes and their stored results."""
+
+    judged: Judging
+    future: Future[tuple[Judging, list[Any]]]
+
+    @property
+    def jobs(self) -> list[Any]:
+        return [job for job, _ in self.judged]
+
+
+class _Run:
+    """One task's batches. Each job ends alone: a missing original FAILED, a bad image REJECTED, a storage hiccup
+    back in the queue for a retry, a batch whose handling fails (or runs past the soft time limit) FAILED with the
+    reason, each job at most once (a final job never moves)."""
+
+    def __init__(self, worker: str) -> None:
+        self.worker = worker
+        self.fate: dict[int, str] = {}
+        self.started = time.monotonic()
+        self.longest = 0.0
+        self.batches = 0
+        self.stopped = False
+
+    def goes_on(self) -> bool:
+        """Claim another batch: not stopped, and well inside the drain time and the task's soft time limit."""
+        elapsed = time.monotonic() - self.started
+        self.longest = max(self.longest, elapsed / max(1, self.batches))
+        soft_limit = settings.INFERENCE_TASK_TIME_LIMIT - 5
+        return (
+            not self.stopped and elapsed < settings.INFERENCE_DRAIN_SECONDS and elapsed + 3 * self.longest < soft_limit
+        )
+
+    def guarded(self, batch: list[Any], step: Callable[[A], T], arg: A) -> T | None:
+        """step(arg), or, should it fail, every job of the batch not final yet FAILED with the reason (None)."""
         try:
-            datas.append(jobs.read_original(job))
-            readable.append(job)
-        except jobs.OriginalMissing as exc:
-            jobs.fail_job(job.pk, str(exc))
-            fate[job.pk] = "failed"
-        except (OSError, DatabaseError) as exc:  # transient: back to the queue, re-sent after a backoff
-            if job.attempts >= settings.MAX_ATTEMPTS:
-                jobs.fail_job(job.pk, f"The original image could not be read: {type(exc).__name__}: {exc}")
-                fate[job.pk] = "failed"
-            elif jobs.release_job(job.pk, worker):
-                _send_later(job.pk, min(60, 2**job.attempts))
-                fate[job.pk] = "retry"
-    done = []
-    for job, outcome in zip(readable, _predict_all(datas), strict=True):
-        if isinstance(outcome, ImageRejected):
-            jobs.reject_job(job.pk, str(outcome))
-            fate[job.pk] = "rejected"
-        elif isinstance(outcome, Exception):
-            jobs.fail_job(job.pk, f"Inference failed: {type(outcome).__name__}: {outcome}")
-            fate[job.pk] = "failed"
-        else:
-            done.append((job, outcome))
-    for (job, _), result in zip(done, jobs.record_results(done), strict=True):
-        fate[job.pk] = "done" if result is not None else "skipped: already final"
-    # DICOM studies from a peer that takes results: send them back
-    pacs.schedule_many([job.study_id for job, _ in done if fate[job.pk] == "done"])
-    return fate
+            return step(arg)
+        except SoftTimeLimitExceeded:
+            self.stopped, reason = True, _too_long()
+        except Exception as exc:
+            logger.exception("inference failed for the batch of jobs %s", [job.pk for job in batch])
+            reason = f"Inference failed: {type(exc).__name__}: {exc}"
+        for job in batch:
+            if job.pk not in self.fate:
+                jobs.fail_job(job.pk, reason)
+                self.fate[job.pk] = "failed"
+        return None
+
+    def judge(self, batch: list[Any]) -> Judging:
+        """Read every original; judge the readable ones in one pass."""
+        self.batches += 1
+        readable, datas = [], []
+        for job in batch:
+            try:
+                datas.append(jobs.read_original(job))
+                readable.append(job)
+            except jobs.OriginalMissing as exc:
+                jobs.fail_job(job.pk, str(exc))
+                self.fate[job.pk] = "failed"
+            except (OSError, DatabaseError) as exc:  # transient: back to the queue, re-sent after a backoff
+                if job.attempts >= settings.MAX_ATTEMPTS:
+                    jobs.fail_job(job.pk, f"The original image could not be read: {type(exc).__name__}: {exc}")
+                    self.fate[job.pk] = "failed"
+                elif jobs.release_job(job.pk, self.worker):
+                    _send_later(job.pk, min(60, 2**job.attempts))
+                    self.fate[job.pk] = "retry"
+        predictor = get_predictor()
+        outcomes = _each_alone(lambda ds: predictor.judge_batch(ds, settings.MAX_IMAGE_PIXELS), datas)
+        return list(zip(readable, outcomes, strict=True))
+
+    def record(self, drawing: _Drawing) -> None:
+        """The drawn batch's outcomes into the database (this thread's connection), once its drawing is done."""
+        drawn, stored = drawing.future.result()
+        done = []
+        for job, outcome in drawn:
+            if isinstance(outcome, ImageRejected):
+                jobs.reject_job(job.pk, str(outcome))
+                self.fate[job.pk] = "rejected"
+            elif isinstance(outcome, Exception):
+                jobs.fail_job(job.pk, f"Inference failed: {type(outcome).__name__}: {outcome}")
+                self.fate[job.pk] = "failed"
+            else:
+                done.append((job, outcome))
+        for (job, _), result in zip(done, jobs.record_stored(done, stored), strict=True):
+            self.fate[job.pk] = "done" if result is not None else "skipped: already final"
+        # DICOM studies from a peer that takes results: send them back
+        pacs.schedule_many([job.study_id for job, _ in done if self.fate[job.pk] == "done"])
 
 
-def _predict_all(datas: list[bytes]) -> list[Any]:
-    """One compiled pass for the batch; should that pass itself fail, each image alone, so that only the image
-    that breaks it fails (an Exception in its place)."""
-    if not datas:
-        return []
+def _draw(judged: Judging) -> tuple[Judging, list[Any]]:
+    """On the drawing thread (no database): each judged image's heatmap and overlay drawn and their files stored."""
     predictor = get_predictor()
+    pending = [(k, outcome) for k, (_, outcome) in enumerate(judged) if isinstance(outcome, Judged)]
+    drawn = list(judged)
+    for (k, _), outcome in zip(pending, _each_alone(predictor.draw, [o for _, o in pending]), strict=True):
+        drawn[k] = (judged[k][0], outcome)
+    done = [(job, outcome) for job, outcome in drawn if isinstance(outcome, Prediction)]
+    return drawn, jobs.store_results(done)
+
+
+def _each_alone(step: Callable[[list[Any]], list[Any]], items: list[Any]) -> list[Any]:
+    """step over the whole batch in one pass; should that pass itself fail, over each item alone, so that only
+    the item that breaks it fails (the Exception in its place)."""
+    if not items:
+        return []
     try:
-        return list(predictor.predict_batch(datas, settings.MAX_IMAGE_PIXELS))
+        return list(step(items))
     except SoftTimeLimitExceeded:
         raise
     except Exception:
-        if len(datas) == 1:
+        if len(items) == 1:
             raise
-        logger.exception("a batch of %d failed; judging its images one by one", len(datas))
+        logger.exception("a batch of %d failed; handling its items one by one", len(items))
     outcomes: list[Any] = []
-    for data in datas:
+    for item in items:
         try:
-            outcomes.append(predictor.predict_batch([data], settings.MAX_IMAGE_PIXELS)[0])
+            outcomes.append(step([item])[0])
         except SoftTimeLimitExceeded:
             raise
         except Exception as exc:

@@ -314,6 +314,11 @@ INFERENCE_BATCH_WAIT_MS = env_int("INFERENCE_BATCH_WAIT_MS", 100, minimum=0)
 # Threads that decode and render a batch's images beside the model: 1 on a CPU worker (the model's framework owns
 # the cores), several on a GPU worker, where decoding and rendering are what is left (issue 12's GPU measurement).
 INFERENCE_THREADS = env_int("INFERENCE_THREADS", 1, minimum=1)
+# While jobs are queued, a task goes on claiming batches for up to this many seconds, and judges each while a thread
+# draws and stores the one before (diagnosis.tasks). 0: one batch a task, drawn after it is judged.
+INFERENCE_DRAIN_SECONDS = env_int("INFERENCE_DRAIN_SECONDS", 10, minimum=0)
+if INFERENCE_DRAIN_SECONDS > 60:
+    raise ImproperlyConfigured(f"INFERENCE_DRAIN_SECONDS={INFERENCE_DRAIN_SECONDS} is over 60 (other tasks wait)")
 if INFERENCE_THREADS > 64:
     raise ImproperlyConfigured(f"INFERENCE_THREADS={INFERENCE_THREADS} is over 64")
 if INFERENCE_BATCH_SIZE > 512:

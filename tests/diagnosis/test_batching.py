@@ -88,14 +88,17 @@ def test_a_bulk_batch_waits_at_most_the_setting(alice: User) -> None:
 
 
 class _CountingPredictor:
-    """The real predictor, counting its batch calls."""
+    """The real predictor, counting its judging passes."""
 
     def __init__(self, real: Any) -> None:
         self.real, self.calls = real, list[int]()
 
-    def predict_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
+    def judge_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
         self.calls.append(len(datas))
-        return list(self.real.predict_batch(datas, max_pixels))
+        return list(self.real.judge_batch(datas, max_pixels))
+
+    def draw(self, judged: list[Any]) -> list[Any]:
+        return list(self.real.draw(judged))
 
 
 def test_good_and_bad_images_in_one_batch_each_end_alone(alice: User, monkeypatch: Any, settings: Any) -> None:
@@ -143,10 +146,13 @@ def test_a_failing_batch_pass_falls_back_to_one_by_one(alice: User, monkeypatch:
     settings.INFERENCE_BATCH_SIZE = 8
 
     class Breaks:
-        def predict_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
+        def judge_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
             if len(datas) > 1 or datas[0] == poison:
                 raise RuntimeError("boom")
             return [factories.prediction()]
+
+        def draw(self, judged: list[Any]) -> list[Any]:
+            return judged  # the real draw passes through what is not a Judged
 
     studies = [intake.submit_files(alice, [upload_file(f"{i}.png", images.png(320 + i))]).studies[0] for i in range(3)]
     poison = studies[1].image.read()
@@ -171,8 +177,8 @@ def test_recording_twice_keeps_the_first_result_and_a_final_job_keeps_its_outcom
     # the files written for the results not kept are gone: only the first result's two remain
     kept = Result.objects.get()
     for study in (first, rejected):
-        folder = Path(settings.MEDIA_ROOT) / "derived" / str(study.pk)
-        names = {p.name for p in folder.iterdir() if p.name not in ("preview.jpg", "thumbnail.jpg")}
+        folder = Path(settings.MEDIA_ROOT) / "derived" / str(study.pk)[:2]
+        names = {p.name for p in folder.glob(f"{study.pk}-*") if not p.name.endswith(("preview.jpg", "thumbnail.jpg"))}
         assert names == (
             {Path(kept.heatmap.name or "").name, Path(kept.overlay.name or "").name} if study == first else set()
         )
@@ -223,8 +229,10 @@ def test_results_that_cannot_be_recorded_leave_no_files(alice: User, monkeypatch
     monkeypatch.setattr(jobs, "finish_done_many", broken)
     with pytest.raises(RuntimeError):
         jobs.record_results([(j, factories.prediction()) for j in held])
-    folder = Path(settings.MEDIA_ROOT) / "derived" / str(study.pk)
-    assert sorted(p.name for p in folder.iterdir()) == ["preview.jpg", "thumbnail.jpg"]  # no heatmap, no overlay
+    folder = Path(settings.MEDIA_ROOT) / "derived" / str(study.pk)[:2]
+    assert sorted(p.name for p in folder.glob(f"{study.pk}-*")) == [
+        f"{study.pk}-{n}" for n in ("preview.jpg", "thumbnail.jpg")
+    ]
 
 
 def test_a_message_whose_jobs_earlier_batches_took_reads_them_once_and_still_takes_a_dead_holders(

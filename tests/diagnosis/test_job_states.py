@@ -167,8 +167,11 @@ class _Predictor:
             raise self.outcome
         return self.outcome
 
-    def predict_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
+    def judge_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
         return [self.predict(data, max_pixels) for data in datas]
+
+    def draw(self, judged: list[Any]) -> list[Any]:
+        return judged  # the real draw passes through what is not a Judged
 
 
 def test_a_missing_original_fails_the_job_with_a_reason_and_is_never_retried(alice, monkeypatch) -> None:
@@ -198,6 +201,7 @@ def test_unexpected_errors_and_the_soft_time_limit_fail_the_job(alice, monkeypat
     if where == "record":
         monkeypatch.setattr(jobs, "record_result", mock.Mock(side_effect=error))
         monkeypatch.setattr(jobs, "record_results", mock.Mock(side_effect=error))
+        monkeypatch.setattr(jobs, "record_stored", mock.Mock(side_effect=error))
     assert tasks.run_inference(job.pk) == "failed"
     stored = InferenceJob.objects.get(pk=job.pk)
     assert stored.status == JobStatus.FAILED and reason in stored.reason

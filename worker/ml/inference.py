@@ -16,7 +16,7 @@ from worker.ml import calibration, overlay, preprocessing
 from worker.ml.gate import Gate
 from worker.ml.gradcam import GradCam, analysis_model, scaled
 from worker.ml.polarity import Polarity
-from worker.ml.prediction import Prediction
+from worker.ml.prediction import Judged, Prediction
 from worker.ml.spec import ModelSpec
 
 T = TypeVar("T")
@@ -77,13 +77,18 @@ class Predictor:
     def predict_batch(
         self, datas: list[bytes], max_pixels: int = preprocessing.DEFAULT_MAX_PIXELS
     ) -> list[Prediction | preprocessing.ImageRejected]:
-        """Image bytes -> one Prediction or ImageRejected (with its reason) per image, in order.
+        """Image bytes -> one Prediction or ImageRejected (with its reason) per image, in order: judge_batch, then
+        draw. A bad image is refused alone and never fails the others."""
+        return self.draw(self.judge_batch(datas, max_pixels))
 
-        One compiled forward + Grad-CAM pass for the whole batch; a bad image is refused alone and never
-        fails the others. inference_ms is the batch's wall time shared equally between its images.
-        """
+    def judge_batch(
+        self, datas: list[bytes], max_pixels: int = preprocessing.DEFAULT_MAX_PIXELS
+    ) -> list[Judged | preprocessing.ImageRejected]:
+        """Decode, one compiled forward + Grad-CAM pass for the whole batch, polarity and gate: a Judged (heatmap
+        and overlay not drawn yet) or an ImageRejected per image, in order. Only the radiograph at display size is
+        kept of each image, not the full decode."""
         start = time.perf_counter()
-        outcomes: list[Prediction | preprocessing.ImageRejected | None] = [None] * len(datas)
+        outcomes: list[Judged | preprocessing.ImageRejected | None] = [None] * len(datas)
         decoded: dict[int, preprocessing.DecodedImage] = {}
         for i, read in enumerate(self.map(lambda data: _decode_or_refuse(data, max_pixels), datas)):
             if isinstance(read, preprocessing.ImageRejected):
@@ -95,11 +100,39 @@ class Predictor:
         images = np.stack(self.map(lambda i: preprocessing.model_input(decoded[i].gray, size), live)) if live else None
         if images is not None:
             self._judge(live, images, decoded, outcomes)
-        per_image_ms = round((time.perf_counter() - start) * 1000 / max(1, len(datas)))
-        done: list[Prediction | preprocessing.ImageRejected] = []
+        share_ms = (time.perf_counter() - start) * 1000 / max(1, len(datas))
+        done: list[Judged | preprocessing.ImageRejected] = []
         for outcome in outcomes:
             assert outcome is not None  # every image was either refused at decode or judged
-            done.append(replace(outcome, inference_ms=per_image_ms) if isinstance(outcome, Prediction) else outcome)
+            done.append(replace(outcome, judge_ms=share_ms) if isinstance(outcome, Judged) else outcome)
+        return done
+
+    def draw(
+        self, judged: list[Judged | preprocessing.ImageRejected]
+    ) -> list[Prediction | preprocessing.ImageRejected]:
+        """Render each Judged's heatmap PNG and overlay JPEG: its Prediction. inference_ms is the image's share of
+        the judging pass plus its share of this drawing's wall time."""
+        start = time.perf_counter()
+        drawn = self.map(lambda j: overlay.render(j.display, j.cam), [j for j in judged if isinstance(j, Judged)])
+        share_ms = (time.perf_counter() - start) * 1000 / max(1, len(judged))
+        images = iter(drawn)
+        done: list[Prediction | preprocessing.ImageRejected] = []
+        for j in judged:
+            if not isinstance(j, Judged):
+                done.append(j)
+                continue
+            heatmap_png, overlay_jpeg = next(images)
+            done.append(
+                Prediction(
+                    label=j.label,
+                    probability=j.probability,
+                    threshold=self.spec.threshold,
+                    model_version=self.spec.version,
+                    heatmap_png=heatmap_png,
+                    overlay_jpeg=overlay_jpeg,
+                    inference_ms=round(j.judge_ms + share_ms),
+                )
+            )
         return done
 
     def _judge(
@@ -107,7 +140,7 @@ class Predictor:
         live: list[int],
         images: np.ndarray,
         decoded: dict[int, preprocessing.DecodedImage],
-        outcomes: list[Prediction | preprocessing.ImageRejected | None],
+        outcomes: list[Judged | preprocessing.ImageRejected | None],
     ) -> None:
         logits, cams, features = self.gradcam.batch(images, self.batch)
         probabilities = calibration.probabilities(logits, self.spec.temperature)
@@ -118,20 +151,14 @@ class Predictor:
                 outcomes[i] = preprocessing.ImageRejected(reason)
             else:
                 judged.append(k)
-
-        def render(k: int) -> tuple[bytes, bytes]:
-            gray = preprocessing.display_image(decoded[live[k]].gray)
-            return overlay.render(gray, self.shown_cam(cams[k], labels[k]))
-
-        for k, (heatmap_png, overlay_jpeg) in zip(judged, self.map(render, judged), strict=True):
-            outcomes[live[k]] = Prediction(
+        displays = self.map(lambda k: preprocessing.display_image(decoded[live[k]].gray), judged)
+        for k, display in zip(judged, displays, strict=True):
+            outcomes[live[k]] = Judged(
                 label=labels[k],
                 probability=float(probabilities[k]),
-                threshold=self.spec.threshold,
-                model_version=self.spec.version,
-                heatmap_png=heatmap_png,
-                overlay_jpeg=overlay_jpeg,
-                inference_ms=0,
+                cam=self.shown_cam(cams[k], labels[k]),
+                display=display,
+                judge_ms=0.0,
             )
 
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:

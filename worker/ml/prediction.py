@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+import numpy as np
+
 
 @dataclass(frozen=True)
 class Prediction:
@@ -18,3 +20,16 @@ class Prediction:
     heatmap_png: bytes
     overlay_jpeg: bytes
     inference_ms: int
+
+
+@dataclass(frozen=True)
+class Judged:
+    """An image the model judged, whose heatmap and overlay are not drawn yet (Predictor.draw). A worker draws one
+    batch while the model judges the next (issue 12). cam: the map drawn, in [0, 1] on the card's absolute scale
+    (all zero for a NORMAL call); display: the radiograph at display size (preprocessing.display_image)."""
+
+    label: str
+    probability: float
+    cam: np.ndarray
+    display: np.ndarray
+    judge_ms: float
