@@ -3,12 +3,14 @@ tests/faults/test_batch_kill.py)."""
 
 from __future__ import annotations
 
+import threading
 import time
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import pytest
+from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 
@@ -16,6 +18,7 @@ from diagnosis import batching, intake, jobs, tasks
 from diagnosis.models import InferenceJob, JobPriority, JobStatus, Result
 from tests import factories, images
 from tests.factories import make_member, upload_file, zip_of
+from worker.ml.prediction import Judged
 
 pytestmark = pytest.mark.django_db
 
@@ -250,3 +253,106 @@ def test_a_message_whose_jobs_earlier_batches_took_reads_them_once_and_still_tak
     InferenceJob.objects.filter(pk=ids[1]).update(worker=dead)
     assert [j.pk for j in batching.claim_batch(ids, "w|h|1", 16)] == [ids[1]]
     assert InferenceJob.objects.get(pk=ids[1]).worker == "w|h|1"
+
+
+class _Recorder:
+    """A predictor whose passes are recorded in order; draw waits for the next judging pass when told to."""
+
+    def __init__(self, overlap: threading.Event | None = None) -> None:
+        self.events: list[str] = []
+        self.overlap = overlap
+
+    def judge_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
+        self.events.append(f"judge {len(datas)}")
+        if len(self.events) > 1 and self.overlap is not None:
+            self.overlap.set()
+        cam, display = np.zeros((7, 7)), np.zeros((64, 64), np.uint8)
+        return [Judged("PNEUMONIA", 0.9, cam, display, 1.0) for _ in datas]
+
+    def draw(self, judged: list[Any]) -> list[Any]:
+        if self.overlap is not None and not self.overlap.is_set():
+            self.events.append("drawing waits" if self.overlap.wait(10) else "drawing waited in vain")
+        self.events.append(f"draw {len(judged)}")
+        assert all(isinstance(j, Judged) for j in judged)
+        return [factories.prediction() for _ in judged]
+
+
+def _five_queued(owner: User) -> list[int]:
+    return [factories.study(owner).job.pk for _ in range(5)]
+
+
+def test_a_task_goes_on_with_the_next_batches_while_jobs_are_queued(
+    alice: User, monkeypatch: Any, settings: Any
+) -> None:
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
+    ids = _five_queued(alice)
+    recorder = _Recorder()
+    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    assert tasks.run_inference(ids[0]) == "done"
+    assert [e for e in recorder.events if e.startswith("judge")] == ["judge 2", "judge 2", "judge 1"]
+    assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
+    assert Result.objects.count() == 5
+    assert {tasks.run_inference(pk) for pk in ids} == {"skipped: not queued"}  # their messages are no-ops now
+
+
+def test_with_no_drain_time_a_task_takes_one_batch(alice: User, monkeypatch: Any, settings: Any) -> None:
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS, settings.INFERENCE_DRAIN_SECONDS = 2, 0, 0
+    ids = _five_queued(alice)
+    monkeypatch.setattr(tasks, "get_predictor", lambda: _Recorder())
+    tasks.run_inference(ids[0])
+    statuses = [InferenceJob.objects.get(pk=pk).status for pk in ids]
+    assert statuses == [JobStatus.DONE] * 2 + [JobStatus.QUEUED] * 3
+
+
+def test_the_next_batch_is_judged_while_the_one_before_is_drawn(alice: User, monkeypatch: Any, settings: Any) -> None:
+    """The first batch's drawing waits until the second batch is being judged: done serially, it would wait in
+    vain (and the test would take 10 s)."""
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
+    ids = _five_queued(alice)
+    recorder = _Recorder(threading.Event())
+    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    tasks.run_inference(ids[0])
+    assert "drawing waited in vain" not in recorder.events
+    assert recorder.events.index("judge 2", 1) < recorder.events.index("draw 2")
+    assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
+
+
+def test_a_batch_whose_files_cannot_be_stored_fails_alone(alice: User, monkeypatch: Any, settings: Any) -> None:
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
+    ids = _five_queued(alice)
+    monkeypatch.setattr(tasks, "get_predictor", lambda: _Recorder())
+    real, calls = jobs.store_results, []
+
+    def second_fails(outcomes: Any) -> Any:
+        calls.append(len(outcomes))
+        if len(calls) == 2:
+            raise OSError("No space left on device")
+        return real(outcomes)
+
+    monkeypatch.setattr(jobs, "store_results", second_fails)
+    tasks.run_inference(ids[0])
+    statuses = [InferenceJob.objects.get(pk=pk).status for pk in ids]
+    assert statuses == [JobStatus.DONE] * 2 + [JobStatus.FAILED] * 2 + [JobStatus.DONE]
+    assert "No space left on device" in InferenceJob.objects.get(pk=ids[2]).reason
+    assert Result.objects.count() == 3
+
+
+def test_the_soft_time_limit_fails_the_batch_being_judged_keeps_the_drawn_one_and_stops(
+    alice: User, monkeypatch: Any, settings: Any
+) -> None:
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
+    ids = _five_queued(alice)
+    recorder = _Recorder()
+    real_judge = recorder.judge_batch
+
+    def second_overruns(datas: list[bytes], max_pixels: int) -> list[Any]:
+        if recorder.events:
+            raise SoftTimeLimitExceeded()
+        return real_judge(datas, max_pixels)
+
+    monkeypatch.setattr(recorder, "judge_batch", second_overruns)
+    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    tasks.run_inference(ids[0])
+    statuses = [InferenceJob.objects.get(pk=pk).status for pk in ids]
+    assert statuses == [JobStatus.DONE] * 2 + [JobStatus.FAILED] * 2 + [JobStatus.QUEUED]
+    assert "longer than" in InferenceJob.objects.get(pk=ids[2]).reason
