@@ -123,40 +123,51 @@ def _judge(task: Any, job: Any, worker: str) -> str:
 
 def _run_batch(job_ids: list[int], worker: str) -> str:
     """Claim a batch (the jobs named first, then the fair order) and judge it; while jobs are queued and
-    INFERENCE_DRAIN_SECONDS allow, claim the next batch and judge it while a thread draws and stores the one
-    before (issue 12: on 2 cores the model and the drawing then share the cores, instead of one waiting for
-    the other). Every job ends alone: see _Run."""
+    INFERENCE_DRAIN_SECONDS allow, go on with the next batches. A helper thread reads and decodes the next batch
+    and draws and stores the one before while the model judges this one, and this thread keeps the database
+    (issue 12: on 2 cores the model and the rest then share the cores, instead of one waiting for the other).
+    Every job ends alone: see _Run."""
     size = settings.INFERENCE_BATCH_SIZE
     batch = batching.claim_batch(job_ids, worker, size, settings.INFERENCE_BATCH_WAIT_MS)
     if not batch:
         return "skipped: not queued"
     run = _Run(worker)
-    with ThreadPoolExecutor(1, thread_name_prefix="drawing") as drawer:
-        drawing: _Drawing | None = None
-        while batch or drawing is not None:
-            judged = run.guarded(batch, run.judge, batch) if batch else None
+    with ThreadPoolExecutor(1, thread_name_prefix="inference-helper") as helper:
+        reading: _Stage | None = _Stage(batch, helper.submit(_read_and_prepare, batch))
+        drawing: _Stage | None = None
+        while reading is not None or drawing is not None:
+            ready = run.guarded(reading.jobs, run.take, reading) if reading is not None else None
+            more = batching.claim_next(worker, size) if reading is not None and run.goes_on() else []
+            next_reading = _Stage(more, helper.submit(_read_and_prepare, more)) if more else None
+            judged = run.guarded([job for job, _ in ready], run.judge, ready) if ready else None
             if drawing is not None:
                 run.guarded(drawing.jobs, run.record, drawing)
-            drawing = _Drawing(judged, drawer.submit(_draw, judged)) if judged else None
-            batch = batching.claim_next(worker, size) if batch and run.goes_on() else []
+            drawing = _Stage([job for job, _ in judged], helper.submit(_draw, judged)) if judged else None
+            if run.stopped and next_reading is not None:
+                run.give_back(next_reading)
+                next_reading = None
+            reading = next_reading
     first = run.fate.get(job_ids[0])  # the fate of the message's first job (as the per-job path answers)
     done = sum(v == "done" for v in run.fate.values())
     return first or f"{run.batches} batch(es) of up to {size}: {done} of {len(run.fate)} done"
 
 
-Judging = list[tuple[Any, Any]]  # (job, Judged | ImageRejected | Exception) for each job whose original was read
+Judging = list[tuple[Any, Any]]  # (job, what became of its image so far) for each job of a batch
 
 
 @dataclass
-class _Drawing:
-    """A judged batch being drawn and stored on the drawing thread: its outcomes and their stored results."""
+class _Stage:
+    """A batch's step running on the helper thread: its jobs and the step's outcome to come."""
 
-    judged: Judging
-    future: Future[tuple[Judging, list[Any]]]
+    jobs: list[Any]
+    future: Future[Any]
 
-    @property
-    def jobs(self) -> list[Any]:
-        return [job for job, _ in self.judged]
+
+@dataclass
+class _Unread:
+    """An original that could not be read (on the helper thread): this thread decides what becomes of its job."""
+
+    error: Exception
 
 
 class _Run:
@@ -196,29 +207,40 @@ class _Run:
                 self.fate[job.pk] = "failed"
         return None
 
-    def judge(self, batch: list[Any]) -> Judging:
-        """Read every original; judge the readable ones in one pass."""
-        self.batches += 1
-        readable, datas = [], []
-        for job in batch:
-            try:
-                datas.append(jobs.read_original(job))
-                readable.append(job)
-            except jobs.OriginalMissing as exc:
-                jobs.fail_job(job.pk, str(exc))
-                self.fate[job.pk] = "failed"
-            except (OSError, DatabaseError) as exc:  # transient: back to the queue, re-sent after a backoff
-                if job.attempts >= settings.MAX_ATTEMPTS:
-                    jobs.fail_job(job.pk, f"The original image could not be read: {type(exc).__name__}: {exc}")
-                    self.fate[job.pk] = "failed"
-                elif jobs.release_job(job.pk, self.worker):
-                    _send_later(job.pk, min(60, 2**job.attempts))
-                    self.fate[job.pk] = "retry"
-        predictor = get_predictor()
-        outcomes = _each_alone(lambda ds: predictor.judge_batch(ds, settings.MAX_IMAGE_PIXELS), datas)
-        return list(zip(readable, outcomes, strict=True))
+    def give_back(self, reading: _Stage) -> None:
+        """A batch claimed ahead, not judged, when the task must stop: back to the queue, and sent again."""
+        for job in reading.jobs:
+            if jobs.release_job(job.pk, self.worker):
+                _send_later(job.pk, 0)
 
-    def record(self, drawing: _Drawing) -> None:
+    def take(self, reading: _Stage) -> Judging:
+        """The batch read and prepared: those whose original could not be read end here (a missing one FAILED, a
+        storage hiccup back in the queue for a retry); the others go on to the model."""
+        self.batches += 1
+        ready = []
+        for job, outcome in reading.future.result():
+            if not isinstance(outcome, _Unread):
+                ready.append((job, outcome))
+            elif isinstance(outcome.error, jobs.OriginalMissing):
+                jobs.fail_job(job.pk, str(outcome.error))
+                self.fate[job.pk] = "failed"
+            elif not isinstance(outcome.error, (OSError, DatabaseError)):
+                raise outcome.error
+            elif job.attempts >= settings.MAX_ATTEMPTS:
+                error = outcome.error
+                jobs.fail_job(job.pk, f"The original image could not be read: {type(error).__name__}: {error}")
+                self.fate[job.pk] = "failed"
+            elif jobs.release_job(job.pk, self.worker):  # transient: back to the queue, re-sent after a backoff
+                _send_later(job.pk, min(60, 2**job.attempts))
+                self.fate[job.pk] = "retry"
+        return ready
+
+    def judge(self, ready: Judging) -> Judging:
+        """One compiled pass for the prepared images of the batch."""
+        outcomes = _each_alone(get_predictor().judge_prepared, [outcome for _, outcome in ready])
+        return [(job, outcome) for (job, _), outcome in zip(ready, outcomes, strict=True)]
+
+    def record(self, drawing: _Stage) -> None:
         """The drawn batch's outcomes into the database (this thread's connection), once its drawing is done."""
         drawn, stored = drawing.future.result()
         done = []
@@ -237,8 +259,23 @@ class _Run:
         pacs.schedule_many([job.study_id for job, _ in done if self.fate[job.pk] == "done"])
 
 
+def _read_and_prepare(batch: list[Any]) -> Judging:
+    """On the helper thread (no database): each job's original read and prepared for the model, or _Unread."""
+    read: list[tuple[Any, _Unread | None]] = []
+    datas = []
+    for job in batch:
+        try:
+            datas.append(jobs.read_original(job))
+            read.append((job, None))
+        except Exception as exc:  # the main thread decides: final, retried, or the batch fails
+            read.append((job, _Unread(exc)))
+    predictor = get_predictor()
+    prepared = iter(_each_alone(lambda ds: predictor.prepare_batch(ds, settings.MAX_IMAGE_PIXELS), datas))
+    return [(job, unread or next(prepared)) for job, unread in read]
+
+
 def _draw(judged: Judging) -> tuple[Judging, list[Any]]:
-    """On the drawing thread (no database): each judged image's heatmap and overlay drawn and their files stored."""
+    """On the helper thread (no database): each judged image's heatmap and overlay drawn and their files stored."""
     predictor = get_predictor()
     pending = [(k, outcome) for k, (_, outcome) in enumerate(judged) if isinstance(outcome, Judged)]
     drawn = list(judged)

@@ -96,9 +96,12 @@ class _CountingPredictor:
     def __init__(self, real: Any) -> None:
         self.real, self.calls = real, list[int]()
 
-    def judge_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
-        self.calls.append(len(datas))
-        return list(self.real.judge_batch(datas, max_pixels))
+    def prepare_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
+        return list(self.real.prepare_batch(datas, max_pixels))
+
+    def judge_prepared(self, prepared: list[Any]) -> list[Any]:
+        self.calls.append(len(prepared))
+        return list(self.real.judge_prepared(prepared))
 
     def draw(self, judged: list[Any]) -> list[Any]:
         return list(self.real.draw(judged))
@@ -149,7 +152,10 @@ def test_a_failing_batch_pass_falls_back_to_one_by_one(alice: User, monkeypatch:
     settings.INFERENCE_BATCH_SIZE = 8
 
     class Breaks:
-        def judge_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
+        def prepare_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
+            return datas
+
+        def judge_prepared(self, datas: list[bytes]) -> list[Any]:
             if len(datas) > 1 or datas[0] == poison:
                 raise RuntimeError("boom")
             return [factories.prediction()]
@@ -262,7 +268,10 @@ class _Recorder:
         self.events: list[str] = []
         self.overlap = overlap
 
-    def judge_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
+    def prepare_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
+        return datas
+
+    def judge_prepared(self, datas: list[bytes]) -> list[Any]:
         self.events.append(f"judge {len(datas)}")
         if len(self.events) > 1 and self.overlap is not None:
             self.overlap.set()
@@ -343,14 +352,14 @@ def test_the_soft_time_limit_fails_the_batch_being_judged_keeps_the_drawn_one_an
     settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
     ids = _five_queued(alice)
     recorder = _Recorder()
-    real_judge = recorder.judge_batch
+    real_judge = recorder.judge_prepared
 
-    def second_overruns(datas: list[bytes], max_pixels: int) -> list[Any]:
+    def second_overruns(datas: list[bytes]) -> list[Any]:
         if recorder.events:
             raise SoftTimeLimitExceeded()
-        return real_judge(datas, max_pixels)
+        return real_judge(datas)
 
-    monkeypatch.setattr(recorder, "judge_batch", second_overruns)
+    monkeypatch.setattr(recorder, "judge_prepared", second_overruns)
     monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
     tasks.run_inference(ids[0])
     statuses = [InferenceJob.objects.get(pk=pk).status for pk in ids]

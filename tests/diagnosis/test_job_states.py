@@ -167,8 +167,11 @@ class _Predictor:
             raise self.outcome
         return self.outcome
 
-    def judge_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
-        return [self.predict(data, max_pixels) for data in datas]
+    def prepare_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
+        return datas
+
+    def judge_prepared(self, datas: list[bytes]) -> list[Any]:
+        return [self.predict(data, 0) for data in datas]
 
     def draw(self, judged: list[Any]) -> list[Any]:
         return judged  # the real draw passes through what is not a Judged

@@ -3,10 +3,9 @@
 from __future__ import annotations
 
 import time
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import replace
-from typing import TypeVar
+from typing import TypeVar, cast
 
 import keras
 import numpy as np
@@ -16,11 +15,12 @@ from worker.ml import calibration, overlay, preprocessing
 from worker.ml.gate import Gate
 from worker.ml.gradcam import GradCam, analysis_model, scaled
 from worker.ml.polarity import Polarity
-from worker.ml.prediction import Judged, Prediction
+from worker.ml.prediction import Judged, Prediction, Prepared
 from worker.ml.spec import ModelSpec
 
 T = TypeVar("T")
 R = TypeVar("R")
+E = TypeVar("E", bound=Exception)
 
 
 class Predictor:
@@ -84,39 +84,68 @@ class Predictor:
     def judge_batch(
         self, datas: list[bytes], max_pixels: int = preprocessing.DEFAULT_MAX_PIXELS
     ) -> list[Judged | preprocessing.ImageRejected]:
-        """Decode, one compiled forward + Grad-CAM pass for the whole batch, polarity and gate: a Judged (heatmap
-        and overlay not drawn yet) or an ImageRejected per image, in order. Only the radiograph at display size is
-        kept of each image, not the full decode."""
-        start = time.perf_counter()
-        outcomes: list[Judged | preprocessing.ImageRejected | None] = [None] * len(datas)
-        decoded: dict[int, preprocessing.DecodedImage] = {}
-        for i, read in enumerate(self.map(lambda data: _decode_or_refuse(data, max_pixels), datas)):
-            if isinstance(read, preprocessing.ImageRejected):
-                outcomes[i] = read
-            else:
-                decoded[i] = read
-        live = list(decoded)
-        size = self.spec.input_size
-        images = np.stack(self.map(lambda i: preprocessing.model_input(decoded[i].gray, size), live)) if live else None
-        if images is not None:
-            self._judge(live, images, decoded, outcomes)
-        share_ms = (time.perf_counter() - start) * 1000 / max(1, len(datas))
-        done: list[Judged | preprocessing.ImageRejected] = []
-        for outcome in outcomes:
-            assert outcome is not None  # every image was either refused at decode or judged
-            done.append(replace(outcome, judge_ms=share_ms) if isinstance(outcome, Judged) else outcome)
-        return done
+        """Image bytes -> a Judged (heatmap and overlay not drawn yet) or an ImageRejected per image, in order:
+        prepare_batch, then judge_prepared."""
+        prepared: list[Prepared | Exception] = list(self.prepare_batch(datas, max_pixels))
+        return cast(list[Judged | preprocessing.ImageRejected], self.judge_prepared(prepared))
 
-    def draw(
-        self, judged: list[Judged | preprocessing.ImageRejected]
-    ) -> list[Prediction | preprocessing.ImageRejected]:
+    def prepare_batch(
+        self, datas: list[bytes], max_pixels: int = preprocessing.DEFAULT_MAX_PIXELS
+    ) -> list[Prepared | preprocessing.ImageRejected]:
+        """Decode each image into its model input and its radiograph at display size (the full decode is not kept),
+        or refuse it. No model: a worker prepares the next batch while the model judges this one."""
+        return self.map(lambda data: self._prepare(data, max_pixels), datas)
+
+    def _prepare(self, data: bytes, max_pixels: int) -> Prepared | preprocessing.ImageRejected:
+        start = time.perf_counter()
+        try:
+            decoded = preprocessing.decode(data, max_pixels)
+        except preprocessing.ImageRejected as exc:
+            return exc
+        return Prepared(
+            model_input=preprocessing.model_input(decoded.gray, self.spec.input_size),
+            display=preprocessing.display_image(decoded.gray),
+            chroma=decoded.chroma,
+            prepare_ms=(time.perf_counter() - start) * 1000,
+        )
+
+    def judge_prepared(self, prepared: Sequence[Prepared | Exception]) -> list[Judged | Exception]:
+        """One compiled forward + Grad-CAM pass for the prepared images of the batch, then polarity and gate: a
+        Judged or an ImageRejected for each; anything else in the list (a refusal) is passed on as it is."""
+        start = time.perf_counter()
+        outcomes: list[Judged | Exception | None] = [p if isinstance(p, Exception) else None for p in prepared]
+        live = [i for i, p in enumerate(prepared) if isinstance(p, Prepared)]
+        if not live:
+            return [o for o in outcomes if o is not None]
+        ready = [cast(Prepared, prepared[i]) for i in live]
+        images = np.stack([p.model_input for p in ready])
+        logits, cams, features = self.gradcam.batch(images, self.batch)
+        probabilities = calibration.probabilities(logits, self.spec.temperature)
+        labels = [self.spec.labels[int(p >= self.spec.threshold)] for p in probabilities]
+        refusals = self._refusals(images, features, np.array([p.chroma for p in ready]))
+        share_ms = (time.perf_counter() - start) * 1000 / len(prepared)
+        for k, (i, p, reason) in enumerate(zip(live, ready, refusals, strict=True)):
+            outcomes[i] = (
+                preprocessing.ImageRejected(reason)
+                if reason
+                else Judged(
+                    label=labels[k],
+                    probability=float(probabilities[k]),
+                    cam=self.shown_cam(cams[k], labels[k]),
+                    display=p.display,
+                    judge_ms=p.prepare_ms + share_ms,
+                )
+            )
+        return [o for o in outcomes if o is not None]  # every image is refused or judged: none is left out
+
+    def draw(self, judged: Sequence[Judged | E]) -> list[Prediction | E]:
         """Render each Judged's heatmap PNG and overlay JPEG: its Prediction. inference_ms is the image's share of
         the judging pass plus its share of this drawing's wall time."""
         start = time.perf_counter()
         drawn = self.map(lambda j: overlay.render(j.display, j.cam), [j for j in judged if isinstance(j, Judged)])
         share_ms = (time.perf_counter() - start) * 1000 / max(1, len(judged))
         images = iter(drawn)
-        done: list[Prediction | preprocessing.ImageRejected] = []
+        done: list[Prediction | E] = []
         for j in judged:
             if not isinstance(j, Judged):
                 done.append(j)
@@ -135,49 +164,13 @@ class Predictor:
             )
         return done
 
-    def _judge(
-        self,
-        live: list[int],
-        images: np.ndarray,
-        decoded: dict[int, preprocessing.DecodedImage],
-        outcomes: list[Judged | preprocessing.ImageRejected | None],
-    ) -> None:
-        logits, cams, features = self.gradcam.batch(images, self.batch)
-        probabilities = calibration.probabilities(logits, self.spec.temperature)
-        labels = [self.spec.labels[int(p >= self.spec.threshold)] for p in probabilities]
-        judged: list[int] = []
-        for k, (i, reason) in enumerate(zip(live, self._refusals(images, features, decoded, live), strict=True)):
-            if reason:
-                outcomes[i] = preprocessing.ImageRejected(reason)
-            else:
-                judged.append(k)
-        displays = self.map(lambda k: preprocessing.display_image(decoded[live[k]].gray), judged)
-        for k, display in zip(judged, displays, strict=True):
-            outcomes[live[k]] = Judged(
-                label=labels[k],
-                probability=float(probabilities[k]),
-                cam=self.shown_cam(cams[k], labels[k]),
-                display=display,
-                judge_ms=0.0,
-            )
-
     def map(self, fn: Callable[[T], R], items: Iterable[T]) -> list[R]:
         """fn over items, in order: on the pool where there is one."""
         return list(self._pool.map(fn, items)) if self._pool is not None else [fn(x) for x in items]
 
-    def _refusals(
-        self, images: np.ndarray, features: np.ndarray, decoded: dict[int, preprocessing.DecodedImage], live: list[int]
-    ) -> list[str | None]:
+    def _refusals(self, images: np.ndarray, features: np.ndarray, chroma: np.ndarray) -> list[str | None]:
         """Why each image is refused (None: judged), the whole batch at once: inverted first, then the gate."""
-        n = len(live)
+        n = len(images)
         inverted = self.polarity.reasons(images) if self.polarity is not None else [None] * n
-        chroma = np.array([decoded[i].chroma for i in live])
         gated = self.gate.reasons(features, chroma) if self.gate is not None else [None] * n
         return [a or b for a, b in zip(inverted, gated, strict=True)]
-
-
-def _decode_or_refuse(data: bytes, max_pixels: int) -> preprocessing.DecodedImage | preprocessing.ImageRejected:
-    try:
-        return preprocessing.decode(data, max_pixels)
-    except preprocessing.ImageRejected as exc:
-        return exc

@@ -33,3 +33,15 @@ class Judged:
     cam: np.ndarray
     display: np.ndarray
     judge_ms: float
+
+
+@dataclass(frozen=True)
+class Prepared:
+    """An image decoded and made ready for the model (Predictor.prepare_batch): its model input, the radiograph at
+    display size, its colour (mean saturation, for the gate) and the milliseconds that took. The full decode is
+    not kept: a worker holds the next batch prepared while it judges this one."""
+
+    model_input: np.ndarray
+    display: np.ndarray
+    chroma: float
+    prepare_ms: float
