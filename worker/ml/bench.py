@@ -22,6 +22,7 @@ import multiprocessing
 import queue
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from functools import partial
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
@@ -33,7 +34,7 @@ import numpy as np
 
 from worker.ml import preprocessing
 from worker.ml.inference import Predictor
-from worker.ml.prediction import Prediction
+from worker.ml.prediction import Prediction, Prepared
 from worker.ml.spec import ModelSpec
 
 DEFAULT_IMAGE = Path("../shared/data/chest_xray/val/PNEUMONIA/person1946_bacteria_4874.jpeg")
@@ -137,6 +138,30 @@ def batch_path(predictor: Predictor, datas: list[bytes], batch: int) -> None:
     for name, seconds in stages.items():
         print(f"  {name:<32} {seconds * 1000 / n:7.2f} ms/image {100 * seconds / total:5.1f} %")
     print(f"  the model alone: {n / stages[names[1]]:.1f} images/s")
+    start = time.perf_counter()
+    overlapped = pipelined(predictor, batches)
+    print(f"pipelined as the worker runs it, {overlapped} judged: {n / (time.perf_counter() - start):.1f} images/s "
+          "(a helper thread prepares the next batch and draws the one before while the model judges)")  # fmt: skip
+
+
+def pipelined(predictor: Predictor, batches: list[list[bytes]]) -> int:
+    """The worker's loop without the database and files (diagnosis.tasks._run_batch): while the model judges
+    batch k, one helper thread draws batch k-1 and then prepares batch k+1. Returns how many were judged."""
+    judged = 0
+    with ThreadPoolExecutor(1, thread_name_prefix="bench-helper") as helper:
+        preparing = helper.submit(predictor.prepare_batch, batches[0])
+        drawing: Future[list[Prediction | Exception]] | None = None
+        for k in range(len(batches)):
+            prepared: list[Prepared | Exception] = list(preparing.result())
+            if k + 1 < len(batches):
+                preparing = helper.submit(predictor.prepare_batch, batches[k + 1])
+            outcomes = predictor.judge_prepared(prepared)
+            if drawing is not None:
+                judged += sum(isinstance(o, Prediction) for o in drawing.result())
+            drawing = helper.submit(predictor.draw, outcomes)
+        if drawing is not None:
+            judged += sum(isinstance(o, Prediction) for o in drawing.result())
+    return judged
 
 
 Job = tuple[Path, int, int, int]  # folder, images, batch, threads

@@ -27,6 +27,8 @@ def test_processes_run_the_batch_path_together_and_count_every_image(tmp_path: P
     assert one.returncode == 0, one.stderr[-2000:]
     alone = re.search(r"predict_batch: 6 radiographs in batches of 4, (\d+) judged", one.stdout)
     assert alone, one.stdout
+    overlapped = re.search(r"pipelined as the worker runs it, (\d+) judged: ([\d.]+) images/s", one.stdout)
+    assert overlapped and overlapped.group(1) == alone.group(1), one.stdout  # the same images judged either way
     two = _bench(folder, "--batch-path", "6", "--batch", "4", "--processes", "2", "--threads", "2")
     assert two.returncode == 0, two.stderr[-2000:]
     line = r"2 processes x 2 threads, batches of 4: 12 radiographs, (\d+) judged: ([\d.]+) images/s"
