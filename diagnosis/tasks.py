@@ -137,7 +137,7 @@ def _run_batch(job_ids: list[int], worker: str) -> str:
         drawing: _Stage | None = None
         while reading is not None or drawing is not None:
             ready = run.guarded(reading.jobs, run.take, reading) if reading is not None else None
-            more = batching.claim_next(worker, size) if reading is not None and run.goes_on() else []
+            more = run.claim_next(size) if reading is not None and run.goes_on() else []
             next_reading = _Stage(more, helper.submit(_read_and_prepare, more)) if more else None
             judged = run.guarded([job for job, _ in ready], run.judge, ready) if ready else None
             if drawing is not None:
@@ -179,18 +179,28 @@ class _Run:
         self.worker = worker
         self.fate: dict[int, str] = {}
         self.started = time.monotonic()
-        self.longest = 0.0
         self.batches = 0
         self.stopped = False
 
     def goes_on(self) -> bool:
-        """Claim another batch: not stopped, and well inside the drain time and the task's soft time limit."""
+        """Claim another batch: not stopped, and well inside the drain time and the task's soft time limit (three
+        batches' time to spare, at the pace so far)."""
         elapsed = time.monotonic() - self.started
-        self.longest = max(self.longest, elapsed / max(1, self.batches))
+        per_batch = elapsed / max(1, self.batches)
         soft_limit = settings.INFERENCE_TASK_TIME_LIMIT - 5
-        return (
-            not self.stopped and elapsed < settings.INFERENCE_DRAIN_SECONDS and elapsed + 3 * self.longest < soft_limit
-        )
+        inside = elapsed < settings.INFERENCE_DRAIN_SECONDS and elapsed + 3 * per_batch < soft_limit
+        return inside and not self.stopped
+
+    def claim_next(self, size: int) -> list[Any]:
+        """The next batch in the fair order; none, and no more, should claiming fail (the batches in hand go on)."""
+        try:
+            return batching.claim_next(self.worker, size)
+        except SoftTimeLimitExceeded:
+            self.stopped = True
+        except Exception:
+            logger.exception("could not claim a further batch; this task stops after the batches it holds")
+            self.stopped = True
+        return []
 
     def guarded(self, batch: list[Any], step: Callable[[A], T], arg: A) -> T | None:
         """step(arg), or, should it fail, every job of the batch not final yet FAILED with the reason (None)."""

@@ -13,6 +13,7 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
+from django.db import DatabaseError
 
 from diagnosis import batching, intake, jobs, tasks
 from diagnosis.models import InferenceJob, JobPriority, JobStatus, Result
@@ -365,3 +366,19 @@ def test_the_soft_time_limit_fails_the_batch_being_judged_keeps_the_drawn_one_an
     statuses = [InferenceJob.objects.get(pk=pk).status for pk in ids]
     assert statuses == [JobStatus.DONE] * 2 + [JobStatus.FAILED] * 2 + [JobStatus.QUEUED]
     assert "longer than" in InferenceJob.objects.get(pk=ids[2]).reason
+
+
+def test_when_claiming_a_further_batch_fails_the_batch_in_hand_still_ends(
+    alice: User, monkeypatch: Any, settings: Any
+) -> None:
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
+    ids = _five_queued(alice)
+    monkeypatch.setattr(tasks, "get_predictor", lambda: _Recorder())
+
+    def gone(worker: str, size: int) -> list[Any]:
+        raise DatabaseError("the database went away")
+
+    monkeypatch.setattr(batching, "claim_next", gone)
+    assert tasks.run_inference(ids[0]) == "done"
+    statuses = [InferenceJob.objects.get(pk=pk).status for pk in ids]
+    assert statuses == [JobStatus.DONE] * 2 + [JobStatus.QUEUED] * 3  # the others wait for their own messages
