@@ -55,8 +55,8 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	DJANGO_SECRET_KEY=lint $(BIN)/mypy .
 
-# Issue 12: every throughput figure from one run, batched against the per-image path (about 10 minutes on
-# 2 cores; BENCH_ARGS=--quick for about 3).
+# Issue 12: every throughput figure from one run, batched against the per-image path (about 90 seconds on
+# 2 cores; BENCH_ARGS=--quick for about 1 minute).
 bench: install
 	$(BIN)/python -m xrayweb.bench $(BENCH_ARGS)
 

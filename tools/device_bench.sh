@@ -2,7 +2,7 @@
 # Issue 12's GPU measurement, for a session lent the device (an H100 or H200 with JAX and CUDA, Python 3.12,
 # no Keras, no TensorFlow, nothing to download). The ML package's batch path (decode, compiled forward +
 # Grad-CAM, gate, heatmap PNG and overlay JPEG) on 4,000 real radiographs under Keras 3 on JAX, with where the
-# time goes, at the GPU worker's batch of 128: one process with one decode/render thread (the baseline), then
+# time goes, at the GPU worker's batch of 128: one process with 12 decode/render threads, serial and pipelined, then
 # several processes sharing the GPU (CELERY_WORKER_CONCURRENCY) with one or more threads each (INFERENCE_THREADS).
 # Compiled shapes are cached between the runs, so only the first one compiles.
 #
@@ -42,7 +42,9 @@ run)
   echo "$(nproc) CPU cores; cgroup CPU quota: $(cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo unknown)"
   python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
   date +%T
-  python3 -m worker.ml.bench --batch-path 4000 --batch 128 --folder .device/data
+  # one process as the compose GPU worker runs it (12 decode/render threads), serial and pipelined as the
+  # worker's task runs it (a helper thread decodes the next batch and draws the one before while the model judges)
+  python3 -m worker.ml.bench --batch-path 4000 --batch 128 --threads 12 --folder .device/data
   for run in "4 1" "8 1"; do
     set -- $run
     date +%T
