@@ -171,6 +171,16 @@ def read_original(job: InferenceJob) -> bytes:
         raise OriginalMissing("The original image is missing from storage; it cannot be judged.") from exc
 
 
+def give_back(job_id: int, worker: str) -> bool:
+    """Hand a RUNNING job this worker claimed but never started back to the queue, the claim not counted as an
+    attempt (a task that had to stop before judging a batch it claimed ahead)."""
+    return bool(
+        InferenceJob.objects.filter(pk=job_id, status=JobStatus.RUNNING, worker=worker).update(
+            status=JobStatus.QUEUED, enqueued_at=timezone.now(), attempts=F("attempts") - 1
+        )
+    )
+
+
 def release_job(job_id: int, worker: str = "") -> bool:
     """Hand a RUNNING job back to the queue after a transient error (the task retries it)."""
     held = Q(worker=worker) if worker else Q()
@@ -249,7 +259,7 @@ def store_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[R
         for job, prediction in outcomes:
             unsaved.append(unsaved_result(job, prediction))
     except BaseException:
-        _remove_files(unsaved)
+        remove_files(unsaved)
         raise
     return unsaved
 
@@ -273,14 +283,15 @@ def record_stored(
             Result.objects.bulk_create([r for (job, _), r in zip(outcomes, unsaved, strict=True) if job.pk in kept])
         done = kept
     finally:
-        _remove_files([r for (job, _), r in zip(outcomes, unsaved, strict=True) if job.pk not in done])
+        remove_files([r for (job, _), r in zip(outcomes, unsaved, strict=True) if job.pk not in done])
     return [
         existing.get(job.study_id) or (result if job.pk in done else None)
         for (job, _), result in zip(outcomes, unsaved, strict=True)
     ]
 
 
-def _remove_files(results: Sequence[Result]) -> None:
+def remove_files(results: Sequence[Result]) -> None:
+    """The heatmap and overlay files of results whose rows are not saved."""
     for result in results:
         result.heatmap.delete(save=False)
         result.overlay.delete(save=False)

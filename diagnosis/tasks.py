@@ -7,6 +7,7 @@ never in the worker's parent before fork); the model is loaded once per child.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import threading
 import time
@@ -134,19 +135,26 @@ def _run_batch(job_ids: list[int], worker: str) -> str:
     run = _Run(worker)
     with ThreadPoolExecutor(1, thread_name_prefix="inference-helper") as helper:
         reading: _Stage | None = _Stage(batch, helper.submit(_read_and_prepare, batch))
+        next_reading: _Stage | None = None
         drawing: _Stage | None = None
-        while reading is not None or drawing is not None:
-            ready = run.guarded(reading.jobs, run.take, reading) if reading is not None else None
-            more = run.claim_next(size) if reading is not None and run.goes_on() else []
-            next_reading = _Stage(more, helper.submit(_read_and_prepare, more)) if more else None
-            judged = run.guarded([job for job, _ in ready], run.judge, ready) if ready else None
-            if drawing is not None:
-                run.guarded(drawing.jobs, run.record, drawing)
-            drawing = _Stage([job for job, _ in judged], helper.submit(_draw, judged)) if judged else None
-            if run.stopped and next_reading is not None:
-                run.give_back(next_reading)
-                next_reading = None
-            reading = next_reading
+        try:
+            while reading is not None or drawing is not None:
+                ready = run.guarded(reading.jobs, run.take, reading) if reading is not None else None
+                more = run.claim_next(size) if reading is not None and run.goes_on() else []
+                next_reading = _Stage(more, helper.submit(_read_and_prepare, more)) if more else None
+                judged = run.guarded([job for job, _ in ready], run.judge, ready) if ready else None
+                if drawing is not None:
+                    run.guarded(drawing.jobs, run.record, drawing)
+                drawing = (
+                    _Stage([job for job, _ in judged], helper.submit(_draw, judged), draws=True) if judged else None
+                )
+                if run.stopped and next_reading is not None:
+                    run.give_back(next_reading)
+                    next_reading = None
+                reading, next_reading = next_reading, None
+        except BaseException as exc:  # outside the guarded steps (the soft time limit can strike anywhere)
+            run.abandon([reading, next_reading, drawing], exc)
+            raise
     first = run.fate.get(job_ids[0])  # the fate of the message's first job (as the per-job path answers)
     done = sum(v == "done" for v in run.fate.values())
     return first or f"{run.batches} batch(es) of up to {size}: {done} of {len(run.fate)} done"
@@ -157,10 +165,13 @@ Judging = list[tuple[Any, Any]]  # (job, what became of its image so far) for ea
 
 @dataclass
 class _Stage:
-    """A batch's step running on the helper thread: its jobs and the step's outcome to come."""
+    """A batch's step running on the helper thread: its jobs and the step's outcome to come. settled: recorded,
+    or given up, by this thread; files a drawing stored are removed unless it was recorded (_discard_files)."""
 
     jobs: list[Any]
     future: Future[Any]
+    draws: bool = False
+    settled: bool = False
 
 
 @dataclass
@@ -218,10 +229,33 @@ class _Run:
         return None
 
     def give_back(self, reading: _Stage) -> None:
-        """A batch claimed ahead, not judged, when the task must stop: back to the queue, and sent again."""
-        for job in reading.jobs:
-            if jobs.release_job(job.pk, self.worker):
-                _send_later(job.pk, 0)
+        """A batch claimed ahead, not judged, when the task must stop: back to the queue without the claim counting
+        as an attempt, and sent again (should the database fail here, the sweeper re-queues them)."""
+        reading.settled = True
+        try:
+            for job in reading.jobs:
+                if jobs.give_back(job.pk, self.worker):
+                    _send_later(job.pk, 0)
+        except Exception:
+            logger.exception("could not give jobs %s back; the sweeper will", [job.pk for job in reading.jobs])
+
+    def abandon(self, stages: list[_Stage | None], exc: BaseException) -> None:
+        """The loop broke off outside a guarded step: every job it holds that is not final ends FAILED with the
+        reason (as far as the database lets it), and files drawn for them that were not recorded are removed."""
+        reason = (
+            _too_long() if isinstance(exc, SoftTimeLimitExceeded) else f"Inference failed: {type(exc).__name__}: {exc}"
+        )
+        for stage in stages:
+            if stage is None or stage.settled:
+                continue
+            stage.settled = True
+            if stage.draws:
+                stage.future.add_done_callback(_discard_files)
+            for job in stage.jobs:
+                if job.pk not in self.fate:
+                    self.fate[job.pk] = "failed"
+                    with contextlib.suppress(Exception):
+                        jobs.fail_job(job.pk, reason)
 
     def take(self, reading: _Stage) -> Judging:
         """The batch read and prepared: those whose original could not be read end here (a missing one FAILED, a
@@ -251,19 +285,28 @@ class _Run:
         return [(job, outcome) for (job, _), outcome in zip(ready, outcomes, strict=True)]
 
     def record(self, drawing: _Stage) -> None:
-        """The drawn batch's outcomes into the database (this thread's connection), once its drawing is done."""
-        drawn, stored = drawing.future.result()
-        done = []
-        for job, outcome in drawn:
-            if isinstance(outcome, ImageRejected):
-                jobs.reject_job(job.pk, str(outcome))
-                self.fate[job.pk] = "rejected"
-            elif isinstance(outcome, Exception):
-                jobs.fail_job(job.pk, f"Inference failed: {type(outcome).__name__}: {outcome}")
-                self.fate[job.pk] = "failed"
-            else:
-                done.append((job, outcome))
-        for (job, _), result in zip(done, jobs.record_stored(done, stored), strict=True):
+        """The drawn batch's outcomes into the database (this thread's connection), once its drawing is done. The
+        files it stored are removed unless their rows are saved (jobs.record_stored), whatever fails."""
+        try:
+            refused, stored = drawing.future.result()
+        except BaseException:  # the drawing failed (it stored nothing), or this wait was interrupted
+            drawing.settled = True
+            drawing.future.add_done_callback(_discard_files)
+            raise
+        drawing.settled = True
+        try:
+            for job, outcome in refused:
+                if isinstance(outcome, ImageRejected):
+                    jobs.reject_job(job.pk, str(outcome))
+                    self.fate[job.pk] = "rejected"
+                else:
+                    jobs.fail_job(job.pk, f"Inference failed: {type(outcome).__name__}: {outcome}")
+                    self.fate[job.pk] = "failed"
+        except BaseException:
+            jobs.remove_files([result for _, _, result in stored])
+            raise
+        done = [(job, prediction) for job, prediction, _ in stored]
+        for (job, _), result in zip(done, jobs.record_stored(done, [r for _, _, r in stored]), strict=True):
             self.fate[job.pk] = "done" if result is not None else "skipped: already final"
         # DICOM studies from a peer that takes results: send them back
         pacs.schedule_many([job.study_id for job, _ in done if self.fate[job.pk] == "done"])
@@ -280,33 +323,53 @@ def _read_and_prepare(batch: list[Any]) -> Judging:
         except Exception as exc:  # the main thread decides: final, retried, or the batch fails
             read.append((job, _Unread(exc)))
     predictor = get_predictor()
-    prepared = iter(_each_alone(lambda ds: predictor.prepare_batch(ds, settings.MAX_IMAGE_PIXELS), datas))
+    prepare = lambda ds: predictor.prepare_batch(ds, settings.MAX_IMAGE_PIXELS)  # noqa: E731
+    prepared = iter(_each_alone(prepare, datas, alone_raises=False))
     return [(job, unread or next(prepared)) for job, unread in read]
 
 
-def _draw(judged: Judging) -> tuple[Judging, list[Any]]:
-    """On the helper thread (no database): each judged image's heatmap and overlay drawn and their files stored."""
+Stored = list[tuple[Any, Prediction, Any]]  # (job, prediction, its unsaved Result with the files written)
+
+
+def _draw(judged: Judging) -> tuple[Judging, Stored]:
+    """On the helper thread (no database): each judged image's heatmap and overlay drawn and their files stored.
+    Returns those that end otherwise (refused, or the Exception that failed them) and those stored."""
     predictor = get_predictor()
     pending = [(k, outcome) for k, (_, outcome) in enumerate(judged) if isinstance(outcome, Judged)]
     drawn = list(judged)
-    for (k, _), outcome in zip(pending, _each_alone(predictor.draw, [o for _, o in pending]), strict=True):
+    for (k, _), outcome in zip(pending, _each_alone(predictor.draw, [o for _, o in pending], False), strict=True):
         drawn[k] = (judged[k][0], outcome)
     done = [(job, outcome) for job, outcome in drawn if isinstance(outcome, Prediction)]
-    return drawn, jobs.store_results(done)
+    refused = [(job, outcome) for job, outcome in drawn if not isinstance(outcome, Prediction)]
+    try:
+        results = jobs.store_results(done)  # removes what it wrote should it fail
+    except Exception as exc:  # the files could not be written: those jobs fail with the reason, alone
+        return refused + [(job, exc) for job, _ in done], []
+    return refused, [(job, prediction, result) for (job, prediction), result in zip(done, results, strict=True)]
 
 
-def _each_alone(step: Callable[[list[Any]], list[Any]], items: list[Any]) -> list[Any]:
+def _discard_files(future: Future[Any]) -> None:
+    """A drawing's files that will not be recorded: removed once it is done (no database)."""
+    if future.cancelled() or future.exception() is not None:
+        return
+    _, stored = future.result()
+    jobs.remove_files([result for _, _, result in stored])
+
+
+def _each_alone(step: Callable[[list[Any]], list[Any]], items: list[Any], alone_raises: bool = True) -> list[Any]:
     """step over the whole batch in one pass; should that pass itself fail, over each item alone, so that only
-    the item that breaks it fails (the Exception in its place)."""
+    the item that breaks it fails (the Exception in its place; a batch of one raises it unless not alone_raises)."""
     if not items:
         return []
     try:
         return list(step(items))
     except SoftTimeLimitExceeded:
         raise
-    except Exception:
+    except Exception as exc:
         if len(items) == 1:
-            raise
+            if alone_raises:
+                raise
+            return [exc]
         logger.exception("a batch of %d failed; handling its items one by one", len(items))
     outcomes: list[Any] = []
     for item in items:

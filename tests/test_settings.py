@@ -111,6 +111,9 @@ def _time_limits(**env: str) -> list[int]:
 
 def test_the_inference_time_limit_grows_with_the_batch_and_the_sweeper_waits_past_it() -> None:
     assert _time_limits(INFERENCE_BATCH_SIZE="1") == [120, 180]  # the per-job path: one study's limit
-    assert _time_limits() == [120 + 3 * 31, 120 + 3 * 31 + 60]
-    assert _time_limits(INFERENCE_BATCH_SIZE="512", INFERENCE_TIME_LIMIT="60") == [60 + 3 * 511, 60 + 3 * 511 + 60]
-    assert _time_limits(RUNNING_STALE_SECONDS="900") == [213, 900]
+    assert _time_limits() == [120 + 3 * 31 + 10, 120 + 3 * 31 + 10 + 60]  # and the drain time (default 10 s)
+    assert _time_limits(INFERENCE_BATCH_SIZE="512", INFERENCE_TIME_LIMIT="60", INFERENCE_DRAIN_SECONDS="0") == [
+        60 + 3 * 511,
+        60 + 3 * 511 + 60,
+    ]
+    assert _time_limits(RUNNING_STALE_SECONDS="900") == [223, 900]

@@ -330,7 +330,9 @@ if INFERENCE_BATCH_WAIT_MS > 5000:
 # failed every study of a big batch of big images (a GPU worker's 512) although none of them was at fault.
 INFERENCE_TIME_LIMIT = env_int("INFERENCE_TIME_LIMIT", 120, minimum=10)
 INFERENCE_SECONDS_PER_STUDY = 3
+# A batch task that goes on with further batches claims the last of them at most INFERENCE_DRAIN_SECONDS in.
 INFERENCE_TASK_TIME_LIMIT = INFERENCE_TIME_LIMIT + INFERENCE_SECONDS_PER_STUDY * (INFERENCE_BATCH_SIZE - 1)
+INFERENCE_TASK_TIME_LIMIT += INFERENCE_DRAIN_SECONDS if INFERENCE_BATCH_SIZE > 1 else 0
 SWEEP_INTERVAL = env_int("SWEEP_INTERVAL", 30, minimum=1)
 QUEUED_STALE_SECONDS = env_int("QUEUED_STALE_SECONDS", 120, minimum=1)
 RUNNING_STALE_SECONDS = env_int("RUNNING_STALE_SECONDS", INFERENCE_TASK_TIME_LIMIT + 60, minimum=1)

@@ -20,6 +20,7 @@ from diagnosis.models import InferenceJob, JobPriority, JobStatus, Result
 from tests import factories, images
 from tests.factories import make_member, upload_file, zip_of
 from worker.ml.prediction import Judged
+from worker.ml.preprocessing import ImageRejected
 
 pytestmark = pytest.mark.django_db
 
@@ -382,3 +383,62 @@ def test_when_claiming_a_further_batch_fails_the_batch_in_hand_still_ends(
     assert tasks.run_inference(ids[0]) == "done"
     statuses = [InferenceJob.objects.get(pk=pk).status for pk in ids]
     assert statuses == [JobStatus.DONE] * 2 + [JobStatus.QUEUED] * 3  # the others wait for their own messages
+
+
+def test_a_batch_given_back_when_the_task_stops_keeps_its_attempts(
+    alice: User, monkeypatch: Any, settings: Any
+) -> None:
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
+    ids = _five_queued(alice)
+    recorder = _Recorder()
+    real_judge = recorder.judge_prepared
+
+    def second_overruns(datas: list[bytes]) -> list[Any]:
+        if recorder.events:
+            raise SoftTimeLimitExceeded()
+        return real_judge(datas)
+
+    monkeypatch.setattr(recorder, "judge_prepared", second_overruns)
+    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    tasks.run_inference(ids[0])
+    given_back = InferenceJob.objects.get(pk=ids[4])
+    assert (given_back.status, given_back.attempts) == (JobStatus.QUEUED, 0)  # claimed ahead, never started
+
+
+def test_an_interrupted_loop_fails_what_it_holds_and_leaves_the_rest_queued(
+    alice: User, monkeypatch: Any, settings: Any
+) -> None:
+    """The soft time limit can strike outside the guarded steps: the batch in hand ends FAILED, not RUNNING."""
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
+    ids = _five_queued(alice)
+    monkeypatch.setattr(tasks, "get_predictor", lambda: _Recorder())
+
+    def strikes(self: Any) -> bool:
+        raise SoftTimeLimitExceeded()
+
+    monkeypatch.setattr(tasks._Run, "goes_on", strikes)
+    with pytest.raises(SoftTimeLimitExceeded):
+        tasks.run_inference(ids[0])
+    statuses = [InferenceJob.objects.get(pk=pk).status for pk in ids]
+    assert statuses == [JobStatus.FAILED] * 2 + [JobStatus.QUEUED] * 3
+    assert "longer than" in InferenceJob.objects.get(pk=ids[0]).reason
+
+
+def test_files_drawn_for_a_batch_that_cannot_be_recorded_are_removed(
+    alice: User, monkeypatch: Any, settings: Any
+) -> None:
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
+    studies = [factories.study(alice) for _ in range(2)]
+    recorder = _Recorder()
+    real_judge = recorder.judge_prepared
+    monkeypatch.setattr(recorder, "judge_prepared", lambda ds: [real_judge(ds)[0], ImageRejected("not a chest")])
+    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+
+    def locked(job_id: int, reason: str) -> bool:
+        raise DatabaseError("database is locked")
+
+    monkeypatch.setattr(jobs, "reject_job", locked)
+    tasks.run_inference(studies[0].job.pk)
+    assert [InferenceJob.objects.get(study=s).status for s in studies] == [JobStatus.FAILED] * 2
+    drawn = Path(settings.MEDIA_ROOT) / "derived" / str(studies[0].pk)[:2]
+    assert sorted(p.name.split("-")[-1] for p in drawn.glob(f"{studies[0].pk}-*")) == ["preview.jpg", "thumbnail.jpg"]
