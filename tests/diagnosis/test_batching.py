@@ -288,6 +288,20 @@ class _Recorder:
         return [factories.prediction() for _ in judged]
 
 
+def _second_pass_overruns(monkeypatch: Any) -> None:
+    """The predictor's second judging pass runs into the task's soft time limit."""
+    recorder = _Recorder()
+    real_judge = recorder.judge_prepared
+
+    def second_overruns(datas: list[bytes]) -> list[Any]:
+        if recorder.events:
+            raise SoftTimeLimitExceeded()
+        return real_judge(datas)
+
+    monkeypatch.setattr(recorder, "judge_prepared", second_overruns)
+    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+
+
 def _five_queued(owner: User) -> list[int]:
     return [factories.study(owner).job.pk for _ in range(5)]
 
@@ -353,16 +367,7 @@ def test_the_soft_time_limit_fails_the_batch_being_judged_keeps_the_drawn_one_an
 ) -> None:
     settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
     ids = _five_queued(alice)
-    recorder = _Recorder()
-    real_judge = recorder.judge_prepared
-
-    def second_overruns(datas: list[bytes]) -> list[Any]:
-        if recorder.events:
-            raise SoftTimeLimitExceeded()
-        return real_judge(datas)
-
-    monkeypatch.setattr(recorder, "judge_prepared", second_overruns)
-    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    _second_pass_overruns(monkeypatch)
     tasks.run_inference(ids[0])
     statuses = [InferenceJob.objects.get(pk=pk).status for pk in ids]
     assert statuses == [JobStatus.DONE] * 2 + [JobStatus.FAILED] * 2 + [JobStatus.QUEUED]
@@ -390,16 +395,7 @@ def test_a_batch_given_back_when_the_task_stops_keeps_its_attempts(
 ) -> None:
     settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
     ids = _five_queued(alice)
-    recorder = _Recorder()
-    real_judge = recorder.judge_prepared
-
-    def second_overruns(datas: list[bytes]) -> list[Any]:
-        if recorder.events:
-            raise SoftTimeLimitExceeded()
-        return real_judge(datas)
-
-    monkeypatch.setattr(recorder, "judge_prepared", second_overruns)
-    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    _second_pass_overruns(monkeypatch)
     tasks.run_inference(ids[0])
     given_back = InferenceJob.objects.get(pk=ids[4])
     assert (given_back.status, given_back.attempts) == (JobStatus.QUEUED, 0)  # claimed ahead, never started
