@@ -7,7 +7,6 @@ never in the worker's parent before fork); the model is loaded once per child.
 
 from __future__ import annotations
 
-import contextlib
 import logging
 import threading
 import time
@@ -86,17 +85,20 @@ def run_inference(self: Any, job_id: int, *more: int) -> str:
         return _judge(self, job, worker)
     except Retry:
         raise
-    except SoftTimeLimitExceeded:
-        jobs.fail_job(job_id, _too_long())
+    except SoftTimeLimitExceeded as exc:
+        jobs.fail_job(job_id, _reason(exc))
         return "failed"
     except Exception as exc:  # whatever goes wrong, the job ends FAILED with a reason, never stuck RUNNING
         logger.exception("inference failed for job %s", job_id)
-        jobs.fail_job(job_id, f"Inference failed: {type(exc).__name__}: {exc}")
+        jobs.fail_job(job_id, _reason(exc))
         return "failed"
 
 
-def _too_long() -> str:
-    return f"Processing took longer than {settings.INFERENCE_TASK_TIME_LIMIT - 5} s; it was stopped."
+def _reason(exc: BaseException) -> str:
+    """What a job failed by `exc` is told: the soft time limit, or the error."""
+    if isinstance(exc, SoftTimeLimitExceeded):
+        return f"Processing took longer than {settings.INFERENCE_TASK_TIME_LIMIT - 5} s; it was stopped."
+    return f"Inference failed: {type(exc).__name__}: {exc}"
 
 
 def _judge(task: Any, job: Any, worker: str) -> str:
@@ -217,16 +219,26 @@ class _Run:
         """step(arg), or, should it fail, every job of the batch not final yet FAILED with the reason (None)."""
         try:
             return step(arg)
-        except SoftTimeLimitExceeded:
-            self.stopped, reason = True, _too_long()
+        except SoftTimeLimitExceeded as exc:
+            self.stopped = True
+            self.fail_open(batch, _reason(exc))
         except Exception as exc:
             logger.exception("inference failed for the batch of jobs %s", [job.pk for job in batch])
-            reason = f"Inference failed: {type(exc).__name__}: {exc}"
-        for job in batch:
-            if job.pk not in self.fate:
-                jobs.fail_job(job.pk, reason)
-                self.fate[job.pk] = "failed"
+            self.fail_open(batch, _reason(exc))
         return None
+
+    def fail_open(self, batch: list[Any], reason: str, quiet: bool = False) -> None:
+        """Every job of the batch that has no fate yet: FAILED with the reason (quiet: as far as the database lets
+        it, for a loop already breaking off)."""
+        for job in batch:
+            if job.pk in self.fate:
+                continue
+            try:
+                jobs.fail_job(job.pk, reason)
+            except Exception:
+                if not quiet:
+                    raise
+            self.fate[job.pk] = "failed"
 
     def give_back(self, reading: _Stage) -> None:
         """A batch claimed ahead, not judged, when the task must stop: back to the queue without the claim counting
@@ -242,20 +254,13 @@ class _Run:
     def abandon(self, stages: list[_Stage | None], exc: BaseException) -> None:
         """The loop broke off outside a guarded step: every job it holds that is not final ends FAILED with the
         reason (as far as the database lets it), and files drawn for them that were not recorded are removed."""
-        reason = (
-            _too_long() if isinstance(exc, SoftTimeLimitExceeded) else f"Inference failed: {type(exc).__name__}: {exc}"
-        )
         for stage in stages:
             if stage is None or stage.settled:
                 continue
             stage.settled = True
             if stage.draws:
                 stage.future.add_done_callback(_discard_files)
-            for job in stage.jobs:
-                if job.pk not in self.fate:
-                    self.fate[job.pk] = "failed"
-                    with contextlib.suppress(Exception):
-                        jobs.fail_job(job.pk, reason)
+            self.fail_open(stage.jobs, _reason(exc), quiet=True)
 
     def take(self, reading: _Stage) -> Judging:
         """The batch read and prepared: those whose original could not be read end here (a missing one FAILED, a
@@ -287,20 +292,19 @@ class _Run:
     def record(self, drawing: _Stage) -> None:
         """The drawn batch's outcomes into the database (this thread's connection), once its drawing is done. The
         files it stored are removed unless their rows are saved (jobs.record_stored), whatever fails."""
+        drawing.settled = True
         try:
             refused, stored = drawing.future.result()
         except BaseException:  # the drawing failed (it stored nothing), or this wait was interrupted
-            drawing.settled = True
             drawing.future.add_done_callback(_discard_files)
             raise
-        drawing.settled = True
         try:
             for job, outcome in refused:
                 if isinstance(outcome, ImageRejected):
                     jobs.reject_job(job.pk, str(outcome))
                     self.fate[job.pk] = "rejected"
                 else:
-                    jobs.fail_job(job.pk, f"Inference failed: {type(outcome).__name__}: {outcome}")
+                    jobs.fail_job(job.pk, _reason(outcome))
                     self.fate[job.pk] = "failed"
         except BaseException:
             jobs.remove_files([result for _, _, result in stored])
@@ -337,7 +341,9 @@ def _draw(judged: Judging) -> tuple[Judging, Stored]:
     predictor = get_predictor()
     pending = [(k, outcome) for k, (_, outcome) in enumerate(judged) if isinstance(outcome, Judged)]
     drawn = list(judged)
-    for (k, _), outcome in zip(pending, _each_alone(predictor.draw, [o for _, o in pending], False), strict=True):
+    for (k, _), outcome in zip(
+        pending, _each_alone(predictor.draw, [o for _, o in pending], alone_raises=False), strict=True
+    ):
         drawn[k] = (judged[k][0], outcome)
     done = [(job, outcome) for job, outcome in drawn if isinstance(outcome, Prediction)]
     refused = [(job, outcome) for job, outcome in drawn if not isinstance(outcome, Prediction)]

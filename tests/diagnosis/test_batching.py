@@ -362,7 +362,7 @@ def test_a_batch_whose_files_cannot_be_stored_fails_alone(alice: User, monkeypat
     assert Result.objects.count() == 3
 
 
-def test_the_soft_time_limit_fails_the_batch_being_judged_keeps_the_drawn_one_and_stops(
+def test_the_soft_time_limit_fails_the_batch_being_judged_keeps_the_drawn_one_and_gives_back_the_next(
     alice: User, monkeypatch: Any, settings: Any
 ) -> None:
     settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
@@ -372,6 +372,8 @@ def test_the_soft_time_limit_fails_the_batch_being_judged_keeps_the_drawn_one_an
     statuses = [InferenceJob.objects.get(pk=pk).status for pk in ids]
     assert statuses == [JobStatus.DONE] * 2 + [JobStatus.FAILED] * 2 + [JobStatus.QUEUED]
     assert "longer than" in InferenceJob.objects.get(pk=ids[2]).reason
+    given_back = InferenceJob.objects.get(pk=ids[4])
+    assert (given_back.status, given_back.attempts) == (JobStatus.QUEUED, 0)  # claimed ahead, never started
 
 
 def test_when_claiming_a_further_batch_fails_the_batch_in_hand_still_ends(
@@ -388,17 +390,6 @@ def test_when_claiming_a_further_batch_fails_the_batch_in_hand_still_ends(
     assert tasks.run_inference(ids[0]) == "done"
     statuses = [InferenceJob.objects.get(pk=pk).status for pk in ids]
     assert statuses == [JobStatus.DONE] * 2 + [JobStatus.QUEUED] * 3  # the others wait for their own messages
-
-
-def test_a_batch_given_back_when_the_task_stops_keeps_its_attempts(
-    alice: User, monkeypatch: Any, settings: Any
-) -> None:
-    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
-    ids = _five_queued(alice)
-    _second_pass_overruns(monkeypatch)
-    tasks.run_inference(ids[0])
-    given_back = InferenceJob.objects.get(pk=ids[4])
-    assert (given_back.status, given_back.attempts) == (JobStatus.QUEUED, 0)  # claimed ahead, never started
 
 
 def test_an_interrupted_loop_fails_what_it_holds_and_leaves_the_rest_queued(
