@@ -2,18 +2,18 @@
 
     python -m xrayweb.bench [--quick]
 
-1. The ML package alone, in a child process: batched compiled forward + Grad-CAM (images/s), and the whole
+1. What creating a file costs in the run's data folder (bench_api.scratch, beside make run's data), at the start
+   and at the end: the disk's condition, which can weigh as much as anything below.
+2. The ML package alone, in a child process: batched compiled forward + Grad-CAM (images/s), and the whole
    predict_batch (decode, Grad-CAM, gate, heatmap PNG and overlay JPEG), on real radiographs of the training set;
    measured before and after the services, and the faster of the two is what the service is compared with.
-0. What creating a file costs in the run's data folder (bench_api.scratch, beside make run's data), at the start
-   and at the end: the disk's condition, which can weigh as much as anything below.
-2. The service (make run's launcher, in that folder; timed after a warm-up of WARM_UP studies) with batched
+3. The service (make run's launcher, in that folder; timed after a warm-up of WARM_UP studies) with batched
    inference: bulk API studies/s (chunks of 50), page uploads studies/s (one file per request, two at a time, as
    the upload page's script sends them), the p50/p95 upload-to-done latency of a single study on the idle system
    and while another clinic's big batch runs, the inference worker's memory from study 500 to the last, and the
    CPU time each part (web server, worker, broker, this client) spends per bulk study, which bounds studies/s on
    this machine's cores.
-3. The same service with INFERENCE_BATCH_SIZE=1 (the per-job path, the baseline): bulk API and page uploads.
+4. The same service with INFERENCE_BATCH_SIZE=1 (the per-job path, the baseline): bulk API and page uploads.
 """
 
 from __future__ import annotations

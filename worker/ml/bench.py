@@ -23,7 +23,6 @@ import queue
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from functools import partial
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
 from pathlib import Path
@@ -106,26 +105,27 @@ def latency(predictor: Predictor, image: Path, n: int) -> None:
 
 
 def batch_path(predictor: Predictor, datas: list[bytes], batch: int) -> None:
-    """predict_batch on each batch, and before it each stage alone on the same batch: decode + model input, the
-    compiled forward + Grad-CAM, polarity + gate. The rest of predict_batch's time is rendering and encoding the
-    heatmaps and overlays (and calibration); where the model dominates, that remainder is within the noise."""
+    """predict_batch on each batch, and before it each stage alone on the same batch: preparing (decode, model
+    input, display-size image: Predictor.prepare_batch), the compiled forward + Grad-CAM, polarity + gate. The
+    rest of predict_batch's time is rendering and encoding the heatmaps and overlays (and calibration); where the
+    model dominates, that remainder is within the noise."""
     batches = [datas[i : i + batch] for i in range(0, len(datas), batch)]
     for warm in {len(batches[0]): batches[0], len(batches[-1]): batches[-1]}.values():
         predictor.predict_batch(warm)  # compiles every shape the run uses (jax.jit: one per padded chunk size)
-    names = ("decode + model input", "forward + Grad-CAM (compiled)", "polarity + gate")
+    names = ("decode, input, display image", "forward + Grad-CAM (compiled)", "polarity + gate")
     stages = dict.fromkeys(names, 0.0)
     total, judged = 0.0, 0
     for chunk in batches:
         marks = [time.perf_counter()]
-        decoded = predictor.map(preprocessing.decode, chunk)
-        images = np.stack(predictor.map(partial(_model_input, size=predictor.spec.input_size), decoded))
+        prepared = [p for p in predictor.prepare_batch(chunk) if isinstance(p, Prepared)]
+        images = np.stack([p.model_input for p in prepared])
         marks.append(time.perf_counter())
         _, _, features = predictor.gradcam.batch(images)
         marks.append(time.perf_counter())
         if predictor.polarity is not None:
             predictor.polarity.reasons(images)
         if predictor.gate is not None:
-            predictor.gate.reasons(features, np.array([d.chroma for d in decoded]))
+            predictor.gate.reasons(features, np.array([p.chroma for p in prepared]))
         marks.append(time.perf_counter())
         for k, name in enumerate(names):
             stages[name] += marks[k + 1] - marks[k]
@@ -212,10 +212,6 @@ def _child(job: Job, go: Event, results: multiprocessing.Queue[int]) -> None:
     results.put(-1)
     go.wait()
     results.put(sum(isinstance(o, Prediction) for chunk in batches for o in predictor.predict_batch(chunk)))
-
-
-def _model_input(decoded: preprocessing.DecodedImage, size: int) -> np.ndarray:
-    return preprocessing.model_input(decoded.gray, size)
 
 
 def _radiographs(folder: Path, n: int) -> list[bytes]:
