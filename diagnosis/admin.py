@@ -42,8 +42,8 @@ class StudyAdmin(admin.ModelAdmin):
     list_display = ("original_name", "clinic", "owner", "patient_ref", "created")
     list_filter = ("clinic", "created")
     search_fields = ("original_name", "sha256", "owner__username", "patient_ref")
-    readonly_fields = ("id", "sha256", "size_bytes", "width", "height", "content_type", "created")
-    exclude = ("image", "preview", "thumbnail")
+    readonly_fields = ("id", "sha256", "size_bytes", "width", "height", "content_type", "chroma", "created")
+    exclude = ("image", "preview", "thumbnail", "model_copy")
     inlines = (JobInline, ResultInline)
 
 

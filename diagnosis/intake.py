@@ -110,7 +110,8 @@ def create_study(
 
 
 def store(owner: User, upload: ValidatedUpload, batch: Batch | None, details: StudyDetails) -> StoredUpload:
-    """Write the upload's files (the original, the preview, the thumbnail) for a study of the owner's clinic."""
+    """Write the upload's files (the original, the preview, the thumbnail, the model's copy) for a study of the
+    owner's clinic."""
     details = with_header(details, upload.dicom)
     study = Study(
         clinic=require_membership(owner).clinic,
@@ -127,11 +128,27 @@ def store(owner: User, upload: ValidatedUpload, batch: Batch | None, details: St
         sha256=upload.sha256,
         width=upload.width,
         height=upload.height,
+        chroma=upload.working_copy.chroma,
     )
-    study.image.save(f"original{upload.extension}", ContentFile(upload.data), save=False)
-    study.preview.save("preview.jpg", ContentFile(upload.preview_jpeg), save=False)
-    study.thumbnail.save("thumbnail.jpg", ContentFile(upload.thumbnail_jpeg), save=False)
+    files = (
+        (study.image, f"original{upload.extension}", upload.data),
+        (study.preview, "preview.jpg", upload.working_copy.display_jpeg),
+        (study.thumbnail, "thumbnail.jpg", upload.thumbnail_jpeg),
+        (study.model_copy, "model-input.pgm", upload.working_copy.model_pgm),
+    )
+    try:
+        for file, name, content in files:
+            file.save(name, ContentFile(content), save=False)
+    except BaseException:  # storage failed part way: what this study wrote goes too
+        _delete_files(StoredUpload(study, upload.dicom))
+        raise
     return StoredUpload(study, upload.dicom)
+
+
+def _delete_files(stored: StoredUpload) -> None:
+    for file in (stored.study.image, stored.study.preview, stored.study.thumbnail, stored.study.model_copy):
+        if file:
+            file.delete(save=False)
 
 
 def record(
@@ -245,5 +262,4 @@ def _store(
             pending = []
     finally:  # storage or the database failed: the group not recorded leaves no files behind
         for stored in pending:
-            for field in (stored.study.image, stored.study.preview, stored.study.thumbnail):
-                field.delete(save=False)
+            _delete_files(stored)

@@ -33,6 +33,7 @@ from django.utils import timezone
 from diagnosis.models import InferenceJob, JobStatus, Result
 from diagnosis.task_names import RUN_INFERENCE
 from worker.ml.prediction import Prediction
+from worker.ml.working import WorkingCopy
 
 logger = logging.getLogger(__name__)
 NOT_FINAL = Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
@@ -169,6 +170,20 @@ def read_original(job: InferenceJob) -> bytes:
             return bytes(fh.read())
     except FileNotFoundError as exc:
         raise OriginalMissing("The original image is missing from storage; it cannot be judged.") from exc
+
+
+def read_working_copy(job: InferenceJob) -> WorkingCopy | None:
+    """The study's working copy (worker.ml.working), or None: a study stored before there were copies, or a copy
+    that cannot be read. The original is read then; it is the record, the copy only spares decoding it again."""
+    study = job.study
+    if not study.model_copy or study.chroma is None:
+        return None
+    try:
+        with study.model_copy.open("rb") as model, study.preview.open("rb") as preview:
+            return WorkingCopy(model_pgm=bytes(model.read()), display_jpeg=bytes(preview.read()), chroma=study.chroma)
+    except Exception:  # whatever storage raises: the original is read instead, and its errors handled as ever
+        logger.warning("study %s: its working copy cannot be read; its original is decoded", study.pk, exc_info=True)
+        return None
 
 
 def give_back(job_id: int, worker: str) -> bool:

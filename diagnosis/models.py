@@ -127,6 +127,10 @@ class Study(models.Model):
     image = models.FileField(upload_to=original_path, max_length=255)
     preview = models.FileField(upload_to=derived_path, max_length=255)
     thumbnail = models.FileField(upload_to=derived_path, max_length=255)
+    # What the worker judges from instead of decoding the original again (worker.ml.working): the grey levels at the
+    # model's input size, and the colour the gate reads. Empty for studies stored before: their original is decoded.
+    model_copy = models.FileField(upload_to=derived_path, max_length=255, blank=True)
+    chroma = models.FloatField(null=True, blank=True)
     original_name = models.CharField(max_length=255)
     content_type = models.CharField(max_length=50)
     size_bytes = models.PositiveBigIntegerField()

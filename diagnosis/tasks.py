@@ -24,7 +24,7 @@ from django.db import DatabaseError
 
 from diagnosis import batching, jobs, pacs
 from diagnosis.task_names import INFERENCE_QUEUE, RUN_INFERENCE, SEND_RESULTS, SEND_REVIEW, SWEEP_STALE_JOBS
-from worker.ml.prediction import Judged, Prediction
+from worker.ml.prediction import Judged, Prediction, Prepared
 from worker.ml.preprocessing import ImageRejected
 
 logger = logging.getLogger(__name__)
@@ -317,19 +317,27 @@ class _Run:
 
 
 def _read_and_prepare(batch: list[Any]) -> Judging:
-    """On the helper thread (no database): each job's original read and prepared for the model, or _Unread."""
-    read: list[tuple[Any, _Unread | None]] = []
+    """On the helper thread (no database): each job's image prepared for the model from its study's working copy
+    (worker.ml.working: the web server decoded it once already), or, where no copy serves, from its original read
+    and decoded; or _Unread, when that original cannot be read."""
+    predictor = get_predictor()
+    copies = [jobs.read_working_copy(job) for job in batch]
+    from_copies = iter(_each_alone(predictor.prepare_copies, [c for c in copies if c is not None], alone_raises=False))
+    outcomes: list[Any] = [next(from_copies) if copy is not None else None for copy in copies]
+    originals: list[int] = []  # where no copy served: the original is decoded
     datas = []
-    for job in batch:
+    for k, job in enumerate(batch):
+        if isinstance(outcomes[k], Prepared):
+            continue
         try:
             datas.append(jobs.read_original(job))
-            read.append((job, None))
+            originals.append(k)
         except Exception as exc:  # the main thread decides: final, retried, or the batch fails
-            read.append((job, _Unread(exc)))
-    predictor = get_predictor()
+            outcomes[k] = _Unread(exc)
     prepare = lambda ds: predictor.prepare_batch(ds, settings.MAX_IMAGE_PIXELS)  # noqa: E731
-    prepared = iter(_each_alone(prepare, datas, alone_raises=False))
-    return [(job, unread or next(prepared)) for job, unread in read]
+    for k, outcome in zip(originals, _each_alone(prepare, datas, alone_raises=False), strict=True):
+        outcomes[k] = outcome
+    return list(zip(batch, outcomes, strict=True))
 
 
 Stored = list[tuple[Any, Prediction, Any]]  # (job, prediction, its unsaved Result with the files written)

@@ -11,16 +11,14 @@ import hashlib
 from dataclasses import dataclass
 from typing import IO
 
-import cv2
-import numpy as np
 from django.conf import settings
 
-from worker.ml import dicom
+from worker.ml import dicom, overlay, working
 from worker.ml.preprocessing import DecodedImage, ImageRejected, decode, display_image
+from worker.ml.working import WorkingCopy
 
 CONTENT_TYPES = {"JPEG": "image/jpeg", "PNG": "image/png", "DICOM": "application/dicom"}
 EXTENSIONS = {"JPEG": ".jpg", "PNG": ".png", "DICOM": ".dcm"}
-PREVIEW_SIDE = 1024
 THUMBNAIL_SIDE = 192
 
 
@@ -42,7 +40,7 @@ class ValidatedUpload:
     sha256: str
     width: int
     height: int
-    preview_jpeg: bytes
+    working_copy: WorkingCopy  # what the worker judges from (its display_jpeg is the study's preview)
     thumbnail_jpeg: bytes
     dicom: dicom.DicomHeader | None = None  # the original header's UIDs and details (data: the stored copy)
 
@@ -91,13 +89,6 @@ def _validated(name: str, data: bytes, decoded: DecodedImage, header: dicom.Dico
         sha256=hashlib.sha256(data).hexdigest(),
         width=decoded.width,
         height=decoded.height,
-        preview_jpeg=_jpeg(display_image(decoded.gray, PREVIEW_SIDE)),
-        thumbnail_jpeg=_jpeg(display_image(decoded.gray, THUMBNAIL_SIDE)),
+        working_copy=working.make(decoded),
+        thumbnail_jpeg=overlay.encode_jpeg(display_image(decoded.gray, THUMBNAIL_SIDE)),
     )
-
-
-def _jpeg(gray: np.ndarray) -> bytes:
-    ok, buf = cv2.imencode(".jpg", gray, [cv2.IMWRITE_JPEG_QUALITY, 90])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    return bytes(buf.tobytes())

@@ -2,8 +2,10 @@
 # Issue 12's GPU measurement, for a session lent the device (an H100 or H200 with JAX and CUDA, Python 3.12,
 # no Keras, no TensorFlow, nothing to download). The ML package's batch path (decode, compiled forward +
 # Grad-CAM, gate, heatmap PNG and overlay JPEG) on 4,000 real radiographs under Keras 3 on JAX, with where the
-# time goes, at the GPU worker's batch of 128: one process with 12 decode/render threads, serial and pipelined, then
-# several processes sharing the GPU (CELERY_WORKER_CONCURRENCY) with one or more threads each (INFERENCE_THREADS).
+# time goes, at the GPU worker's batch of 128: one process with 12 decode/render threads, from the originals and
+# from working copies (the worker's path), serial and pipelined; the same on 512 of them enlarged to 2,000 pixels;
+# then several processes sharing the GPU (CELERY_WORKER_CONCURRENCY) with one or more threads each
+# (INFERENCE_THREADS).
 # Compiled shapes are cached between the runs, so only the first one compiles.
 #
 #   bash tools/device_bench.sh prepare   # here: Keras and the few wheels the device lacks, and 4,000 training
@@ -44,7 +46,10 @@ run)
   date +%T
   # one process as the compose GPU worker runs it (12 decode/render threads), serial and pipelined as the
   # worker's task runs it (a helper thread decodes the next batch and draws the one before while the model judges)
+  # (from the originals, then from working copies as the worker now judges); then radiographs of a clinical size
   python3 -m worker.ml.bench --batch-path 4000 --batch 128 --threads 12 --folder .device/data
+  date +%T
+  python3 -m worker.ml.bench --batch-path 512 --batch 128 --threads 12 --side 2000 --folder .device/data
   for run in "4 1" "8 1"; do
     set -- $run
     date +%T

@@ -302,7 +302,7 @@ def report(
     (the lower ratio: the machine's speed drifts by up to a third within a run, and a slow moment flatters)."""
     ml = max(ml_runs, key=lambda r: r["model"])
     print(f"\n== make bench: {sizes['n']} bulk, {sizes['page']} page uploads; batch {batch} vs per-image ==")
-    print(f"disk: a new file cost {disk[0]:.0f} us of CPU at the start, {disk[1]:.0f} us at the end (5 files a study)")
+    print(f"disk: a new file cost {disk[0]:.0f} us of CPU at the start, {disk[1]:.0f} us at the end (6 files a study)")
     print(f"{'':34}{'batched':>10}{'per-image':>11}{'ratio':>8}")
     for key, name in (
         ("bulk", "bulk API (chunks of 50), studies/s"),

@@ -16,13 +16,14 @@ from django.core.files.base import ContentFile
 from django.db import DatabaseError
 
 from diagnosis import batching, intake, jobs, tasks
-from diagnosis.models import InferenceJob, JobPriority, JobStatus, Result
+from diagnosis.models import InferenceJob, JobPriority, JobStatus, Result, Study
 from tests import factories, images
 from tests.factories import make_member, upload_file, zip_of
 from worker.ml.prediction import Judged
 from worker.ml.preprocessing import ImageRejected
 
 pytestmark = pytest.mark.django_db
+UPLOAD_FILES = ("model-input.pgm", "preview.jpg", "thumbnail.jpg")  # a study's derived files, before any result
 
 
 def _queued(owner: User, priority: JobPriority = JobPriority.BULK) -> int:
@@ -98,6 +99,9 @@ class _CountingPredictor:
     def __init__(self, real: Any) -> None:
         self.real, self.calls = real, list[int]()
 
+    def prepare_copies(self, copies: list[Any]) -> list[Any]:
+        return list(self.real.prepare_copies(copies))
+
     def prepare_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
         return list(self.real.prepare_batch(datas, max_pixels))
 
@@ -111,7 +115,9 @@ class _CountingPredictor:
 
 def test_good_and_bad_images_in_one_batch_each_end_alone(alice: User, monkeypatch: Any, settings: Any) -> None:
     """One compiled pass for a real radiograph, a truncated file, a photo and a missing original: the
-    radiograph is DONE with a result, the others REJECTED or FAILED with their own reasons."""
+    radiograph is DONE with a result, the others REJECTED or FAILED with their own reasons. The truncated and
+    missing originals are of studies without a working copy (stored before there were any), whose original is
+    decoded; the others are judged from their copies."""
     if not images.SHARED_DATA.exists():
         pytest.skip(images.NO_DATA_REASON)
     settings.INFERENCE_BATCH_SIZE = 8
@@ -132,6 +138,7 @@ def test_good_and_bad_images_in_one_batch_each_end_alone(alice: User, monkeypatc
     cut.image.storage.delete(name)
     cut.image.storage.save(name, ContentFile(images.png()[:300]))
     gone.image.storage.delete(str(gone.image.name))
+    Study.objects.filter(pk__in=[cut.pk, gone.pk]).update(model_copy="", chroma=None)
 
     assert tasks.run_inference(photo.job.pk) == "rejected"
     assert counting.calls == [4]  # one pass for the four readable images; the missing one never reached it
@@ -154,6 +161,9 @@ def test_a_failing_batch_pass_falls_back_to_one_by_one(alice: User, monkeypatch:
     settings.INFERENCE_BATCH_SIZE = 8
 
     class Breaks:
+        def prepare_copies(self, copies: list[Any]) -> list[Any]:
+            return [None] * len(copies)  # no copy serves: the originals are read
+
         def prepare_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
             return datas
 
@@ -189,7 +199,7 @@ def test_recording_twice_keeps_the_first_result_and_a_final_job_keeps_its_outcom
     kept = Result.objects.get()
     for study in (first, rejected):
         folder = Path(settings.MEDIA_ROOT) / "derived" / str(study.pk)[:2]
-        names = {p.name for p in folder.glob(f"{study.pk}-*") if not p.name.endswith(("preview.jpg", "thumbnail.jpg"))}
+        names = {p.name for p in folder.glob(f"{study.pk}-*") if not p.name.endswith(UPLOAD_FILES)}
         assert names == (
             {Path(kept.heatmap.name or "").name, Path(kept.overlay.name or "").name} if study == first else set()
         )
@@ -241,9 +251,7 @@ def test_results_that_cannot_be_recorded_leave_no_files(alice: User, monkeypatch
     with pytest.raises(RuntimeError):
         jobs.record_results([(j, factories.prediction()) for j in held])
     folder = Path(settings.MEDIA_ROOT) / "derived" / str(study.pk)[:2]
-    assert sorted(p.name for p in folder.glob(f"{study.pk}-*")) == [
-        f"{study.pk}-{n}" for n in ("preview.jpg", "thumbnail.jpg")
-    ]
+    assert sorted(p.name for p in folder.glob(f"{study.pk}-*")) == [f"{study.pk}-{n}" for n in UPLOAD_FILES]
 
 
 def test_a_message_whose_jobs_earlier_batches_took_reads_them_once_and_still_takes_a_dead_holders(
@@ -269,6 +277,9 @@ class _Recorder:
     def __init__(self, overlap: threading.Event | None = None) -> None:
         self.events: list[str] = []
         self.overlap = overlap
+
+    def prepare_copies(self, copies: list[Any]) -> list[Any]:
+        return [None] * len(copies)  # no copy serves: the originals are read
 
     def prepare_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
         return datas
@@ -428,4 +439,28 @@ def test_files_drawn_for_a_batch_that_cannot_be_recorded_are_removed(
     tasks.run_inference(studies[0].job.pk)
     assert [InferenceJob.objects.get(study=s).status for s in studies] == [JobStatus.FAILED] * 2
     drawn = Path(settings.MEDIA_ROOT) / "derived" / str(studies[0].pk)[:2]
-    assert sorted(p.name.split("-")[-1] for p in drawn.glob(f"{studies[0].pk}-*")) == ["preview.jpg", "thumbnail.jpg"]
+    left = sorted(p.name.removeprefix(f"{studies[0].pk}-") for p in drawn.glob(f"{studies[0].pk}-*"))
+    assert left == list(UPLOAD_FILES)
+
+
+def test_a_study_is_judged_from_its_working_copy_and_from_its_original_where_the_copy_cannot_serve(
+    alice: User, settings: Any
+) -> None:
+    """Decode once: the worker judges from what the web server made at upload, so an original spoilt after its
+    upload does not matter, and the call is the original's; a copy that cannot be read falls back to the original."""
+    if not images.SHARED_DATA.exists():
+        pytest.skip(images.NO_DATA_REASON)
+    settings.INFERENCE_BATCH_SIZE = 8
+    radiographs = [images.real_radiograph("PNEUMONIA", 0), images.real_radiograph("NORMAL", 7)]
+    _, submission = intake.submit_batch(alice, [upload_file(f"{i}.jpeg", d) for i, d in enumerate(radiographs)], None)
+    from_copy, from_original = submission.studies
+    assert str(from_copy.model_copy.name).endswith("-model-input.pgm") and from_copy.chroma == 0.0
+    storage = from_copy.image.storage
+    for name, spoilt in ((from_copy.image.name, b"spoilt"), (from_original.model_copy.name, b"P5\n2 2\n255\n")):
+        storage.delete(str(name))
+        storage.save(str(name), ContentFile(spoilt))
+    tasks.run_inference(from_copy.job.pk)
+    assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
+    for study, data in zip((from_copy, from_original), radiographs, strict=True):
+        expected, result = tasks.get_predictor().predict(data), Result.objects.get(study=study)
+        assert result.label == expected.label and result.probability == pytest.approx(expected.probability, abs=1e-4)

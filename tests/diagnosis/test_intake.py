@@ -67,6 +67,24 @@ def test_a_group_that_cannot_be_recorded_leaves_no_files(alice, settings, monkey
     assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
 
 
+def test_storage_failing_part_way_through_a_study_leaves_none_of_its_files(alice, settings, monkeypatch) -> None:
+    from pathlib import Path
+
+    from django.core.files.storage import FileSystemStorage
+
+    save = FileSystemStorage._save
+
+    def fails_on_the_third(self, name, content):
+        if name.endswith("thumbnail.jpg"):
+            raise OSError(28, "No space left on device")
+        return save(self, name, content)
+
+    monkeypatch.setattr(FileSystemStorage, "_save", fails_on_the_third)
+    with pytest.raises(OSError, match="No space"):
+        intake.submit_files(alice, [upload_file("a.png")])
+    assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
+
+
 def test_a_message_names_at_most_half_a_batch(alice, settings, django_capture_on_commit_callbacks) -> None:
     settings.INFERENCE_BATCH_SIZE = 8  # half a batch: 4 jobs a message, the rest of each batch for the fair order
     with (

@@ -29,10 +29,12 @@ def test_a_study_goes_to_done_with_a_result(alice) -> None:
 
 
 def test_a_file_corrupted_after_upload_is_rejected_not_crashed(alice) -> None:
+    """Its working copy spoilt, the worker reads the original (see test_batching for each alone); that is spoilt too."""
     study = intake.submit_files(alice, [upload_file()]).studies[0]
-    name = str(study.image.name)
-    study.image.storage.delete(name)
-    study.image.storage.save(name, ContentFile(images.png()[:300]))
+    for field, spoilt in ((study.model_copy, b"P5\n"), (study.image, images.png()[:300])):
+        name = str(field.name)
+        field.storage.delete(name)
+        field.storage.save(name, ContentFile(spoilt))
     assert run_inference(study.job.pk) == "rejected"
     job = InferenceJob.objects.get(study=study)
     assert job.status == JobStatus.REJECTED and "truncated or corrupt" in job.reason

@@ -11,8 +11,9 @@ def test_valid_png_and_jpeg() -> None:
     assert (png.content_type, png.extension, png.width, png.height) == ("image/png", ".png", 400, 300)
     assert len(png.sha256) == 64
     jpg = validate_upload("b.jpeg", None, io.BytesIO(images.jpeg()))
-    assert jpg.content_type == "image/jpeg" and jpg.preview_jpeg[:2] == b"\xff\xd8"
+    assert jpg.content_type == "image/jpeg" and jpg.working_copy.display_jpeg[:2] == b"\xff\xd8"  # the preview
     assert jpg.thumbnail_jpeg[:2] == b"\xff\xd8"
+    assert jpg.working_copy.model_pgm.startswith(b"P5\n224 224\n") and jpg.working_copy.chroma == 0.0
 
 
 def test_a_file_over_the_limit_is_refused_before_it_is_read(settings) -> None:

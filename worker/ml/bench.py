@@ -8,11 +8,14 @@ backend only), the compiled batched Grad-CAM at batch 64, and the shipped Predic
 Grad-CAM, gate, calibration, heatmap and overlay) on a real radiograph upscaled to 1024x1024 (so that nothing is
 gated away before the rendering is timed).
 
---batch-path N runs the ML package's batch path, Predictor.predict_batch, on N real radiographs in batches of
---batch, and prints images/s with where the time goes. --processes P runs it in P processes at once, as a worker
-with CELERY_WORKER_CONCURRENCY=P does (each its own Predictor, all sharing the machine's one GPU), and prints
-their images/s together. All run under whichever KERAS_BACKEND is set (tensorflow or jax, CPU or GPU); nothing
-here needs Django.
+--batch-path N runs the ML package's batch path on N real radiographs in batches of --batch, and prints images/s
+with where the time goes: first from the originals (Predictor.predict_batch: decode, model, drawing), then from
+their working copies, as the worker runs it (worker.ml.working: the web server decoded each upload once already),
+each serially and pipelined. --side S first enlarges every radiograph to S pixels on its longest side (a JPEG, as
+a clinic's radiographs of 2,000-3,000 pixels are; the training images are 224). --processes P runs the worker's
+path in P processes at once, as a worker with CELERY_WORKER_CONCURRENCY=P does (each its own Predictor, all
+sharing the machine's one GPU), and prints their images/s together. All run under whichever KERAS_BACKEND is set
+(tensorflow or jax, CPU or GPU); nothing here needs Django.
 """
 
 from __future__ import annotations
@@ -26,12 +29,13 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
 from pathlib import Path
+from typing import Any
 
 import cv2
 import keras
 import numpy as np
 
-from worker.ml import preprocessing
+from worker.ml import preprocessing, working
 from worker.ml.inference import Predictor
 from worker.ml.prediction import Prediction, Prepared
 from worker.ml.spec import ModelSpec
@@ -68,16 +72,17 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--folder", type=Path, default=DEFAULT_FOLDER, help="radiographs for --batch-path")
     p.add_argument("--threads", type=int, default=1, help="threads that decode and render (INFERENCE_THREADS)")
     p.add_argument("--processes", type=int, default=1, help="processes running --batch-path at once")
+    p.add_argument("--side", type=int, default=0, help="enlarge the radiographs to this longest side first")
     args = p.parse_args(argv)
     print(f"Keras {keras.__version__} on {keras.backend.backend()}, {_device()}, {args.threads} decode/render threads")
     if args.batch_path and args.processes > 1:
-        parallel(args.processes, (args.folder, args.batch_path, args.batch, args.threads))
+        parallel(args.processes, (args.folder, args.batch_path, args.batch, args.threads, args.side))
         return
     began = time.perf_counter()
     predictor = Predictor(ModelSpec.load(), max(args.batch, 64) if args.batch_path else 64, args.threads)
     print(f"model loaded and compiled in {time.perf_counter() - began:.0f} s", flush=True)
     if args.batch_path:
-        batch_path(predictor, _radiographs(args.folder, args.batch_path), args.batch)
+        batch_path(predictor, _radiographs(args.folder, args.batch_path, args.side), args.batch)
     else:
         latency(predictor, args.image, args.n)
 
@@ -105,19 +110,44 @@ def latency(predictor: Predictor, image: Path, n: int) -> None:
 
 
 def batch_path(predictor: Predictor, datas: list[bytes], batch: int) -> None:
-    """predict_batch on each batch, and before it each stage alone on the same batch: preparing (decode, model
-    input, display-size image: Predictor.prepare_batch), the compiled forward + Grad-CAM, polarity + gate. The
-    rest of predict_batch's time is rendering and encoding the heatmaps and overlays (and calibration); where the
-    model dominates, that remainder is within the noise."""
+    """The batch path from the originals, then from their working copies (the worker's), each serially with where
+    the time goes and then pipelined."""
+    sizes = sorted(preprocessing.decode(d).gray.shape for d in datas[:: max(1, len(datas) // 20)])
+    print(f"{len(datas)} radiographs, about {sizes[len(sizes) // 2][1]}x{sizes[len(sizes) // 2][0]} pixels")
     batches = [datas[i : i + batch] for i in range(0, len(datas), batch)]
-    for warm in {len(batches[0]): batches[0], len(batches[-1]): batches[-1]}.values():
-        predictor.predict_batch(warm)  # compiles every shape the run uses (jax.jit: one per padded chunk size)
-    names = ("decode, input, display image", "forward + Grad-CAM (compiled)", "polarity + gate")
+    prepare_originals = predictor.prepare_batch
+    serial(predictor, batches, prepare_originals, "predict_batch")
+    pipelined(predictor, batches, prepare_originals, "from the originals")
+    start = time.perf_counter()
+    copies = [[working.make(preprocessing.decode(d), predictor.spec.input_size) for d in chunk] for chunk in batches]
+    made_ms = (time.perf_counter() - start) * 1000 / len(datas)
+    print(f"working copies: decoding and making them (the web server's work at upload) {made_ms:.2f} ms/image")
+    serial(predictor, copies, _from_copies(predictor), "from working copies")
+    pipelined(predictor, copies, _from_copies(predictor), "from working copies")
+
+
+Prepare = Callable[[list[Any]], Sequence[Prepared | Exception]]
+
+
+def _from_copies(predictor: Predictor) -> Prepare:
+    def prepare(copies: list[working.WorkingCopy]) -> list[Prepared | Exception]:
+        return [p if p is not None else RuntimeError("copy unusable") for p in predictor.prepare_copies(copies)]
+
+    return prepare
+
+
+def serial(predictor: Predictor, batches: list[list[Any]], prepare: Prepare, title: str) -> None:
+    """Each batch through preparing, the compiled forward + Grad-CAM, polarity + gate and drawing, one after the
+    other, each stage timed (drawing includes calibration, which is within the noise)."""
+    warm = batches[0] if len(batches[0]) == len(batches[-1]) else batches[-1]
+    predictor.draw(predictor.judge_prepared(prepare(batches[0])))  # compiles every shape the run uses
+    predictor.draw(predictor.judge_prepared(prepare(warm)))
+    names = ("preparing (decode, input, display)", "forward + Grad-CAM (compiled)", "polarity + gate", "drawing")
     stages = dict.fromkeys(names, 0.0)
-    total, judged = 0.0, 0
+    judged = 0
     for chunk in batches:
         marks = [time.perf_counter()]
-        prepared = [p for p in predictor.prepare_batch(chunk) if isinstance(p, Prepared)]
+        prepared = [p for p in prepare(chunk) if isinstance(p, Prepared)]
         images = np.stack([p.model_input for p in prepared])
         marks.append(time.perf_counter())
         _, _, features = predictor.gradcam.batch(images)
@@ -127,49 +157,52 @@ def batch_path(predictor: Predictor, datas: list[bytes], batch: int) -> None:
         if predictor.gate is not None:
             predictor.gate.reasons(features, np.array([p.chroma for p in prepared]))
         marks.append(time.perf_counter())
+        drawn = predictor.draw(predictor.judge_prepared(prepared))
+        marks.append(time.perf_counter())
+        judged += sum(isinstance(o, Prediction) for o in drawn)
         for k, name in enumerate(names):
             stages[name] += marks[k + 1] - marks[k]
-        start = time.perf_counter()
-        judged += sum(isinstance(o, Prediction) for o in predictor.predict_batch(chunk))
-        total += time.perf_counter() - start
-    stages["rendering, encoding (the rest)"] = total - sum(stages.values())
-    n = len(datas)
-    print(f"predict_batch: {n} radiographs in batches of {batch}, {judged} judged: {n / total:.1f} images/s")
+    stages[names[3]] -= stages[names[1]] + stages[names[2]]  # judge_prepared ran the model and the gate again
+    total = sum(stages.values())
+    n = sum(len(b) for b in batches)
+    print(f"{title}: {n} radiographs in batches of {len(batches[0])}, {judged} judged: {n / total:.1f} images/s")
     for name, seconds in stages.items():
-        print(f"  {name:<32} {seconds * 1000 / n:7.2f} ms/image {100 * seconds / total:5.1f} %")
+        print(f"  {name:<36} {seconds * 1000 / n:7.2f} ms/image {100 * seconds / total:5.1f} %")
     print(f"  the model alone: {n / stages[names[1]]:.1f} images/s")
-    start = time.perf_counter()
-    overlapped = pipelined(predictor, batches)
-    print(f"pipelined as the worker runs it, {overlapped} judged: {n / (time.perf_counter() - start):.1f} images/s "
-          "(a helper thread prepares the next batch and draws the one before while the model judges)")  # fmt: skip
 
 
-def pipelined(predictor: Predictor, batches: list[list[bytes]]) -> int:
+def pipelined(predictor: Predictor, batches: list[list[Any]], prepare: Prepare, title: str) -> int:
     """The worker's loop without the database and files (diagnosis.tasks._run_batch): while the model judges
-    batch k, one helper thread draws batch k-1 and then prepares batch k+1. Returns how many were judged."""
+    batch k, one helper thread draws batch k-1 and then prepares batch k+1. Prints images/s and returns how many
+    were judged."""
+    start = time.perf_counter()
     judged = 0
     with ThreadPoolExecutor(1, thread_name_prefix="bench-helper") as helper:
-        preparing = helper.submit(predictor.prepare_batch, batches[0])
+        preparing = helper.submit(prepare, batches[0])
         drawing: Future[list[Prediction | Exception]] | None = None
         for k in range(len(batches)):
-            prepared: list[Prepared | Exception] = list(preparing.result())
+            prepared = list(preparing.result())
             if k + 1 < len(batches):
-                preparing = helper.submit(predictor.prepare_batch, batches[k + 1])
+                preparing = helper.submit(prepare, batches[k + 1])
             outcomes = predictor.judge_prepared(prepared)
             if drawing is not None:
                 judged += sum(isinstance(o, Prediction) for o in drawing.result())
             drawing = helper.submit(predictor.draw, outcomes)
         if drawing is not None:
             judged += sum(isinstance(o, Prediction) for o in drawing.result())
+    n = sum(len(b) for b in batches)
+    rate = n / (time.perf_counter() - start)
+    print(f"pipelined as the worker runs it, {title}, {judged} judged: {rate:.1f} images/s")
     return judged
 
 
-Job = tuple[Path, int, int, int]  # folder, images, batch, threads
+Job = tuple[Path, int, int, int, int]  # folder, images, batch, threads, side
 
 
 def parallel(processes: int, job: Job) -> None:
-    """Each process loads its own Predictor and runs predict_batch over all the images once; the clock runs from
-    when every one of them is warmed up until the last one is done. A process that dies ends the run at once."""
+    """Each process loads its own Predictor and runs the worker's path (from working copies, made before the clock
+    starts) over all the images once; the clock runs from when every one of them is warmed up until the last one is
+    done. A process that dies ends the run at once."""
     ctx = multiprocessing.get_context("spawn")  # a forked child would share the parent's framework state
     go = ctx.Event()
     results: multiprocessing.Queue[int] = ctx.Queue()
@@ -186,7 +219,7 @@ def parallel(processes: int, job: Job) -> None:
     n = job[1] * processes
     print(
         f"{processes} processes x {job[3]} threads, batches of {job[2]}: {n} radiographs, {judged} judged: "
-        f"{n / seconds:.1f} images/s",
+        f"{n / seconds:.1f} images/s from working copies",
         flush=True,
     )
 
@@ -204,22 +237,34 @@ def _collect(results: multiprocessing.Queue[int], children: Sequence[BaseProcess
 
 
 def _child(job: Job, go: Event, results: multiprocessing.Queue[int]) -> None:
-    folder, n, batch, threads = job
+    folder, n, batch, threads, side = job
     predictor = Predictor(ModelSpec.load(), max(batch, 64), threads)
-    datas = _radiographs(folder, n)
-    batches = [datas[i : i + batch] for i in range(0, len(datas), batch)]
-    predictor.predict_batch(batches[-1])
+    datas = _radiographs(folder, n, side)
+    size = predictor.spec.input_size
+    copies = [[working.make(preprocessing.decode(d), size) for d in datas[i : i + batch]] for i in range(0, n, batch)]
+    prepare = _from_copies(predictor)
+    predictor.draw(predictor.judge_prepared(prepare(copies[-1])))
     results.put(-1)
     go.wait()
-    results.put(sum(isinstance(o, Prediction) for chunk in batches for o in predictor.predict_batch(chunk)))
+    drawn = [predictor.draw(predictor.judge_prepared(prepare(chunk))) for chunk in copies]
+    results.put(sum(isinstance(o, Prediction) for outcomes in drawn for o in outcomes))
 
 
-def _radiographs(folder: Path, n: int) -> list[bytes]:
-    """n JPEGs spread evenly over the folder's sorted list (both classes of the Kermany training split)."""
+def _radiographs(folder: Path, n: int, side: int = 0) -> list[bytes]:
+    """n JPEGs spread evenly over the folder's sorted list (both classes of the Kermany training split); with side,
+    each enlarged to that longest side (bicubic) and saved again as a JPEG at quality 95."""
     files = sorted(folder.rglob("*.jpeg"))
     if len(files) < n:
         raise SystemExit(f"{folder} has {len(files)} JPEGs, fewer than the {n} asked for")
-    return [files[i * len(files) // n].read_bytes() for i in range(n)]
+    datas = [files[i * len(files) // n].read_bytes() for i in range(n)]
+    return [_enlarged(d, side) for d in datas] if side else datas
+
+
+def _enlarged(data: bytes, side: int) -> bytes:
+    gray = preprocessing.decode(data).gray
+    h, w = gray.shape
+    big = cv2.resize(gray, (round(w * side / max(h, w)), round(h * side / max(h, w))), interpolation=cv2.INTER_CUBIC)
+    return bytes(cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
 
 
 def _device() -> str:

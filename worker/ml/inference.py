@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import threadpoolctl
 
-from worker.ml import calibration, overlay, preprocessing
+from worker.ml import calibration, overlay, preprocessing, working
 from worker.ml.gate import Gate
 from worker.ml.gradcam import GradCam, analysis_model, scaled
 from worker.ml.polarity import Polarity
@@ -106,6 +106,25 @@ class Predictor:
             model_input=preprocessing.model_input(decoded.gray, self.spec.input_size),
             display=preprocessing.display_image(decoded.gray),
             chroma=decoded.chroma,
+            prepare_ms=(time.perf_counter() - start) * 1000,
+        )
+
+    def prepare_copies(self, copies: Sequence[working.WorkingCopy]) -> list[Prepared | None]:
+        """Each image's working copy (made where it was first decoded: worker.ml.working) made ready for the model,
+        as prepare_batch does from the original, to the same model input; None where the copy cannot serve, whose
+        original is then prepared instead."""
+        return self.map(self._prepare_copy, copies)
+
+    def _prepare_copy(self, copy: working.WorkingCopy) -> Prepared | None:
+        start = time.perf_counter()
+        read = working.read(copy, self.spec.input_size)
+        if read is None:
+            return None
+        gray, display = read
+        return Prepared(
+            model_input=preprocessing.model_input(gray, self.spec.input_size),
+            display=display,
+            chroma=copy.chroma,
             prepare_ms=(time.perf_counter() - start) * 1000,
         )
 

@@ -55,14 +55,14 @@ def overlay(gray: np.ndarray, heatmap_bgr: np.ndarray, values: np.ndarray) -> np
 def encode_png(image: np.ndarray) -> bytes:
     """Lossless, no row filter: a smooth map compresses as well without one, and several times faster."""
     params = [cv2.IMWRITE_PNG_COMPRESSION, 1, cv2.IMWRITE_PNG_FILTER, cv2.IMWRITE_PNG_FILTER_NONE]
-    return _encode(".png", image, params)
+    return encode(".png", image, params)
 
 
 def encode_jpeg(image: np.ndarray) -> bytes:
-    return _encode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    return encode(".jpg", image, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
 
 
-def _encode(ext: str, image: np.ndarray, params: list[int]) -> bytes:
+def encode(ext: str, image: np.ndarray, params: list[int]) -> bytes:
     ok, buf = cv2.imencode(ext, image, params)
     if not ok:
         raise RuntimeError(f"{ext} encoding failed")

@@ -27,15 +27,24 @@ def test_processes_run_the_batch_path_together_and_count_every_image(tmp_path: P
     assert one.returncode == 0, one.stderr[-2000:]
     alone = re.search(r"predict_batch: 6 radiographs in batches of 4, (\d+) judged", one.stdout)
     assert alone, one.stdout
-    overlapped = re.search(r"pipelined as the worker runs it, (\d+) judged: ([\d.]+) images/s", one.stdout)
-    assert overlapped and overlapped.group(1) == alone.group(1), one.stdout  # the same images judged either way
+    for source in ("from the originals", "from working copies"):  # the same images judged every way
+        overlapped = re.search(rf"pipelined as the worker runs it, {source}, (\d+) judged: [\d.]+ images/s", one.stdout)
+        assert overlapped and overlapped.group(1) == alone.group(1), one.stdout
+    copies = re.search(r"from working copies: 6 radiographs in batches of 4, (\d+) judged", one.stdout)
+    assert copies and copies.group(1) == alone.group(1), one.stdout
     two = _bench(folder, "--batch-path", "6", "--batch", "4", "--processes", "2", "--threads", "2")
     assert two.returncode == 0, two.stderr[-2000:]
-    line = r"2 processes x 2 threads, batches of 4: 12 radiographs, (\d+) judged: ([\d.]+) images/s"
+    line = r"2 processes x 2 threads, batches of 4: 12 radiographs, (\d+) judged: ([\d.]+) images/s from working"
     together = re.search(line, two.stdout)
     assert together, two.stdout
     assert int(together.group(1)) == 2 * int(alone.group(1))  # each process judged all six, as one process does
     assert float(together.group(2)) > 0
+
+
+def test_side_enlarges_the_radiographs_first(tmp_path: Path) -> None:
+    out = _bench(_folder(tmp_path, 2), "--batch-path", "2", "--batch", "2", "--side", "1200")
+    assert out.returncode == 0, out.stderr[-2000:]
+    assert "2 radiographs, about 1200x960 pixels" in out.stdout  # chest_like is 320x256
 
 
 def test_a_process_that_dies_ends_the_run_with_its_reason(tmp_path: Path) -> None:

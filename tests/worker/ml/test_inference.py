@@ -7,6 +7,7 @@ import pytest
 from tests import images
 from worker.ml import calibration, data
 from worker.ml.inference import Predictor
+from worker.ml.prediction import Prediction
 from worker.ml.spec import ModelSpec
 
 pytestmark = pytest.mark.data
@@ -136,3 +137,35 @@ def test_decode_and_render_threads_give_the_same_outcomes_in_the_same_order(
                 b.heatmap_png,
                 b.overlay_jpeg,
             )
+
+
+def test_working_copies_are_judged_as_their_originals(predictor: Predictor) -> None:
+    """Issue 12, decode once: judged from the copies the web server made, radiographs (one enlarged to a clinical
+    size), a negative and a radiograph in colour get the same calls, probabilities and refusals as from the
+    originals."""
+    from worker.ml import preprocessing, working
+
+    normal = images.real_radiograph("NORMAL", 7)
+    large = cv2.resize(preprocessing.decode(images.real_radiograph("PNEUMONIA", 0)).gray, (2000, 1700))
+    negative = images.encode(255 - preprocessing.decode(normal).gray)
+    gray = preprocessing.decode(normal).gray.astype(np.float32)
+    tinted = images.encode(
+        np.stack([gray, gray * 0.5, gray * 0.2], axis=-1).astype(np.uint8)
+    )  # a radiograph, in colour
+    originals = [normal, images.encode(large), negative, tinted, images.real_radiograph("PNEUMONIA", 5)]
+    copies = [working.make(preprocessing.decode(data), predictor.spec.input_size) for data in originals]
+    prepared = predictor.prepare_copies(copies)
+    assert all(p is not None for p in prepared)
+    from_copies = predictor.draw(predictor.judge_prepared([p for p in prepared if p is not None]))
+    from_originals = predictor.predict_batch(originals)
+    assert [type(o) for o in from_copies] == [type(o) for o in from_originals]
+    assert isinstance(from_copies[2], preprocessing.ImageRejected) and "inverted" in str(from_copies[2])
+    assert isinstance(from_copies[3], preprocessing.ImageRejected) and "colour photograph" in str(from_copies[3])
+    for a, b in zip(from_copies, from_originals, strict=True):
+        if isinstance(a, preprocessing.ImageRejected):
+            assert str(a) == str(b)  # the colour travels with its copy to the gate
+        else:
+            assert isinstance(a, Prediction) and isinstance(b, Prediction)
+            assert (a.label, a.probability) == (b.label, b.probability)
+    other = working.make(preprocessing.decode(normal), predictor.spec.input_size + 32)
+    assert predictor.prepare_copies([other]) == [None]  # made for another model: its original is decoded
