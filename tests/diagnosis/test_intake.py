@@ -72,14 +72,14 @@ def test_storage_failing_part_way_through_a_study_leaves_none_of_its_files(alice
 
     from django.core.files.storage import FileSystemStorage
 
-    save = FileSystemStorage._save
+    save = FileSystemStorage.save
 
-    def fails_on_the_third(self, name, content):
-        if name.endswith("thumbnail.jpg"):
+    def fails_on_the_third(self, name, content, max_length=None):
+        if str(name).endswith("thumbnail.jpg"):
             raise OSError(28, "No space left on device")
-        return save(self, name, content)
+        return save(self, name, content, max_length)
 
-    monkeypatch.setattr(FileSystemStorage, "_save", fails_on_the_third)
+    monkeypatch.setattr(FileSystemStorage, "save", fails_on_the_third)
     with pytest.raises(OSError, match="No space"):
         intake.submit_files(alice, [upload_file("a.png")])
     assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
