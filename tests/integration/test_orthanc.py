@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import io
 import json
+import os
 import shutil
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Iterator
 from pathlib import Path
@@ -20,12 +22,13 @@ import pydicom
 import pytest
 import requests
 from PIL import Image
+from rest_framework.authtoken.models import Token
 
 from diagnosis import reviews
 from diagnosis.dicom_listener import start
 from diagnosis.models import DicomPeer, JobStatus, ResultSend, Role, SendStatus, Study
 from tests import dicoms, factories, images
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import ROOT, database_url, wait_for
 
 pytestmark = pytest.mark.integration
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
@@ -39,7 +42,7 @@ def _free_port() -> int:
 
 
 class Orthanc:
-    def __init__(self, folder: Path, listener_port: int) -> None:
+    def __init__(self, folder: Path, listener_port: int, **extra: Any) -> None:
         folder.mkdir(parents=True, exist_ok=True)
         self.http, self.dicom = _free_port(), _free_port()
         self.url = f"http://127.0.0.1:{self.http}"
@@ -54,6 +57,7 @@ class Orthanc:
             "AuthenticationEnabled": False,
             "DicomModalities": {"xray": ["XRAYAI", "127.0.0.1", listener_port]},
             "Plugins": [str(DICOMWEB_PLUGIN)] if DICOMWEB_PLUGIN.exists() else [],
+            **extra,
         }
         (folder / "orthanc.json").write_text(json.dumps(config))
         self.log = folder / "orthanc.log"
@@ -73,8 +77,8 @@ class Orthanc:
         r.raise_for_status()
         return r.json() if "json" in r.headers.get("content-type", "") else r.content
 
-    def post(self, path: str, data: bytes | str) -> Any:
-        r = requests.post(f"{self.url}{path}", data=data, timeout=60)
+    def post(self, path: str, data: bytes | str | None = None, **kwargs: Any) -> Any:
+        r = requests.post(f"{self.url}{path}", data=data, timeout=60, **kwargs)
         r.raise_for_status()
         return r.json()
 
@@ -93,10 +97,14 @@ def listener(transactional_db: None) -> Iterator[int]:
     server.shutdown()
 
 
-@pytest.fixture
-def orthanc(listener: int, tmp_path: Path) -> Iterator[Orthanc]:
+def _require_orthanc() -> None:
     if not Path(ORTHANC).exists():
         pytest.skip("Orthanc is not installed (apt-get install orthanc orthanc-dicomweb; .ci/run does)")
+
+
+@pytest.fixture
+def orthanc(listener: int, tmp_path: Path) -> Iterator[Orthanc]:
+    _require_orthanc()
     pacs = Orthanc(tmp_path / "orthanc", listener)
     yield pacs
     pacs.stop()
@@ -159,3 +167,62 @@ def test_orthanc_round_trip(alice, start_worker, listener: int, orthanc: Orthanc
     assert items["Finding"].ConceptCodeSequence[0].CodeMeaning != result.get_label_display()
     predecessor = reading.PredecessorDocumentsSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
     assert predecessor.ReferencedSOPInstanceUID == sr.SOPInstanceUID
+
+
+@pytest.fixture
+def gunicorn(transactional_db: None, redis_url: str, tmp_path: Path, settings: Any) -> Iterator[str]:
+    """The web server as production runs it (gunicorn, which decodes chunked bodies) on the test database."""
+    port, log = _free_port(), tmp_path / "gunicorn.log"
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "REDIS_URL": redis_url,
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "DJANGO_SECRET_KEY": "integration",
+    }
+    argv = [sys.executable, "-m", "gunicorn", "xrayweb.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT)
+    url = f"http://127.0.0.1:{port}"
+    try:
+        wait_for(lambda: _answers(f"{url}/accounts/login/"), 30, "gunicorn answering", [log])
+        yield url
+    finally:
+        proc.terminate()
+        proc.wait(15)
+
+
+def _answers(url: str) -> bool:
+    try:
+        return requests.get(url, timeout=1).ok
+    except requests.RequestException:
+        return False
+
+
+def test_orthancs_dicomweb_client_stores_a_radiograph_through_stow_rs(alice, gunicorn: str, tmp_path: Path) -> None:
+    """Another way in: Orthanc's DICOMweb plugin, as a client, sends an instance to this service's STOW-RS endpoint
+    (/dicom-web/servers/<name>/stow) with a clinic member's API token, through gunicorn as in production: it becomes
+    a study of that clinic, queued for the model, with its DICOM identity recorded. A knee radiograph is refused,
+    and Orthanc reports the failure. (Orthanc sends the body chunked: until xrayweb.chunked, it arrived empty.)"""
+    _require_orthanc()
+    if not DICOMWEB_PLUGIN.exists():
+        pytest.skip(f"Orthanc's DICOMweb plugin is not installed ({DICOMWEB_PLUGIN}: apt-get install orthanc-dicomweb)")
+    token = Token.objects.create(user=alice).key
+    server = {"Url": f"{gunicorn}/dicomweb/", "HttpHeaders": {"Authorization": f"Token {token}"}}
+    pacs = Orthanc(tmp_path / "orthanc", _free_port(), DicomWeb={"Enable": True, "Servers": {"xray": server}})
+    try:
+        cxr = dicoms.radiograph(images.chest_like(600, 500), ViewPosition="AP")
+        original = pydicom.dcmread(io.BytesIO(cxr))
+        instance = pacs.post("/instances", cxr)
+        pacs.post("/dicom-web/servers/xray/stow", json={"Resources": [instance["ID"]]})
+        study = Study.objects.get(dicom__sop_uid=original.SOPInstanceUID)
+        assert study.clinic == alice.membership.clinic and study.owner == alice
+        assert study.dicom.study_uid == original.StudyInstanceUID and study.projection == "AP"
+        assert study.job.status == JobStatus.QUEUED and study.model_copy  # the worker has its working copy
+
+        knee = dicoms.radiograph(images.chest_like(300, 300), BodyPartExamined="KNEE")
+        bad = pacs.post("/instances", knee)
+        refused = requests.post(f"{pacs.url}/dicom-web/servers/xray/stow", json={"Resources": [bad["ID"]]}, timeout=60)
+        assert not refused.ok  # Orthanc reports that the server did not take it
+        assert Study.objects.count() == 1
+    finally:
+        pacs.stop()
