@@ -392,6 +392,7 @@ class ReviewSend(models.Model):
     final_label = models.CharField(max_length=10, choices=Label.choices)
     agrees = models.BooleanField()
     reviewer_name = models.CharField(max_length=150)
+    note = models.TextField(max_length=NOTE_MAX_LENGTH, blank=True)  # the reviewer's note, in the SR as a comment
     status = models.CharField(max_length=10, choices=SendStatus.choices, default=SendStatus.PENDING, db_index=True)
     reason = models.TextField(blank=True)
     attempts = models.PositiveSmallIntegerField(default=0)

@@ -41,6 +41,7 @@ SCT_NORMAL = hd.sr.CodedConcept("17621005", "SCT", "Normal")
 PROBABILITY = hd.sr.CodedConcept("PNEUMONIA-P", "99XRAYAI", "Calibrated probability of pneumonia")
 THRESHOLD = hd.sr.CodedConcept("PNEUMONIA-T", "99XRAYAI", "Decision threshold")
 NO_UNITS = hd.sr.CodedConcept("1", "UCUM", "no units")
+UTF8 = "ISO_IR 192"  # what we send is UTF-8: a reviewer's note or name in any script arrives as written
 
 
 def schedule(study_id: UUID | str) -> ResultSend | None:
@@ -187,6 +188,7 @@ def _report(
         instance_number=number,
         manufacturer=MANUFACTURER,
         is_complete=True,
+        specific_character_set=UTF8,
         **more,
     )
 
@@ -206,6 +208,9 @@ def reviewed_report(row: ReviewSend) -> Dataset:
         hd.sr.TextContentItem(codes.DCM.AlgorithmName, MANUFACTURER, relationship_type="CONTAINS"),
         hd.sr.TextContentItem(codes.DCM.AlgorithmVersion, result.model_version, relationship_type="CONTAINS"),
     ]
+    if row.note:
+        note = f"Reviewer's note: {row.note}"
+        items.insert(2, hd.sr.TextContentItem(codes.DCM.Comment, note, relationship_type="CONTAINS"))
     model_sr = Dataset()  # the predecessor: the model's SR, in the same study and series
     model_sr.StudyInstanceUID = study.dicom.study_uid
     model_sr.SeriesInstanceUID = model_send.series_uid
@@ -245,6 +250,7 @@ def secondary_capture(row: ResultSend) -> Dataset:
         instance_number=2,
         manufacturer=MANUFACTURER,
         patient_orientation=("L", "F"),
+        specific_character_set=UTF8,
         transfer_syntax_uid="1.2.840.10008.1.2.1",
     )
     sc.BurnedInAnnotation = "YES"  # the legend

@@ -50,9 +50,10 @@ def _schedule_send(review: Review) -> None:
         "final_label": review.final_label,
         "agrees": review.agrees,
         "reviewer_name": (f"{user.last_name}^{user.first_name}" if user.last_name else f"{user.get_username()}^")[:150],
+        "note": review.note,
     }
     last = ReviewSend.objects.filter(study_id=review.study_id).values(*reading).last()
-    if last == reading:  # saved again unchanged (a note edited): the PACS already has this reading
+    if last == reading:  # saved again unchanged: the PACS already has this reading (a changed note is a new SR)
         return
     row = ReviewSend.objects.create(study_id=review.study_id, sr_uid=generate_uid(), **reading)
     transaction.on_commit(lambda: current_app.send_task(SEND_REVIEW, args=[row.pk]), robust=True)

@@ -156,15 +156,25 @@ def test_a_reading_follows_the_results_as_a_verified_sr_after_the_models(
     items = {item.ConceptNameCodeSequence[0].CodeMeaning: item for item in sr.ContentSequence}
     assert items["Finding"].ConceptCodeSequence[0].CodeMeaning == "Normal"  # the model said Pneumonia
     assert "disagrees" in items["Comment"].TextValue and "Pneumonia" in items["Comment"].TextValue
+    assert len([i for i in sr.ContentSequence if i.ConceptNameCodeSequence[0].CodeMeaning == "Comment"]) == 1
     pacs.send_review(row.pk)  # already sent: nothing more
-    reviews.review_study(reviewer, Study.objects.get(pk=study.pk), agrees=False, note="a note only")
-    assert ReviewSend.objects.filter(study=study).count() == 1  # the same reading: no new SR
+    reviews.review_study(reviewer, Study.objects.get(pk=study.pk), agrees=False, note="")
+    assert ReviewSend.objects.filter(study=study).count() == 1  # saved again unchanged: no new SR
+    note = "Hilar shadow — compare with the 2026 film; café-au-lait spots noted."
+    reviews.review_study(reviewer, Study.objects.get(pk=study.pk), agrees=False, note=note)
+    noted = ReviewSend.objects.filter(study=study).last()
+    assert noted is not None and noted.pk != row.pk and noted.note == note  # the note is part of the reading
+    assert pacs.send_review(noted.pk).status == SendStatus.SENT
+    comments = [
+        i.TextValue for i in received[-1].ContentSequence if i.ConceptNameCodeSequence[0].CodeMeaning == "Comment"
+    ]
+    assert comments[1] == f"Reviewer's note: {note}"  # arrived intact over the network, not only in our dataset
     reviews.review_study(reviewer, Study.objects.get(pk=study.pk), agrees=True, note="")
     revised = ReviewSend.objects.filter(study=study).last()
-    assert revised is not None and revised.pk != row.pk and revised.final_label == "PNEUMONIA"
+    assert revised is not None and revised.pk != noted.pk and revised.final_label == "PNEUMONIA"
     assert pacs.send_review(revised.pk).status == SendStatus.SENT
-    assert received[-1].InstanceNumber == 4 and received[-1].SOPInstanceUID == revised.sr_uid
-    assert len(received) == 4  # the model's SR and SC, then the two readings
+    assert received[-1].InstanceNumber == 5 and received[-1].SOPInstanceUID == revised.sr_uid
+    assert len(received) == 5  # the model's SR and SC, then the three readings
 
 
 def test_a_reading_of_a_study_without_a_pacs_destination_sends_nothing(alice) -> None:

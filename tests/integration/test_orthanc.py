@@ -157,7 +157,8 @@ def test_orthanc_round_trip(alice, start_worker, listener: int, orthanc: Orthanc
     # A reviewer overrides the call: the reading follows as a verified SR in the same series (the real worker's
     # maintenance queue sends it), after the model's SR.
     reviewer = factories.make_member("rita", alice.membership.clinic, Role.REVIEWER)
-    reviews.review_study(reviewer, study, agrees=False, note="")
+    note = "Opacité rétrocardiaque — à revoir"
+    reviews.review_study(reviewer, study, agrees=False, note=note)
     wait_for(lambda: len(orthanc.get(f"/studies/{study_id}/instances")) >= 4, 60, "the reading's SR", [worker.log])
     back = [orthanc.get(f"/instances/{i['ID']}/file") for i in orthanc.get(f"/studies/{study_id}/instances")]
     verified = [ds for ds in (pydicom.dcmread(io.BytesIO(b)) for b in back) if ds.Modality == "SR"]
@@ -165,6 +166,8 @@ def test_orthanc_round_trip(alice, start_worker, listener: int, orthanc: Orthanc
     assert reading.SeriesInstanceUID == sr.SeriesInstanceUID and reading.StudyInstanceUID == original.StudyInstanceUID
     items = {item.ConceptNameCodeSequence[0].CodeMeaning: item for item in reading.ContentSequence}
     assert items["Finding"].ConceptCodeSequence[0].CodeMeaning != result.get_label_display()
+    comments = [i.TextValue for i in reading.ContentSequence if i.ConceptNameCodeSequence[0].CodeMeaning == "Comment"]
+    assert f"Reviewer's note: {note}" in comments  # as written, read back from Orthanc
     predecessor = reading.PredecessorDocumentsSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence[0]
     assert predecessor.ReferencedSOPInstanceUID == sr.SOPInstanceUID
 
