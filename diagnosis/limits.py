@@ -15,9 +15,20 @@ def _megabytes(n: int) -> str:
     return f"{n / 2**20:.0f} MB"
 
 
+CHUNKED_ONLY_FOR = ("/dicomweb/",)  # the paths whose views read a chunked body themselves (STOW-RS)
+
+
+def is_chunked(meta: dict[str, Any]) -> bool:
+    """A body sent with Transfer-Encoding: chunked, which the WSGI server decoded and ends (wsgi.input_terminated):
+    Django itself reads it as empty, having no Content-Length."""
+    chunked = "chunked" in str(meta.get("HTTP_TRANSFER_ENCODING", "")).lower()
+    return chunked and not meta.get("CONTENT_LENGTH") and bool(meta.get("wsgi.input_terminated"))
+
+
 class RequestSizeLimitMiddleware:
-    """413 for a request whose declared Content-Length passes MAX_REQUEST_BYTES, before any of it is read.
-    (Django's WSGI request reads at most Content-Length bytes, so a body without one is read as empty.)"""
+    """413 for a request whose declared Content-Length passes MAX_REQUEST_BYTES, before any of it is read. 411 for
+    a chunked body (no Content-Length) where only Django would read it, and read it as empty: the client is told
+    to send its length, instead of an upload that seems to hold nothing. STOW-RS reads chunked bodies itself."""
 
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
@@ -29,10 +40,16 @@ class RequestSizeLimitMiddleware:
             length = 0
         if length > settings.MAX_REQUEST_BYTES:
             reason = f"The request is {length / 2**20:.0f} MB; the limit is {_megabytes(settings.MAX_REQUEST_BYTES)}."
-            if request.path.startswith("/api/"):
-                return JsonResponse({"detail": reason}, status=413)
-            return HttpResponse(reason, status=413, content_type="text/plain; charset=utf-8")
+            return _refuse(request, 413, reason)
+        if is_chunked(request.META) and not request.path.startswith(CHUNKED_ONLY_FOR):
+            return _refuse(request, 411, "Send the request with a Content-Length; a chunked body cannot be read here.")
         return self.get_response(request)
+
+
+def _refuse(request: HttpRequest, status: int, reason: str) -> HttpResponse:
+    if request.path.startswith("/api/"):
+        return JsonResponse({"detail": reason}, status=status)
+    return HttpResponse(reason, status=status, content_type="text/plain; charset=utf-8")
 
 
 ARCHIVE_FIELD = "archive"  # the API's zip: bounded by MAX_REQUEST_BYTES, its entries by the archive checks

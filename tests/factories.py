@@ -81,3 +81,26 @@ def judge(s: Study, label: str = "PNEUMONIA", probability: float = 0.9, **overri
 def judged_study(owner: User, label: str = "PNEUMONIA", probability: float = 0.9, **details: Any) -> Study:
     """A study the model has judged (job done, result with heatmap and overlay files)."""
     return judge(study(owner, **details), label, probability)
+
+
+def chunked_post(path: str, body: bytes, **environ: Any) -> tuple[str, bytes, io.BytesIO]:
+    """POST through the whole WSGI application as gunicorn hands on a body sent with Transfer-Encoding: chunked:
+    decoded, no Content-Length, wsgi.input_terminated. Returns (status line, response body, the input stream: how
+    far it was read)."""
+    from wsgiref.util import setup_testing_defaults
+
+    from xrayweb.wsgi import application
+
+    stream = io.BytesIO(body)
+    env: dict[str, Any] = {
+        "REQUEST_METHOD": "POST",
+        "PATH_INFO": path,
+        "HTTP_TRANSFER_ENCODING": "chunked",
+        "wsgi.input": stream,
+        "wsgi.input_terminated": True,
+        **environ,
+    }
+    setup_testing_defaults(env)
+    status: list[str] = []
+    answer = b"".join(application(env, lambda s, headers, *exc: status.append(s)))
+    return status[0], answer, stream

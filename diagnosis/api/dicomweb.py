@@ -8,7 +8,7 @@ stored instances (their SOP class and instance UIDs as sent, and a RetrieveURL: 
 FailedSOPSequence (0008,1198) with a FailureReason (0008,1197) for the refused ones, each with the reason in
 ErrorComment (0000,0902). 200: all stored; 202: some refused; 409: none stored; 415: not multipart/related of
 application/dicom; 400: a malformed body or Study Instance UID; 413: a body over max_bytes() (errors are
-{"detail": reason} in JSON, as elsewhere in the API).
+{"detail": reason} in JSON, as elsewhere in the API). A chunked body is read too (_read_body).
 
 The body is parsed by the standard library's MIME parser (email), which also decodes base64 or
 quoted-printable parts.
@@ -41,7 +41,7 @@ from rest_framework.renderers import BaseRenderer, JSONRenderer
 from rest_framework.request import Request
 from rest_framework.views import APIView
 
-from diagnosis import intake
+from diagnosis import intake, limits
 from diagnosis.api.throttles import ScopedRateThrottle
 from diagnosis.audit import Origin
 from diagnosis.models import Batch, JobPriority, Study
@@ -201,11 +201,16 @@ def max_bytes() -> int:
 
 
 def _read_body(request: Request) -> bytes:
+    """The body, at most max_bytes(); read here, once the caller is authenticated and allowed to store. A chunked
+    body (Transfer-Encoding: chunked, as Orthanc's DICOMweb client sends) has no Content-Length, and Django reads
+    such a body as empty (Django ticket #35838, fixed after the 5.2 series): where the server decoded the chunks and
+    says so (wsgi.input_terminated: gunicorn does), it is read from the server's stream to its end instead."""
     limit = max_bytes()
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > limit:
         raise BadBody(413, f"The body is larger than {limit / 2**20:.0f} MB; send fewer instances at a time.")
-    body = request._request.read(limit + 1)
+    stream = request.META["wsgi.input"] if limits.is_chunked(request.META) else request._request
+    body = stream.read(limit + 1)
     if len(body) > limit:
         raise BadBody(413, f"The body is larger than {limit / 2**20:.0f} MB; send fewer instances at a time.")
     return body

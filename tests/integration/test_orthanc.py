@@ -205,7 +205,7 @@ def test_orthancs_dicomweb_client_stores_a_radiograph_through_stow_rs(alice, gun
     """Another way in: Orthanc's DICOMweb plugin, as a client, sends an instance to this service's STOW-RS endpoint
     (/dicom-web/servers/<name>/stow) with a clinic member's API token, through gunicorn as in production: it becomes
     a study of that clinic, queued for the model, with its DICOM identity recorded. A knee radiograph is refused,
-    and Orthanc reports the failure. (Orthanc sends the body chunked: until xrayweb.chunked, it arrived empty.)"""
+    and Orthanc reports the failure. (Orthanc sends the body chunked: Django alone read it as empty.)"""
     _require_orthanc()
     if not DICOMWEB_PLUGIN.exists():
         pytest.skip(f"Orthanc's DICOMweb plugin is not installed ({DICOMWEB_PLUGIN}: apt-get install orthanc-dicomweb)")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import json
 from pathlib import Path
 
 import pytest
@@ -205,3 +206,15 @@ def test_the_size_message_says_the_documented_30_mb(alice_api: APIClient) -> Non
     big = SimpleUploadedFile("big.png", b"\0" * (30 * 1024 * 1024 + 1))
     r = alice_api.post(f"{API}/studies/", {"images": [big]}, format="multipart")
     assert "the limit is 30 MB" in r.json()["errors"][0]["error"]
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize(("path", "json_detail"), [(f"{API}/studies/", True), ("/upload/", False)])
+def test_a_chunked_body_where_only_django_would_read_it_is_refused_with_411(path: str, json_detail: bool) -> None:
+    """Django reads a body without a Content-Length as empty: an upload sent chunked would seem to hold no file.
+    The client is told to send its length instead (STOW-RS reads chunked bodies: test_stow.py)."""
+    body = b"--x\r\nContent-Disposition: form-data; name=images; filename=a.png\r\n\r\npng\r\n--x--\r\n"
+    status, answer, stream = factories.chunked_post(path, body, CONTENT_TYPE="multipart/form-data; boundary=x")
+    assert status.startswith("411") and stream.tell() == 0
+    reason = json.loads(answer)["detail"] if json_detail else answer.decode()
+    assert "Content-Length" in reason
