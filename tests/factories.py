@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import io
 import zipfile
+from collections.abc import Callable
 from typing import Any
 
 from django.contrib.auth.models import User
@@ -102,5 +103,10 @@ def chunked_post(path: str, body: bytes, **environ: Any) -> tuple[str, bytes, io
     }
     setup_testing_defaults(env)
     status: list[str] = []
-    answer = b"".join(application(env, lambda s, headers, *exc: status.append(s)))
+
+    def start_response(line: str, headers: list[tuple[str, str]], *exc: Any) -> Callable[[bytes], object]:
+        status.append(line)
+        return lambda data: None
+
+    answer = b"".join(application(env, start_response))
     return status[0], answer, stream
