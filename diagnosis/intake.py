@@ -28,6 +28,7 @@ from diagnosis.models import (
     Study,
 )
 from diagnosis.validation import UploadError, ValidatedUpload, validate_upload
+from worker.ml import working
 from worker.ml.dicom import DicomHeader
 
 
@@ -106,7 +107,12 @@ def create_study(
     priority: JobPriority = JobPriority.INTERACTIVE,
 ) -> Study:
     """Store the study in the owner's clinic, audit the upload and queue its job (at `priority`), all or nothing."""
-    return record(owner, [store(owner, upload, batch, details)], origin, peer, priority)[0]
+    stored = store(owner, upload, batch, details)
+    try:
+        return record(owner, [stored], origin, peer, priority)[0]
+    except BaseException:  # not recorded: its files go too
+        _delete_files(stored)
+        raise
 
 
 def store(owner: User, upload: ValidatedUpload, batch: Batch | None, details: StudyDetails) -> StoredUpload:
@@ -134,7 +140,7 @@ def store(owner: User, upload: ValidatedUpload, batch: Batch | None, details: St
         (study.image, f"original{upload.extension}", upload.data),
         (study.preview, "preview.jpg", upload.working_copy.display_jpeg),
         (study.thumbnail, "thumbnail.jpg", upload.thumbnail_jpeg),
-        (study.model_copy, "model-input.pgm", upload.working_copy.model_pgm),
+        (study.model_copy, working.FILE_NAME, upload.working_copy.model_pgm),
     )
     try:
         for file, name, content in files:

@@ -32,6 +32,7 @@ from django.utils import timezone
 
 from diagnosis.models import InferenceJob, JobStatus, Result
 from diagnosis.task_names import RUN_INFERENCE
+from worker.ml import working
 from worker.ml.prediction import Prediction
 from worker.ml.working import WorkingCopy
 
@@ -173,10 +174,11 @@ def read_original(job: InferenceJob) -> bytes:
 
 
 def read_working_copy(job: InferenceJob) -> WorkingCopy | None:
-    """The study's working copy (worker.ml.working), or None: a study stored before there were copies, or a copy
-    that cannot be read. The original is read then; it is the record, the copy only spares decoding it again."""
+    """The study's working copy (worker.ml.working), or None: a study stored before there were copies, a copy made
+    by another version of the preprocessing, or one that cannot be read. The original is read then; it is the
+    record, the copy only spares decoding it again. (No database: the job's study is loaded with it.)"""
     study = job.study
-    if not study.model_copy or study.chroma is None:
+    if not str(study.model_copy.name or "").endswith(working.FILE_NAME) or study.chroma is None:
         return None
     try:
         with study.model_copy.open("rb") as model, study.preview.open("rb") as preview:

@@ -19,11 +19,12 @@ from diagnosis import batching, intake, jobs, tasks
 from diagnosis.models import InferenceJob, JobPriority, JobStatus, Result, Study
 from tests import factories, images
 from tests.factories import make_member, upload_file, zip_of
+from worker.ml import working
 from worker.ml.prediction import Judged
 from worker.ml.preprocessing import ImageRejected
 
 pytestmark = pytest.mark.django_db
-UPLOAD_FILES = ("model-input.pgm", "preview.jpg", "thumbnail.jpg")  # a study's derived files, before any result
+UPLOAD_FILES = (working.FILE_NAME, "preview.jpg", "thumbnail.jpg")  # a study's derived files, before any result
 
 
 def _queued(owner: User, priority: JobPriority = JobPriority.BULK) -> int:
@@ -447,20 +448,63 @@ def test_a_study_is_judged_from_its_working_copy_and_from_its_original_where_the
     alice: User, settings: Any
 ) -> None:
     """Decode once: the worker judges from what the web server made at upload, so an original spoilt after its
-    upload does not matter, and the call is the original's; a copy that cannot be read falls back to the original."""
+    upload does not matter, and the call is the original's. A copy that cannot be read, or that an earlier version
+    of the preprocessing made (here: a valid copy of another radiograph, under the old name), is not used: the
+    original is decoded."""
     if not images.SHARED_DATA.exists():
         pytest.skip(images.NO_DATA_REASON)
     settings.INFERENCE_BATCH_SIZE = 8
-    radiographs = [images.real_radiograph("PNEUMONIA", 0), images.real_radiograph("NORMAL", 7)]
+    radiographs = [images.real_radiograph(label, i) for label, i in (("PNEUMONIA", 0), ("NORMAL", 7), ("NORMAL", 6))]
     _, submission = intake.submit_batch(alice, [upload_file(f"{i}.jpeg", d) for i, d in enumerate(radiographs)], None)
-    from_copy, from_original = submission.studies
-    assert str(from_copy.model_copy.name).endswith("-model-input.pgm") and from_copy.chroma == 0.0
+    from_copy, unreadable, stale = submission.studies
+    assert str(from_copy.model_copy.name).endswith(f"-{working.FILE_NAME}") and from_copy.chroma == 0.0
     storage = from_copy.image.storage
-    for name, spoilt in ((from_copy.image.name, b"spoilt"), (from_original.model_copy.name, b"P5\n2 2\n255\n")):
+    for name, spoilt in ((from_copy.image.name, b"spoilt"), (unreadable.model_copy.name, b"P5\n2 2\n255\n")):
         storage.delete(str(name))
         storage.save(str(name), ContentFile(spoilt))
+    old_name = storage.save(f"derived/old-{stale.pk}-model-input.pgm", ContentFile(from_copy.model_copy.read()))
+    Study.objects.filter(pk=stale.pk).update(model_copy=old_name)
     tasks.run_inference(from_copy.job.pk)
     assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
-    for study, data in zip((from_copy, from_original), radiographs, strict=True):
+    for study, data in zip(submission.studies, radiographs, strict=True):
         expected, result = tasks.get_predictor().predict(data), Result.objects.get(study=study)
         assert result.label == expected.label and result.probability == pytest.approx(expected.probability, abs=1e-4)
+
+
+def test_reading_and_preparing_a_batch_never_touches_the_database(
+    alice: User, monkeypatch: Any, django_assert_num_queries: Any
+) -> None:
+    """It runs on the helper thread, beside the task's own connection: copies and originals alike are read from
+    what the claim loaded with the jobs."""
+    studies = [factories.study(alice) for _ in range(3)]
+    Study.objects.filter(pk=studies[0].pk).update(model_copy="", chroma=None)  # stored before there were copies
+    monkeypatch.setattr(tasks, "get_predictor", lambda: _Recorder())
+    held = batching.claim_batch([studies[0].job.pk], "w|h|1", 8)
+    with django_assert_num_queries(0):
+        prepared = tasks._read_and_prepare(held)
+    assert [type(outcome) for _, outcome in prepared] == [bytes] * 3  # _Recorder takes no copy: all originals
+
+
+def test_a_pass_over_the_copies_that_fails_falls_back_to_the_originals(
+    alice: User, monkeypatch: Any, settings: Any
+) -> None:
+    settings.INFERENCE_BATCH_SIZE = 8
+    recorder = _Recorder()
+
+    def broken(copies: list[Any]) -> list[Any]:
+        raise RuntimeError("the copies could not be prepared")
+
+    originals: list[bytes] = []
+
+    def prepare_batch(datas: list[bytes], max_pixels: int) -> list[Any]:
+        originals.extend(datas)
+        return datas
+
+    monkeypatch.setattr(recorder, "prepare_copies", broken)
+    monkeypatch.setattr(recorder, "prepare_batch", prepare_batch)
+    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    studies = [factories.study(alice) for _ in range(2)]
+    assert tasks.run_inference(studies[0].job.pk) == "done"
+    assert sorted(originals) == sorted(s.image.read() for s in studies)  # each decoded from its original instead
+    assert [e for e in recorder.events if e.startswith("judge")] == ["judge 2"]
+    assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}

@@ -7,6 +7,7 @@ from diagnosis.models import AuditAction, AuditEvent, InferenceJob, JobStatus
 from diagnosis.task_names import RUN_INFERENCE
 from tests import images
 from tests.factories import upload_file
+from worker.ml import working
 
 pytestmark = pytest.mark.django_db
 
@@ -67,21 +68,40 @@ def test_a_group_that_cannot_be_recorded_leaves_no_files(alice, settings, monkey
     assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
 
 
-def test_storage_failing_part_way_through_a_study_leaves_none_of_its_files(alice, settings, monkeypatch) -> None:
+@pytest.mark.parametrize("failing", ["thumbnail.jpg", working.FILE_NAME])
+def test_storage_failing_part_way_through_a_study_leaves_none_of_its_files(
+    alice, settings, monkeypatch, failing
+) -> None:
     from pathlib import Path
 
     from django.core.files.storage import FileSystemStorage
 
     save = FileSystemStorage.save
 
-    def fails_on_the_third(self, name, content, max_length=None):
-        if str(name).endswith("thumbnail.jpg"):
+    def fails_there(self, name, content, max_length=None):
+        if str(name).endswith(failing):
             raise OSError(28, "No space left on device")
         return save(self, name, content, max_length)
 
-    monkeypatch.setattr(FileSystemStorage, "save", fails_on_the_third)
+    monkeypatch.setattr(FileSystemStorage, "save", fails_there)
     with pytest.raises(OSError, match="No space"):
         intake.submit_files(alice, [upload_file("a.png")])
+    assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
+
+
+def test_a_single_study_that_cannot_be_recorded_leaves_no_files(alice, settings, monkeypatch) -> None:
+    """The DICOM listener's path (create_study): stored, then the database fails."""
+    import io
+    from pathlib import Path
+
+    from diagnosis.validation import validate_upload
+
+    def broken(*args, **kwargs):
+        raise RuntimeError("database gone")
+
+    monkeypatch.setattr(intake, "record", broken)
+    with pytest.raises(RuntimeError):
+        intake.create_study(alice, validate_upload("a.png", None, io.BytesIO(images.png())))
     assert not [p for p in Path(settings.MEDIA_ROOT).rglob("*") if p.is_file()]
 
 

@@ -28,6 +28,9 @@ from worker.ml.preprocessing import DecodedImage, display_image, resized
 from worker.ml.spec import INPUT_SIZE
 
 DISPLAY_SIDE = 1024  # the preview's longest side: more than any overlay needs (768)
+# The model copy's file name carries the version of the preprocessing that made it: bump it whenever
+# `preprocessing.resized` (or what make() stores) changes, and copies made before are not used (nor trusted).
+FILE_NAME = "model-input-v1.pgm"
 
 
 @dataclass(frozen=True)
