@@ -16,12 +16,14 @@ from __future__ import annotations
 import logging
 import os
 import socket
+import threading
 import time
 import uuid
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypeVar
 
 from celery import current_app
 from django.conf import settings
@@ -37,6 +39,8 @@ from worker.ml.prediction import Prediction
 from worker.ml.working import WorkingCopy
 
 logger = logging.getLogger(__name__)
+T = TypeVar("T")
+R = TypeVar("R")
 NOT_FINAL = Q(status__in=[JobStatus.QUEUED, JobStatus.RUNNING])
 # A freshly claimed job is never judged "held by a gone worker" by the sweeper's ping within this many seconds.
 PING_GRACE_SECONDS = 5
@@ -268,17 +272,39 @@ def record_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[
     return record_stored(outcomes, store_results(outcomes))
 
 
+_storage_pool: ThreadPoolExecutor | None = None
+_storage_lock = threading.Lock()
+
+
+def storage_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R | Exception]:
+    """fn over items, in order, on STORAGE_THREADS threads (no database: storage calls only): each item's result,
+    or the Exception it raised. Object storage answers each call in tens of milliseconds; a batch's files are
+    read and written side by side instead of one after another."""
+
+    def each(item: T) -> R | Exception:
+        try:
+            return fn(item)
+        except Exception as exc:
+            return exc
+
+    if settings.STORAGE_THREADS <= 1 or len(items) <= 1:
+        return [each(item) for item in items]
+    global _storage_pool
+    with _storage_lock:
+        if _storage_pool is None:
+            _storage_pool = ThreadPoolExecutor(settings.STORAGE_THREADS, thread_name_prefix="storage")
+    return list(_storage_pool.map(each, items))
+
+
 def store_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[Result]:
-    """Each job's unsaved Result with its heatmap and overlay files written; no database (a worker's drawing
-    thread calls it). Should a write fail, the files written are removed and the error raised."""
-    unsaved: list[Result] = []
-    try:
-        for job, prediction in outcomes:
-            unsaved.append(unsaved_result(job, prediction))
-    except BaseException:
-        remove_files(unsaved)
-        raise
-    return unsaved
+    """Each job's unsaved Result with its heatmap and overlay files written (storage_map); no database (a worker's
+    drawing thread calls it). Should a write fail, the files written are removed and the error raised."""
+    stored = storage_map(lambda outcome: unsaved_result(*outcome), outcomes)
+    failed = [r for r in stored if isinstance(r, Exception)]
+    if failed:
+        remove_files([r for r in stored if isinstance(r, Result)])
+        raise failed[0]
+    return [r for r in stored if isinstance(r, Result)]
 
 
 def record_stored(
@@ -328,7 +354,11 @@ def unsaved_result(job: InferenceJob, prediction: Prediction) -> Result:
     # even on object storage, where "does it exist, then write" is not atomic.
     run = uuid.uuid4().hex[:12]
     result.heatmap.save(f"heatmap-{run}.png", ContentFile(prediction.heatmap_png), save=False)
-    result.overlay.save(f"overlay-{run}.jpg", ContentFile(prediction.overlay_jpeg), save=False)
+    try:
+        result.overlay.save(f"overlay-{run}.jpg", ContentFile(prediction.overlay_jpeg), save=False)
+    except BaseException:  # the heatmap alone would be left behind
+        result.heatmap.delete(save=False)
+        raise
     return result
 
 

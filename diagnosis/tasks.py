@@ -26,6 +26,7 @@ from diagnosis import batching, jobs, pacs
 from diagnosis.task_names import INFERENCE_QUEUE, RUN_INFERENCE, SEND_RESULTS, SEND_REVIEW, SWEEP_STALE_JOBS
 from worker.ml.prediction import Judged, Prediction, Prepared
 from worker.ml.preprocessing import ImageRejected
+from worker.ml.working import WorkingCopy
 
 logger = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -319,22 +320,19 @@ class _Run:
 def _read_and_prepare(batch: list[Any]) -> Judging:
     """On the helper thread (no database): each job's image prepared for the model from its study's working copy
     (worker.ml.working: the web server decoded it once already), or, where no copy serves, from its original read
-    and decoded; or _Unread, when that original cannot be read."""
+    and decoded; or _Unread, when that original cannot be read. Files are read STORAGE_THREADS at a time."""
     predictor = get_predictor()
-    copies = [jobs.read_working_copy(job) for job in batch]
+    copies = [c if isinstance(c, WorkingCopy) else None for c in jobs.storage_map(jobs.read_working_copy, batch)]
     from_copies = iter(_each_alone(predictor.prepare_copies, [c for c in copies if c is not None], alone_raises=False))
     outcomes: list[Any] = [next(from_copies) if copy is not None else None for copy in copies]
-    originals: list[int] = []  # where no copy served: the original is decoded
-    datas = []
-    for k, job in enumerate(batch):
-        if isinstance(outcomes[k], Prepared):
-            continue
-        try:
-            datas.append(jobs.read_original(job))
-            originals.append(k)
-        except Exception as exc:  # the main thread decides: final, retried, or the batch fails
-            outcomes[k] = _Unread(exc)
+    unserved = [k for k, outcome in enumerate(outcomes) if not isinstance(outcome, Prepared)]
+    read = jobs.storage_map(jobs.read_original, [batch[k] for k in unserved])
+    originals = [k for k, data in zip(unserved, read, strict=True) if isinstance(data, bytes)]
+    for k, data in zip(unserved, read, strict=True):
+        if not isinstance(data, bytes):  # the main thread decides: final, retried, or the batch fails
+            outcomes[k] = _Unread(data)
     prepare = lambda ds: predictor.prepare_batch(ds, settings.MAX_IMAGE_PIXELS)  # noqa: E731
+    datas = [data for data in read if isinstance(data, bytes)]
     for k, outcome in zip(originals, _each_alone(prepare, datas, alone_raises=False), strict=True):
         outcomes[k] = outcome
     return list(zip(batch, outcomes, strict=True))

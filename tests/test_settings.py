@@ -90,6 +90,8 @@ def test_batch_settings_are_validated() -> None:
     assert "must be >= 1" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_THREADS="0").stderr
     assert _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_SIZE="1", INFERENCE_BATCH_WAIT_MS="0").returncode == 0
     assert _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_THREADS="12").returncode == 0
+    assert "STORAGE_THREADS=65 is over 64" in _load_settings(DJANGO_SECRET_KEY="k", STORAGE_THREADS="65").stderr
+    assert "must be >= 1" in _load_settings(DJANGO_SECRET_KEY="k", STORAGE_THREADS="0").stderr
     assert (
         "INFERENCE_DRAIN_SECONDS=61 is over 60"
         in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_DRAIN_SECONDS="61").stderr

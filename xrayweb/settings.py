@@ -321,6 +321,12 @@ if INFERENCE_DRAIN_SECONDS > 60:
     raise ImproperlyConfigured(f"INFERENCE_DRAIN_SECONDS={INFERENCE_DRAIN_SECONDS} is over 60 (other tasks wait)")
 if INFERENCE_THREADS > 64:
     raise ImproperlyConfigured(f"INFERENCE_THREADS={INFERENCE_THREADS} is over 64")
+# Threads that read a batch's images from storage and write its results' files (diagnosis.jobs.storage_map). Object
+# storage answers each call in tens of milliseconds: a GPU batch of 128 read and written one file at a time would
+# wait seconds for it. On a local disk one thread is right (the calls take microseconds).
+STORAGE_THREADS = env_int("STORAGE_THREADS", 16 if S3_BUCKET else 1, minimum=1)
+if STORAGE_THREADS > 64:
+    raise ImproperlyConfigured(f"STORAGE_THREADS={STORAGE_THREADS} is over 64")
 if INFERENCE_BATCH_SIZE > 512:
     raise ImproperlyConfigured(f"INFERENCE_BATCH_SIZE={INFERENCE_BATCH_SIZE} is over 512 (one task's memory)")
 if INFERENCE_BATCH_WAIT_MS > 5000:

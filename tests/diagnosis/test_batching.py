@@ -508,3 +508,31 @@ def test_a_pass_over_the_copies_that_fails_falls_back_to_the_originals(
     assert sorted(originals) == sorted(s.image.read() for s in studies)  # each decoded from its original instead
     assert [e for e in recorder.events if e.startswith("judge")] == ["judge 2"]
     assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
+
+
+def test_a_batchs_files_are_read_and_written_storage_threads_at_a_time(
+    alice: User, monkeypatch: Any, settings: Any
+) -> None:
+    """Object storage answers each call in tens of milliseconds, so a batch's files are read and written side by
+    side (STORAGE_THREADS). Here every storage call waits at a barrier for three others: one at a time, none would
+    get through it, and the batch would fail."""
+    from django.core.files.storage import FileSystemStorage
+
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS, settings.STORAGE_THREADS = 4, 0, 4
+    monkeypatch.setattr(jobs, "_storage_pool", None)  # a pool of this test's size
+    ids = [factories.study(alice).job.pk for _ in range(4)]
+    barrier = threading.Barrier(4, timeout=5)
+    calls: list[str] = []
+    for name in ("_open", "_save"):
+        real = getattr(FileSystemStorage, name)
+
+        def together(self: Any, *args: Any, _real: Any = real, _name: str = name) -> Any:
+            barrier.wait()
+            calls.append(_name)
+            return _real(self, *args)
+
+        monkeypatch.setattr(FileSystemStorage, name, together)
+    monkeypatch.setattr(tasks, "get_predictor", lambda: _Recorder())  # it takes no copy: the originals are read
+    assert tasks.run_inference(ids[0]) == "done"
+    assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
+    assert calls.count("_open") == 4 * 3 and calls.count("_save") == 4 * 2  # copy + preview + original; 2 results

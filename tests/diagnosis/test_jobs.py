@@ -136,3 +136,33 @@ def test_a_sent_job_carries_no_time_limit_so_each_worker_applies_its_own(monkeyp
     jobs.send(1, 2, 3, per_message=2)
     assert [m.headers["timelimit"] for m in sent] == [[None, None], [None, None]]
     assert [m.headers["argsrepr"] for m in sent] == ["[1, 2]", "[3]"]
+
+
+@pytest.mark.parametrize("threads", [1, 4])
+def test_results_whose_files_cannot_all_be_written_leave_none(alice, settings, monkeypatch, threads) -> None:
+    """store_results writes a batch's heatmaps and overlays (STORAGE_THREADS at a time); one overlay failing
+    removes every file the batch wrote, the failing result's own heatmap too, and raises."""
+    from pathlib import Path
+
+    from django.core.files.storage import FileSystemStorage
+
+    from diagnosis import batching
+
+    settings.STORAGE_THREADS = threads
+    monkeypatch.setattr(jobs, "_storage_pool", None)
+    ids = [factories.study(alice).job.pk for _ in range(4)]
+    held = batching.claim_batch(ids, "w|h|1", 4)
+    save, overlays = FileSystemStorage.save, []
+
+    def third_overlay_fails(self, name, content, max_length=None):
+        if "overlay-" in str(name):
+            overlays.append(name)
+            if len(overlays) == 3:
+                raise OSError(28, "No space left on device")
+        return save(self, name, content, max_length)
+
+    monkeypatch.setattr(FileSystemStorage, "save", third_overlay_fails)
+    with pytest.raises(OSError, match="No space"):
+        jobs.store_results([(job, factories.prediction()) for job in held])
+    derived = Path(settings.MEDIA_ROOT, "derived").rglob("*")
+    assert [p.name for p in derived if "-heatmap-" in p.name or "-overlay-" in p.name] == []
