@@ -268,8 +268,15 @@ def record_result(job: InferenceJob, prediction: Prediction) -> Result | None:
 
 
 def record_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[Result | None]:
-    """Store each job's result and mark it DONE: store_results, then record_stored."""
-    return record_stored(outcomes, store_results(outcomes))
+    """Store each job's result and mark it DONE: store_results, then record_stored. Should any files fail to be
+    written, none is kept and the error is raised."""
+    stored = store_results(outcomes)
+    written = [r for r in stored if isinstance(r, Result)]
+    failed = [r for r in stored if isinstance(r, Exception)]
+    if failed:
+        remove_files(written)
+        raise failed[0]
+    return record_stored(outcomes, written)
 
 
 _storage_pool: ThreadPoolExecutor | None = None
@@ -296,15 +303,10 @@ def storage_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R | Exception]
     return list(_storage_pool.map(each, items))
 
 
-def store_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[Result]:
-    """Each job's unsaved Result with its heatmap and overlay files written (storage_map); no database (a worker's
-    drawing thread calls it). Should a write fail, the files written are removed and the error raised."""
-    stored = storage_map(lambda outcome: unsaved_result(*outcome), outcomes)
-    failed = [r for r in stored if isinstance(r, Exception)]
-    if failed:
-        remove_files([r for r in stored if isinstance(r, Result)])
-        raise failed[0]
-    return [r for r in stored if isinstance(r, Result)]
+def store_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[Result | Exception]:
+    """Each job's unsaved Result with its heatmap and overlay files written (storage_map), or the Exception that
+    stopped its files being written (none of them is left); no database (a worker's drawing thread calls it)."""
+    return storage_map(lambda outcome: unsaved_result(*outcome), outcomes)
 
 
 def record_stored(
@@ -334,10 +336,14 @@ def record_stored(
 
 
 def remove_files(results: Sequence[Result]) -> None:
-    """The heatmap and overlay files of results whose rows are not saved."""
+    """The heatmap and overlay files of results whose rows are not saved; one that cannot be removed is logged and
+    the others are still removed (whatever error led here is the one that matters)."""
     for result in results:
-        result.heatmap.delete(save=False)
-        result.overlay.delete(save=False)
+        for file in (result.heatmap, result.overlay):
+            try:
+                file.delete(save=False)
+            except Exception:
+                logger.warning("could not remove %s", file.name, exc_info=True)
 
 
 def unsaved_result(job: InferenceJob, prediction: Prediction) -> Result:

@@ -16,6 +16,7 @@ def _megabytes(n: int) -> str:
 
 
 CHUNKED_ONLY_FOR = ("/dicomweb/",)  # the paths whose views read a chunked body themselves (STOW-RS)
+BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
 
 
 def is_chunked(meta: dict[str, Any]) -> bool:
@@ -41,13 +42,17 @@ class RequestSizeLimitMiddleware:
         if length > settings.MAX_REQUEST_BYTES:
             reason = f"The request is {length / 2**20:.0f} MB; the limit is {_megabytes(settings.MAX_REQUEST_BYTES)}."
             return _refuse(request, 413, reason)
-        if is_chunked(request.META) and not request.path.startswith(CHUNKED_ONLY_FOR):
+        if (
+            request.method in BODY_METHODS
+            and is_chunked(request.META)
+            and not request.path_info.startswith(CHUNKED_ONLY_FOR)
+        ):
             return _refuse(request, 411, "Send the request with a Content-Length; a chunked body cannot be read here.")
         return self.get_response(request)
 
 
 def _refuse(request: HttpRequest, status: int, reason: str) -> HttpResponse:
-    if request.path.startswith("/api/"):
+    if request.path_info.startswith("/api/"):
         return JsonResponse({"detail": reason}, status=status)
     return HttpResponse(reason, status=status, content_type="text/plain; charset=utf-8")
 

@@ -211,24 +211,32 @@ def reviewed_report(row: ReviewSend) -> Dataset:
     if row.note:
         note = f"Reviewer's note: {row.note}"
         items.insert(2, hd.sr.TextContentItem(codes.DCM.Comment, note, relationship_type="CONTAINS"))
-    model_sr = Dataset()  # the predecessor: the model's SR, in the same study and series
-    model_sr.StudyInstanceUID = study.dicom.study_uid
-    model_sr.SeriesInstanceUID = model_send.series_uid
-    model_sr.SOPInstanceUID = model_send.sr_uid
-    model_sr.SOPClassUID = ComprehensiveSRStorage
-    earlier = ReviewSend.objects.filter(study_id=study.pk, pk__lt=row.pk).count()
+    earlier = ReviewSend.objects.filter(study_id=study.pk, pk__lt=row.pk)
+    # The predecessors: the model's SR, and the reading this one revises (so the PACS can chain the versions).
+    previous = [model_send.sr_uid] + [uid for uid in [earlier.values_list("sr_uid", flat=True).last()] if uid]
+    versions = [_sr_reference(study, model_send.series_uid, uid) for uid in previous]
     return _report(
         study,
         items,
         model_send.series_uid,
         row.sr_uid,
-        3 + earlier,  # 1 and 2: the model's SR and Secondary Capture
+        3 + earlier.count(),  # 1 and 2: the model's SR and Secondary Capture
         is_final=True,
         is_verified=True,
         verifying_observer_name=row.reviewer_name,
         verifying_organization=study.clinic.name,
-        previous_versions=[model_sr],
+        previous_versions=versions,
     )
+
+
+def _sr_reference(study: Study, series_uid: str, sop_uid: str) -> Dataset:
+    """An SR of ours in the study's results series, as a predecessor document."""
+    ds = Dataset()
+    ds.StudyInstanceUID = study.dicom.study_uid
+    ds.SeriesInstanceUID = series_uid
+    ds.SOPInstanceUID = sop_uid
+    ds.SOPClassUID = ComprehensiveSRStorage
+    return ds
 
 
 def secondary_capture(row: ResultSend) -> Dataset:

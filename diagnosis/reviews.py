@@ -21,6 +21,7 @@ class ReviewError(Exception):
 def review_study(reviewer: User, study: Study, agrees: bool, note: str, origin: Origin = NO_ORIGIN) -> Review:
     """Record (or revise) the clinic reviewer's reading. With two labels, disagreeing means the other one."""
     require_membership(reviewer, Role.REVIEWER)
+    note = note.replace("\r\n", "\n").strip()  # as the page, the API and the PACS will all show it
     result = getattr(study, "result", None)
     if result is None:
         raise ReviewError("Only a study the model has judged can be reviewed.")

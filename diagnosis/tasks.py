@@ -274,10 +274,8 @@ class _Run:
             elif isinstance(outcome.error, jobs.OriginalMissing):
                 jobs.fail_job(job.pk, str(outcome.error))
                 self.fate[job.pk] = "failed"
-            elif not isinstance(outcome.error, (OSError, DatabaseError)):
-                raise outcome.error
-            elif job.attempts >= settings.MAX_ATTEMPTS:
-                error = outcome.error
+            elif not isinstance(outcome.error, (OSError, DatabaseError)) or job.attempts >= settings.MAX_ATTEMPTS:
+                error = outcome.error  # not a storage hiccup (or the last try): this job fails alone, with the reason
                 jobs.fail_job(job.pk, f"The original image could not be read: {type(error).__name__}: {error}")
                 self.fate[job.pk] = "failed"
             elif jobs.release_job(job.pk, self.worker):  # transient: back to the queue, re-sent after a backoff
@@ -354,10 +352,12 @@ def _draw(judged: Judging) -> tuple[Judging, Stored]:
     done = [(job, outcome) for job, outcome in drawn if isinstance(outcome, Prediction)]
     refused = [(job, outcome) for job, outcome in drawn if not isinstance(outcome, Prediction)]
     try:
-        results = jobs.store_results(done)  # removes what it wrote should it fail
-    except Exception as exc:  # the files could not be written: those jobs fail with the reason, alone
+        results = jobs.store_results(done)  # each result, or why its files could not be written (none are left)
+    except Exception as exc:  # storage itself failed: those jobs fail with the reason, alone
         return refused + [(job, exc) for job, _ in done], []
-    return refused, [(job, prediction, result) for (job, prediction), result in zip(done, results, strict=True)]
+    written = list(zip(done, results, strict=True))
+    unwritten = [(job, result) for (job, _), result in written if isinstance(result, Exception)]
+    return refused + unwritten, [(job, p, result) for (job, p), result in written if not isinstance(result, Exception)]
 
 
 def _discard_files(future: Future[Any]) -> None:

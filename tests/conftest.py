@@ -20,6 +20,18 @@ def _fast_password_hashing(settings: Any) -> None:
 
 
 @pytest.fixture(autouse=True)
+def _own_storage_pool() -> Iterator[None]:
+    """A test that sets STORAGE_THREADS gets a pool of that size (diagnosis.jobs makes it on first use), shut down
+    after it."""
+    from diagnosis import jobs
+
+    yield
+    pool, jobs._storage_pool = jobs._storage_pool, None
+    if pool is not None:
+        pool.shutdown(wait=True)
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings: Any, tmp_path: Path) -> Iterator[None]:
     """Every test writes its files to its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"

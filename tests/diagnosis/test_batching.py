@@ -519,7 +519,6 @@ def test_a_batchs_files_are_read_and_written_storage_threads_at_a_time(
     from django.core.files.storage import FileSystemStorage
 
     settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS, settings.STORAGE_THREADS = 4, 0, 4
-    monkeypatch.setattr(jobs, "_storage_pool", None)  # a pool of this test's size
     ids = [factories.study(alice).job.pk for _ in range(4)]
     barrier = threading.Barrier(4, timeout=5)
     calls: list[str] = []
@@ -536,3 +535,36 @@ def test_a_batchs_files_are_read_and_written_storage_threads_at_a_time(
     assert tasks.run_inference(ids[0]) == "done"
     assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
     assert calls.count("_open") == 4 * 3 and calls.count("_save") == 4 * 2  # copy + preview + original; 2 results
+
+
+def test_a_study_whose_files_cannot_be_written_or_read_fails_alone(
+    alice: User, monkeypatch: Any, settings: Any
+) -> None:
+    """One study's overlay cannot be written, another's original cannot be read with an error that is not an
+    OSError (object storage raises its own): each fails with its reason, the rest of the batch is done."""
+    from django.core.files.storage import FileSystemStorage
+
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS, settings.STORAGE_THREADS = 4, 0, 4
+    studies = [factories.study(alice) for _ in range(4)]
+    unreadable, unwritable = studies[1], studies[2]
+    save, real_open = FileSystemStorage.save, FileSystemStorage.open
+
+    def save_fails_for_one(self: Any, name: Any, content: Any, max_length: Any = None) -> Any:
+        if str(unwritable.pk) in str(name) and "overlay-" in str(name):
+            raise OSError(28, "No space left on device")
+        return save(self, name, content, max_length)
+
+    def open_fails_for_one(self: Any, name: str, mode: str = "rb") -> Any:
+        if str(unreadable.pk) in name:
+            raise ValueError("the object store refused the request")
+        return real_open(self, name, mode)
+
+    monkeypatch.setattr(FileSystemStorage, "save", save_fails_for_one)
+    monkeypatch.setattr(FileSystemStorage, "open", open_fails_for_one)
+    monkeypatch.setattr(tasks, "get_predictor", lambda: _Recorder())
+    tasks.run_inference(studies[0].job.pk)
+    job = {s.pk: InferenceJob.objects.get(study=s) for s in studies}
+    assert [job[s.pk].status for s in studies] == [JobStatus.DONE, JobStatus.FAILED, JobStatus.FAILED, JobStatus.DONE]
+    assert "could not be read: ValueError: the object store refused" in job[unreadable.pk].reason
+    assert "No space left on device" in job[unwritable.pk].reason
+    assert Result.objects.count() == 2

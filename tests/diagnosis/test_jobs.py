@@ -139,9 +139,10 @@ def test_a_sent_job_carries_no_time_limit_so_each_worker_applies_its_own(monkeyp
 
 
 @pytest.mark.parametrize("threads", [1, 4])
-def test_results_whose_files_cannot_all_be_written_leave_none(alice, settings, monkeypatch, threads) -> None:
-    """store_results writes a batch's heatmaps and overlays (STORAGE_THREADS at a time); one overlay failing
-    removes every file the batch wrote, the failing result's own heatmap too, and raises."""
+def test_a_result_whose_files_cannot_be_written_fails_alone_and_leaves_none(alice, settings, monkeypatch, threads):
+    """store_results writes a batch's heatmaps and overlays (STORAGE_THREADS at a time). One overlay failing costs
+    that result alone: the Exception in its place, its heatmap removed; the others are written. record_results (the
+    per-job path) keeps none of them and raises."""
     from pathlib import Path
 
     from django.core.files.storage import FileSystemStorage
@@ -149,7 +150,6 @@ def test_results_whose_files_cannot_all_be_written_leave_none(alice, settings, m
     from diagnosis import batching
 
     settings.STORAGE_THREADS = threads
-    monkeypatch.setattr(jobs, "_storage_pool", None)
     ids = [factories.study(alice).job.pk for _ in range(4)]
     held = batching.claim_batch(ids, "w|h|1", 4)
     save, overlays = FileSystemStorage.save, []
@@ -161,8 +161,17 @@ def test_results_whose_files_cannot_all_be_written_leave_none(alice, settings, m
                 raise OSError(28, "No space left on device")
         return save(self, name, content, max_length)
 
+    def drawn() -> list[str]:
+        derived = Path(settings.MEDIA_ROOT, "derived").rglob("*")
+        return sorted(p.name.split("-", 5)[-1] for p in derived if "-heatmap-" in p.name or "-overlay-" in p.name)
+
     monkeypatch.setattr(FileSystemStorage, "save", third_overlay_fails)
+    stored = jobs.store_results([(job, factories.prediction()) for job in held])
+    assert [isinstance(r, OSError) for r in stored].count(True) == 1
+    written = [r for r in stored if isinstance(r, Result)]
+    assert drawn() == sorted(Path(str(f.name)).name.split("-", 5)[-1] for r in written for f in (r.heatmap, r.overlay))
+    jobs.remove_files(written)
+    overlays.clear()
     with pytest.raises(OSError, match="No space"):
-        jobs.store_results([(job, factories.prediction()) for job in held])
-    derived = Path(settings.MEDIA_ROOT, "derived").rglob("*")
-    assert [p.name for p in derived if "-heatmap-" in p.name or "-overlay-" in p.name] == []
+        jobs.record_results([(job, factories.prediction()) for job in held])
+    assert drawn() == [] and not Result.objects.exists()

@@ -169,11 +169,15 @@ def test_a_reading_follows_the_results_as_a_verified_sr_after_the_models(
         i.TextValue for i in received[-1].ContentSequence if i.ConceptNameCodeSequence[0].CodeMeaning == "Comment"
     ]
     assert comments[1] == f"Reviewer's note: {note}"  # arrived intact over the network, not only in our dataset
+    reviews.review_study(reviewer, Study.objects.get(pk=study.pk), agrees=False, note=f"  {note}\r\n")
+    assert ReviewSend.objects.filter(study=study).last() == noted  # the same note, as the page sends it: no new SR
     reviews.review_study(reviewer, Study.objects.get(pk=study.pk), agrees=True, note="")
     revised = ReviewSend.objects.filter(study=study).last()
     assert revised is not None and revised.pk != noted.pk and revised.final_label == "PNEUMONIA"
     assert pacs.send_review(revised.pk).status == SendStatus.SENT
     assert received[-1].InstanceNumber == 5 and received[-1].SOPInstanceUID == revised.sr_uid
+    predecessors = received[-1].PredecessorDocumentsSequence[0].ReferencedSeriesSequence[0].ReferencedSOPSequence
+    assert [p.ReferencedSOPInstanceUID for p in predecessors] == [model_send.sr_uid, noted.sr_uid]  # the chain
     assert len(received) == 5  # the model's SR and SC, then the three readings
 
 

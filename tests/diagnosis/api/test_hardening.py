@@ -218,3 +218,5 @@ def test_a_chunked_body_where_only_django_would_read_it_is_refused_with_411(path
     assert status.startswith("411") and stream.tell() == 0
     reason = json.loads(answer)["detail"] if json_detail else answer.decode()
     assert "Content-Length" in reason
+    status, _, _ = factories.chunked_post("/accounts/login/", b"", REQUEST_METHOD="GET")
+    assert status.startswith("200")  # a request that carries no body is not refused for being chunked
