@@ -327,7 +327,7 @@ def _read_and_prepare(batch: list[Any]) -> Judging:
     read = jobs.storage_map(jobs.read_original, [batch[k] for k in unserved])
     originals = [k for k, data in zip(unserved, read, strict=True) if isinstance(data, bytes)]
     for k, data in zip(unserved, read, strict=True):
-        if not isinstance(data, bytes):  # the main thread decides: final, retried, or the batch fails
+        if not isinstance(data, bytes):  # the main thread decides: failed, or back in the queue for a retry
             outcomes[k] = _Unread(data)
     prepare = lambda ds: predictor.prepare_batch(ds, settings.MAX_IMAGE_PIXELS)  # noqa: E731
     datas = [data for data in read if isinstance(data, bytes)]
