@@ -119,7 +119,7 @@ def batch_path(predictor: Predictor, datas: list[bytes], batch: int) -> None:
     serial(predictor, batches, prepare_originals, "predict_batch")
     pipelined(predictor, batches, prepare_originals, "from the originals")
     start = time.perf_counter()
-    copies = [[working.make(preprocessing.decode(d), predictor.spec.input_size) for d in chunk] for chunk in batches]
+    copies = _copies(predictor, batches)
     made_ms = (time.perf_counter() - start) * 1000 / len(datas)
     print(f"working copies: decoding and making them (the web server's work at upload) {made_ms:.2f} ms/image")
     serial(predictor, copies, _from_copies(predictor), "from working copies")
@@ -127,6 +127,11 @@ def batch_path(predictor: Predictor, datas: list[bytes], batch: int) -> None:
 
 
 Prepare = Callable[[list[Any]], Sequence[Prepared | Exception]]
+
+
+def _copies(predictor: Predictor, batches: list[list[bytes]]) -> list[list[working.WorkingCopy]]:
+    """Each radiograph's working copy, made as the web server makes it at upload."""
+    return [[working.make(preprocessing.decode(d), predictor.spec.input_size) for d in chunk] for chunk in batches]
 
 
 def _from_copies(predictor: Predictor) -> Prepare:
@@ -139,9 +144,8 @@ def _from_copies(predictor: Predictor) -> Prepare:
 def serial(predictor: Predictor, batches: list[list[Any]], prepare: Prepare, title: str) -> None:
     """Each batch through preparing, the compiled forward + Grad-CAM, polarity + gate and drawing, one after the
     other, each stage timed (drawing includes calibration, which is within the noise)."""
-    warm = batches[0] if len(batches[0]) == len(batches[-1]) else batches[-1]
-    predictor.draw(predictor.judge_prepared(prepare(batches[0])))  # compiles every shape the run uses
-    predictor.draw(predictor.judge_prepared(prepare(warm)))
+    for warm in {len(batches[0]): batches[0], len(batches[-1]): batches[-1]}.values():
+        predictor.draw(predictor.judge_prepared(prepare(warm)))  # compiles every shape the run uses
     names = ("preparing (decode, input, display)", "forward + Grad-CAM (compiled)", "polarity + gate", "drawing")
     stages = dict.fromkeys(names, 0.0)
     judged = 0
@@ -240,8 +244,7 @@ def _child(job: Job, go: Event, results: multiprocessing.Queue[int]) -> None:
     folder, n, batch, threads, side = job
     predictor = Predictor(ModelSpec.load(), max(batch, 64), threads)
     datas = _radiographs(folder, n, side)
-    size = predictor.spec.input_size
-    copies = [[working.make(preprocessing.decode(d), size) for d in datas[i : i + batch]] for i in range(0, n, batch)]
+    copies = _copies(predictor, [datas[i : i + batch] for i in range(0, n, batch)])
     prepare = _from_copies(predictor)
     predictor.draw(predictor.judge_prepared(prepare(copies[-1])))
     results.put(-1)
