@@ -9,7 +9,11 @@ HEATMAP_SIDE pixels long, since it carries a 14x14 map whose smooth upscaling th
 (the viewer stretches it over the radiograph, `object-fit: contain`; side by side at 448 pixels, a 64-pixel
 map and a 256-pixel one look the same, and the small one encodes 5 times faster); the overlay is a JPEG at
 the display size, a photograph-like image that JPEG encodes about 20 times faster than PNG, and 6 times smaller.
-The colour map is one table lookup (cv2.applyColorMap rebuilds its table at every call).
+The colour map is one table lookup (cv2.applyColorMap rebuilds its table at every call). The overlay's
+weights are worked out on a grid at most BLEND_SIDE pixels long and stretched to the display size: for a
+clinic's radiograph (a 1024-pixel display) that halves the drawing, which was most of the work left outside
+the model, and the eye cannot tell it from a blend worked out at every pixel (tests/worker/ml/test_overlay.py
+bounds the difference).
 """
 
 from __future__ import annotations
@@ -20,6 +24,7 @@ import numpy as np
 COLORMAP = cv2.COLORMAP_INFERNO
 MAX_ALPHA = 0.6  # opacity of the strongest evidence in the overlay
 HEATMAP_SIDE = 64  # the heatmap PNG's longest side at most: about 4 pixels a cell of the 14x14 map
+BLEND_SIDE = 256  # the overlay's weights are worked out on a grid this long at most: about 18 pixels a cell
 JPEG_QUALITY = 90
 LEGEND = {
     "colormap": "inferno",
@@ -31,25 +36,40 @@ LEGEND = {
 
 
 _TABLE = cv2.applyColorMap(np.arange(256, dtype=np.uint8).reshape(1, 256), COLORMAP)  # (1, 256, 3) BGR
+_OPACITY = np.arange(256) / 255.0 * MAX_ALPHA  # each level's opacity in the overlay
+_KEEP = np.rint((1.0 - _OPACITY) * 255.0).astype(np.uint8)  # how much of the radiograph shows, out of 255
+_TINT = np.rint(_TABLE * _OPACITY[None, :, None]).astype(np.uint8)  # the level's colour times its opacity
 
 
-def colorize(cam: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:
-    """cam: (h, w) float in [0, 1]; size: (width, height). Returns ((H, W, 3) uint8 BGR, (H, W) float32 values)."""
+def levels(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """cam: (h, w) float in [0, 1]; size: (width, height) -> (H, W) uint8, the map stretched and quantised."""
     values = np.clip(cv2.resize(cam.astype(np.float32), size, interpolation=cv2.INTER_LINEAR), 0.0, 1.0)
-    as_u8 = (values * 255.0).astype(np.uint8)
-    return np.asarray(cv2.LUT(cv2.cvtColor(as_u8, cv2.COLOR_GRAY2BGR), _TABLE), dtype=np.uint8), values
+    return np.asarray((values * 255.0).astype(np.uint8))
 
 
-def overlay(gray: np.ndarray, heatmap_bgr: np.ndarray, values: np.ndarray) -> np.ndarray:
-    """gray: (H, W) uint8; heatmap_bgr: (H, W, 3) uint8; values: (H, W) in [0, 1] -> blended (H, W, 3) uint8 BGR.
+def colorize(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
+    """cam: (h, w) float in [0, 1]; size: (width, height) -> (H, W, 3) uint8 BGR on the colour map."""
+    return _lut3(levels(cam, size), _TABLE)
 
-    Each pixel's opacity is MAX_ALPHA times its value: no evidence leaves the radiograph as it is.
+
+def overlay(gray: np.ndarray, cam: np.ndarray) -> np.ndarray:
+    """gray: (H, W) uint8; cam: (h, w) in [0, 1] -> the radiograph with the evidence blended in, (H, W, 3) uint8 BGR.
+
+    Each pixel's opacity is MAX_ALPHA times its value: no evidence leaves the radiograph as it is, to the bit. The
+    opacity and the premultiplied colour are looked up on a grid at most BLEND_SIDE long, then stretched.
     """
-    base = cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR)
-    if not values.any():
-        return base
-    alpha = np.ascontiguousarray(values * MAX_ALPHA, dtype=np.float32)
-    return np.asarray(cv2.blendLinear(base, heatmap_bgr, 1.0 - alpha, alpha), dtype=np.uint8)
+    h, w = gray.shape
+    grid = levels(cam, fitted_size(w, h, BLEND_SIDE))
+    keep, tint = cv2.LUT(grid, _KEEP), _lut3(grid, _TINT)
+    if grid.shape != gray.shape:
+        keep = cv2.resize(keep, (w, h), interpolation=cv2.INTER_LINEAR)
+        tint = cv2.resize(tint, (w, h), interpolation=cv2.INTER_LINEAR)
+    shown = cv2.multiply(gray, keep, scale=1.0 / 255.0)
+    return np.asarray(cv2.add(cv2.cvtColor(shown, cv2.COLOR_GRAY2BGR), tint), dtype=np.uint8)
+
+
+def _lut3(grid: np.ndarray, table: np.ndarray) -> np.ndarray:
+    return np.asarray(cv2.LUT(cv2.cvtColor(grid, cv2.COLOR_GRAY2BGR), table), dtype=np.uint8)
 
 
 def encode_png(image: np.ndarray) -> bytes:
@@ -71,15 +91,19 @@ def encode(ext: str, image: np.ndarray, params: list[int]) -> bytes:
 
 def heatmap_size(width: int, height: int) -> tuple[int, int]:
     """The heatmap's (width, height): the display's aspect ratio, its longest side at most HEATMAP_SIDE."""
-    scale = min(1.0, HEATMAP_SIDE / max(width, height))
+    return fitted_size(width, height, HEATMAP_SIDE)
+
+
+def fitted_size(width: int, height: int, side: int) -> tuple[int, int]:
+    """(width, height) scaled down to keep the aspect ratio with the longest side at most side."""
+    scale = min(1.0, side / max(width, height))
     return max(1, round(width * scale)), max(1, round(height * scale))
 
 
 def render(gray: np.ndarray, cam: np.ndarray) -> tuple[bytes, bytes]:
     """gray: (H, W) uint8; cam: (h, w) in [0, 1] on the absolute scale. Returns (heatmap PNG, overlay JPEG)."""
     h, w = gray.shape
-    heat_small, _ = colorize(cam, heatmap_size(w, h))
+    heat_small = colorize(cam, heatmap_size(w, h))
     if not cam.any():  # a NORMAL call's map: the overlay is the radiograph itself
         return encode_png(heat_small), encode_jpeg(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
-    heat, values = colorize(cam, (w, h))
-    return encode_png(heat_small), encode_jpeg(overlay(gray, heat, values))
+    return encode_png(heat_small), encode_jpeg(overlay(gray, cam))

@@ -37,14 +37,34 @@ def test_no_evidence_leaves_the_radiograph_untouched() -> None:
     assert _decode(heat_png).max() < 10
 
 
+def _blended_at_every_pixel(gray: np.ndarray, cam: np.ndarray) -> np.ndarray:
+    """The overlay's definition, worked out at every pixel in floating point: the reference."""
+    h, w = gray.shape
+    values = np.clip(cv2.resize(cam, (w, h), interpolation=cv2.INTER_LINEAR), 0, 1)
+    colour = cv2.applyColorMap((values * 255).astype(np.uint8), cv2.COLORMAP_INFERNO).astype(float)
+    alpha = values[..., None] * overlay.MAX_ALPHA
+    return np.asarray(gray[..., None] * (1 - alpha) + colour * alpha)
+
+
 def test_the_blend_is_the_per_pixel_alpha_of_the_evidence() -> None:
     gray = np.full((40, 40), 80, np.uint8)
-    values = np.zeros((40, 40), np.float32)
-    values[10:20, 10:20] = 0.5
-    heat = np.full((40, 40, 3), 200, np.uint8)
-    out = overlay.overlay(gray, heat, values).astype(float)
-    assert np.allclose(out[15, 15], 80 * (1 - 0.3) + 200 * 0.3, atol=1)
-    assert np.array_equal(out[0, 0], [80, 80, 80])
+    cam = np.zeros((8, 8), np.float32)
+    cam[2:6, 2:6] = 0.5
+    out = overlay.overlay(gray, cam).astype(float)
+    assert np.allclose(out[20, 20], _blended_at_every_pixel(gray, cam)[20, 20], atol=1)
+    assert not np.allclose(out[20, 20], [80, 80, 80], atol=10)
+    assert np.array_equal(out[0, 0], [80, 80, 80])  # no evidence: the radiograph to the bit
+
+
+def test_the_overlay_of_a_clinical_size_cannot_be_told_from_a_blend_at_every_pixel() -> None:
+    """The weights are worked out on a grid of at most BLEND_SIDE and stretched: a realistic map (smooth blobs)
+    and the worst case (independent noise in each of the 14x14 cells) stay within what the JPEG itself changes."""
+    rng = np.random.default_rng(0)
+    gray = cv2.resize(rng.integers(0, 256, (64, 48), dtype=np.uint8), (768, 1024), interpolation=cv2.INTER_CUBIC)
+    blobs = cv2.GaussianBlur(rng.random((14, 14)).astype(np.float32), (5, 5), 1.0)
+    for cam, worst, p999 in ((blobs / blobs.max(), 8, 3), (rng.random((14, 14)).astype(np.float32), 24, 4)):
+        diff = np.abs(overlay.overlay(gray, cam).astype(float) - _blended_at_every_pixel(gray, cam))
+        assert diff.mean() < 1 and np.percentile(diff, 99.9) <= p999 and diff.max() <= worst
 
 
 def test_weak_evidence_is_fainter_than_strong_evidence() -> None:
@@ -56,6 +76,6 @@ def test_weak_evidence_is_fainter_than_strong_evidence() -> None:
 
 def test_the_colour_map_is_opencvs_inferno() -> None:
     values = np.linspace(0, 1, 300, dtype=np.float32).reshape(20, 15)
-    heat, _ = overlay.colorize(values, (15, 20))
+    heat = overlay.colorize(values, (15, 20))
     expected = cv2.applyColorMap((np.clip(values, 0, 1) * 255).astype(np.uint8), cv2.COLORMAP_INFERNO)
     assert np.array_equal(heat, expected)
