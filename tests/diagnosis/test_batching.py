@@ -444,6 +444,16 @@ def test_files_drawn_for_a_batch_that_cannot_be_recorded_are_removed(
     assert left == list(UPLOAD_FILES)
 
 
+def _real_batch(alice: User, settings: Any, *which: tuple[str, int]) -> tuple[list[bytes], list[Study]]:
+    """Training radiographs (label, index) uploaded as one batch for the real model, batches of 8."""
+    if not images.SHARED_DATA.exists():
+        pytest.skip(images.NO_DATA_REASON)
+    settings.INFERENCE_BATCH_SIZE = 8
+    radiographs = [images.real_radiograph(label, i) for label, i in which]
+    _, submission = intake.submit_batch(alice, [upload_file(f"{i}.jpeg", d) for i, d in enumerate(radiographs)], None)
+    return radiographs, list(submission.studies)
+
+
 def test_a_study_is_judged_from_its_working_copy_and_from_its_original_where_the_copy_cannot_serve(
     alice: User, settings: Any
 ) -> None:
@@ -451,12 +461,8 @@ def test_a_study_is_judged_from_its_working_copy_and_from_its_original_where_the
     upload does not matter, and the call is the original's. A copy that cannot be read, or that an earlier version
     of the preprocessing made (here: a valid copy of another radiograph, under the old name), is not used: the
     original is decoded."""
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
-    settings.INFERENCE_BATCH_SIZE = 8
-    radiographs = [images.real_radiograph(label, i) for label, i in (("PNEUMONIA", 0), ("NORMAL", 7), ("NORMAL", 6))]
-    _, submission = intake.submit_batch(alice, [upload_file(f"{i}.jpeg", d) for i, d in enumerate(radiographs)], None)
-    from_copy, unreadable, stale = submission.studies
+    radiographs, studies = _real_batch(alice, settings, ("PNEUMONIA", 0), ("NORMAL", 7), ("NORMAL", 6))
+    from_copy, unreadable, stale = studies
     assert str(from_copy.model_copy.name).endswith(f"-{working.FILE_NAME}") and from_copy.chroma == 0.0
     storage = from_copy.image.storage
     for name, spoilt in ((from_copy.image.name, b"spoilt"), (unreadable.model_copy.name, b"P5\n2 2\n255\n")):
@@ -466,9 +472,29 @@ def test_a_study_is_judged_from_its_working_copy_and_from_its_original_where_the
     Study.objects.filter(pk=stale.pk).update(model_copy=old_name)
     tasks.run_inference(from_copy.job.pk)
     assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
-    for study, data in zip(submission.studies, radiographs, strict=True):
+    for study, data in zip(studies, radiographs, strict=True):
         expected, result = tasks.get_predictor().predict(data), Result.objects.get(study=study)
         assert result.label == expected.label and result.probability == pytest.approx(expected.probability, abs=1e-4)
+
+
+def test_a_normal_calls_overlay_is_its_preview_and_a_preview_that_cannot_be_drawn_on_fails_its_study_alone(
+    alice: User, settings: Any
+) -> None:
+    """The preview is decoded only where a map is drawn on it. A NORMAL call's overlay is the preview as stored;
+    a PNEUMONIA call whose preview has a sound header but no image data fails with that reason, alone."""
+    _, studies = _real_batch(alice, settings, ("NORMAL", 7), ("PNEUMONIA", 0), ("PNEUMONIA", 5))
+    normal, broken, fine = studies
+    storage, name = broken.preview.storage, str(broken.preview.name)
+    header = broken.preview.read()
+    storage.delete(name)
+    storage.save(name, ContentFile(header[: header.index(b"\xff\xda")]))
+    tasks.run_inference(normal.job.pk)
+    statuses = {s.pk: InferenceJob.objects.get(study=s) for s in studies}
+    assert [statuses[s.pk].status for s in studies] == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
+    assert "preview cannot be decoded" in statuses[broken.pk].reason
+    normal_result, fine_result = Result.objects.get(study=normal), Result.objects.get(study=fine)
+    assert normal_result.label == "NORMAL" and fine_result.label == "PNEUMONIA"
+    assert normal_result.overlay.read() == Study.objects.get(pk=normal.pk).preview.read()
 
 
 def test_reading_and_preparing_a_batch_never_touches_the_database(

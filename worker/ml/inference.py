@@ -120,10 +120,10 @@ class Predictor:
         read = working.read(copy, self.spec.input_size)
         if read is None:
             return None
-        gray, display = read
+        gray, preview = read
         return Prepared(
             model_input=preprocessing.model_input(gray, self.spec.input_size),
-            display=display,
+            display=preview,
             chroma=copy.chroma,
             prepare_ms=(time.perf_counter() - start) * 1000,
         )
@@ -161,7 +161,7 @@ class Predictor:
         """Render each Judged's heatmap PNG and overlay JPEG: its Prediction. inference_ms is the image's share of
         the judging pass plus its share of this drawing's wall time."""
         start = time.perf_counter()
-        drawn = self.map(lambda j: overlay.render(j.display, j.cam), [j for j in judged if isinstance(j, Judged)])
+        drawn = self.map(_render, [j for j in judged if isinstance(j, Judged)])
         share_ms = (time.perf_counter() - start) * 1000 / max(1, len(judged))
         images = iter(drawn)
         done: list[Prediction | E] = []
@@ -193,3 +193,11 @@ class Predictor:
         inverted = self.polarity.reasons(images) if self.polarity is not None else [None] * n
         gated = self.gate.reasons(features, chroma) if self.gate is not None else [None] * n
         return [a or b for a, b in zip(inverted, gated, strict=True)]
+
+
+def _render(judged: Judged) -> tuple[bytes, bytes]:
+    """(heatmap PNG, overlay JPEG): on the decoded radiograph, or on a working copy's preview (decoded only if a
+    map is drawn on it)."""
+    if isinstance(judged.display, working.Preview):
+        return judged.display.render(judged.cam)
+    return overlay.render(judged.display, judged.cam)

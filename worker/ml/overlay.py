@@ -103,7 +103,12 @@ def fitted_size(width: int, height: int, side: int) -> tuple[int, int]:
 def render(gray: np.ndarray, cam: np.ndarray) -> tuple[bytes, bytes]:
     """gray: (H, W) uint8; cam: (h, w) in [0, 1] on the absolute scale. Returns (heatmap PNG, overlay JPEG)."""
     h, w = gray.shape
-    heat_small = colorize(cam, heatmap_size(w, h))
+    heat = heatmap_png(cam, w, h)
     if not cam.any():  # a NORMAL call's map: the overlay is the radiograph itself
-        return encode_png(heat_small), encode_jpeg(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
-    return encode_png(heat_small), encode_jpeg(overlay(gray, cam))
+        return heat, encode_jpeg(cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
+    return heat, encode_jpeg(overlay(gray, cam))
+
+
+def heatmap_png(cam: np.ndarray, width: int, height: int) -> bytes:
+    """The heatmap of a radiograph of width x height: at most HEATMAP_SIDE long, a lossless PNG."""
+    return encode_png(colorize(cam, heatmap_size(width, height)))

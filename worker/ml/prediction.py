@@ -3,8 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from worker.ml.working import Preview
 
 
 @dataclass(frozen=True)
@@ -26,12 +30,13 @@ class Prediction:
 class Judged:
     """An image the model judged, whose heatmap and overlay are not drawn yet (Predictor.draw). A worker draws one
     batch while the model judges the next (issue 12). cam: the map drawn, in [0, 1] on the card's absolute scale
-    (all zero for a NORMAL call); display: the radiograph at display size (preprocessing.display_image)."""
+    (all zero for a NORMAL call); display: the radiograph at display size (preprocessing.display_image), or a
+    working copy's preview, decoded only if there is a map to draw on it."""
 
     label: str
     probability: float
     cam: np.ndarray
-    display: np.ndarray
+    display: np.ndarray | Preview
     judge_ms: float
 
 
@@ -42,6 +47,6 @@ class Prepared:
     not kept: a worker holds the next batch prepared while it judges this one."""
 
     model_input: np.ndarray
-    display: np.ndarray
+    display: np.ndarray | Preview
     chroma: float
     prepare_ms: float

@@ -9,7 +9,8 @@ that decode gives the worker, and costs it a fraction of a millisecond to read:
   so the model input is the same to the bit as from the original, and it is written and read in microseconds
   (a PNG of it costs 1 ms to write);
 - display_jpeg: the radiograph at up to DISPLAY_SIDE pixels a side (the study's preview), which the overlay is
-  drawn on;
+  drawn on. It is decoded only when there is a map to draw on it: a NORMAL call's overlay is the radiograph
+  itself, and then it is this JPEG as it is (`Preview`), with neither a decode nor an encode;
 - chroma: its colour, for the gate.
 
 The original stays the record: a copy that is unreadable, or was made for a model of another input size, is not
@@ -18,10 +19,12 @@ used (`read` returns None), and the original is decoded instead.
 
 from __future__ import annotations
 
+import io
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
+from PIL import Image
 
 from worker.ml import overlay
 from worker.ml.preprocessing import DecodedImage, display_image, resized
@@ -49,14 +52,48 @@ def make(decoded: DecodedImage, size: int = INPUT_SIZE) -> WorkingCopy:
     )
 
 
-def read(copy: WorkingCopy, size: int) -> tuple[np.ndarray, np.ndarray] | None:
-    """(the grey levels at size x size, the radiograph at its display size), or None when the copy cannot serve:
-    unreadable, or made for another input size (the original is decoded then)."""
+@dataclass(frozen=True)
+class Preview:
+    """A working copy's preview, the radiograph the overlay is drawn on, still as its JPEG: decoded only when a
+    map is drawn on it. width and height are the JPEG's, read from its header."""
+
+    jpeg: bytes
+    width: int
+    height: int
+
+    def render(self, cam: np.ndarray) -> tuple[bytes, bytes]:
+        """overlay.render on this radiograph: (heatmap PNG, overlay JPEG). Where the map is empty (a NORMAL call)
+        the overlay is the preview itself. Raises ValueError when the JPEG cannot be decoded after all."""
+        if not cam.any():
+            return overlay.heatmap_png(cam, self.width, self.height), self.jpeg
+        return overlay.render(self.gray(), cam)
+
+    def gray(self) -> np.ndarray:
+        """The radiograph at display size (preprocessing.display_image), as the original's decode gives it."""
+        gray = _gray(self.jpeg)
+        if gray is None:
+            raise ValueError("the study's preview cannot be decoded")
+        return display_image(gray)
+
+
+def read(copy: WorkingCopy, size: int) -> tuple[np.ndarray, Preview] | None:
+    """(the grey levels at size x size, the preview to draw on), or None when the copy cannot serve: unreadable,
+    or made for another input size (the original is decoded then)."""
     model = _gray(copy.model_pgm)
-    display = _gray(copy.display_jpeg)
-    if model is None or display is None or model.shape != (size, size):
+    preview = _preview(copy.display_jpeg)
+    if model is None or preview is None or model.shape != (size, size):
         return None
-    return model, display_image(display)
+    return model, preview
+
+
+def _preview(data: bytes) -> Preview | None:
+    """The preview, its size read from the JPEG's header (Pillow reads no further); None if it is not a JPEG."""
+    try:
+        with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
+            width, height = image.size
+    except (OSError, ValueError, Image.DecompressionBombError):
+        return None
+    return Preview(data, width, height)
 
 
 def _gray(data: bytes) -> np.ndarray | None:

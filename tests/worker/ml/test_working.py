@@ -1,10 +1,11 @@
 """The working copy (issue 12: decode once): the worker's model input from it is the original's, to the bit."""
 
+import cv2
 import numpy as np
 import pytest
 
 from tests import images
-from worker.ml import working
+from worker.ml import overlay, working
 from worker.ml.preprocessing import decode, display_image, model_input
 
 SIXTEEN_BIT = images.encode(images.chest_like(900, 700).astype(np.uint16) * 16, "PNG")  # 12 bits in 16
@@ -21,9 +22,10 @@ def test_the_copy_gives_the_originals_model_input_display_and_colour(data: bytes
     copy = working.make(decoded)
     read = working.read(copy, 224)
     assert read is not None
-    gray, display = read
+    gray, preview = read
     assert np.array_equal(model_input(gray), model_input(decoded.gray))  # bit for bit, whatever the size or depth
-    expected = display_image(decoded.gray)
+    assert (preview.jpeg, preview.width, preview.height) == (copy.display_jpeg, *reversed(_shape(copy.display_jpeg)))
+    display, expected = preview.gray(), display_image(decoded.gray)
     assert display.shape == expected.shape
     assert np.abs(display.astype(int) - expected.astype(int)).mean() < 4  # from the JPEG preview (q90, on noise)
     assert copy.chroma == decoded.chroma
@@ -42,3 +44,33 @@ def test_a_copy_made_for_another_input_size_or_that_cannot_be_read_is_not_used()
         working.WorkingCopy(good.display_jpeg, good.display_jpeg, 0.0),  # the preview where the model's copy is
     ):
         assert working.read(broken, 224) is None
+
+
+def _shape(image: bytes) -> tuple[int, int]:
+    height, width = np.asarray(cv2.imdecode(np.frombuffer(image, np.uint8), cv2.IMREAD_GRAYSCALE)).shape
+    return height, width
+
+
+def test_a_normal_calls_overlay_is_the_preview_itself_and_a_map_is_drawn_on_it_decoded() -> None:
+    """Nothing to draw (a NORMAL call's map is empty): the preview is the overlay, neither decoded nor encoded."""
+    copy = working.make(decode(images.jpeg(2400, 2000)))
+    read = working.read(copy, 224)
+    assert read is not None
+    preview = read[1]
+    empty = np.zeros((14, 14), np.float32)
+    heatmap, over = preview.render(empty)
+    assert over is copy.display_jpeg
+    assert heatmap == overlay.heatmap_png(empty, 1024, 853) and _shape(heatmap) == (53, 64)
+    cam = np.zeros((14, 14), np.float32)
+    cam[4:8, 4:8] = 1.0
+    assert preview.render(cam) == overlay.render(preview.gray(), cam)
+    assert _shape(preview.render(cam)[1]) == (640, 768)
+
+
+def test_a_preview_that_reads_but_cannot_be_decoded_fails_when_a_map_is_drawn_on_it() -> None:
+    good = working.make(decode(images.png(400, 300)))
+    header_only = good.display_jpeg[: good.display_jpeg.index(b"\xff\xda")]  # up to the start of the scan
+    read = working.read(working.WorkingCopy(good.model_pgm, header_only, 0.0), 224)
+    assert read is not None  # its header is sound: it is only decoded when drawn on
+    with pytest.raises(ValueError, match="cannot be decoded"):
+        read[1].render(np.ones((14, 14), np.float32))
