@@ -31,6 +31,7 @@ from pydicom.uid import ComprehensiveSRStorage, generate_uid
 from pynetdicom import AE
 
 from diagnosis.models import DicomInstance, Result, ResultSend, ReviewSend, SendStatus, Study
+from worker.ml import overlay
 
 logger = logging.getLogger(__name__)
 MANUFACTURER = "Chest X-ray pneumonia service"
@@ -41,6 +42,9 @@ SCT_NORMAL = hd.sr.CodedConcept("17621005", "SCT", "Normal")
 PROBABILITY = hd.sr.CodedConcept("PNEUMONIA-P", "99XRAYAI", "Calibrated probability of pneumonia")
 THRESHOLD = hd.sr.CodedConcept("PNEUMONIA-T", "99XRAYAI", "Decision threshold")
 NO_UNITS = hd.sr.CodedConcept("1", "UCUM", "no units")
+# The overlay's longest side in the Secondary Capture, as the worker draws it (a NORMAL call's overlay is the
+# study's 1024-pixel preview as it is): the PACS stores the capture uncompressed.
+CAPTURE_SIDE = 768
 UTF8 = "ISO_IR 192"  # what we send is UTF-8: a reviewer's note or name in any script arrives as written
 
 
@@ -245,6 +249,10 @@ def secondary_capture(row: ResultSend) -> Dataset:
         bgr = cv2.imdecode(np.frombuffer(fh.read(), np.uint8), cv2.IMREAD_COLOR)
     if bgr is None:
         raise SendError("the overlay image cannot be read")
+    height, width = bgr.shape[:2]
+    size = overlay.fitted_size(width, height, CAPTURE_SIDE)
+    if size != (width, height):
+        bgr = cv2.resize(bgr, size, interpolation=cv2.INTER_AREA)
     rgb = cv2.cvtColor(legend(bgr, result), cv2.COLOR_BGR2RGB)
     sc = hd.sc.SCImage.from_ref_dataset(
         ref_dataset=reference_dataset(row.study),

@@ -36,7 +36,7 @@ def fake_pacs() -> Iterator[tuple[int, list[pydicom.Dataset]]]:
     server.shutdown()
 
 
-def _dicom_study(alice: User, port: int) -> tuple[Study, pydicom.Dataset]:
+def _dicom_study(alice: User, port: int, label: str = "PNEUMONIA", **result: Any) -> tuple[Study, pydicom.Dataset]:
     peer = DicomPeer.objects.create(
         clinic=alice.membership.clinic,
         ae_title="NORTHPACS",
@@ -48,7 +48,9 @@ def _dicom_study(alice: User, port: int) -> tuple[Study, pydicom.Dataset]:
     data = dicoms.radiograph(images.chest_like(), "mono2_8bit", PatientAge="004Y")
     upload = intake.validate_upload("x.dcm", len(data), io.BytesIO(data))
     study = intake.create_study(alice, upload, peer=peer)
-    factories.judge(study, "PNEUMONIA", 0.8734, threshold=0.4, model_version="v-test")
+    factories.judge(
+        study, label, 0.8734 if label == "PNEUMONIA" else 0.1, threshold=0.4, model_version="v-test", **result
+    )
     return study, pydicom.dcmread(io.BytesIO(data))
 
 
@@ -72,6 +74,20 @@ def test_it_sends_an_sr_and_a_secondary_capture_into_the_original_study(alice, f
     assert sc.Rows > 0 and sc.PhotometricInterpretation == "RGB" and sc.BurnedInAnnotation == "YES"
     pacs.send(str(study.pk))  # already sent: nothing more
     assert len(received) == 2
+
+
+def test_a_normal_calls_overlay_the_studys_larger_preview_is_captured_at_the_size_the_worker_draws(
+    alice, fake_pacs
+) -> None:
+    """A NORMAL call's overlay is the study's 1024-pixel preview in grey: the capture is in colour and 768 wide,
+    as a drawn overlay is, not a third larger (the PACS stores it uncompressed)."""
+    port, received = fake_pacs
+    study, _ = _dicom_study(alice, port, "NORMAL", overlay_jpeg=images.jpeg(1024, 853))
+    pacs.schedule(study.pk)
+    assert pacs.send(str(study.pk)).status == SendStatus.SENT
+    sc = received[1]
+    assert (sc.Columns, sc.PhotometricInterpretation, sc.SamplesPerPixel) == (768, "RGB", 3)
+    assert 640 < sc.Rows < 768  # 640 rows of radiograph, and the legend band under them
 
 
 def test_a_failed_send_says_why_and_the_sweeper_sends_the_same_instances_again(

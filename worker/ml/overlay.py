@@ -24,7 +24,7 @@ import numpy as np
 COLORMAP = cv2.COLORMAP_INFERNO
 MAX_ALPHA = 0.6  # opacity of the strongest evidence in the overlay
 HEATMAP_SIDE = 64  # the heatmap PNG's longest side at most: about 4 pixels a cell of the 14x14 map
-BLEND_SIDE = 256  # the overlay's weights are worked out on a grid this long at most: about 18 pixels a cell
+BLEND_SIDE = 256  # the overlay's weights are worked out on a grid this many pixels a side at most: 18 a cell
 JPEG_QUALITY = 90
 LEGEND = {
     "colormap": "inferno",
@@ -55,11 +55,12 @@ def colorize(cam: np.ndarray, size: tuple[int, int]) -> np.ndarray:
 def overlay(gray: np.ndarray, cam: np.ndarray) -> np.ndarray:
     """gray: (H, W) uint8; cam: (h, w) in [0, 1] -> the radiograph with the evidence blended in, (H, W, 3) uint8 BGR.
 
-    Each pixel's opacity is MAX_ALPHA times its value: no evidence leaves the radiograph as it is, to the bit. The
-    opacity and the premultiplied colour are looked up on a grid at most BLEND_SIDE long, then stretched.
+    Each pixel's opacity is MAX_ALPHA times its value: a map with no evidence leaves the radiograph as it is, to the
+    bit. The opacity and the premultiplied colour are looked up on a grid of at most BLEND_SIDE a side, each side
+    on its own (so that a very narrow image keeps all the map's cells across it), then stretched.
     """
     h, w = gray.shape
-    grid = levels(cam, fitted_size(w, h, BLEND_SIDE))
+    grid = levels(cam, (min(w, BLEND_SIDE), min(h, BLEND_SIDE)))
     keep, tint = cv2.LUT(grid, _KEEP), _lut3(grid, _TINT)
     if grid.shape != gray.shape:
         keep = cv2.resize(keep, (w, h), interpolation=cv2.INTER_LINEAR)

@@ -87,7 +87,10 @@ def read(copy: WorkingCopy, size: int) -> tuple[np.ndarray, Preview] | None:
 
 
 def _preview(data: bytes) -> Preview | None:
-    """The preview, its size read from the JPEG's header (Pillow reads no further); None if it is not a JPEG."""
+    """The preview, its size read from the JPEG's header (Pillow reads no further); None if it is not a JPEG, or
+    if it lacks its image data or its end (cut short in storage): it may become a NORMAL call's overlay as it is."""
+    if b"\xff\xda" not in data or not data.endswith(b"\xff\xd9"):  # a start of scan, and the end of the image
+        return None
     try:
         with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
             width, height = image.size

@@ -1,5 +1,6 @@
 import cv2
 import numpy as np
+import pytest
 
 from worker.ml import overlay
 
@@ -35,6 +36,7 @@ def test_no_evidence_leaves_the_radiograph_untouched() -> None:
     assert np.abs(over - cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR).astype(int)).max() <= 4
     assert np.abs(over[..., 0] - over[..., 2]).max() <= 2
     assert _decode(heat_png).max() < 10
+    assert np.array_equal(overlay.overlay(gray, np.zeros((7, 7), np.float32)), cv2.cvtColor(gray, cv2.COLOR_GRAY2BGR))
 
 
 def _blended_at_every_pixel(gray: np.ndarray, cam: np.ndarray) -> np.ndarray:
@@ -56,11 +58,15 @@ def test_the_blend_is_the_per_pixel_alpha_of_the_evidence() -> None:
     assert np.array_equal(out[0, 0], [80, 80, 80])  # no evidence: the radiograph to the bit
 
 
-def test_the_overlay_of_a_clinical_size_cannot_be_told_from_a_blend_at_every_pixel() -> None:
-    """The weights are worked out on a grid of at most BLEND_SIDE and stretched: a realistic map (smooth blobs)
-    and the worst case (independent noise in each of the 14x14 cells) stay within what the JPEG itself changes."""
+@pytest.mark.parametrize("width, height", [(768, 1024), (1024, 853), (1000, 33), (6, 1024)])
+def test_the_overlay_of_a_clinical_or_odd_size_cannot_be_told_from_a_blend_at_every_pixel(
+    width: int, height: int
+) -> None:
+    """The weights are worked out on a grid of at most BLEND_SIDE a side and stretched: a realistic map (smooth
+    blobs) and the worst case (independent noise in each of the 14x14 cells) stay within what the JPEG itself
+    changes, also for a very narrow image (the gate takes one of 32 pixels by 1,000)."""
     rng = np.random.default_rng(0)
-    gray = cv2.resize(rng.integers(0, 256, (64, 48), dtype=np.uint8), (768, 1024), interpolation=cv2.INTER_CUBIC)
+    gray = cv2.resize(rng.integers(0, 256, (64, 48), dtype=np.uint8), (width, height), interpolation=cv2.INTER_CUBIC)
     blobs = cv2.GaussianBlur(rng.random((14, 14)).astype(np.float32), (5, 5), 1.0)
     for cam, worst, p999 in ((blobs / blobs.max(), 8, 3), (rng.random((14, 14)).astype(np.float32), 24, 4)):
         diff = np.abs(overlay.overlay(gray, cam).astype(float) - _blended_at_every_pixel(gray, cam))

@@ -67,10 +67,12 @@ def test_a_normal_calls_overlay_is_the_preview_itself_and_a_map_is_drawn_on_it_d
     assert _shape(preview.render(cam)[1]) == (640, 768)
 
 
-def test_a_preview_that_reads_but_cannot_be_decoded_fails_when_a_map_is_drawn_on_it() -> None:
+def test_a_preview_cut_short_is_not_used_and_one_that_cannot_be_decoded_fails_when_drawn_on() -> None:
+    """A NORMAL call's overlay is the preview as stored, never decoded: so a preview without its image data, or
+    cut short, is not used at all (the original is decoded instead)."""
     good = working.make(decode(images.png(400, 300)))
-    header_only = good.display_jpeg[: good.display_jpeg.index(b"\xff\xda")]  # up to the start of the scan
-    read = working.read(working.WorkingCopy(good.model_pgm, header_only, 0.0), 224)
-    assert read is not None  # its header is sound: it is only decoded when drawn on
+    jpeg = good.display_jpeg
+    for broken in (jpeg[: jpeg.index(b"\xff\xda")], jpeg[: len(jpeg) // 2], jpeg[:-2]):
+        assert working.read(working.WorkingCopy(good.model_pgm, broken, 0.0), 224) is None
     with pytest.raises(ValueError, match="cannot be decoded"):
-        read[1].render(np.ones((14, 14), np.float32))
+        working.Preview(b"\xff\xd8 not a jpeg after all", 400, 300).render(np.ones((14, 14), np.float32))
