@@ -92,11 +92,23 @@ def _role(value: object) -> str:
 def _review(d: dict[str, Any]) -> str:
     model, final = _label(d.get("model_label")), _label(d.get("final_label"))
     said = f"agreed with the model: {final}" if d.get("agrees") else f"disagreed with the model ({model}): {final}"
+    note = str(d.get("note") or "")
+    if note:
+        said += f"; note: {_quoted(note)}"
     previous = d.get("previous")
     if isinstance(previous, dict):
         by = f" by {previous['reviewer__username']}" if previous.get("reviewer__username") else ""
         said += f"; revised a review that said {_label(previous.get('final_label'))}{by}"
+        before = str(previous.get("note") or "")
+        if before != note and "note" in previous:  # audit rows older than the note's record say nothing of it
+            said += f", whose note was {_quoted(before)}" if before else ", which had no note"
     return said
+
+
+def _quoted(text: str, at_most: int = 200) -> str:
+    """A note in a sentence: on one line, cut at at_most characters (the export's detail column has it whole)."""
+    flat = " ".join(text.split())
+    return f"“{flat if len(flat) <= at_most else flat[: at_most - 1] + '…'}”"
 
 
 def _filters(filters: dict[str, Any]) -> str:

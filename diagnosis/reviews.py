@@ -30,11 +30,17 @@ def review_study(reviewer: User, study: Study, agrees: bool, note: str, origin: 
         # The study row is locked (a review may not exist yet to lock), so that two reviewers saving at once
         # are serialised and each audits the review they actually replaced.
         Study.objects.select_for_update().filter(pk=study.pk).values_list("pk", flat=True).first()
-        previous = Review.objects.filter(study=study).values("final_label", "reviewer__username").first()
+        previous = Review.objects.filter(study=study).values("final_label", "reviewer__username", "note").first()
         review, _ = Review.objects.update_or_create(
             study=study, defaults={"reviewer": reviewer, "agrees": agrees, "final_label": final, "note": note}
         )
-        detail = {"model_label": result.label, "final_label": final, "agrees": agrees, "previous": previous}
+        detail = {
+            "model_label": result.label,
+            "final_label": final,
+            "agrees": agrees,
+            "note": note,
+            "previous": previous,
+        }
         audit.record(reviewer, AuditAction.REVIEW, study, detail, origin)
         _schedule_send(review)
     study.review = review

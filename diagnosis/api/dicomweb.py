@@ -210,7 +210,10 @@ def _read_body(request: Request) -> bytes:
     if declared.isdigit() and int(declared) > limit:
         raise BadBody(413, f"The body is larger than {limit / 2**20:.0f} MB; send fewer instances at a time.")
     stream = request.META["wsgi.input"] if limits.is_chunked(request.META) else request._request
-    body = stream.read(limit + 1)
+    try:
+        body = stream.read(limit + 1)
+    except Exception as exc:  # the server's own stream raises its own errors (gunicorn: InvalidChunkSize, NoMoreData)
+        raise BadBody(400, "The body could not be read: its chunks are malformed, or it was cut short.") from exc
     if len(body) > limit:
         raise BadBody(413, f"The body is larger than {limit / 2**20:.0f} MB; send fewer instances at a time.")
     return body

@@ -27,6 +27,24 @@ def test_disagreeing_records_the_other_label_and_a_revision_replaces_it(alice, r
     assert trail[0]["previous"] is None and trail[1]["previous"]["final_label"] == Label.NORMAL
 
 
+def test_the_audit_trail_keeps_each_note_and_what_a_revision_replaced(alice, reviewer) -> None:
+    """From an outside red-team pass: a note could be rewritten or erased without a trace."""
+    from diagnosis.audit_words import describe
+
+    study = factories.judged_study(alice, Label.PNEUMONIA)
+    reviews.review_study(reviewer, study, agrees=False, note="Rotated film;\r\nrepeat  ")
+    reviews.review_study(reviewer, study, agrees=False, note="")
+    reviews.review_study(reviewer, study, agrees=True, note="Consolidation, right lower lobe")
+    first, erased, third = AuditEvent.objects.filter(action="review").order_by("id")
+    assert first.detail["note"] == "Rotated film;\nrepeat" and erased.detail["previous"]["note"] == first.detail["note"]
+    assert describe(first) == "disagreed with the model (Pneumonia): Normal; note: “Rotated film; repeat”"
+    assert describe(erased).endswith("revised a review that said Normal by rita, whose note was “Rotated film; repeat”")
+    assert describe(third) == (
+        "agreed with the model: Pneumonia; note: “Consolidation, right lower lobe”; "
+        "revised a review that said Normal by rita, which had no note"
+    )
+
+
 def test_a_clinician_cannot_review_even_through_the_service(alice) -> None:
     with pytest.raises(PermissionDenied):
         reviews.review_study(alice, factories.judged_study(alice), agrees=True, note="")
@@ -109,4 +127,5 @@ def test_concurrent_reviews_are_serialised_and_each_audits_what_it_replaced(clin
     assert second.detail["previous"] == {
         "final_label": first.detail["final_label"],
         "reviewer__username": first.username,
+        "note": first.detail["note"],
     }

@@ -11,6 +11,7 @@ Anything else (CT, MR, US, SR, encapsulated PDF, multi-frame) is refused with a 
 from __future__ import annotations
 
 import io
+import logging
 import re
 from dataclasses import dataclass
 from datetime import date
@@ -23,7 +24,16 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut
 from pydicom.uid import generate_uid
 
-from worker.ml.preprocessing import DecodedImage, ImageRejected, chroma_of, window_to_uint8
+from worker.ml.preprocessing import (
+    DecodedImage,
+    ImageRejected,
+    check_not_blank,
+    check_size,
+    chroma_of,
+    window_to_uint8,
+)
+
+logger = logging.getLogger(__name__)
 
 PREAMBLE_END = 132
 ACCEPTED_MODALITIES = frozenset({"CR", "DX"})
@@ -188,12 +198,7 @@ def _int(value: Any) -> int | None:
 
 def _decode_pixels(ds: Dataset, max_pixels: int) -> DecodedImage:
     rows, cols = _int(ds.get("Rows")) or 0, _int(ds.get("Columns")) or 0
-    if rows < 32 or cols < 32:
-        raise ImageRejected(f"The image is too small ({cols}x{rows}); at least 32x32 pixels are needed.")
-    if rows * cols > max_pixels:
-        raise ImageRejected(
-            f"The image is too large ({cols}x{rows} pixels); the limit is {max_pixels // 1_000_000} megapixels."
-        )
+    check_size(cols, rows, max_pixels)
     bits = _int(ds.get("BitsAllocated")) or 0
     if bits not in (8, 16):
         raise ImageRejected(f"{bits}-bit DICOM pixels are not supported; 8 to 16 bits are.")
@@ -202,10 +207,14 @@ def _decode_pixels(ds: Dataset, max_pixels: int) -> DecodedImage:
     except Exception as exc:  # a decoder plug-in missing, or corrupt compressed data: both are this file's fault
         syntax = ds.file_meta.get("TransferSyntaxUID", "unknown")
         name = getattr(syntax, "name", str(syntax))
-        raise ImageRejected(f"The DICOM pixel data cannot be decoded ({name}: {exc}).") from exc
+        logger.info("DICOM pixel data (%s) not decoded: %s", name, exc)  # the decoder's words are for the log only
+        raise ImageRejected(
+            f"The DICOM pixel data cannot be decoded ({name}): it is corrupt, cut short, or in an encoding this "
+            "service does not read."
+        ) from exc
     if arr.ndim == 3:  # a grayscale secondary capture has one sample; colour ones were refused unless photometric lies
-        return DecodedImage(_rgb_to_gray(arr), chroma_of(arr.astype(np.uint8)), cols, rows, "DICOM")
-    return DecodedImage(to_gray8(ds, arr), 0.0, cols, rows, "DICOM")
+        return DecodedImage(check_not_blank(_rgb_to_gray(arr)), chroma_of(arr.astype(np.uint8)), cols, rows, "DICOM")
+    return DecodedImage(check_not_blank(to_gray8(ds, arr)), 0.0, cols, rows, "DICOM")
 
 
 def _rgb_to_gray(arr: np.ndarray) -> np.ndarray:

@@ -19,6 +19,9 @@ from worker.ml.spec import INPUT_SIZE
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG"})
 DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: larger than any CR/DR detector, far below a bomb
+MIN_SIDE = 32
+MAX_ASPECT = 3.0  # a chest radiograph, even two side by side, is well within 3:1; a strip or a crop is not one
+MIN_CONTRAST = 8  # grey levels between the darkest and the brightest pixel: below it there is no image to judge
 
 
 class ImageRejected(ValueError):
@@ -49,11 +52,52 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     fmt = str(img.format)
     try:
         img.load()
+        stored = img
         img = ImageOps.exif_transpose(img)
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"The image is truncated or corrupt ({exc}).") from exc
     width, height = img.size
-    return DecodedImage(gray=_to_gray8(img), chroma=_chroma(img), width=width, height=height, format=fmt)
+    gray = check_not_blank(_to_gray8(img))
+    if fmt == "JPEG":
+        _check_jpeg_complete(stored)
+    return DecodedImage(gray=gray, chroma=_chroma(img), width=width, height=height, format=fmt)
+
+
+def check_size(width: int, height: int, max_pixels: int) -> None:
+    """Raises ImageRejected for an image too small, too large, or too long for its width to be a chest radiograph."""
+    if width < MIN_SIDE or height < MIN_SIDE:
+        raise ImageRejected(
+            f"The image is too small ({width}x{height}); at least {MIN_SIDE}x{MIN_SIDE} pixels are needed."
+        )
+    if width * height > max_pixels:
+        raise ImageRejected(
+            f"The image is too large ({width}x{height} pixels); the limit is {max_pixels // 1_000_000} megapixels."
+        )
+    if max(width, height) > MAX_ASPECT * min(width, height):
+        raise ImageRejected(
+            f"The image is {width}x{height} pixels, more than {MAX_ASPECT:.0f} times longer than it is wide: a strip "
+            "or a crop, not a whole chest radiograph, and it cannot be judged."
+        )
+
+
+def check_not_blank(gray: np.ndarray) -> np.ndarray:
+    """gray, or ImageRejected when it is all (nearly) one grey level: there is nothing to judge."""
+    low, high, _, _ = cv2.minMaxLoc(gray)
+    if high - low < MIN_CONTRAST:
+        raise ImageRejected(f"The image is blank (every pixel is within {high - low:.0f} grey levels of the others).")
+    return gray
+
+
+def _check_jpeg_complete(img: Image.Image) -> None:
+    """A JPEG whose data ends early still decodes: the decoder fills what is missing with mid-grey (every
+    coefficient zero: exactly 128), and Pillow only warns. Its last block row (8 pixels) all at exactly 128 is
+    that fill (in the order the file stores it, before any EXIF rotation): such an image is refused, not judged with
+    a part of it missing. A blank image is refused as blank before this."""
+    if img.mode not in ("L", "RGB") or img.height < 8:
+        return
+    bottom = np.asarray(img.crop((0, img.height - 8, img.width, img.height)))
+    if (bottom == 128).all():
+        raise ImageRejected("The image is truncated or corrupt (its image data ends early: the last rows are missing).")
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
@@ -61,19 +105,15 @@ def _open(data: bytes, max_pixels: int) -> Image.Image:
         img = Image.open(io.BytesIO(data))
     except UnidentifiedImageError as exc:
         raise ImageRejected("The file is not a JPEG or PNG image.") from exc
-    except Image.DecompressionBombError as exc:
-        raise ImageRejected(f"The image is too large to decode safely ({exc})") from exc
+    except Image.DecompressionBombError as exc:  # far above max_pixels: Pillow refuses it before we see its size
+        raise ImageRejected(
+            f"The image is too large to decode safely; the limit is {max_pixels // 1_000_000} megapixels."
+        ) from exc
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"The image cannot be read ({exc}).") from exc
     if img.format not in ALLOWED_FORMATS:
         raise ImageRejected(f"Unsupported image format {img.format}; upload a JPEG, PNG or DICOM file.")
-    width, height = img.size
-    if width < 32 or height < 32:
-        raise ImageRejected(f"The image is too small ({width}x{height}); at least 32x32 pixels are needed.")
-    if width * height > max_pixels:
-        raise ImageRejected(
-            f"The image is too large ({width}x{height} pixels); the limit is {max_pixels // 1_000_000} megapixels."
-        )
+    check_size(*img.size, max_pixels)
     return img
 
 

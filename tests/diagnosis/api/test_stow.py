@@ -4,12 +4,14 @@ standard store response (stored instances, refused ones with a reason), never a 
 from __future__ import annotations
 
 import base64
+import io
 import json
 from typing import Any, cast
 
 import pydicom
 import pytest
 from django.urls import reverse
+from gunicorn.http.errors import InvalidChunkSize, NoMoreData
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -195,4 +197,32 @@ def test_a_chunked_body_is_read_only_for_an_allowed_caller_and_no_further_than_t
     status, answer, stream = _chunked_stow(alice, body * 4)
     assert status.startswith("413") and "larger than" in json.loads(answer)["detail"]
     assert stream.tell() == 8 * 1024 + 1
+    assert not Study.objects.exists()
+
+
+class _BrokenChunks(io.RawIOBase):
+    """gunicorn's decoded chunked stream, as it reads a body whose chunks are malformed or that stops part way."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+    def read(self, size: int = -1) -> bytes:
+        raise self.error
+
+
+@pytest.mark.django_db(transaction=True)
+@pytest.mark.parametrize("error", [InvalidChunkSize(b"zz"), NoMoreData(b"ab")], ids=["bad chunk size", "cut short"])
+def test_a_chunked_body_that_cannot_be_read_is_a_400_not_a_500(alice: Any, error: Exception) -> None:
+    """From an outside red-team pass: these gave 500 with gunicorn's traceback."""
+    content_type = dicoms.stow_body(b"")[0]
+    token = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=alice).key}"}
+    status, answer, _ = factories.chunked_post(
+        STOW,
+        b"",
+        CONTENT_TYPE=content_type,
+        HTTP_ACCEPT="application/dicom+json",
+        **token,
+        **{"wsgi.input": _BrokenChunks(error)},
+    )
+    assert status.startswith("400") and "cut short" in json.loads(answer)["detail"]
     assert not Study.objects.exists()
