@@ -3,6 +3,7 @@ so it appears in what it exports, and every cell is written so that a spreadshee
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Iterable, Iterator
 
 from django.http import HttpRequest, StreamingHttpResponse
@@ -67,7 +68,9 @@ def csv_response(request: HttpRequest, what: str, lines: Iterator[str]) -> Strea
     """Record the export (what, and the filters it was asked with), then stream `lines` as an attachment."""
     detail = {"what": f"{what}_csv", "filters": {k: v for k, v in request.GET.items() if v}}
     audit.record(request.user, AuditAction.EXPORT, detail=detail, origin=Origin.of(request))
-    response = StreamingHttpResponse(lines, content_type="text/csv")
+    # UTF-8 with a byte-order mark: without it Excel, which most clinics open these in, reads them as its local
+    # code page, and a note's accents or a name's letters come out garbled.
+    response = StreamingHttpResponse(itertools.chain(["\ufeff"], lines), content_type="text/csv; charset=utf-8")
     stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="{what}-{stamp}.csv"'
     return response

@@ -57,6 +57,8 @@ def invite(admin: User, username: str, email: str, role: str, site_url: str, ori
     """Create the account in the admin's clinic with no usable password, and send the set-password link."""
     clinic = require_membership(admin, Role.ADMIN).clinic
     role = Role(role)  # ValueError for anything else
+    if User.objects.filter(username__iexact=username).exists():  # no look-alike of another account ("Alice", "alice")
+        raise PeopleError(f"The username {username!r} is taken.")
     try:
         with transaction.atomic():
             user = User.objects.create_user(username=username, email=email)  # no password: an unusable one

@@ -414,7 +414,8 @@ LOG_LEVEL = env_str("LOG_LEVEL", "INFO", LOG_LEVELS, "a log level (DEBUG, INFO, 
 LOGGING = {
     "version": 1,
     "disable_existing_loggers": False,
-    "handlers": {"console": {"class": "logging.StreamHandler"}},
+    "formatters": {"plain": {"()": "xrayweb.logformat.NoTracebackForClientErrors"}},
+    "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {
         "handlers": ["console"],
         "level": env_str("LOG_LEVEL", "INFO", LOG_LEVELS, "a log level (DEBUG, INFO, WARNING, ERROR)"),

@@ -114,8 +114,8 @@ def test_the_admin_sees_only_their_clinics_trail_and_exports_it_as_csv(alice, bo
     page = client.get(reverse("diagnosis:audit")).content.decode()
     assert "alice" in page and "clinic b" not in page
     response = client.get(reverse("diagnosis:audit_export"), {"username": "alice"})
-    assert response["Content-Type"] == "text/csv" and "attachment" in response["Content-Disposition"]
-    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))
+    assert response["Content-Type"] == "text/csv; charset=utf-8" and "attachment" in response["Content-Disposition"]
+    rows = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode("utf-8-sig"))))
     assert rows[0] == audit.CSV_COLUMNS
     # The export was recorded before it ran, by ann: not in this alice-only export; alice's one row is.
     assert [r[1] for r in rows[1:]] == ["alice"]

@@ -21,8 +21,10 @@ pytestmark = pytest.mark.django_db
 def _rows(client: Client, name: str, params: dict[str, str] | None = None) -> list[dict[str, str]]:
     response = client.get(reverse(name), params or {})
     assert response.status_code == 200
-    assert response["Content-Type"] == "text/csv" and "attachment" in response["Content-Disposition"]
-    lines = list(csv.reader(io.StringIO(b"".join(response.streaming_content).decode())))  # type: ignore[attr-defined]
+    assert response["Content-Type"] == "text/csv; charset=utf-8" and "attachment" in response["Content-Disposition"]
+    body = b"".join(response.streaming_content)  # type: ignore[attr-defined]
+    assert body.startswith(b"\xef\xbb\xbf")  # the byte-order mark Excel needs to read UTF-8
+    lines = list(csv.reader(io.StringIO(body.decode("utf-8-sig"))))
     assert lines[0] == STUDY_COLUMNS
     return [dict(zip(STUDY_COLUMNS, line, strict=True)) for line in lines[1:]]
 

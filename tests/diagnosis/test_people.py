@@ -48,11 +48,12 @@ def test_an_invited_user_sets_a_password_with_the_link_and_logs_in(admin, client
     assert event.username == "ann" and event.detail == {"change": "invite", "user": "newdoc", "role": "reviewer"}
 
 
-def test_a_taken_username_is_a_form_error(admin, alice, client) -> None:
+@pytest.mark.parametrize("username", ["alice", "ALICE", "Alice"])
+def test_a_taken_username_or_a_look_alike_of_it_is_a_form_error(admin, alice, client, username: str) -> None:
     client.force_login(admin)
-    response = client.post(reverse("diagnosis:people"), {"username": "alice", "email": "a@b.org", "role": "admin"})
+    response = client.post(reverse("diagnosis:people"), {"username": username, "email": "a@b.org", "role": "admin"})
     assert response.status_code == 400 and "is taken" in response.content.decode()
-    assert alice.membership.role == Role.CLINICIAN
+    assert alice.membership.role == Role.CLINICIAN and User.objects.filter(username__iexact="alice").count() == 1
 
 
 def test_role_changes_are_audited(admin, alice, client) -> None:

@@ -178,7 +178,8 @@ def test_clinic_admin_sees_the_audit_entries(page, live_server, demo, tmp_path) 
 
     with page.expect_download() as download:
         page.click("#export-csv")
-    csv_text = (tmp_path / "audit.csv").read_text() if download.value.save_as(tmp_path / "audit.csv") is None else ""
+    download.value.save_as(tmp_path / "audit.csv")
+    csv_text = (tmp_path / "audit.csv").read_text("utf-8-sig")
     assert csv_text.splitlines()[0].startswith("time,user,action")
     assert "view_study" in csv_text and "login_failed" not in csv_text  # the export keeps the filter
 
