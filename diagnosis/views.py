@@ -56,7 +56,8 @@ def upload(request: HttpRequest) -> HttpResponse:
         messages.success(request, f"{len(submission.studies)} studies queued.")
         return redirect("diagnosis:history")
     context = {**context, "queued": submission.studies, "refused": submission.errors}
-    return render(request, "diagnosis/upload.html", context, status=400)
+    # some queued and some refused: the request did its work (the page says which file is which); none queued: 400
+    return render(request, "diagnosis/upload.html", context, status=200 if submission.studies else 400)
 
 
 def _form_errors(form: UploadForm) -> list[dict[str, str]]:
