@@ -53,11 +53,19 @@ def invitation_path(user: User) -> str:
     return reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": default_token_generator.make_token(user)})
 
 
+def _taken(username: str) -> bool:
+    """Whether an account's name is this one but for case ("Alice", "alice", "ÉMILE", "émile"): not a look-alike of
+    another account. Compared in Python: SQLite folds the case of ASCII letters only."""
+    wanted = username.casefold()
+    return any(name.casefold() == wanted for name in User.objects.values_list("username", flat=True).iterator())
+
+
 def invite(admin: User, username: str, email: str, role: str, site_url: str, origin: Origin = NO_ORIGIN) -> Invitation:
     """Create the account in the admin's clinic with no usable password, and send the set-password link."""
     clinic = require_membership(admin, Role.ADMIN).clinic
     role = Role(role)  # ValueError for anything else
-    if User.objects.filter(username__iexact=username).exists():  # no look-alike of another account ("Alice", "alice")
+    username = User.normalize_username(username)  # NFKC, as create_user stores it: fullwidth letters are ASCII
+    if _taken(username):
         raise PeopleError(f"The username {username!r} is taken.")
     try:
         with transaction.atomic():

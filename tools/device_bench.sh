@@ -27,7 +27,8 @@ prepare)
   rm -rf .device && mkdir -p .device/wheels .device/data
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
-    --platform manylinux2014_x86_64 -d .device/wheels keras==3.15.1 optree==0.20.0 namex==0.1.0 pydicom==3.0.2
+    --platform manylinux2014_x86_64 -d .device/wheels keras==3.15.1 optree==0.20.0 namex==0.1.0 pydicom==3.0.2 \
+    simplejpeg==1.9.0
   src=../shared/data/chest_xray/train
   [ -d "$src" ] || { echo "no $src: the training images are needed" >&2; exit 1; }
   find "$src" -name '*.jpeg' | sort | awk 'NR % 5 != 0' | head -n 4000 | while read -r f; do

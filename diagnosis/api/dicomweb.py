@@ -34,6 +34,7 @@ from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
+from gunicorn.http.errors import ParseException
 from pydicom.dataset import Dataset
 from rest_framework.negotiation import BaseContentNegotiation
 from rest_framework.parsers import BaseParser
@@ -212,7 +213,8 @@ def _read_body(request: Request) -> bytes:
     stream = request.META["wsgi.input"] if limits.is_chunked(request.META) else request._request
     try:
         body = stream.read(limit + 1)
-    except Exception as exc:  # the server's own stream raises its own errors (gunicorn: InvalidChunkSize, NoMoreData)
+    except (OSError, ValueError, ParseException) as exc:  # gunicorn: InvalidChunkSize..., NoMoreData (an OSError)
+        logger.info("STOW-RS body not read: %s: %s", type(exc).__name__, exc)
         raise BadBody(400, "The body could not be read: its chunks are malformed, or it was cut short.") from exc
     if len(body) > limit:
         raise BadBody(413, f"The body is larger than {limit / 2**20:.0f} MB; send fewer instances at a time.")

@@ -48,12 +48,20 @@ def test_an_invited_user_sets_a_password_with_the_link_and_logs_in(admin, client
     assert event.username == "ann" and event.detail == {"change": "invite", "user": "newdoc", "role": "reviewer"}
 
 
-@pytest.mark.parametrize("username", ["alice", "ALICE", "Alice"])
+@pytest.mark.parametrize("username", ["alice", "ALICE", "Alice", "\uff21\uff2c\uff29\uff23\uff25", "\uff21lice"])
 def test_a_taken_username_or_a_look_alike_of_it_is_a_form_error(admin, alice, client, username: str) -> None:
     client.force_login(admin)
     response = client.post(reverse("diagnosis:people"), {"username": username, "email": "a@b.org", "role": "admin"})
     assert response.status_code == 400 and "is taken" in response.content.decode()
     assert alice.membership.role == Role.CLINICIAN and User.objects.filter(username__iexact="alice").count() == 1
+
+
+def test_a_look_alike_beyond_ascii_is_refused_too(admin, clinic_a, client) -> None:
+    make_member("émile", clinic_a)
+    client.force_login(admin)
+    response = client.post(reverse("diagnosis:people"), {"username": "Émile", "email": "e@b.org", "role": "reviewer"})
+    assert response.status_code == 400 and "is taken" in response.content.decode()
+    assert [u.username for u in User.objects.filter(username__in=["émile", "Émile"])] == ["émile"]
 
 
 def test_role_changes_are_audited(admin, alice, client) -> None:

@@ -25,6 +25,7 @@ from pydicom.pixels import apply_modality_lut
 from pydicom.uid import generate_uid
 
 from worker.ml.preprocessing import (
+    MIN_CONTRAST,
     DecodedImage,
     ImageRejected,
     check_not_blank,
@@ -233,6 +234,11 @@ def to_gray8(ds: Dataset, arr: np.ndarray) -> np.ndarray:
         gray8 = values.astype(np.uint8)  # 8-bit without a window: as an 8-bit PNG, shown as stored
     else:
         gray8 = window_to_uint8(values.astype(np.float32))  # as a 16-bit PNG
+    low, high = float(values.min()), float(values.max())
+    if high > low and int(gray8.max()) - int(gray8.min()) < MIN_CONTRAST:
+        # a header window or VOI LUT that leaves one grey level of pixels that have contrast is wrong for them:
+        # the percentile window, as for a 16-bit PNG, instead of refusing the radiograph as blank
+        gray8 = window_to_uint8(values.astype(np.float32))
     if str(ds.get("PhotometricInterpretation", "")) == "MONOCHROME1":
         gray8 = 255 - gray8
     return gray8

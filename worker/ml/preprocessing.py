@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import cv2
 import numpy as np
+import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
 from worker.ml.masks import mask_corners
@@ -52,14 +53,13 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     fmt = str(img.format)
     try:
         img.load()
-        stored = img
         img = ImageOps.exif_transpose(img)
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageRejected(f"The image is truncated or corrupt ({exc}).") from exc
     width, height = img.size
     gray = check_not_blank(_to_gray8(img))
     if fmt == "JPEG":
-        _check_jpeg_complete(stored)
+        _check_jpeg_complete(data)
     return DecodedImage(gray=gray, chroma=_chroma(img), width=width, height=height, format=fmt)
 
 
@@ -88,16 +88,19 @@ def check_not_blank(gray: np.ndarray) -> np.ndarray:
     return gray
 
 
-def _check_jpeg_complete(img: Image.Image) -> None:
-    """A JPEG whose data ends early still decodes: the decoder fills what is missing with mid-grey (every
-    coefficient zero: exactly 128), and Pillow only warns. Its last block row (8 pixels) all at exactly 128 is
-    that fill (in the order the file stores it, before any EXIF rotation): such an image is refused, not judged with
-    a part of it missing. A blank image is refused as blank before this."""
-    if img.mode not in ("L", "RGB") or img.height < 8:
-        return
-    bottom = np.asarray(img.crop((0, img.height - 8, img.width, img.height)))
-    if (bottom == 128).all():
-        raise ImageRejected("The image is truncated or corrupt (its image data ends early: the last rows are missing).")
+def _check_jpeg_complete(data: bytes) -> None:
+    """A JPEG whose data ends early, then carries an end marker (as a transfer cut off and "repaired" leaves it),
+    still decodes: libjpeg fills what is missing with mid-grey, and Pillow only warns. libjpeg-turbo's strict mode
+    (simplejpeg) says so: such an image is refused, not judged with a part of it missing. Its other recoverable
+    warnings (extraneous bytes before a marker, as some devices write) are left alone, as Pillow leaves them."""
+    try:
+        colorspace = "CMYK" if simplejpeg.decode_jpeg_header(data)[2] == "CMYK" else "GRAY"
+        simplejpeg.decode_jpeg(data, colorspace=colorspace, strict=True)
+    except ValueError as exc:
+        if "premature end" in str(exc).lower():
+            raise ImageRejected(
+                "The image is truncated or corrupt (its image data ends early: a part of it is missing)."
+            ) from exc
 
 
 def _open(data: bytes, max_pixels: int) -> Image.Image:
