@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import sys
 
 import pytest
 from django.core.exceptions import PermissionDenied
@@ -18,8 +19,6 @@ def _record(status: int) -> logging.LogRecord:
     try:
         raise PermissionDenied("no")
     except PermissionDenied:
-        import sys
-
         record = logging.LogRecord("django.request", logging.WARNING, __file__, 1, "Forbidden", None, sys.exc_info())
     record.status_code = status
     return record

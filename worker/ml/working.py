@@ -19,12 +19,11 @@ used (`read` returns None), and the original is decoded instead.
 
 from __future__ import annotations
 
-import io
 from dataclasses import dataclass
 
 import cv2
 import numpy as np
-from PIL import Image
+import simplejpeg
 
 from worker.ml import overlay
 from worker.ml.preprocessing import DecodedImage, display_image, resized
@@ -87,14 +86,14 @@ def read(copy: WorkingCopy, size: int) -> tuple[np.ndarray, Preview] | None:
 
 
 def _preview(data: bytes) -> Preview | None:
-    """The preview, its size read from the JPEG's header (Pillow reads no further); None if it is not a JPEG, or
-    if it lacks its image data or its end (cut short in storage): it may become a NORMAL call's overlay as it is."""
+    """The preview, its size read from the JPEG's header (libjpeg-turbo reads no further: about 1 us, against 22
+    for Pillow's open); None if it is not a JPEG, or if it lacks its image data or its end (cut short in
+    storage): it may become a NORMAL call's overlay as it is."""
     if b"\xff\xda" not in data or not data.endswith(b"\xff\xd9"):  # a start of scan, and the end of the image
         return None
     try:
-        with Image.open(io.BytesIO(data), formats=["JPEG"]) as image:
-            width, height = image.size
-    except (OSError, ValueError, Image.DecompressionBombError):
+        height, width, _, _ = simplejpeg.decode_jpeg_header(data)
+    except ValueError:
         return None
     return Preview(data, width, height)
 

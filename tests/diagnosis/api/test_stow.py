@@ -172,10 +172,12 @@ def test_a_failure_to_store_is_a_failed_instance_not_a_500(alice_api, monkeypatc
     assert _seq(response.json(), "00081198")[0]["00081197"]["Value"] == [0x0110]
 
 
-def _chunked_stow(alice: Any, body: bytes, authorized: bool = True) -> tuple[str, bytes, Any]:
+def _chunked_stow(alice: Any, body: bytes, authorized: bool = True, **environ: Any) -> tuple[str, bytes, Any]:
     content_type = dicoms.stow_body(b"")[0]
     token = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=alice).key}"} if authorized else {}
-    return factories.chunked_post(STOW, body, CONTENT_TYPE=content_type, HTTP_ACCEPT="application/dicom+json", **token)
+    return factories.chunked_post(
+        STOW, body, CONTENT_TYPE=content_type, HTTP_ACCEPT="application/dicom+json", **token, **environ
+    )
 
 
 @pytest.mark.django_db(transaction=True)
@@ -214,15 +216,7 @@ class _BrokenChunks(io.RawIOBase):
 @pytest.mark.parametrize("error", [InvalidChunkSize(b"zz"), NoMoreData(b"ab")], ids=["bad chunk size", "cut short"])
 def test_a_chunked_body_that_cannot_be_read_is_a_400_not_a_500(alice: Any, error: Exception) -> None:
     """From an outside red-team pass: these gave 500 with gunicorn's traceback."""
-    content_type = dicoms.stow_body(b"")[0]
-    token = {"HTTP_AUTHORIZATION": f"Token {Token.objects.create(user=alice).key}"}
-    status, answer, _ = factories.chunked_post(
-        STOW,
-        b"",
-        CONTENT_TYPE=content_type,
-        HTTP_ACCEPT="application/dicom+json",
-        **token,
-        **{"wsgi.input": _BrokenChunks(error)},
-    )
+    broken: dict[str, Any] = {"wsgi.input": _BrokenChunks(error)}
+    status, answer, _ = _chunked_stow(alice, b"", **broken)
     assert status.startswith("400") and "cut short" in json.loads(answer)["detail"]
     assert not Study.objects.exists()
