@@ -116,13 +116,13 @@ def batch_path(predictor: Predictor, datas: list[bytes], batch: int) -> None:
     print(f"{len(datas)} radiographs, about {sizes[len(sizes) // 2][1]}x{sizes[len(sizes) // 2][0]} pixels")
     batches = [datas[i : i + batch] for i in range(0, len(datas), batch)]
     prepare_originals = predictor.prepare_batch
-    serial(predictor, batches, prepare_originals, "predict_batch")
+    serial(predictor, batches, prepare_originals, "predict_batch", "decode, input, display")
     pipelined(predictor, batches, prepare_originals, "from the originals")
     start = time.perf_counter()
     copies = _copies(predictor, batches)
     made_ms = (time.perf_counter() - start) * 1000 / len(datas)
     print(f"working copies: decoding and making them (the web server's work at upload) {made_ms:.2f} ms/image")
-    serial(predictor, copies, _from_copies(predictor), "from working copies")
+    serial(predictor, copies, _from_copies(predictor), "from working copies", "reading the copies")
     pipelined(predictor, copies, _from_copies(predictor), "from working copies")
 
 
@@ -141,38 +141,53 @@ def _from_copies(predictor: Predictor) -> Prepare:
     return prepare
 
 
-def serial(predictor: Predictor, batches: list[list[Any]], prepare: Prepare, title: str) -> None:
-    """Each batch through preparing, the compiled forward + Grad-CAM, polarity + gate and drawing, one after the
-    other, each stage timed (drawing includes calibration, which is within the noise)."""
+def serial(predictor: Predictor, batches: list[list[Any]], prepare: Prepare, title: str, source: str) -> None:
+    """Each batch through preparing, judging (the compiled forward + Grad-CAM, polarity, gate, calibration) and
+    drawing, one after the other: the total is the serial path as it runs, each stage timed on its own. The model
+    and the polarity + gate are then timed again apart, on the same batch, outside the total, to show their share
+    of judging."""
     for warm in {len(batches[0]): batches[0], len(batches[-1]): batches[-1]}.values():
         predictor.draw(predictor.judge_prepared(prepare(warm)))  # compiles every shape the run uses
-    names = ("preparing (decode, input, display)", "forward + Grad-CAM (compiled)", "polarity + gate", "drawing")
+    names = (f"preparing ({source})", "judging (model, polarity, gate)", "drawing (heatmap PNG, overlay JPEG)")
     stages = dict.fromkeys(names, 0.0)
+    model = gating = 0.0
     judged = 0
     for chunk in batches:
         marks = [time.perf_counter()]
         prepared = [p for p in prepare(chunk) if isinstance(p, Prepared)]
-        images = np.stack([p.model_input for p in prepared])
         marks.append(time.perf_counter())
-        _, _, features = predictor.gradcam.batch(images)
+        outcomes = predictor.judge_prepared(prepared)
         marks.append(time.perf_counter())
-        if predictor.polarity is not None:
-            predictor.polarity.reasons(images)
-        if predictor.gate is not None:
-            predictor.gate.reasons(features, np.array([p.chroma for p in prepared]))
-        marks.append(time.perf_counter())
-        drawn = predictor.draw(predictor.judge_prepared(prepared))
+        drawn = predictor.draw(outcomes)
         marks.append(time.perf_counter())
         judged += sum(isinstance(o, Prediction) for o in drawn)
         for k, name in enumerate(names):
             stages[name] += marks[k + 1] - marks[k]
-    stages[names[3]] -= stages[names[1]] + stages[names[2]]  # judge_prepared ran the model and the gate again
+        model_s, gating_s = _model_and_gate(predictor, prepared)
+        model, gating = model + model_s, gating + gating_s
     total = sum(stages.values())
     n = sum(len(b) for b in batches)
     print(f"{title}: {n} radiographs in batches of {len(batches[0])}, {judged} judged: {n / total:.1f} images/s")
     for name, seconds in stages.items():
         print(f"  {name:<36} {seconds * 1000 / n:7.2f} ms/image {100 * seconds / total:5.1f} %")
-    print(f"  the model alone: {n / stages[names[1]]:.1f} images/s")
+    print(
+        f"    of judging, timed apart: forward + Grad-CAM {model * 1000 / n:.2f}, polarity + gate "
+        f"{gating * 1000 / n:.2f} ms/image"
+    )
+    print(f"  the model alone: {n / model:.1f} images/s")
+
+
+def _model_and_gate(predictor: Predictor, prepared: list[Prepared]) -> tuple[float, float]:
+    """Seconds for the compiled forward + Grad-CAM of these images, and for their polarity and gate."""
+    images = np.stack([p.model_input for p in prepared])
+    start = time.perf_counter()
+    _, _, features = predictor.gradcam.batch(images)
+    middle = time.perf_counter()
+    if predictor.polarity is not None:
+        predictor.polarity.reasons(images)
+    if predictor.gate is not None:
+        predictor.gate.reasons(features, np.array([p.chroma for p in prepared]))
+    return middle - start, time.perf_counter() - middle
 
 
 def pipelined(predictor: Predictor, batches: list[list[Any]], prepare: Prepare, title: str) -> int:
