@@ -124,6 +124,7 @@ def test_decode_and_render_threads_give_the_same_outcomes_in_the_same_order(
         monkeypatch.setattr(module, name, recorded)
     with ThreadPoolExecutor(3, thread_name_prefix="predictor") as pool:
         monkeypatch.setattr(predictor, "_pool", pool)
+        monkeypatch.setattr(predictor, "_threads", 3)  # each thread takes every third image
         pooled = predictor.predict_batch(batch)
     assert threads and all(t.startswith("predictor") for t in threads)  # the pool did the work
     assert [type(o) for o in pooled] == [type(o) for o in serial]
