@@ -89,6 +89,9 @@ def _age(years: int | None) -> int | None:
 RECORD_EVERY = 16
 
 
+Stored = dict[tuple[str, str], list[Study]]  # (file name, sha256) -> a batch's studies of that file, in order
+
+
 @dataclass(frozen=True)
 class StoredUpload:
     """A validated upload whose files are written; its rows are not (record() writes many in one transaction)."""
@@ -204,12 +207,19 @@ def submit_files(
     details: StudyDetails = NO_DETAILS,
     origin: Origin = NO_ORIGIN,
     priority: JobPriority = JobPriority.INTERACTIVE,
+    stored: Stored | None = None,
 ) -> Submission:
     """Validate and store each file on its own: one bad file is reported and does not stop the others."""
     submission = Submission()
     items = (archives.Entry(f.name or "unnamed", f.size or 0, f) for f in files)
-    _store(owner, items, submission, batch, details, origin, priority)
+    _store(owner, items, submission, batch, details, origin, priority, stored)
     return submission
+
+
+def new_batch(owner: User) -> Batch:
+    """An empty batch of the owner's, for submit_batch to fill."""
+    require_membership(owner)
+    return Batch.objects.create(owner=owner)
 
 
 def submit_batch(
@@ -218,23 +228,34 @@ def submit_batch(
     archive: UploadedFile | None,
     details: StudyDetails = NO_DETAILS,
     origin: Origin = NO_ORIGIN,
+    batch: Batch | None = None,
 ) -> tuple[Batch, Submission]:
-    """A bulk submission: many files, or the entries of one zip archive, as one batch. One file alone (no
-    archive) is someone waiting for that study: it goes ahead of bulk work (JobPriority)."""
-    require_membership(owner)
-    batch = Batch.objects.create(owner=owner)
+    """A bulk submission: many files, or the entries of one zip archive, as one batch (a new one, or `batch`). One
+    file alone (no archive) is someone waiting for that study: it goes ahead of bulk work (JobPriority).
+
+    A batch that already holds studies is one a request cut off part way began (the API's Idempotency-Key): a file
+    it already stored, by name and content, is answered with that study, not stored again."""
+    batch = batch or new_batch(owner)
+    stored = _stored_in(batch)
     if archive is None:
         priority = JobPriority.INTERACTIVE if len(files) == 1 else JobPriority.BULK
-        return batch, submit_files(owner, files, batch, details, origin, priority)
+        return batch, submit_files(owner, files, batch, details, origin, priority, stored)
     submission = Submission()
     try:
         entries = archives.entries(archive, settings.MAX_UPLOAD_BYTES, settings.MAX_ARCHIVE_BYTES, submission.refuse)
-        _store(owner, entries, submission, batch, details, origin, JobPriority.BULK)
+        _store(owner, entries, submission, batch, details, origin, JobPriority.BULK, stored)
     except archives.BadArchive as exc:
         submission.refuse(archive.name or "archive", str(exc))
     if not submission.studies and not submission.errors:
         submission.refuse(archive.name or "archive", "the archive holds no files.")
     return batch, submission
+
+
+def _stored_in(batch: Batch) -> Stored:
+    stored: Stored = {}
+    for study in Study.objects.filter(batch=batch).order_by("created", "pk"):
+        stored.setdefault((study.original_name, study.sha256), []).append(study)
+    return stored
 
 
 def _store(
@@ -245,9 +266,10 @@ def _store(
     details: StudyDetails,
     origin: Origin,
     priority: JobPriority = JobPriority.INTERACTIVE,
+    stored: Stored | None = None,
 ) -> None:
     """One file in memory at a time, however many there are; a refused file is reported, not raised. The rows are
-    recorded RECORD_EVERY studies at a time, in order."""
+    recorded RECORD_EVERY studies at a time, in order. A file among `stored` is answered with its study."""
     pending: list[StoredUpload] = []
     try:
         for name, size, stream in entries:
@@ -259,6 +281,13 @@ def _store(
             except archives.ENTRY_ERRORS as exc:  # a broken zip entry fails while it is read: that entry only
                 submission.refuse(name, archives.CORRUPT_ENTRY.format(exc))
                 continue
+            earlier = (stored or {}).get((upload.name, upload.sha256))
+            if earlier:
+                if pending:  # the answer keeps the files' order
+                    submission.studies += record(owner, pending, origin, priority=priority)
+                    pending = []
+                submission.studies.append(earlier.pop(0))
+                continue
             pending.append(store(owner, upload, batch, details))
             if len(pending) >= RECORD_EVERY:
                 submission.studies += record(owner, pending, origin, priority=priority)
@@ -267,5 +296,5 @@ def _store(
             submission.studies += record(owner, pending, origin, priority=priority)
             pending = []
     finally:  # storage or the database failed: the group not recorded leaves no files behind
-        for stored in pending:
-            _delete_files(stored)
+        for unrecorded in pending:
+            _delete_files(unrecorded)

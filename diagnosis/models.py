@@ -95,9 +95,13 @@ class IdempotentResponse(models.Model):
     key = models.CharField(max_length=200)
     # sha256 of the method, path and body: a key reused for a different request is refused, not replayed.
     fingerprint = models.CharField(max_length=64, blank=True)
-    status_code = models.PositiveSmallIntegerField()
+    status_code = models.PositiveSmallIntegerField()  # 0: the request holding the key is still running
     body = models.JSONField()
-    created = models.DateTimeField(auto_now_add=True)
+    # When the request holding the key began: a retry that takes over an abandoned key sets it again.
+    created = models.DateTimeField(default=timezone.now)
+    # The batch that request is filling, so that a retry after it was cut off goes on with it instead of
+    # storing its studies again.
+    batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:
         constraints = [models.UniqueConstraint(fields=["owner", "key"], name="unique_idempotency_key_per_user")]

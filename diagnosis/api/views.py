@@ -75,12 +75,15 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             data["archive"] = request.FILES["archive"]
         form = SubmitSerializer(data=data)
         form.is_valid(raise_exception=True)
+        batch = idempotency.resumed_batch(request) or intake.new_batch(_user(request))
+        idempotency.bind(request, batch)
         batch, submission = intake.submit_batch(
             _user(request),
             form.validated_data.get("images") or [],
             form.validated_data.get("archive"),
             form.details(),
             Origin.of(request),
+            batch,
         )
         answer = {"batch": batch, "studies": submission.studies, "errors": submission.errors}
         return Response(SubmitResponseSerializer(answer, context={"request": request}).data, status=202)

@@ -4,15 +4,19 @@ from __future__ import annotations
 
 import io
 import json
+from datetime import timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import User
 from django.core.cache import cache
 from django.core.files.uploadedfile import SimpleUploadedFile
 from django.test import Client
+from django.utils import timezone
 from rest_framework.test import APIClient
 
+from diagnosis.api import idempotency
 from diagnosis.models import IdempotentResponse, Study
 from tests import badinput, factories, images
 from tests.factories import upload_file
@@ -77,6 +81,56 @@ def test_an_idempotency_key_reused_for_a_different_request_is_422(alice_api: API
     same = alice_api.post(f"{API}/studies/", {"images": [upload_file()]}, format="multipart", headers=headers)
     assert same.status_code == 202 and same.json() == first.json()
     assert Study.objects.count() == 1
+
+
+def _cut_off(key: str, kept: int, seconds_ago: float) -> list[str]:
+    """Leave the key's request as a process killed part way leaves it: no answer, its key still held, and only the
+    first `kept` studies of its batch stored, the last `seconds_ago`. Returns the kept studies' ids."""
+    record = IdempotentResponse.objects.get(key=key)
+    assert record.batch is not None  # the key names its batch before anything is stored
+    studies = list(Study.objects.filter(batch=record.batch).order_by("created", "pk"))
+    for study in studies[kept:]:
+        study.delete()
+    then = timezone.now() - timedelta(seconds=seconds_ago)
+    Study.objects.filter(batch=record.batch).update(created=then)
+    IdempotentResponse.objects.filter(pk=record.pk).update(status_code=0, body={}, created=then)
+    return [str(s.pk) for s in studies[:kept]]
+
+
+def test_a_key_whose_request_was_cut_off_is_taken_over_and_its_batch_completed(alice_api: APIClient) -> None:
+    """A red-team pass killed the web server's process part way through a 64-file request: half the batch was stored,
+    and every retry with the key got 409 forever (a new key would have stored that half again)."""
+    headers = {"Idempotency-Key": "cut-off"}
+
+    def post() -> Any:
+        files = [upload_file(f"{i}.png", images.encode(images.chest_like(seed=i))) for i in range(3)]
+        return alice_api.post(f"{API}/studies/", {"images": files}, format="multipart", headers=headers)
+
+    first = post()
+    assert first.status_code == 202 and len(first.json()["studies"]) == 3
+    kept = _cut_off("cut-off", kept=2, seconds_ago=idempotency.LEASE_SECONDS - 30)
+    assert post().status_code == 409  # it may still be running: it stored a study 90 s ago
+    kept = _cut_off("cut-off", kept=2, seconds_ago=idempotency.LEASE_SECONDS + 5)
+    retry = post()
+    assert retry.status_code == 202, retry.content[:300]
+    body = retry.json()
+    assert body["batch"] == first.json()["batch"]
+    assert [s["file_name"] for s in body["studies"]] == ["0.png", "1.png", "2.png"]
+    assert [s["id"] for s in body["studies"]][:2] == kept  # answered again, not stored again
+    assert Study.objects.count() == 3
+    again = post()
+    assert again.status_code == 202 and again.json() == body  # the key now replays the completed answer
+
+
+def test_a_cut_off_key_is_taken_over_by_one_retry_only(alice_api: APIClient) -> None:
+    headers = {"Idempotency-Key": "cut-off-twice"}
+    first = alice_api.post(f"{API}/studies/", {"images": [upload_file()]}, format="multipart", headers=headers)
+    assert first.status_code == 202
+    _cut_off("cut-off-twice", kept=0, seconds_ago=idempotency.LEASE_SECONDS + 5)
+    record = IdempotentResponse.objects.get(key="cut-off-twice")
+    stale = IdempotentResponse.objects.get(pk=record.pk)
+    assert idempotency._take_over(record)  # the first retry holds the key now
+    assert not idempotency._take_over(stale)  # a second one, which read the row before, does not
 
 
 def test_an_over_long_idempotency_key_is_400_not_cut_to_a_colliding_prefix(alice_api: APIClient) -> None:
