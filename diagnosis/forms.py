@@ -1,9 +1,11 @@
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Any
 
 from django import forms
 from django.conf import settings
+from django.utils.dateparse import parse_datetime
 
 from diagnosis.intake import StudyDetails, details_from
 from diagnosis.models import (
@@ -15,6 +17,7 @@ from diagnosis.models import (
     Role,
     Sex,
 )
+from diagnosis.reviews import Unchecked
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -69,10 +72,14 @@ class ReviewForm(forms.Form):
         widget=forms.RadioSelect,
     )
     note = forms.CharField(max_length=NOTE_MAX_LENGTH, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    # The reading the page showed, by its time ("none": not reviewed): a colleague's reading saved since is not
+    # replaced unseen (reviews.ReviewConflict). Empty or absent: not checked.
+    based_on = forms.CharField(required=False, widget=forms.HiddenInput)
 
     def __init__(self, *args: Any, model_label: str | None = None, **kwargs: Any) -> None:
         """With the model's label, each choice names the final label it records ("Disagree → Normal")."""
         super().__init__(*args, **kwargs)
+        self.model_label = model_label
         if model_label:
             own, other = Label(model_label).label, Label.other(model_label).label
             field = self.fields["decision"]
@@ -83,7 +90,26 @@ class ReviewForm(forms.Form):
     def revising(cls, review: Any, model_label: str | None) -> ReviewForm:
         """The form for a study: an earlier review's decision and note are filled in, to revise, not retype."""
         initial = {"decision": "agree" if review.agrees else "disagree", "note": review.note} if review else {}
-        return cls(initial=initial, model_label=model_label)
+        return cls(initial={**initial, "based_on": seen(review)}, model_label=model_label)
+
+    def clean_based_on(self) -> datetime | Unchecked | None:
+        value = self.cleaned_data["based_on"].strip()
+        if not value:
+            return Unchecked.ANY
+        if value == NOT_REVIEWED:
+            return None
+        when = parse_datetime(value)
+        if when is None:
+            raise forms.ValidationError("This page is out of date: reload it, then save again.")
+        return when
+
+
+NOT_REVIEWED = "none"
+
+
+def seen(review: Any) -> str:
+    """The based_on value for a reading shown on a page."""
+    return review.updated.isoformat() if review else NOT_REVIEWED
 
 
 class InviteForm(forms.Form):

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from datetime import datetime
+from enum import Enum
+
 from celery import current_app
 from django.contrib.auth.models import User
 from django.db import transaction
+from django.utils import timezone
 from pydicom.uid import generate_uid
 
 from diagnosis import audit
@@ -18,8 +22,40 @@ class ReviewError(Exception):
     """The study cannot be reviewed (the model has not judged it)."""
 
 
-def review_study(reviewer: User, study: Study, agrees: bool, note: str, origin: Origin = NO_ORIGIN) -> Review:
-    """Record (or revise) the clinic reviewer's reading. With two labels, disagreeing means the other one."""
+class ReviewConflict(ReviewError):
+    """The study's reading changed after the reviewer read it: nothing was saved. current: the reading now."""
+
+    def __init__(self, current: Review | None) -> None:
+        if current is None:
+            text = "The reading of this study was removed since you opened it, and yours was not saved."
+        else:
+            when = timezone.localtime(current.updated).strftime("%Y-%m-%d %H:%M")
+            text = (
+                f"{current.reviewer.get_username()} saved a reading of this study ({current.get_final_label_display()})"
+                f" at {when}, after you opened it, and yours was not saved."
+            )
+        super().__init__(f"{text} Read it, then save again to replace it.")
+        self.current = current
+
+
+class Unchecked(Enum):
+    """review_study's based_on when the caller did not say which reading it saw: the last save wins."""
+
+    ANY = "any"
+
+
+def review_study(
+    reviewer: User,
+    study: Study,
+    agrees: bool,
+    note: str,
+    origin: Origin = NO_ORIGIN,
+    based_on: datetime | Unchecked | None = Unchecked.ANY,
+) -> Review:
+    """Record (or revise) the clinic reviewer's reading. With two labels, disagreeing means the other one.
+
+    based_on: the reading the reviewer saw, by its `updated` time (None: the study was not reviewed yet). If the
+    reading changed since, ReviewConflict, and nothing is saved: a colleague's reading is never replaced unseen."""
     require_membership(reviewer, Role.REVIEWER)
     note = note.replace("\r\n", "\n").strip()  # as the page, the API and the PACS will all show it
     result = getattr(study, "result", None)
@@ -30,7 +66,14 @@ def review_study(reviewer: User, study: Study, agrees: bool, note: str, origin: 
         # The study row is locked (a review may not exist yet to lock), so that two reviewers saving at once
         # are serialised and each audits the review they actually replaced.
         Study.objects.select_for_update().filter(pk=study.pk).values_list("pk", flat=True).first()
-        previous = Review.objects.filter(study=study).values("final_label", "reviewer__username", "note").first()
+        current = Review.objects.filter(study=study).select_related("reviewer").first()
+        if based_on is not Unchecked.ANY and (current.updated if current else None) != based_on:
+            raise ReviewConflict(current)
+        previous = (
+            {"final_label": current.final_label, "reviewer__username": current.reviewer.username, "note": current.note}
+            if current
+            else None
+        )
         review, _ = Review.objects.update_or_create(
             study=study, defaults={"reviewer": reviewer, "agrees": agrees, "final_label": final, "note": note}
         )

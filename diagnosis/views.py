@@ -20,7 +20,7 @@ from diagnosis import exports, intake, reviews, selectors, viewing
 from diagnosis.access import has_role, role_required
 from diagnosis.audit import Origin
 from diagnosis.filters import HistoryPageFilter, WorklistFilter, worklist_params
-from diagnosis.forms import ReviewForm, UploadForm
+from diagnosis.forms import ReviewForm, UploadForm, seen
 from diagnosis.models import Role, Study
 from diagnosis.presenters import (
     intended_population,
@@ -143,9 +143,17 @@ def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
     form = ReviewForm(request.POST, model_label=result.label if result else None)
     place = WorklistPlace.of(request, request.POST, study)  # before saving: the study may leave the list
     if form.is_valid():
+        data = form.cleaned_data
         try:
-            agrees = form.cleaned_data["decision"] == "agree"
-            reviews.review_study(cast(User, request.user), study, agrees, form.cleaned_data["note"], Origin.of(request))
+            agrees = data["decision"] == "agree"
+            user = cast(User, request.user)
+            reviews.review_study(user, study, agrees, data["note"], Origin.of(request), data["based_on"])
+        except reviews.ReviewConflict as exc:  # show the colleague's reading; a second save replaces it
+            study = selectors.get_study(request.user, study_id)
+            form = ReviewForm({**request.POST.dict(), "based_on": seen(exc.current)}, model_label=form.model_label)
+            form.add_error(None, str(exc))
+            context = {**_study_context(request, study), "form": form, "place": place}
+            return render(request, "diagnosis/study.html", context, status=409)
         except reviews.ReviewError as exc:
             form.add_error(None, str(exc))
     if form.errors:

@@ -140,6 +140,15 @@ class ReviewInputSerializer(serializers.Serializer[Any]):
 
     decision = serializers.ChoiceField(choices=["agree", "disagree"])
     note = serializers.CharField(max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default="")
+    based_on = serializers.DateTimeField(
+        required=False,
+        allow_null=True,
+        help_text=(
+            "The reading you saw: the study's review.updated as you read it, or null if it had none. If the "
+            "reading changed since, nothing is saved and the answer is 409 with the reading now. Left out: the "
+            "last save wins."
+        ),
+    )
 
 
 class SubmittedStudySerializer(serializers.ModelSerializer[Study]):
@@ -153,6 +162,13 @@ class SubmittedStudySerializer(serializers.ModelSerializer[Study]):
         model = Study
         fields = ["id", "status", "url", "file_name"]
         read_only_fields = fields
+
+
+class ReviewConflictSerializer(serializers.Serializer[Any]):
+    """409: the study cannot be reviewed (not judged yet), or its reading changed since based_on."""
+
+    detail = serializers.CharField()
+    review = ReviewSerializer(allow_null=True, help_text="The reading now (null: none)")
 
 
 class SubmitErrorSerializer(serializers.Serializer[Any]):

@@ -24,6 +24,7 @@ from diagnosis.api.parsers import MultiPartParser
 from diagnosis.api.permissions import IsClinicReviewer
 from diagnosis.api.serializers import (
     BatchSerializer,
+    ReviewConflictSerializer,
     ReviewInputSerializer,
     ReviewSerializer,
     StudySerializer,
@@ -114,16 +115,19 @@ class ReviewView(APIView):
     permission_classes = [IsClinicReviewer]
     throttle_classes = [UserRateThrottle]
 
-    @extend_schema(request=ReviewInputSerializer, responses={200: ReviewSerializer, 409: None})
+    @extend_schema(request=ReviewInputSerializer, responses={200: ReviewSerializer, 409: ReviewConflictSerializer})
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         study = selectors.get_study(request.user, pk)
         form = ReviewInputSerializer(data=request.data)
         form.is_valid(raise_exception=True)
-        agrees = form.validated_data["decision"] == "agree"
+        data = form.validated_data
+        agrees = data["decision"] == "agree"
+        based_on = data.get("based_on", reviews.Unchecked.ANY)
         try:
-            review = reviews.review_study(
-                _user(request), study, agrees, form.validated_data["note"], Origin.of(request)
-            )
+            review = reviews.review_study(_user(request), study, agrees, data["note"], Origin.of(request), based_on)
+        except reviews.ReviewConflict as exc:
+            current = ReviewSerializer(exc.current).data if exc.current else None
+            return Response({"detail": str(exc), "review": current}, status=409)
         except reviews.ReviewError as exc:
-            return Response({"detail": str(exc)}, status=409)
+            return Response({"detail": str(exc), "review": None}, status=409)
         return Response(ReviewSerializer(review).data)

@@ -129,3 +129,49 @@ def test_concurrent_reviews_are_serialised_and_each_audits_what_it_replaced(clin
         "reviewer__username": first.username,
         "note": first.detail["note"],
     }
+
+
+def test_a_reading_saved_since_the_reviewer_read_it_is_not_replaced_unseen(alice, reviewer, clinic_a) -> None:
+    """From a red-team pass: a reviewer who opened an unreviewed study, then saved after a colleague had saved a
+    different reading, replaced it with only "Review saved." to show for it."""
+    colleague = make_member("colin", clinic_a, Role.REVIEWER)
+    study = factories.judged_study(alice, Label.PNEUMONIA)
+    first = reviews.review_study(colleague, study, agrees=False, note="artefact", based_on=None)
+    with pytest.raises(reviews.ReviewConflict, match=r"colin saved a reading of this study \(Normal\)") as raised:
+        reviews.review_study(reviewer, study, agrees=True, note="", based_on=None)  # read before colin saved
+    assert raised.value.current == first
+    assert Review.objects.get().reviewer == colleague and AuditEvent.objects.filter(action="review").count() == 1
+    revised = reviews.review_study(reviewer, study, agrees=True, note="", based_on=first.updated)  # having read it
+    assert (revised.reviewer, revised.final_label) == (reviewer, Label.PNEUMONIA)
+    with pytest.raises(reviews.ReviewConflict):
+        reviews.review_study(colleague, study, agrees=False, note="", based_on=first.updated)
+    reviews.review_study(colleague, study, agrees=False, note="")  # not said: the last save wins, as before
+    assert Review.objects.get().reviewer == colleague
+
+
+def test_the_page_shows_a_colleagues_reading_saved_meanwhile_and_a_second_save_replaces_it(
+    alice, reviewer, clinic_a, client
+) -> None:
+    colleague = make_member("colin", clinic_a, Role.REVIEWER)
+    study = factories.judged_study(alice, Label.PNEUMONIA)
+    client.force_login(reviewer)
+    url = reverse("diagnosis:study", args=[study.pk])
+    page = client.get(url).content.decode()
+    assert 'name="based_on" value="none"' in page
+    reviews.review_study(colleague, study, agrees=False, note="artefact")  # while rita reads the page
+    post = {"decision": "agree", "note": "consolidation", "based_on": "none"}
+    conflict = client.post(reverse("diagnosis:study_review", args=[study.pk]), post)
+    text = conflict.content.decode()
+    assert conflict.status_code == 409 and "colin saved a reading of this study (Normal)" in text
+    assert 'id="review-label" class="label NORMAL"' in text and "artefact" in text  # colin's reading is shown
+    assert "consolidation" in text  # rita's note is kept in the form
+    review = Review.objects.get()
+    assert review.reviewer == colleague
+    assert f'name="based_on" value="{review.updated.isoformat()}"' in text
+    again = client.post(
+        reverse("diagnosis:study_review", args=[study.pk]), {**post, "based_on": review.updated.isoformat()}
+    )
+    assert again.status_code == 302
+    assert (Review.objects.get().reviewer, Review.objects.get().note) == (reviewer, "consolidation")
+    stale = client.post(reverse("diagnosis:study_review", args=[study.pk]), {**post, "based_on": "yesterday"})
+    assert stale.status_code == 400 and "out of date" in stale.content.decode()

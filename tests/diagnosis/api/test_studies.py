@@ -227,3 +227,24 @@ def test_a_reviewer_reviews_through_the_api(alice, clinic_a) -> None:
     assert response.status_code == 200
     assert response.json()["final_label"] == "PNEUMONIA" and response.json()["agrees"] is False
     assert AuditEvent.objects.filter(action="review", username="rita").count() == 1
+
+
+def test_a_review_based_on_a_reading_that_changed_is_409_with_the_reading_now(alice, clinic_a) -> None:
+    from diagnosis.models import Review, Role
+    from tests.factories import make_member, token_client
+
+    rita_api = token_client(make_member("rita", clinic_a, Role.REVIEWER))
+    colin_api = token_client(make_member("colin", clinic_a, Role.REVIEWER))
+    study = _done(intake.submit_files(alice, [upload_file()]).studies[0])
+    url = f"{API}/studies/{study.pk}/review/"
+    seen = rita_api.get(f"{API}/studies/{study.pk}/").json()["review"]
+    assert seen is None
+    assert colin_api.post(url, {"decision": "agree", "based_on": None}, format="json").status_code == 200
+    conflict = rita_api.post(url, {"decision": "disagree", "based_on": None}, format="json")
+    assert conflict.status_code == 409 and "colin saved a reading" in conflict.json()["detail"]
+    now = conflict.json()["review"]
+    assert now["reviewer"] == "colin" and now["agrees"] is True
+    assert Review.objects.get().agrees is True
+    replaced = rita_api.post(url, {"decision": "disagree", "based_on": now["updated"]}, format="json")
+    assert replaced.status_code == 200 and replaced.json()["reviewer"] == "rita"
+    assert rita_api.post(url, {"decision": "agree", "based_on": "soon"}, format="json").status_code == 400
