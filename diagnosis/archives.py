@@ -14,6 +14,8 @@ from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import IO, NamedTuple
 
+from diagnosis.sizes import megabytes, size_over
+
 ARCHIVE_SUFFIXES = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar"})
 
 
@@ -45,20 +47,24 @@ ENTRY_ERRORS: tuple[type[Exception], ...] = (
 CORRUPT_ENTRY = "the archive entry is corrupt or uses an unsupported format ({})."
 
 
-def entries(fileobj: IO[bytes], max_entry_bytes: int, max_total_bytes: int, refuse: Refuse) -> Iterator[Entry]:
-    """The archive's acceptable entries; each refused one goes to refuse(name, reason). Raises BadArchive."""
+def entries(
+    fileobj: IO[bytes], max_entry_bytes: int, max_total_bytes: int, refuse: Refuse, max_files: int
+) -> Iterator[Entry]:
+    """The archive's acceptable entries; each refused one goes to refuse(name, reason). Raises BadArchive, also for
+    an archive of more than max_files files (before any is read)."""
     try:
         archive = zipfile.ZipFile(fileobj)
     except (zipfile.BadZipFile, OSError) as exc:
         raise BadArchive("not a valid zip archive.") from exc
     total = 0
     with archive:
-        for info in archive.infolist():
-            if info.is_dir() or info.filename.startswith("__MACOSX/"):
-                continue
+        files = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
+        if len(files) > max_files:
+            raise BadArchive(f"the archive holds {len(files):,} files; the limit is {max_files:,}: split it.")
+        for info in files:
             problem = _problem(info, max_entry_bytes)
             if problem is None and total + info.file_size > max_total_bytes:
-                problem = f"the archive's uncompressed size passes the {max_total_bytes / 2**20:.3g} MB limit."
+                problem = f"the archive's uncompressed size passes the {megabytes(max_total_bytes)} limit."
             if problem:
                 refuse(info.filename, problem)
                 continue
@@ -81,7 +87,5 @@ def _problem(info: zipfile.ZipInfo, max_entry_bytes: int) -> str | None:
     if info.flag_bits & 0x1:
         return "encrypted entries are not accepted."
     if info.file_size > max_entry_bytes:
-        return (
-            f"the entry is {info.file_size / 2**20:.1f} MB uncompressed; the limit is {max_entry_bytes / 2**20:.3g} MB."
-        )
+        return f"the entry is {size_over(info.file_size, max_entry_bytes)} (uncompressed)."
     return None

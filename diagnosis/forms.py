@@ -16,6 +16,7 @@ from diagnosis.models import (
     Projection,
     Role,
     Sex,
+    printable,
 )
 from diagnosis.reviews import Unchecked
 
@@ -45,13 +46,18 @@ class UploadForm(forms.Form):
         label="Patient reference",
         max_length=PATIENT_REF_MAX_LENGTH,
         required=False,
+        validators=[printable],
         help_text="Your clinic's pseudonymous reference, never a name.",
     )
     age_years = forms.IntegerField(label="Age (years)", min_value=0, max_value=MAX_AGE_YEARS, required=False)
     sex = forms.ChoiceField(choices=[("", "Not given"), *Sex.choices], required=False)
     projection = forms.ChoiceField(choices=[("", "Not given"), *Projection.choices], required=False)
     clinical_note = forms.CharField(
-        label="Clinical note", max_length=NOTE_MAX_LENGTH, required=False, widget=forms.Textarea(attrs={"rows": 2})
+        label="Clinical note",
+        max_length=NOTE_MAX_LENGTH,
+        required=False,
+        validators=[printable],
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
 
     def details(self) -> StudyDetails:
@@ -71,7 +77,9 @@ class ReviewForm(forms.Form):
         choices=[("agree", "Agree with the model"), ("disagree", "Disagree with the model")],
         widget=forms.RadioSelect,
     )
-    note = forms.CharField(max_length=NOTE_MAX_LENGTH, required=False, widget=forms.Textarea(attrs={"rows": 2}))
+    note = forms.CharField(
+        max_length=NOTE_MAX_LENGTH, required=False, validators=[printable], widget=forms.Textarea(attrs={"rows": 2})
+    )
     # The reading the page showed, by its time ("none": not reviewed): a colleague's reading saved since is not
     # replaced unseen (reviews.ReviewConflict). Empty or absent: not checked.
     based_on = forms.CharField(required=False, widget=forms.HiddenInput)

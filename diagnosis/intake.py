@@ -242,7 +242,13 @@ def submit_batch(
         return batch, submit_files(owner, files, batch, details, origin, priority, stored)
     submission = Submission()
     try:
-        entries = archives.entries(archive, settings.MAX_UPLOAD_BYTES, settings.MAX_ARCHIVE_BYTES, submission.refuse)
+        entries = archives.entries(
+            archive,
+            settings.MAX_UPLOAD_BYTES,
+            settings.MAX_ARCHIVE_BYTES,
+            submission.refuse,
+            settings.MAX_ARCHIVE_FILES,
+        )
         _store(owner, entries, submission, batch, details, origin, JobPriority.BULK, stored)
     except archives.BadArchive as exc:
         submission.refuse(archive.name or "archive", str(exc))

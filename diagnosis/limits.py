@@ -10,10 +10,7 @@ from django.conf import settings
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
 
-
-def _megabytes(n: int) -> str:
-    return f"{n / 2**20:.0f} MB"
-
+from diagnosis.sizes import size_over
 
 CHUNKED_ONLY_FOR = ("/dicomweb/",)  # the paths whose views read a chunked body themselves (STOW-RS)
 BODY_METHODS = frozenset({"POST", "PUT", "PATCH"})
@@ -40,7 +37,7 @@ class RequestSizeLimitMiddleware:
         except ValueError:
             length = 0
         if length > settings.MAX_REQUEST_BYTES:
-            reason = f"The request is {length / 2**20:.0f} MB; the limit is {_megabytes(settings.MAX_REQUEST_BYTES)}."
+            reason = f"The request is {size_over(length, settings.MAX_REQUEST_BYTES)}."
             return _refuse(request, 413, reason)
         if (
             request.method in BODY_METHODS

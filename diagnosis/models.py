@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
 from typing import Any, NoReturn
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
 
@@ -15,6 +17,14 @@ from worker.ml.spec import LABELS
 PATIENT_REF_MAX_LENGTH = 64
 NOTE_MAX_LENGTH = 2000
 MAX_AGE_YEARS = 130
+
+
+def printable(value: str) -> None:
+    """A validator of free text (notes, references): no control characters but line breaks and tabs. The text is
+    shown on pages, exported to CSV and sent to a PACS in a structured report."""
+    bad = sorted({f"U+{ord(c):04X}" for c in value if unicodedata.category(c) == "Cc" and c not in "\n\r\t"})
+    if bad:
+        raise ValidationError(f"Remove the control characters ({', '.join(bad)}).")
 
 
 def _study_path(folder: str, instance: models.Model, filename: str) -> str:

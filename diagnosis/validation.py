@@ -13,6 +13,7 @@ from typing import IO
 
 from django.conf import settings
 
+from diagnosis.sizes import megabytes, size_over
 from worker.ml import dicom, overlay, working
 from worker.ml.preprocessing import DecodedImage, ImageRejected, decode, display_image
 from worker.ml.working import WorkingCopy
@@ -56,10 +57,10 @@ def validate_upload(name: str, size: int | None, stream: IO[bytes]) -> Validated
     name = clean_name(name)
     limit = settings.MAX_UPLOAD_BYTES
     if size is not None and size > limit:
-        raise UploadError(name, f"the file is {size / 2**20:.1f} MB; the limit is {limit / 2**20:.3g} MB.")
+        raise UploadError(name, f"the file is {size_over(size, limit)}.")
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise UploadError(name, f"the file is larger than the {limit / 2**20:.3g} MB limit.")
+        raise UploadError(name, f"the file is larger than the {megabytes(limit)} limit.")
     header = None
     try:
         if dicom.is_dicom(data):

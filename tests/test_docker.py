@@ -4,12 +4,13 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from django.conf import settings as django_settings
 
 from tests.test_settings import variables_read
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_SERVICES = ("migrate", "web", "inference", "maintenance", "flower")
-LONG_RUNNING = ("web", "inference", "maintenance", "flower")
+LONG_RUNNING = ("proxy", "web", "inference", "maintenance", "flower")
 NOT_FOR_PRODUCTION = {"DJANGO_DEBUG", "DJANGO_INSECURE_DEV_KEY"}
 
 
@@ -52,3 +53,16 @@ def test_images_leave_local_data_out_and_own_the_media_folder() -> None:
         text = (ROOT / name).read_text()
         assert "mkdir -p /data/media" in text and "chown -R 10001:10001 /data" in text, name
         assert "USER 10001" in text and "--require-hashes" in text, name
+
+
+def test_web_is_reached_only_through_the_buffering_proxy_whose_body_limit_is_the_apps() -> None:
+    """A red-team pass tied up gunicorn's threads with 40 slow request bodies: nginx reads each body whole first."""
+    services = compose()["services"]
+    assert "ports" not in services["web"] and services["proxy"]["ports"] == ["8000:8000"]
+    conf = (ROOT / "deploy" / "nginx.conf").read_text()
+    mount = services["proxy"]["volumes"][0]
+    assert mount.startswith("./deploy/nginx.conf:") and "proxy_pass http://web:8000;" in conf
+    assert "proxy_request_buffering on;" in conf and "client_body_timeout 30s;" in conf
+    size = conf.split("client_max_body_size ")[1].split(";")[0]
+    assert size.endswith("g") and int(size[:-1]) * 2**30 == django_settings.MAX_REQUEST_BYTES  # the default
+    assert compose()["x-app-env"]["AUDIT_TRUST_X_FORWARDED_FOR"] == "${AUDIT_TRUST_X_FORWARDED_FOR:-1}"

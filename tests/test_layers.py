@@ -27,7 +27,7 @@ FORBIDDEN = {
 }
 # Layers inside the app, lowest first: a module may import its own layer or lower ones, never a higher one.
 APP_LAYERS = (
-    ("diagnosis.models", "diagnosis.task_names", "diagnosis.archives"),
+    ("diagnosis.models", "diagnosis.task_names", "diagnosis.archives", "diagnosis.sizes"),
     (
         "diagnosis.access",
         "diagnosis.audit",

@@ -11,11 +11,13 @@ from diagnosis.models import (
     MAX_AGE_YEARS,
     NOTE_MAX_LENGTH,
     PATIENT_REF_MAX_LENGTH,
+    JobStatus,
     Label,
     Projection,
     Review,
     Sex,
     Study,
+    printable,
 )
 
 
@@ -29,7 +31,9 @@ class ReviewSerializer(serializers.ModelSerializer[Review]):
 
 
 class StudySerializer(serializers.ModelSerializer[Study]):
-    status = serializers.CharField(source="job.status", read_only=True)
+    status = serializers.ChoiceField(source="job.status", choices=JobStatus.choices, read_only=True)
+    sex = serializers.ChoiceField(choices=Sex.choices, allow_blank=True, read_only=True)  # "": not given
+    projection = serializers.ChoiceField(choices=Projection.choices, allow_blank=True, read_only=True)
     # A study without a result yet gives null: DRF returns None when `result` does not exist.
     label = serializers.ChoiceField(  # type: ignore[assignment]  # a field, not Field.label
         source="result.label", choices=Label.choices, read_only=True, allow_null=True
@@ -116,13 +120,17 @@ class SubmitSerializer(serializers.Serializer[Any]):
 
     images = serializers.ListField(child=serializers.FileField(allow_empty_file=True), required=False, allow_empty=True)
     archive = serializers.FileField(required=False, allow_empty_file=True)
-    patient_ref = serializers.CharField(max_length=PATIENT_REF_MAX_LENGTH, required=False, allow_blank=True, default="")
+    patient_ref = serializers.CharField(
+        max_length=PATIENT_REF_MAX_LENGTH, required=False, allow_blank=True, default="", validators=[printable]
+    )
     age_years = OptionalIntegerField(
         min_value=0, max_value=MAX_AGE_YEARS, required=False, allow_null=True, default=None
     )
     sex = serializers.ChoiceField(choices=Sex.choices, required=False, allow_blank=True, default="")
     projection = serializers.ChoiceField(choices=Projection.choices, required=False, allow_blank=True, default="")
-    clinical_note = serializers.CharField(max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default="")
+    clinical_note = serializers.CharField(
+        max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default="", validators=[printable]
+    )
 
     def details(self) -> StudyDetails:
         return details_from(self.validated_data)
@@ -139,7 +147,9 @@ class ReviewInputSerializer(serializers.Serializer[Any]):
     """With two labels, disagreeing makes the other label the final one."""
 
     decision = serializers.ChoiceField(choices=["agree", "disagree"])
-    note = serializers.CharField(max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default="")
+    note = serializers.CharField(
+        max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default="", validators=[printable]
+    )
     based_on = serializers.DateTimeField(
         required=False,
         allow_null=True,

@@ -1,4 +1,4 @@
-from django.urls import path
+from django.urls import path, re_path
 from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitView
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
@@ -20,4 +20,6 @@ urlpatterns = [
         "docs/", SpectacularSwaggerSplitView.as_view(url_name="api:schema", permission_classes=[AllowAny]), name="docs"
     ),
     *router.urls,
+    # Anything else under the API, such as an id that is not a UUID: a JSON 404, not Django's HTML page.
+    re_path(r"", views.not_found, name="not-found"),
 ]

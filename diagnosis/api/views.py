@@ -8,10 +8,10 @@ from typing import Any, cast
 
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
-from django.http import FileResponse
+from django.http import FileResponse, HttpRequest, JsonResponse
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
-from drf_spectacular.utils import extend_schema
+from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
 from rest_framework import mixins, viewsets
 from rest_framework.request import Request
 from rest_framework.response import Response
@@ -22,6 +22,7 @@ from diagnosis.api import idempotency
 from diagnosis.api.filters import StudyFilter
 from diagnosis.api.parsers import MultiPartParser
 from diagnosis.api.permissions import IsClinicReviewer
+from diagnosis.api.schema import READ, errors
 from diagnosis.api.serializers import (
     BatchSerializer,
     ReviewConflictSerializer,
@@ -36,11 +37,18 @@ from diagnosis.audit import Origin
 from diagnosis.models import Study
 
 
+def not_found(request: HttpRequest) -> JsonResponse:
+    """404 for a path under the API that names nothing: JSON, as every other answer of the API."""
+    hint = "" if request.path.endswith("/") else " API paths end with a slash."
+    return JsonResponse({"detail": f"Not found.{hint}"}, status=404)
+
+
 def _user(request: Request) -> User:
     """IsClinicMember (the default permission) has already refused anonymous callers."""
     return cast(User, request.user)
 
 
+@extend_schema_view(list=extend_schema(responses={200: StudySerializer(many=True), **errors(400, *READ)}))
 class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.GenericViewSet[Study]):
     serializer_class = StudySerializer
     filter_backends = [DjangoFilterBackend]
@@ -54,6 +62,7 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             return selectors.history(self.request.user)
         return selectors.studies_for(self.request.user)
 
+    @extend_schema(responses={200: StudySerializer, **errors(*READ)})
     def retrieve(self, request: Request, pk: str | None = None) -> Response:
         study = viewing.view_study(request.user, pk, Origin.of(request), via="api")
         return Response(self.get_serializer(study).data)
@@ -65,7 +74,14 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
         return super().get_throttles()
 
     @extend_schema(
-        request=SubmitSerializer, responses={202: SubmitResponseSerializer}, parameters=[idempotency.PARAMETER]
+        request=SubmitSerializer,
+        responses={
+            202: SubmitResponseSerializer,
+            **errors(
+                400, 401, 403, 409, 413, 415, 422, 429, e409="A request with this Idempotency-Key is still running."
+            ),
+        },
+        parameters=[idempotency.PARAMETER],
     )
     @idempotency.idempotent
     def create(self, request: Request) -> Response:
@@ -93,7 +109,11 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
 class StudyFileView(APIView):
     throttle_classes = [UserRateThrottle]
 
-    @extend_schema(operation_id="studies_file", responses={(200, "image/*"): OpenApiTypes.BINARY})
+    @extend_schema(
+        operation_id="studies_file",
+        responses={(200, "image/*"): OpenApiTypes.BINARY, **errors(*READ)},
+        parameters=[OpenApiParameter("kind", OpenApiTypes.STR, OpenApiParameter.PATH, enum=sorted(viewing.API_KINDS))],
+    )
     def get(self, request: Request, pk: uuid.UUID, kind: str) -> FileResponse:
         return viewing.serve_file(request.user, pk, kind, Origin.of(request), allowed=viewing.API_KINDS)
 
@@ -101,7 +121,7 @@ class StudyFileView(APIView):
 class BatchView(APIView):
     throttle_classes = [UserRateThrottle]
 
-    @extend_schema(responses=BatchSerializer)
+    @extend_schema(responses={200: BatchSerializer, **errors(*READ)})
     def get(self, request: Request, pk: uuid.UUID) -> Response:
         batch = selectors.get_batch(request.user, pk)
         return Response(
@@ -115,7 +135,10 @@ class ReviewView(APIView):
     permission_classes = [IsClinicReviewer]
     throttle_classes = [UserRateThrottle]
 
-    @extend_schema(request=ReviewInputSerializer, responses={200: ReviewSerializer, 409: ReviewConflictSerializer})
+    @extend_schema(
+        request=ReviewInputSerializer,
+        responses={200: ReviewSerializer, 409: ReviewConflictSerializer, **errors(400, *READ)},
+    )
     def post(self, request: Request, pk: uuid.UUID) -> Response:
         study = selectors.get_study(request.user, pk)
         form = ReviewInputSerializer(data=request.data)

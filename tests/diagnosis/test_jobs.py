@@ -68,6 +68,23 @@ def test_sweeper_requeues_stale_jobs_and_gives_up_after_max_attempts(alice, sett
         assert jobs.requeue_stale_jobs() == []  # the re-enqueued ones got a new deadline
 
 
+def test_a_job_whose_message_was_not_sent_goes_in_the_sweepers_next_round(alice, settings) -> None:
+    """A red-team pass stalled Redis for 16 s: every study submitted meanwhile waited for QUEUED_STALE_SECONDS
+    (2.5 minutes in all) before the sweeper sent it. Now the next round (every SWEEP_INTERVAL) sends it."""
+    settings.QUEUED_STALE_SECONDS = 120
+    _study(alice)  # its message was sent: the sweeper leaves it alone
+    failed, paused = _study(alice).job, _study(alice).job
+    with mock.patch("diagnosis.jobs.current_app.producer_or_acquire", side_effect=OSError("broker stalled")):
+        jobs._broker_paused_until = 0.0
+        with pytest.raises(OSError):
+            jobs.send(failed.pk)  # the first send fails ...
+        jobs.send(paused.pk)  # ... and sends in the next seconds are skipped
+    jobs._broker_paused_until = 0.0
+    with mock.patch("diagnosis.jobs.current_app.send_task") as send:
+        assert sorted(jobs.requeue_stale_jobs()) == sorted([failed.pk, paused.pk])  # not the one sent
+    assert send.call_count == 2
+
+
 def test_sweeper_leaves_queued_jobs_alone_while_the_broker_has_a_backlog(alice, settings) -> None:
     settings.QUEUED_STALE_SECONDS = 60
     waiting = _study(alice).job

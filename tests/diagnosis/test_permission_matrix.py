@@ -160,6 +160,7 @@ TABLE = [
     ),
     Row("api:schema", public()),
     Row("api:docs", public()),
+    Row("api:not-found", dict.fromkeys(CALLERS, "404")),  # names nothing, for anyone: JSON, not HTML
 ]
 
 

@@ -175,3 +175,22 @@ def test_the_page_shows_a_colleagues_reading_saved_meanwhile_and_a_second_save_r
     assert (Review.objects.get().reviewer, Review.objects.get().note) == (reviewer, "consolidation")
     stale = client.post(reverse("diagnosis:study_review", args=[study.pk]), {**post, "based_on": "yesterday"})
     assert stale.status_code == 400 and "out of date" in stale.content.decode()
+
+
+def test_a_note_with_control_characters_is_refused_and_line_breaks_are_kept(alice, reviewer, client) -> None:
+    """From a red-team pass: a review note took "a\\x01b" as it was (a note is exported and sent to a PACS)."""
+    study = factories.judged_study(alice, Label.PNEUMONIA)
+    client.force_login(reviewer)
+    url = reverse("diagnosis:study_review", args=[study.pk])
+    refused = client.post(url, {"decision": "agree", "note": "a\x01b\x1b[31m"})
+    assert refused.status_code == 400 and "Remove the control characters (U+0001, U+001B)" in refused.content.decode()
+    assert not Review.objects.exists()
+    assert client.post(url, {"decision": "agree", "note": "line one\r\n\tline two"}).status_code == 302
+    assert Review.objects.get().note == "line one\n\tline two"
+    api = factories.token_client(reviewer)
+    answer = api.post(f"/api/v1/studies/{study.pk}/review/", {"decision": "agree", "note": "x\x7f"}, format="json")
+    assert answer.status_code == 400 and "U+007F" in answer.json()["note"][0]
+    upload = factories.token_client(alice).post(
+        "/api/v1/studies/", {"images": [factories.upload_file()], "patient_ref": "P\x07"}, format="multipart"
+    )
+    assert upload.status_code == 400 and "U+0007" in upload.json()["patient_ref"][0]

@@ -143,6 +143,26 @@ def test_oversized_upload_is_refused(alice, settings) -> None:
     assert alice.studies.count() == 0
 
 
+def test_an_upload_just_over_the_size_limit_says_so_in_bytes(alice, settings) -> None:
+    """From a red-team pass: a file one byte over 30 MB was refused as "30.0 MB; the limit is 30 MB"."""
+    settings.MAX_UPLOAD_BYTES = 2 * 2**20
+    data = images.png(600, 600)
+    big = upload_file("big.png", data + b"\0" * (settings.MAX_UPLOAD_BYTES + 1 - len(data)))
+    response = logged_in(alice).post(reverse("diagnosis:upload"), {"images": big})
+    assert response.status_code == 400
+    assert "2,097,153 bytes; the limit is 2,097,152 bytes (2 MB)" in response.content.decode()
+
+
+def test_more_files_than_a_request_may_carry_get_a_page_that_says_so(alice, settings) -> None:
+    """From a red-team pass: past Django's file count, the page answered a bare "Bad Request (400)"."""
+    settings.DATA_UPLOAD_MAX_NUMBER_FILES = 3
+    files = [upload_file(f"{i}.png") for i in range(4)]
+    response = logged_in(alice).post(reverse("diagnosis:upload"), {"images": files})
+    text = response.content.decode()
+    assert response.status_code == 400 and "more files than one request may carry" in text
+    assert alice.studies.count() == 0
+
+
 def test_history_paginates_and_filters(alice, done_study) -> None:
     intake.submit_files(alice, [upload_file(f"s{i}.png") for i in range(21)])
     client = logged_in(alice)
