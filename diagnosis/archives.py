@@ -8,6 +8,7 @@ through the `refuse` callback, in archive order; only acceptable entries are yie
 
 from __future__ import annotations
 
+import struct
 import zipfile
 import zlib
 from collections.abc import Callable, Iterator
@@ -45,13 +46,19 @@ ENTRY_ERRORS: tuple[type[Exception], ...] = (
     ValueError,
 )
 CORRUPT_ENTRY = "the archive entry is corrupt or uses an unsupported format ({})."
+ENTRIES_PER_FILE = 4  # an archive's entries per file at most, before its directory is read: folders, __MACOSX
 
 
 def entries(
     fileobj: IO[bytes], max_entry_bytes: int, max_total_bytes: int, refuse: Refuse, max_files: int
 ) -> Iterator[Entry]:
     """The archive's acceptable entries; each refused one goes to refuse(name, reason). Raises BadArchive, also for
-    an archive of more than max_files files (before any is read)."""
+    an archive of more than max_files files (before any is read). An archive whose end record declares more than
+    ENTRIES_PER_FILE times that many entries (folders and __MACOSX included) is refused before its directory is
+    parsed: a 2 GB request of empty entries would hold millions of them, each an object in memory."""
+    declared = _declared_entries(fileobj)
+    if declared is not None and declared > ENTRIES_PER_FILE * max_files:
+        raise BadArchive(f"the archive holds {declared:,} entries; the limit is {max_files:,} files: split it.")
     try:
         archive = zipfile.ZipFile(fileobj)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -89,3 +96,15 @@ def _problem(info: zipfile.ZipInfo, max_entry_bytes: int) -> str | None:
     if info.file_size > max_entry_bytes:
         return f"the entry is {size_over(info.file_size, max_entry_bytes)} (uncompressed)."
     return None
+
+
+def _declared_entries(fileobj: IO[bytes]) -> int | None:
+    """How many entries the archive's end-of-central-directory record (or its ZIP64 one) declares, read from its
+    last bytes alone; None when there is no such record (ZipFile then says it is not a zip)."""
+    try:
+        end = zipfile._EndRecData(fileobj)  # type: ignore[attr-defined]  # the standard library's own reader
+    except (OSError, struct.error):
+        return None
+    finally:
+        fileobj.seek(0)
+    return int(end[zipfile._ECD_ENTRIES_TOTAL]) if end else None  # type: ignore[attr-defined]

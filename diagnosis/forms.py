@@ -106,8 +106,11 @@ class ReviewForm(forms.Form):
             return Unchecked.ANY
         if value == NOT_REVIEWED:
             return None
-        when = parse_datetime(value)
-        if when is None:
+        try:
+            when = parse_datetime(value)
+        except ValueError:  # well formed, but no such date (2026-02-30)
+            when = None
+        if when is None or when.tzinfo is None:  # the page writes an aware time: anything else was not written by it
             raise forms.ValidationError("This page is out of date: reload it, then save again.")
         return when
 

@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, fields, replace
 from typing import Any
 
@@ -73,11 +74,16 @@ def with_header(details: StudyDetails, header: DicomHeader | None) -> StudyDetai
         return details
     return replace(
         details,
-        patient_ref=details.patient_ref or header.patient_id[:PATIENT_REF_MAX_LENGTH],
+        patient_ref=details.patient_ref or _without_controls(header.patient_id)[:PATIENT_REF_MAX_LENGTH],
         age_years=details.age_years if details.age_years is not None else _age(header.age_years),
         sex=details.sex or header.sex,
         projection=details.projection or header.view_position,
     )
+
+
+def _without_controls(text: str) -> str:
+    """A header's text without control characters (models.printable refuses them where a person types)."""
+    return "".join(c for c in text if unicodedata.category(c) != "Cc").strip()
 
 
 def _age(years: int | None) -> int | None:
@@ -90,6 +96,7 @@ RECORD_EVERY = 16
 
 
 Stored = dict[tuple[str, str], list[Study]]  # (file name, sha256) -> a batch's studies of that file, in order
+Progress = Callable[[], None]
 
 
 @dataclass(frozen=True)
@@ -208,11 +215,12 @@ def submit_files(
     origin: Origin = NO_ORIGIN,
     priority: JobPriority = JobPriority.INTERACTIVE,
     stored: Stored | None = None,
+    progress: Progress | None = None,
 ) -> Submission:
     """Validate and store each file on its own: one bad file is reported and does not stop the others."""
     submission = Submission()
     items = (archives.Entry(f.name or "unnamed", f.size or 0, f) for f in files)
-    _store(owner, items, submission, batch, details, origin, priority, stored)
+    _store(owner, items, submission, batch, details, origin, priority, stored, progress)
     return submission
 
 
@@ -229,17 +237,19 @@ def submit_batch(
     details: StudyDetails = NO_DETAILS,
     origin: Origin = NO_ORIGIN,
     batch: Batch | None = None,
+    progress: Progress | None = None,
 ) -> tuple[Batch, Submission]:
     """A bulk submission: many files, or the entries of one zip archive, as one batch (a new one, or `batch`). One
     file alone (no archive) is someone waiting for that study: it goes ahead of bulk work (JobPriority).
 
     A batch that already holds studies is one a request cut off part way began (the API's Idempotency-Key): a file
-    it already stored, by name and content, is answered with that study, not stored again."""
+    it already stored, by name and content, is answered with that study, not stored again. progress() is called
+    before each file (the API renews its Idempotency-Key's lease there)."""
     batch = batch or new_batch(owner)
     stored = _stored_in(batch)
     if archive is None:
         priority = JobPriority.INTERACTIVE if len(files) == 1 else JobPriority.BULK
-        return batch, submit_files(owner, files, batch, details, origin, priority, stored)
+        return batch, submit_files(owner, files, batch, details, origin, priority, stored, progress)
     submission = Submission()
     try:
         entries = archives.entries(
@@ -249,7 +259,7 @@ def submit_batch(
             submission.refuse,
             settings.MAX_ARCHIVE_FILES,
         )
-        _store(owner, entries, submission, batch, details, origin, JobPriority.BULK, stored)
+        _store(owner, entries, submission, batch, details, origin, JobPriority.BULK, stored, progress)
     except archives.BadArchive as exc:
         submission.refuse(archive.name or "archive", str(exc))
     if not submission.studies and not submission.errors:
@@ -273,12 +283,15 @@ def _store(
     origin: Origin,
     priority: JobPriority = JobPriority.INTERACTIVE,
     stored: Stored | None = None,
+    progress: Progress | None = None,
 ) -> None:
     """One file in memory at a time, however many there are; a refused file is reported, not raised. The rows are
     recorded RECORD_EVERY studies at a time, in order. A file among `stored` is answered with its study."""
     pending: list[StoredUpload] = []
     try:
         for name, size, stream in entries:
+            if progress is not None:
+                progress()
             try:
                 upload = validate_upload(name, size, stream)
             except UploadError as exc:

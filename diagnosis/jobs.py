@@ -413,7 +413,10 @@ def requeue_stale_jobs(requeue_queued: bool = True, live_nodes: set[str] | None 
     InferenceJob.objects.filter(pk__in=queued, status=JobStatus.QUEUED).update(enqueued_at=now)
     stale = running + queued
     for job_id in stale:
-        send(job_id)
+        try:
+            send(job_id)
+        except Exception:  # the broker failed: this job, and the rest (skipped while it is paused), are due next round
+            logger.warning("sweeper: job %s not sent; it is due in the next round", job_id, exc_info=True)
     if stale:
         logger.info("sweeper: re-enqueued %d jobs", len(stale))
     return stale

@@ -107,10 +107,12 @@ class IdempotentResponse(models.Model):
     fingerprint = models.CharField(max_length=64, blank=True)
     status_code = models.PositiveSmallIntegerField()  # 0: the request holding the key is still running
     body = models.JSONField()
-    # When the request holding the key began: a retry that takes over an abandoned key sets it again.
-    created = models.DateTimeField(default=timezone.now)
-    # The batch that request is filling, so that a retry after it was cut off goes on with it instead of
-    # storing its studies again.
+    created = models.DateTimeField(auto_now_add=True)
+    # The holder's last sign of life, renewed as it works; a retry takes over a key whose lease ran out. It is
+    # also the fencing token: a holder writes only while the lease is the one it set (diagnosis.api.idempotency).
+    lease = models.DateTimeField(default=timezone.now)
+    # The batch the holder is filling, so that a retry after it was cut off goes on with it instead of storing its
+    # studies again.
     batch = models.ForeignKey(Batch, null=True, blank=True, on_delete=models.SET_NULL, related_name="+")
 
     class Meta:

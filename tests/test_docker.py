@@ -61,7 +61,8 @@ def test_web_is_reached_only_through_the_buffering_proxy_whose_body_limit_is_the
     assert "ports" not in services["web"] and services["proxy"]["ports"] == ["8000:8000"]
     conf = (ROOT / "deploy" / "nginx.conf").read_text()
     mount = services["proxy"]["volumes"][0]
-    assert mount.startswith("./deploy/nginx.conf:") and "proxy_pass http://web:8000;" in conf
+    assert mount.startswith("./deploy/nginx.conf:")
+    assert "set $web http://web:8000;" in conf and "proxy_pass $web;" in conf
     assert "proxy_request_buffering on;" in conf and "client_body_timeout 30s;" in conf
     size = conf.split("client_max_body_size ")[1].split(";")[0]
     assert size.endswith("g") and int(size[:-1]) * 2**30 == django_settings.MAX_REQUEST_BYTES  # the default

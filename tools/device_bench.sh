@@ -5,7 +5,8 @@
 # time goes, at the GPU worker's batch of 128: one process with 12 decode/render threads, from the originals and
 # from working copies (the worker's path), serial and pipelined; the same on 512 of them enlarged to 2,000 pixels;
 # then several processes sharing the GPU (CELERY_WORKER_CONCURRENCY) with one or more threads each
-# (INFERENCE_THREADS).
+# (INFERENCE_THREADS). During the first run py-spy samples the worker's path: what holds Python's GIL, and where
+# the time goes (the remaining bottleneck, named).
 # Compiled shapes are cached between the runs, so only the first one compiles.
 #
 #   bash tools/device_bench.sh prepare   # here: Keras and the few wheels the device lacks, and 4,000 training
@@ -22,13 +23,44 @@
 # ml-dtypes, threadpoolctl, rich and absl-py (its KINDS.md); the versions carried are requirements-gpu.lock's.
 set -euo pipefail
 cd "$(dirname "$0")/.."
+
+# py-spy (carried) on the bench whose pid is $1, once it prints "soak:": 15 s of only the thread holding the GIL,
+# and 15 s of every running thread, at 200 samples a second. The GIL samples over 3,000 are the share of the time
+# the GIL was held: one process's ceiling is about 1 / that share times its rate. Never fails the run.
+profile() {
+  local spy=/tmp/site/bin/py-spy log="${OUT:-/tmp}/device_bench.log" seconds=15 rate=200
+  [ -x "$spy" ] || { echo "profile: py-spy is not installed"; return 0; }
+  for _ in $(seq 600); do
+    grep -q "^soak: the worker" "$log" 2>/dev/null && break
+    kill -0 "$1" 2>/dev/null || { echo "profile: the bench ended before its soak"; return 0; }
+    sleep 1
+  done
+  "$spy" record --pid "$1" --duration "$seconds" --gil --nonblocking -r "$rate" -f raw -o /tmp/spy-gil.txt \
+    >/tmp/spy-gil.log 2>&1 &
+  "$spy" record --pid "$1" --duration "$seconds" --nonblocking -r "$rate" -f raw -o /tmp/spy-all.txt \
+    >/tmp/spy-all.log 2>&1 &
+  wait
+  for kind in gil all; do
+    if [ ! -s "/tmp/spy-$kind.txt" ]; then
+      echo "profile ($kind): py-spy recorded nothing: $(tail -n 2 "/tmp/spy-$kind.log" | tr '\n' ' ')"
+      continue
+    fi
+    cp "/tmp/spy-$kind.txt" "${OUT:-/tmp}/" 2>/dev/null || true
+    awk -v kind="$kind" -v ticks=$((seconds * rate)) '
+      { c = $NF; $NF = ""; n = split($0, f, ";"); leaf[f[n]] += c; total += c }
+      END {
+        printf "profile (%s): %d samples in %d ticks (%.0f %%)\n", kind, total, ticks, 100 * total / ticks
+        for (k in leaf) if (leaf[k] * 50 >= total) printf "  %5.1f %%  %s\n", 100 * leaf[k] / total, k
+      }' "/tmp/spy-$kind.txt" | { read -r head; echo "$head"; sort -rn; }
+  done
+}
 case "${1:-}" in
 prepare)
   rm -rf .device && mkdir -p .device/wheels .device/data
   python3 -m pip download -q --no-deps --only-binary=:all: --python-version 3.12 --implementation cp \
     --platform manylinux_2_28_x86_64 --platform manylinux_2_27_x86_64 --platform manylinux_2_17_x86_64 \
     --platform manylinux2014_x86_64 -d .device/wheels keras==3.15.1 optree==0.20.0 namex==0.1.0 pydicom==3.0.2 \
-    simplejpeg==1.9.0
+    simplejpeg==1.9.0 py-spy==0.4.3
   src=../shared/data/chest_xray/train
   [ -d "$src" ] || { echo "no $src: the training images are needed" >&2; exit 1; }
   find "$src" -name '*.jpeg' | sort | awk 'NR % 5 != 0' | head -n 4000 | while read -r f; do
@@ -48,7 +80,12 @@ run)
   # one process as the compose GPU worker runs it (12 decode/render threads), serial and pipelined as the
   # worker's task runs it (a helper thread decodes the next batch and draws the one before while the model judges)
   # (from the originals, then from working copies as the worker now judges); then radiographs of a clinical size
-  python3 -m worker.ml.bench --batch-path 4000 --batch 128 --threads 12 --folder .device/data
+  # then 25 s more of the worker's path, which py-spy samples: what holds the GIL, and where the time goes
+  python3 -m worker.ml.bench --batch-path 4000 --batch 128 --threads 12 --soak 25 --folder .device/data &
+  bench=$!
+  profile "$bench" &
+  wait "$bench"
+  wait
   date +%T
   python3 -m worker.ml.bench --batch-path 512 --batch 128 --threads 12 --side 2000 --folder .device/data
   for run in "4 1" "8 1"; do

@@ -6,14 +6,18 @@ answer, a retry that arrives while the first is still running gets 409, and a re
 request gets 422 (as the IETF Idempotency-Key draft says) instead of a replay that would drop its files.
 An answer that is not kept (an exception, a 5xx) releases the key, so the retry runs.
 
-A request cut off with no answer at all (its process killed, the machine gone) cannot release its key. A key
-whose request has recorded nothing for LEASE_SECONDS is taken over by the next retry, which goes on with the batch
-that request began (`resumed_batch`): the studies it stored are answered again, not stored a second time.
+A request cut off with no answer at all (its process killed, the machine gone) cannot release its key. The
+request holding a key renews its lease as it works through its files (`renew`, every RENEW_SECONDS); a key whose
+lease is LEASE_SECONDS old is taken over by the next retry, which goes on with the batch that request began
+(`resumed_batch`): the studies it stored are answered again, not stored a second time. The lease's time is also
+the holder's fencing token: a holder writes its answer, renews or releases the key only while the lease is still
+the one it set, so a request that only stalled, and lost its key meanwhile, stops (409) instead of storing on.
 """
 
 from __future__ import annotations
 
 import hashlib
+import time
 from collections.abc import Callable
 from datetime import timedelta
 from functools import wraps
@@ -21,20 +25,21 @@ from typing import Any, TypeVar, cast
 
 from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
-from django.db.models import Max
+from django.db.models import QuerySet
 from django.utils import timezone
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
 from rest_framework.response import Response
 
-from diagnosis.models import Batch, IdempotentResponse, Study
+from diagnosis.models import Batch, IdempotentResponse
 
 HEADER = "Idempotency-Key"
 KEY_MAX_LENGTH = 200
-# A request holding a key that has stored no study for this long was cut off: a retry takes the key over. A
-# request records its studies 16 at a time, a few seconds apart at most, once its body is in.
+# A key whose holder has not renewed its lease for this long was cut off: a retry takes the key over. The holder
+# renews at most every RENEW_SECONDS, between two files (one file takes a second at most, once the body is in).
 LEASE_SECONDS = 120
+RENEW_SECONDS = 10
 _RECORD = "_idempotency_record"  # the request's attribute holding its key's row
 PARAMETER = OpenApiParameter(
     HEADER,
@@ -44,11 +49,14 @@ PARAMETER = OpenApiParameter(
     description=(
         f"Retrying a POST with the same key (at most {KEY_MAX_LENGTH} characters) returns the first answer instead "
         "of creating duplicates; reusing it for a different request is refused with 422. While the first request "
-        f"runs a retry gets 409; if it was cut off with no answer, a retry {LEASE_SECONDS} s after it last stored a "
-        "study takes over and completes the same batch."
+        f"runs a retry gets 409; if it was cut off with no answer, a retry {LEASE_SECONDS} s after it last showed "
+        "progress takes over and completes the same batch."
     ),
 )
 IN_PROGRESS = {"detail": "A request with this Idempotency-Key is still being processed; retry shortly."}
+TAKEN_OVER = {
+    "detail": "This request stalled and a retry with its Idempotency-Key took over its batch; that retry answers."
+}
 MISMATCH = {"detail": "This Idempotency-Key was already used for a different request; use a new key."}
 TOO_LONG = {"detail": f"The Idempotency-Key is longer than {KEY_MAX_LENGTH} characters."}
 
@@ -97,46 +105,92 @@ def idempotent(method: Method) -> Method:
                 return Response(IN_PROGRESS, status=409)
             if record.status_code != 0:
                 return Response(record.body, status=record.status_code)
-        setattr(request, _RECORD, record)
+        held = Held(record)
+        setattr(request, _RECORD, held)
         try:
             response = method(view, request, *args, **kwargs)
+        except KeyTakenOver:
+            return Response(TAKEN_OVER, status=409)
         except BaseException:
-            record.delete()
+            held.release()
             raise
         if response.status_code >= 500:
-            record.delete()
+            held.release()
             return response
-        record.status_code, record.body = response.status_code, response.data
-        record.save(update_fields=["status_code", "body"])
+        if not held.answer(response.status_code, response.data):
+            return Response(TAKEN_OVER, status=409)
         return response
 
     return wrapped  # type: ignore[return-value]
 
 
+class KeyTakenOver(Exception):
+    """The request's lease ran out while it stalled, and a retry holds its key now: it must store nothing more."""
+
+
+class Held:
+    """A key this request holds: every write is fenced by the lease time it last set."""
+
+    def __init__(self, record: IdempotentResponse) -> None:
+        self.record = record
+        self.renewed = time.monotonic()
+
+    def _mine(self) -> QuerySet[IdempotentResponse]:
+        return IdempotentResponse.objects.filter(pk=self.record.pk, status_code=0, lease=self.record.lease)
+
+    def renew(self) -> None:
+        """Extend the lease (at most every RENEW_SECONDS). Raises KeyTakenOver if a retry holds the key now."""
+        if time.monotonic() - self.renewed < RENEW_SECONDS:
+            return
+        now = timezone.now()
+        if not self._mine().update(lease=now):
+            raise KeyTakenOver
+        self.record.lease, self.renewed = now, time.monotonic()
+
+    def answer(self, status: int, body: Any) -> bool:
+        """Keep the answer for retries; False if a retry holds the key now (its answer will be kept instead)."""
+        return bool(self._mine().update(status_code=status, body=body))
+
+    def release(self) -> None:
+        """No answer to keep (an exception, a 5xx): the key goes, so a retry runs."""
+        self._mine().delete()
+
+    def bind(self, batch: Batch) -> None:
+        if self.record.batch_id != batch.pk and self._mine().update(batch=batch):
+            self.record.batch = batch
+
+
 def _take_over(record: IdempotentResponse) -> bool:
-    """True when the request holding the key was cut off (nothing stored for LEASE_SECONDS) and this one now holds
+    """True when the request holding the key stopped renewing its lease LEASE_SECONDS ago and this one now holds
     it: one retry only, however many arrive at once."""
-    last = record.created
-    if record.batch_id is not None:
-        newest = Study.objects.filter(batch_id=record.batch_id).aggregate(newest=Max("created"))["newest"]
-        last = max(last, newest or last)
     now = timezone.now()
-    if now - last < timedelta(seconds=LEASE_SECONDS):
+    if now - record.lease < timedelta(seconds=LEASE_SECONDS):
         return False
-    taken = IdempotentResponse.objects.filter(pk=record.pk, status_code=0, created=record.created).update(created=now)
-    record.created = now
+    taken = IdempotentResponse.objects.filter(pk=record.pk, status_code=0, lease=record.lease).update(lease=now)
+    record.lease = now
     return taken == 1
+
+
+def _held(request: Request) -> Held | None:
+    held: Held | None = getattr(request, _RECORD, None)
+    return held
 
 
 def resumed_batch(request: Request) -> Batch | None:
     """The batch a cut-off request with this request's key began, for this one to go on with; None otherwise."""
-    record: IdempotentResponse | None = getattr(request, _RECORD, None)
-    return record.batch if record is not None else None
+    held = _held(request)
+    return held.record.batch if held is not None else None
 
 
 def bind(request: Request, batch: Batch) -> None:
     """Note the batch this request fills on its key, before it stores anything: a retry after a cut-off resumes it."""
-    record: IdempotentResponse | None = getattr(request, _RECORD, None)
-    if record is not None and record.batch_id != batch.pk:
-        record.batch = batch
-        record.save(update_fields=["batch"])
+    held = _held(request)
+    if held is not None:
+        held.bind(batch)
+
+
+def renew(request: Request) -> None:
+    """Called between the request's files: keeps its key's lease. Raises KeyTakenOver when it was lost."""
+    held = _held(request)
+    if held is not None:
+        held.renew()

@@ -101,6 +101,7 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             form.details(),
             Origin.of(request),
             batch,
+            progress=lambda: idempotency.renew(request),
         )
         answer = {"batch": batch, "studies": submission.studies, "errors": submission.errors}
         return Response(SubmitResponseSerializer(answer, context={"request": request}).data, status=202)

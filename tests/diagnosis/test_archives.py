@@ -36,3 +36,15 @@ def test_the_total_size_limit_refuses_what_comes_after_it() -> None:
 def test_not_a_zip_is_one_error_for_the_whole_upload() -> None:
     with pytest.raises(archives.BadArchive, match="not a valid zip"):
         list(archives.entries(io.BytesIO(b"not a zip"), 100, 100, lambda n, m: None, 5))
+
+
+def test_an_archive_declaring_far_more_entries_than_files_allowed_is_refused_before_its_directory_is_read(
+    monkeypatch,
+) -> None:
+    """From a review: ZipFile builds an object for every entry of the directory before the files can be counted."""
+    buf = zip_of({f"{i}.png": b"x" for i in range(9)})
+    parsed: list[int] = []
+    monkeypatch.setattr(archives.zipfile, "ZipFile", lambda *a, **k: parsed.append(1))
+    with pytest.raises(archives.BadArchive, match="holds 9 entries; the limit is 2 files"):
+        list(archives.entries(buf, 100, 10_000, lambda n, m: None, 2))  # 9 > 4 x 2
+    assert parsed == [] and buf.tell() == 0

@@ -62,6 +62,12 @@ def test_the_forms_details_win_over_the_header(alice) -> None:
     assert (study.patient_ref, study.age_years, study.sex, study.projection) == ("P-7", 30, "M", "PA")
 
 
+def test_control_characters_in_the_headers_patient_id_are_left_out(alice) -> None:
+    """From a review: the header's PatientID became the patient reference as sent, control characters and all."""
+    study = intake.submit_files(alice, [upload_file("chest.dcm", _dcm(PatientID="MRN\x1b[31m-7\x07"))]).studies[0]
+    assert study.patient_ref == "MRN[31m-7"
+
+
 def test_the_page_takes_dicom_and_refuses_a_ct_by_name(alice) -> None:
     client = Client()
     client.force_login(alice)

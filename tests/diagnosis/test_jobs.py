@@ -80,8 +80,11 @@ def test_a_job_whose_message_was_not_sent_goes_in_the_sweepers_next_round(alice,
             jobs.send(failed.pk)  # the first send fails ...
         jobs.send(paused.pk)  # ... and sends in the next seconds are skipped
     jobs._broker_paused_until = 0.0
+    with mock.patch("diagnosis.jobs.current_app.producer_or_acquire", side_effect=OSError("broker stalled")):
+        assert sorted(jobs.requeue_stale_jobs()) == sorted([failed.pk, paused.pk])  # not the one sent; no raise
+    jobs._broker_paused_until = 0.0  # the sweeper's own sends failed: both are due again in its next round
     with mock.patch("diagnosis.jobs.current_app.send_task") as send:
-        assert sorted(jobs.requeue_stale_jobs()) == sorted([failed.pk, paused.pk])  # not the one sent
+        assert sorted(jobs.requeue_stale_jobs()) == sorted([failed.pk, paused.pk])
     assert send.call_count == 2
 
 

@@ -173,8 +173,9 @@ def test_the_page_shows_a_colleagues_reading_saved_meanwhile_and_a_second_save_r
     )
     assert again.status_code == 302
     assert (Review.objects.get().reviewer, Review.objects.get().note) == (reviewer, "consolidation")
-    stale = client.post(reverse("diagnosis:study_review", args=[study.pk]), {**post, "based_on": "yesterday"})
-    assert stale.status_code == 400 and "out of date" in stale.content.decode()
+    for odd in ("yesterday", "2026-02-30T10:00:00+00:00", "2026-11-26T10:00:00"):  # no such date; no time zone
+        stale = client.post(reverse("diagnosis:study_review", args=[study.pk]), {**post, "based_on": odd})
+        assert stale.status_code == 400 and "out of date" in stale.content.decode(), odd
 
 
 def test_a_note_with_control_characters_is_refused_and_line_breaks_are_kept(alice, reviewer, client) -> None:

@@ -74,3 +74,12 @@ def test_the_api_docs_page_loads_its_scripts_from_files_so_the_strict_policy_all
     scripts = re.findall(r"<script([^>]*)>", response.content.decode())
     assert scripts and all("src=" in attributes for attributes in scripts)
     assert "'unsafe-inline'" not in response["Content-Security-Policy"].split("script-src")[1].split(";")[0]
+
+
+@pytest.mark.django_db
+def test_a_host_outside_the_allowed_hosts_gets_a_400_page_not_a_500(settings) -> None:
+    """The web healthcheck counts a 400 as alive. The 400 page's layout read request.user, which a request refused
+    for its Host (before authentication) does not have: a 500, found by a review before it shipped."""
+    settings.ALLOWED_HOSTS = ["xray.example.org"]
+    r = Client(HTTP_HOST="127.0.0.1:8000", raise_request_exception=False).get("/accounts/login/")
+    assert r.status_code == 400 and "could not be read" in r.content.decode()

@@ -14,7 +14,8 @@ their working copies, as the worker runs it (worker.ml.working: the web server d
 each serially and pipelined. --side S first enlarges every radiograph to S pixels on its longest side (a JPEG, as
 a clinic's radiographs of 2,000-3,000 pixels are; the training images are 224). --processes P runs the worker's
 path in P processes at once, as a worker with CELERY_WORKER_CONCURRENCY=P does (each its own Predictor, all
-sharing the machine's one GPU), and prints their images/s together. All run under whichever KERAS_BACKEND is set
+sharing the machine's one GPU), and prints their images/s together. --soak S then runs the worker's path over and
+over for S seconds, for a profiler to attach to (tools/device_bench.sh). All run under whichever KERAS_BACKEND is set
 (tensorflow or jax, CPU or GPU); nothing here needs Django.
 """
 
@@ -73,6 +74,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--threads", type=int, default=1, help="threads that decode and render (INFERENCE_THREADS)")
     p.add_argument("--processes", type=int, default=1, help="processes running --batch-path at once")
     p.add_argument("--side", type=int, default=0, help="enlarge the radiographs to this longest side first")
+    p.add_argument("--soak", type=float, default=0.0, help="then run the worker's path for this many seconds")
     args = p.parse_args(argv)
     print(f"Keras {keras.__version__} on {keras.backend.backend()}, {_device()}, {args.threads} decode/render threads")
     if args.batch_path and args.processes > 1:
@@ -82,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
     predictor = Predictor(ModelSpec.load(), max(args.batch, 64) if args.batch_path else 64, args.threads)
     print(f"model loaded and compiled in {time.perf_counter() - began:.0f} s", flush=True)
     if args.batch_path:
-        batch_path(predictor, _radiographs(args.folder, args.batch_path, args.side), args.batch)
+        batch_path(predictor, _radiographs(args.folder, args.batch_path, args.side), args.batch, args.soak)
     else:
         latency(predictor, args.image, args.n)
 
@@ -109,9 +111,9 @@ def latency(predictor: Predictor, image: Path, n: int) -> None:
         print(f"{name:<46} {ms:8.1f} ms/image")
 
 
-def batch_path(predictor: Predictor, datas: list[bytes], batch: int) -> None:
+def batch_path(predictor: Predictor, datas: list[bytes], batch: int, soak: float = 0.0) -> None:
     """The batch path from the originals, then from their working copies (the worker's), each serially with where
-    the time goes and then pipelined."""
+    the time goes and then pipelined; then, for `soak` seconds, the worker's path over and over (for a profiler)."""
     sizes = sorted(preprocessing.decode(d).gray.shape for d in datas[:: max(1, len(datas) // 20)])
     print(f"{len(datas)} radiographs, about {sizes[len(sizes) // 2][1]}x{sizes[len(sizes) // 2][0]} pixels")
     batches = [datas[i : i + batch] for i in range(0, len(datas), batch)]
@@ -124,6 +126,13 @@ def batch_path(predictor: Predictor, datas: list[bytes], batch: int) -> None:
     print(f"working copies: decoding and making them (the web server's work at upload) {made_ms:.2f} ms/image")
     serial(predictor, copies, _from_copies(predictor), "from working copies", "reading the copies")
     pipelined(predictor, copies, _from_copies(predictor), "from working copies")
+    if soak > 0:
+        print(f"soak: the worker's path (pipelined, from working copies) over and over for {soak:.0f} s", flush=True)
+        start, rounds = time.perf_counter(), 0
+        while time.perf_counter() - start < soak:
+            pipelined(predictor, copies, _from_copies(predictor), "from working copies", quiet=True)
+            rounds += 1
+        print(f"soak: {rounds * len(datas) / (time.perf_counter() - start):.1f} images/s", flush=True)
 
 
 Prepare = Callable[[list[Any]], Sequence[Prepared | Exception]]
@@ -190,7 +199,7 @@ def _model_and_gate(predictor: Predictor, prepared: list[Prepared]) -> tuple[flo
     return middle - start, time.perf_counter() - middle
 
 
-def pipelined(predictor: Predictor, batches: list[list[Any]], prepare: Prepare, title: str) -> int:
+def pipelined(predictor: Predictor, batches: list[list[Any]], prepare: Prepare, title: str, quiet: bool = False) -> int:
     """The worker's loop without the database and files (diagnosis.tasks._run_batch): while the model judges
     batch k, one helper thread draws batch k-1 and then prepares batch k+1. Prints images/s and returns how many
     were judged."""
@@ -211,7 +220,8 @@ def pipelined(predictor: Predictor, batches: list[list[Any]], prepare: Prepare, 
             judged += sum(isinstance(o, Prediction) for o in drawing.result())
     n = sum(len(b) for b in batches)
     rate = n / (time.perf_counter() - start)
-    print(f"pipelined as the worker runs it, {title}, {judged} judged: {rate:.1f} images/s")
+    if not quiet:
+        print(f"pipelined as the worker runs it, {title}, {judged} judged: {rate:.1f} images/s")
     return judged
 
 

@@ -84,8 +84,8 @@ def test_an_idempotency_key_reused_for_a_different_request_is_422(alice_api: API
 
 
 def _cut_off(key: str, kept: int, seconds_ago: float) -> list[str]:
-    """Leave the key's request as a process killed part way leaves it: no answer, its key still held, and only the
-    first `kept` studies of its batch stored, the last `seconds_ago`. Returns the kept studies' ids."""
+    """Leave the key's request as a process killed part way leaves it: no answer, its key still held, only the
+    first `kept` studies of its batch stored, and its lease last renewed `seconds_ago`. Returns the kept ids."""
     record = IdempotentResponse.objects.get(key=key)
     assert record.batch is not None  # the key names its batch before anything is stored
     studies = list(Study.objects.filter(batch=record.batch).order_by("created", "pk"))
@@ -93,7 +93,7 @@ def _cut_off(key: str, kept: int, seconds_ago: float) -> list[str]:
         study.delete()
     then = timezone.now() - timedelta(seconds=seconds_ago)
     Study.objects.filter(batch=record.batch).update(created=then)
-    IdempotentResponse.objects.filter(pk=record.pk).update(status_code=0, body={}, created=then)
+    IdempotentResponse.objects.filter(pk=record.pk).update(status_code=0, body={}, lease=then)
     return [str(s.pk) for s in studies[:kept]]
 
 
@@ -109,7 +109,7 @@ def test_a_key_whose_request_was_cut_off_is_taken_over_and_its_batch_completed(a
     first = post()
     assert first.status_code == 202 and len(first.json()["studies"]) == 3
     kept = _cut_off("cut-off", kept=2, seconds_ago=idempotency.LEASE_SECONDS - 30)
-    assert post().status_code == 409  # it may still be running: it stored a study 90 s ago
+    assert post().status_code == 409  # it may still be running: it renewed its lease 90 s ago
     kept = _cut_off("cut-off", kept=2, seconds_ago=idempotency.LEASE_SECONDS + 5)
     retry = post()
     assert retry.status_code == 202, retry.content[:300]
@@ -120,6 +120,39 @@ def test_a_key_whose_request_was_cut_off_is_taken_over_and_its_batch_completed(a
     assert Study.objects.count() == 3
     again = post()
     assert again.status_code == 202 and again.json() == body  # the key now replays the completed answer
+
+
+def test_a_request_that_stalled_and_lost_its_key_stores_nothing_more(alice_api: APIClient, monkeypatch) -> None:
+    """From a review: a live request (stalled past the lease) and the retry that took its key over both stored the
+    same files, and each overwrote or deleted the other's answer. Now the stalled one stops at its next file."""
+    from diagnosis import intake
+
+    headers = {"Idempotency-Key": "stalled"}
+    files = [upload_file(f"{i}.png", images.encode(images.chest_like(seed=i))) for i in range(4)]
+    validate, calls = intake.validate_upload, []
+
+    def stall_after_two(*args: Any) -> Any:
+        calls.append(1)
+        if len(calls) == 2:  # the request stalls past its lease while it reads its second file: a retry takes over
+            record = IdempotentResponse.objects.get(key="stalled")
+            assert idempotency._take_over(_aged(record))
+        return validate(*args)
+
+    monkeypatch.setattr(intake, "validate_upload", stall_after_two)
+    monkeypatch.setattr(idempotency, "RENEW_SECONDS", 0)  # it renews before every file
+    r = alice_api.post(f"{API}/studies/", {"images": files}, format="multipart", headers=headers)
+    assert r.status_code == 409 and "a retry with its Idempotency-Key took over" in r.json()["detail"]
+    assert len(calls) == 2 and Study.objects.count() == 0  # its two files were never recorded: no third was read
+    record = IdempotentResponse.objects.get(key="stalled")
+    assert record.status_code == 0  # the answer is the retry's to give, not the stalled request's
+
+
+def _aged(record: IdempotentResponse) -> IdempotentResponse:
+    """The record as a retry reads it once the lease has run out."""
+    then = timezone.now() - timedelta(seconds=idempotency.LEASE_SECONDS + 1)
+    IdempotentResponse.objects.filter(pk=record.pk).update(lease=then)
+    record.refresh_from_db()
+    return record
 
 
 def test_a_cut_off_key_is_taken_over_by_one_retry_only(alice_api: APIClient) -> None:
