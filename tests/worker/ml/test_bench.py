@@ -23,8 +23,9 @@ def _folder(tmp_path: Path, n: int) -> Path:
 
 def test_processes_run_the_batch_path_together_and_count_every_image(tmp_path: Path) -> None:
     folder = _folder(tmp_path, 6)
-    one = _bench(folder, "--batch-path", "6", "--batch", "4")
+    one = _bench(folder, "--batch-path", "6", "--batch", "4", "--soak", "0.5")
     assert one.returncode == 0, one.stderr[-2000:]
+    assert re.search(r"^soak: the worker's path .*\n(.*\n)*soak: [\d.]+ images/s$", one.stdout, re.M), one.stdout
     alone = re.search(r"predict_batch: 6 radiographs in batches of 4, (\d+) judged", one.stdout)
     assert alone, one.stdout
     for source in ("from the originals", "from working copies"):  # the same images judged every way
