@@ -22,8 +22,15 @@ from celery.signals import worker_process_init
 from django.conf import settings
 from django.db import DatabaseError
 
-from diagnosis import batching, jobs, pacs
-from diagnosis.task_names import INFERENCE_QUEUE, RUN_INFERENCE, SEND_RESULTS, SEND_REVIEW, SWEEP_STALE_JOBS
+from diagnosis import batching, housekeeping, jobs, pacs
+from diagnosis.task_names import (
+    INFERENCE_QUEUE,
+    PRUNE_ORPHAN_FILES,
+    RUN_INFERENCE,
+    SEND_RESULTS,
+    SEND_REVIEW,
+    SWEEP_STALE_JOBS,
+)
 from worker.ml.prediction import Judged, Prediction, Prepared
 from worker.ml.preprocessing import ImageRejected
 from worker.ml.working import WorkingCopy
@@ -406,6 +413,11 @@ def sweep_stale_jobs() -> int:
     requeued = jobs.requeue_stale_jobs(requeue_queued=inference_backlog() == 0, live_nodes=live_workers())
     pacs.redrive()
     return len(requeued)
+
+
+@shared_task(name=PRUNE_ORPHAN_FILES)
+def prune_orphan_files() -> int:
+    return len(housekeeping.prune_orphan_files())
 
 
 @shared_task(name=SEND_RESULTS)

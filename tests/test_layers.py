@@ -40,6 +40,7 @@ APP_LAYERS = (
         "diagnosis.lockout",
         "diagnosis.viewing",
         "diagnosis.charts",
+        "diagnosis.housekeeping",
     ),
     # Everything else in the app is an interface: views, api, forms, filters, presenters, tasks, admin, commands.
 )

@@ -21,6 +21,7 @@ from kombu import Queue
 from diagnosis.task_names import (
     INFERENCE_QUEUE,
     MAINTENANCE_QUEUE,
+    PRUNE_ORPHAN_FILES,
     RUN_INFERENCE,
     SEND_RESULTS,
     SEND_REVIEW,
@@ -375,9 +376,11 @@ CELERY_TASK_ROUTES = {
     SWEEP_STALE_JOBS: {"queue": MAINTENANCE_QUEUE},
     SEND_RESULTS: {"queue": MAINTENANCE_QUEUE},
     SEND_REVIEW: {"queue": MAINTENANCE_QUEUE},
+    PRUNE_ORPHAN_FILES: {"queue": MAINTENANCE_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": SWEEP_STALE_JOBS, "schedule": float(SWEEP_INTERVAL)},
+    "prune-orphan-files": {"task": PRUNE_ORPHAN_FILES, "schedule": 24 * 3600.0},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 
