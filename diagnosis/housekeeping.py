@@ -44,8 +44,11 @@ def prune_orphan_files(min_age: timedelta = MIN_AGE, dry_run: bool = False) -> l
 
 def _folders() -> Iterator[str]:
     for top in FOLDERS:
-        if default_storage.exists(top):
-            yield from (f"{top}/{sub}" for sub in sorted(default_storage.listdir(top)[0]))
+        try:  # not exists(): on object storage a folder is only a prefix, and exists() says no
+            subs = default_storage.listdir(top)[0]
+        except FileNotFoundError:  # a local store with nothing in it yet
+            continue
+        yield from (f"{top}/{sub}" for sub in sorted(subs))
 
 
 def _referenced(prefix: str) -> set[str]:
