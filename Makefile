@@ -39,7 +39,7 @@ USER_NAME := $(if $(filter command line,$(origin USER)),$(USER),)
 
 token: install  ## make token USER=north-clinician: that user's REST API token (made once, then the same)
 	@test -n "$(USER_NAME)" || { echo "usage: make token USER=<username>"; exit 2; }
-	@$(LOCAL) drf_create_token "$(USER_NAME)"
+	@$(LOCAL) api_token "$(USER_NAME)"
 
 superuser: install  ## make superuser: the platform superuser for /admin/ (asks for a name and password)
 	$(LOCAL) createsuperuser

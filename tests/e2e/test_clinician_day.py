@@ -204,6 +204,35 @@ def test_a_revised_review_keeps_its_note_and_decision(open_page, live_server, de
     assert review.note == "Artefact, no consolidation." and not review.agrees
 
 
+def test_a_colleagues_reading_saved_meanwhile_is_shown_in_sight_on_a_phone(open_page, live_server, demo) -> None:
+    """A reviewer saves after a colleague did: nothing is saved, the message and the colleague's reading are shown,
+    and on a phone the message is scrolled into sight and holds the focus (a browser pass found it 954 px down,
+    below the radiograph, with the focus on the decision: Enter would have saved over the colleague's reading)."""
+    from diagnosis import reviews
+
+    s = factories.judged_study(user("north-clinician"), Label.PNEUMONIA, 0.8)
+    page = open_page(390, 844)
+    log_in(page, live_server.url, "north-reviewer", demo)
+    page.goto(f"{live_server.url}/studies/{s.pk}/")
+    reviews.review_study(user("north-admin"), s, agrees=False, note="Artefact.")  # while the page is open
+    page.keyboard.press("a")
+    page.fill("textarea[name=note]", "Right lower lobe.")
+    page.click("#save-review")
+    message = page.locator(".side .errorlist.nonfield")
+    assert "north-admin saved a reading of this study (Normal)" in (message.text_content() or "")
+    assert page.evaluate("() => document.activeElement.classList.contains('nonfield')")
+    box = message.bounding_box()
+    assert box is not None and box["y"] >= 0 and box["y"] + box["height"] <= 844  # in sight
+    assert page.locator("#review-label").text_content() == "Normal"
+    assert page.input_value("textarea[name=note]") == "Right lower lobe."
+    assert Review.objects.get(study=s).note == "Artefact."
+    page.click("#save-review")  # having read it
+    page.wait_for_url(re.compile(rf".*/studies/{s.pk}/$"))
+    assert Review.objects.get(study=s).note == "Right lower lobe."
+    problems = [p for p in page.problems if "status of 409" not in p]  # Chromium logs the 409 page's own status
+    assert not problems, problems
+
+
 DROP = """async ([files]) => {
   const dt = new DataTransfer();
   for (const [name, b64] of files) {

@@ -42,9 +42,17 @@
     radio.checked = true;
     radio.focus();
   }
+  // A review that was not saved (a colleague's reading came first, or a bad note): its message is read first, so
+  // that Enter cannot save over what it says (on a phone it is below the radiograph, out of sight).
+  const problem = document.querySelector(".side .errorlist");
+  if (problem) {
+    problem.tabIndex = -1;
+    problem.scrollIntoView({ block: "center" });
+    problem.focus({ preventScroll: true });
+  }
   if (form) {
     const checked = form.querySelector("input[name=decision]:checked") || decision("agree");
-    if (checked && !location.hash) checked.focus({ preventScroll: true });
+    if (checked && !location.hash && !problem) checked.focus({ preventScroll: true });
     form.querySelector("textarea").addEventListener("keydown", (e) => {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); }
     });
