@@ -37,7 +37,7 @@ def test_old_files_no_row_refers_to_are_removed_and_nothing_else(alice, settings
     kept += [Path(f.path) for f in (result.heatmap, result.overlay)]
     for path in kept:
         os.utime(path, (time.time() - 2 * DAY,) * 2)  # old, but referred to
-    study_folder = Path(study.image.name).parent.name
+    study_folder = Path(str(study.image.name)).parent.name
     orphans = [
         _file(root, f"derived/{study_folder}/{study.pk}-overlay-x1.jpg", 2 * DAY),  # a worker killed before its row
         _file(root, f"studies/ff/{'f' * 8}-original.png", 3 * DAY),  # a web server killed before its rows
