@@ -2,16 +2,23 @@
 
 A study's files are written before its rows are recorded, and a result's before its row: a process killed in
 between (the web server in the middle of a request, a worker in the middle of a batch) leaves files that nothing
-refers to. A red-team pass that killed workers found 212 such files. They are looked for folder by folder (each
-of `studies/` and `derived/` holds 256), and only files older than a day are removed, so that files whose rows
-are about to be recorded are never taken. The sweeper's beat runs it daily; `manage.py prune_orphan_files` at will.
+refers to. A red-team pass that killed workers found 212 such files. Every file under `studies/` and `derived/`
+is named after its study (`<folder>/<first two hex digits>/<study id>-<name>`, or `<folder>/<study id>/<name>`
+in the layout before), so each folder's files are checked against the rows of their own studies, looked up by
+primary key. Only files older than a day are removed, so that files whose rows are about to be recorded are never
+taken, and a file that names no study is left alone. If more than a small share of the files would go (the
+database is not this store's: a new or restored one, a bucket shared by two installations), nothing is removed
+and the run says why. The sweeper's beat runs it daily at 03:17; `manage.py prune_orphan_files` at will.
 """
 
 from __future__ import annotations
 
 import logging
+import posixpath
+import uuid
 from collections.abc import Iterator
-from datetime import timedelta
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
 
 from django.core.files.storage import default_storage
 from django.utils import timezone
@@ -21,25 +28,52 @@ from diagnosis.models import Result, Study
 logger = logging.getLogger(__name__)
 FOLDERS = ("studies", "derived")
 MIN_AGE = timedelta(days=1)
-_FILE_FIELDS = ((Study, ("image", "preview", "thumbnail", "model_copy")), (Result, ("heatmap", "overlay")))
+# More orphans than this share of the files (and more than MIN_REFUSED of them) is not a killed process's debris:
+# the database does not belong to this store. Nothing is removed then.
+MAX_SHARE = 0.05
+MIN_REFUSED = 100
+STUDY_FILES = ("image", "preview", "thumbnail", "model_copy")
+RESULT_FILES = ("heatmap", "overlay")
 
 
-def prune_orphan_files(min_age: timedelta = MIN_AGE, dry_run: bool = False) -> list[str]:
-    """Remove (dry_run: only list) the stored files older than min_age that no study or result refers to."""
+@dataclass
+class Pruning:
+    orphans: list[str] = field(default_factory=list)
+    files: int = 0
+    removed: bool = False
+    refused: str = ""
+
+
+def prune_orphan_files(min_age: timedelta = MIN_AGE, dry_run: bool = False) -> Pruning:
+    """Find the stored files older than min_age that no study or result refers to, and remove them (dry_run: only
+    list them), unless they are too many to be debris (Pruning.refused says so)."""
     cutoff = timezone.now() - min_age
-    found = []
+    run = Pruning()
     for folder in _folders():
-        referenced = _referenced(folder + "/")
-        for name in default_storage.listdir(folder)[1]:
+        names = default_storage.listdir(folder)[1]
+        run.files += len(names)
+        referenced = _referenced(folder, names)
+        for name in names:
             path = f"{folder}/{name}"
-            if path in referenced or default_storage.get_modified_time(path) > cutoff:
+            if path in referenced or _study_of(folder, name) is None or not _older(path, cutoff):
                 continue
-            if not dry_run:
-                default_storage.delete(path)
-            found.append(path)
-    if found:
-        logger.info("housekeeping: %s %d files no row refers to", "found" if dry_run else "removed", len(found))
-    return found
+            run.orphans.append(path)
+    if len(run.orphans) > max(MIN_REFUSED, MAX_SHARE * run.files):
+        run.refused = (
+            f"{len(run.orphans)} of {run.files} files would go, more than {MAX_SHARE:.0%}: is this the store's own "
+            "database? Nothing was removed."
+        )
+        logger.error("housekeeping: %s", run.refused)
+        return run
+    if not dry_run:
+        for path in run.orphans:
+            _delete(path)
+        run.removed = True
+    if run.orphans:
+        logger.info(
+            "housekeeping: %s %d files no row refers to", "removed" if run.removed else "found", len(run.orphans)
+        )
+    return run
 
 
 def _folders() -> Iterator[str]:
@@ -51,10 +85,43 @@ def _folders() -> Iterator[str]:
         yield from (f"{top}/{sub}" for sub in sorted(subs))
 
 
-def _referenced(prefix: str) -> set[str]:
-    names: set[str] = set()
-    for model, file_fields in _FILE_FIELDS:
-        for name in file_fields:
-            rows = model.objects.filter(**{f"{name}__startswith": prefix})
-            names.update(str(v) for v in rows.values_list(name, flat=True))
-    return names
+def _study_of(folder: str, name: str) -> uuid.UUID | None:
+    """The study a stored file belongs to, from its name (or its folder's, in the layout before); None if neither
+    names one."""
+    for candidate in (name[:36], posixpath.basename(folder)):
+        try:
+            return uuid.UUID(candidate)
+        except ValueError:
+            continue
+    return None
+
+
+def _referenced(folder: str, names: list[str]) -> set[str]:
+    """The names the rows of this folder's studies and results hold (by primary key: no scan), normalised."""
+    ids = {i for i in (_study_of(folder, n) for n in names) if i is not None}
+    held: set[str] = set()
+    for chunk in _chunks(sorted(ids), 500):
+        for row in Study.objects.filter(pk__in=chunk).order_by().values_list(*STUDY_FILES):
+            held.update(str(v) for v in row if v)
+        for row in Result.objects.filter(study_id__in=chunk).order_by().values_list(*RESULT_FILES):
+            held.update(str(v) for v in row if v)
+    return {posixpath.normpath(n) for n in held}
+
+
+def _chunks(items: list[uuid.UUID], size: int) -> Iterator[list[uuid.UUID]]:
+    for i in range(0, len(items), size):
+        yield items[i : i + size]
+
+
+def _older(path: str, cutoff: datetime) -> bool:
+    try:
+        return bool(default_storage.get_modified_time(path) < cutoff)
+    except Exception:  # gone meanwhile (removed by its own request's clean-up): nothing to do
+        return False
+
+
+def _delete(path: str) -> None:
+    try:
+        default_storage.delete(path)
+    except Exception:  # one file that cannot go does not stop the rest; the next run tries it again
+        logger.warning("housekeeping: %s could not be removed", path, exc_info=True)

@@ -417,7 +417,8 @@ def sweep_stale_jobs() -> int:
 
 @shared_task(name=PRUNE_ORPHAN_FILES)
 def prune_orphan_files() -> int:
-    return len(housekeeping.prune_orphan_files())
+    run = housekeeping.prune_orphan_files()
+    return len(run.orphans) if run.removed else 0
 
 
 @shared_task(name=SEND_RESULTS)

@@ -14,6 +14,7 @@ from datetime import timedelta
 from pathlib import Path
 
 import dj_database_url
+from celery.schedules import crontab
 from csp.constants import NONE, SELF
 from django.core.exceptions import ImproperlyConfigured
 from kombu import Queue
@@ -380,7 +381,8 @@ CELERY_TASK_ROUTES = {
 }
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": SWEEP_STALE_JOBS, "schedule": float(SWEEP_INTERVAL)},
-    "prune-orphan-files": {"task": PRUNE_ORPHAN_FILES, "schedule": 24 * 3600.0},
+    # At a time of day, not every 24 h from beat's start: a service restarted more often than daily would never run it.
+    "prune-orphan-files": {"task": PRUNE_ORPHAN_FILES, "schedule": crontab(hour=3, minute=17)},
 }
 CELERY_TASK_ALWAYS_EAGER = False
 

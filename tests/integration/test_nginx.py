@@ -76,12 +76,32 @@ def proxy(tmp_path: Path) -> Iterator[tuple[str, Upstream]]:
     if not Path(NGINX).exists():
         pytest.skip("nginx is not installed (apt-get install nginx; .ci/run does)")
     upstream = Upstream()
+    proc, base = None, ""
+    try:
+        for _ in range(3):  # nginx cannot listen on port 0: a free port may be taken before it binds; try another
+            proc, base = _start(tmp_path, upstream.port)
+            if proc.poll() is None:
+                break
+        assert proc is not None and proc.poll() is None, (tmp_path / "error.log").read_text(errors="replace")
+        yield base, upstream
+    finally:
+        if proc is not None and proc.poll() is None:
+            proc.terminate()
+            try:
+                proc.wait(10)
+            except subprocess.TimeoutExpired:
+                proc.kill()
+        upstream.close()
+
+
+def _start(tmp_path: Path, upstream_port: int) -> tuple[subprocess.Popen[bytes], str]:
+    """nginx on a free port with the site rewritten for it; returned once it answers, or once it has exited."""
     with socket.create_server(("127.0.0.1", 0)) as probe:
         port = probe.getsockname()[1]
     site = (ROOT / "deploy" / "nginx.conf").read_text()
     assert "listen 8000;" in site and "set $web http://web:8000;" in site
     site = site.replace("listen 8000;", f"listen 127.0.0.1:{port};")
-    site = site.replace("set $web http://web:8000;", f"set $web http://127.0.0.1:{upstream.port};")
+    site = site.replace("set $web http://web:8000;", f"set $web http://127.0.0.1:{upstream_port};")
     (tmp_path / "site.conf").write_text(site)
     kinds = ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
     temp = " ".join(f"{kind}_temp_path {tmp_path / kind};" for kind in kinds)
@@ -93,19 +113,16 @@ def proxy(tmp_path: Path) -> Iterator[tuple[str, Upstream]]:
     proc = subprocess.Popen([NGINX, "-c", str(tmp_path / "nginx.conf"), "-p", str(tmp_path)])
     base = f"http://127.0.0.1:{port}"
 
-    def up() -> bool:
+    def up_or_gone() -> bool:
+        if proc.poll() is not None:
+            return True
         try:
             return requests.get(f"{base}/nginx-health", timeout=1).ok
         except requests.RequestException:
             return False
 
-    try:
-        wait_for(up, 20, "nginx answering", [tmp_path / "error.log"])
-        yield base, upstream
-    finally:
-        proc.terminate()
-        proc.wait(10)
-        upstream.close()
+    wait_for(up_or_gone, 20, "nginx answering", [tmp_path / "error.log"])
+    return proc, base
 
 
 def test_its_own_health_check_does_not_reach_the_app(proxy: tuple[str, Upstream]) -> None:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from django.core.management.base import BaseCommand, CommandParser
+from django.core.management.base import BaseCommand, CommandError, CommandParser
 
 from diagnosis import housekeeping
 
@@ -19,8 +19,13 @@ class Command(BaseCommand):
         parser.add_argument("--min-age-hours", type=float, default=24.0, help="leave younger files alone (24)")
 
     def handle(self, *args: Any, **options: Any) -> None:
-        found = housekeeping.prune_orphan_files(timedelta(hours=options["min_age_hours"]), options["dry_run"])
-        for path in found:
+        hours = options["min_age_hours"]
+        if hours < 1:  # a request's files are written before its rows, a batch's results before theirs
+            raise CommandError("--min-age-hours below 1 would take files whose rows are on their way.")
+        run = housekeeping.prune_orphan_files(timedelta(hours=hours), options["dry_run"])
+        for path in run.orphans:
             self.stdout.write(path)
-        verb = "would remove" if options["dry_run"] else "removed"
-        self.stdout.write(f"{verb} {len(found)} files that no study or result refers to")
+        if run.refused:
+            raise CommandError(run.refused)
+        verb = "removed" if run.removed else "would remove"
+        self.stdout.write(f"{verb} {len(run.orphans)} of {run.files} files: no study or result refers to them")
