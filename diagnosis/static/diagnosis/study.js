@@ -44,11 +44,14 @@
   }
   // A review that was not saved (a colleague's reading came first, or a bad note): its message is read first, so
   // that Enter cannot save over what it says (on a phone it is below the radiograph, out of sight).
+  // A field's own error (a bad note) takes the focus to that field, which names it (aria-describedby).
   const problem = document.querySelector(".side .errorlist");
   if (problem) {
-    problem.tabIndex = -1;
+    const field = problem.id && document.querySelector(`[aria-describedby~="${problem.id}"]`);
+    const target = field || problem;
+    if (!field) target.tabIndex = -1;
     problem.scrollIntoView({ block: "center" });
-    problem.focus({ preventScroll: true });
+    target.focus({ preventScroll: true });
   }
   if (form) {
     const checked = form.querySelector("input[name=decision]:checked") || decision("agree");
