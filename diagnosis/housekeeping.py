@@ -52,10 +52,11 @@ def prune_orphan_files(min_age: timedelta = MIN_AGE, dry_run: bool = False) -> P
     for folder in _folders():
         names = default_storage.listdir(folder)[1]
         run.files += len(names)
-        referenced = _referenced(folder, names)
-        for name in names:
+        owners = {name: _study_of(folder, name) for name in names}
+        referenced = _referenced({i for i in owners.values() if i is not None})
+        for name, owner in owners.items():
             path = f"{folder}/{name}"
-            if path in referenced or _study_of(folder, name) is None or not _older(path, cutoff):
+            if owner is None or path in referenced or not _older(path, cutoff):
                 continue
             run.orphans.append(path)
     if len(run.orphans) > max(MIN_REFUSED, MAX_SHARE * run.files):
@@ -96,9 +97,8 @@ def _study_of(folder: str, name: str) -> uuid.UUID | None:
     return None
 
 
-def _referenced(folder: str, names: list[str]) -> set[str]:
-    """The names the rows of this folder's studies and results hold (by primary key: no scan), normalised."""
-    ids = {i for i in (_study_of(folder, n) for n in names) if i is not None}
+def _referenced(ids: set[uuid.UUID]) -> set[str]:
+    """The names the rows of these studies and their results hold (by primary key: no scan), normalised."""
     held: set[str] = set()
     for chunk in _chunks(sorted(ids), 500):
         for row in Study.objects.filter(pk__in=chunk).order_by().values_list(*STUDY_FILES):

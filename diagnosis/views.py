@@ -142,6 +142,7 @@ def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
     result = getattr(study, "result", None)
     form = ReviewForm(request.POST, model_label=result.label if result else None)
     place = WorklistPlace.of(request, request.POST, study)  # before saving: the study may leave the list
+    status = 400
     if form.is_valid():
         data = form.cleaned_data
         try:
@@ -149,16 +150,14 @@ def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
             user = cast(User, request.user)
             reviews.review_study(user, study, agrees, data["note"], Origin.of(request), data["based_on"])
         except reviews.ReviewConflict as exc:  # show the colleague's reading; a second save replaces it
-            study = selectors.get_study(request.user, study_id)
+            study, status = selectors.get_study(request.user, study_id), 409
             form = ReviewForm({**request.POST.dict(), "based_on": seen(exc.current)}, model_label=form.model_label)
             form.add_error(None, str(exc))
-            context = {**_study_context(request, study), "form": form, "place": place}
-            return render(request, "diagnosis/study.html", context, status=409)
         except reviews.ReviewError as exc:
             form.add_error(None, str(exc))
     if form.errors:
         context = {**_study_context(request, study), "form": form, "place": place}
-        return render(request, "diagnosis/study.html", context, status=400)
+        return render(request, "diagnosis/study.html", context, status=status)
     if place is None:
         messages.success(request, "Review saved.")
         return redirect("diagnosis:study", study_id=study.pk)
