@@ -54,6 +54,33 @@ profile() {
       }' "/tmp/spy-$kind.txt" | { read -r head; echo "$head"; sort -rn; }
   done
 }
+# Runs a bench (its arguments); once it prints "bench: done" it has 20 s to exit, or py-spy dumps its threads'
+# stacks and it is killed, so that the runs after it still happen (one did not exit on an H200, and the call's
+# time ran out). $1 "profile": py-spy samples it too.
+bench() {
+  local log="${OUT:-/tmp}/device_bench.log" profiled=$1 pid before
+  shift
+  before=$(grep -c "^bench: done" "$log" || true)
+  python3 -m worker.ml.bench "$@" &
+  pid=$!
+  [ "$profiled" = profile ] && profile "$pid" &
+  reap "$pid" "$before" &
+  wait "$pid" || echo "bench ended with status $?"
+  wait
+}
+reap() {
+  local log="${OUT:-/tmp}/device_bench.log"
+  while kill -0 "$1" 2>/dev/null; do
+    if [ "$(grep -c "^bench: done" "$log" || true)" -gt "$2" ]; then
+      for _ in $(seq 20); do kill -0 "$1" 2>/dev/null || return 0; sleep 1; done
+      echo "reap: the bench has not exited 20 s after its last line; its threads:"
+      /tmp/site/bin/py-spy dump --pid "$1" 2>&1 | head -n 80 || true
+      kill -9 "$1" 2>/dev/null || true
+      return 0
+    fi
+    sleep 1
+  done
+}
 case "${1:-}" in
 prepare)
   rm -rf .device && mkdir -p .device/wheels .device/data
@@ -81,17 +108,13 @@ run)
   # worker's task runs it (a helper thread decodes the next batch and draws the one before while the model judges)
   # (from the originals, then from working copies as the worker now judges); then radiographs of a clinical size
   # then 25 s more of the worker's path, which py-spy samples: what holds the GIL, and where the time goes
-  python3 -m worker.ml.bench --batch-path 4000 --batch 128 --threads 12 --soak 25 --folder .device/data &
-  bench=$!
-  profile "$bench" &
-  wait "$bench"
-  wait
+  bench profile --batch-path 4000 --batch 128 --threads 12 --soak 25 --folder .device/data
   date +%T
-  python3 -m worker.ml.bench --batch-path 512 --batch 128 --threads 12 --side 2000 --folder .device/data
+  bench - --batch-path 512 --batch 128 --threads 12 --side 2000 --folder .device/data
   for run in "4 1" "8 1"; do
     set -- $run
     date +%T
-    python3 -m worker.ml.bench --batch-path 4000 --batch 128 --processes "$1" --threads "$2" --folder .device/data
+    bench - --batch-path 4000 --batch 128 --processes "$1" --threads "$2" --folder .device/data
   done
   ;;
 *)
