@@ -37,9 +37,10 @@ profile() {
   done
   "$spy" record --pid "$1" --duration "$seconds" --gil --nonblocking -r "$rate" -f raw -o /tmp/spy-gil.txt \
     >/tmp/spy-gil.log 2>&1 &
+  local gil=$!
   "$spy" record --pid "$1" --duration "$seconds" --nonblocking -r "$rate" -f raw -o /tmp/spy-all.txt \
     >/tmp/spy-all.log 2>&1 &
-  wait
+  wait "$gil" $! || true
   for kind in gil all; do
     if [ ! -s "/tmp/spy-$kind.txt" ]; then
       echo "profile ($kind): py-spy recorded nothing: $(tail -n 2 "/tmp/spy-$kind.log" | tr '\n' ' ')"
@@ -54,32 +55,37 @@ profile() {
       }' "/tmp/spy-$kind.txt" | { read -r head; echo "$head"; sort -rn; }
   done
 }
-# Runs a bench (its arguments); once it prints "bench: done" it has 20 s to exit, or py-spy dumps its threads'
-# stacks and it is killed, so that the runs after it still happen (one did not exit on an H200, and the call's
-# time ran out). $1 "profile": py-spy samples it too.
+# Runs a bench (its arguments; $1 "profile": py-spy samples it too). It waits for its own children by pid: a bare
+# `wait` would also wait for the tee that logs the output, which never ends (that stopped a whole call on an H200).
 bench() {
-  local log="${OUT:-/tmp}/device_bench.log" profiled=$1 pid before
+  local profiled=$1 pid spy=""
   shift
-  before=$(grep -c "^bench: done" "$log" || true)
   python3 -m worker.ml.bench "$@" &
   pid=$!
-  [ "$profiled" = profile ] && profile "$pid" &
-  reap "$pid" "$before" &
+  if [ "$profiled" = profile ]; then
+    profile "$pid" &
+    spy=$!
+  fi
   wait "$pid" || echo "bench ended with status $?"
-  wait
+  [ -z "$spy" ] || wait "$spy"
 }
-reap() {
-  local log="${OUT:-/tmp}/device_bench.log"
-  while kill -0 "$1" 2>/dev/null; do
-    if [ "$(grep -c "^bench: done" "$log" || true)" -gt "$2" ]; then
-      for _ in $(seq 20); do kill -0 "$1" 2>/dev/null || return 0; sleep 1; done
-      echo "reap: the bench has not exited 20 s after its last line; its threads:"
-      /tmp/site/bin/py-spy dump --pid "$1" 2>&1 | head -n 80 || true
-      kill -9 "$1" 2>/dev/null || true
-      return 0
-    fi
-    sleep 1
+# "P T" ...: P processes at once, T threads each, on the worker's path; the first compiles, the rest read its cache
+processes() {
+  for run in "$@"; do
+    set -- $run
+    date +%T
+    bench - --batch-path 4000 --batch 128 --processes "$1" --threads "$2" --folder .device/data
   done
+}
+setup() {
+  exec > >(tee -a "${OUT:-/tmp}/device_bench.log") 2>&1
+  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .device/wheels/*.whl
+  export PYTHONPATH="/tmp/site:$PWD" KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
+  export JAX_COMPILATION_CACHE_DIR=/tmp/jax-cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
+  nvidia-smi -L || true
+  echo "$(nproc) CPU cores; cgroup CPU quota: $(cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo unknown)"
+  python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
+  date +%T
 }
 case "${1:-}" in
 prepare)
@@ -96,14 +102,7 @@ prepare)
   du -sh .device && ls .device/wheels
   ;;
 run)
-  exec > >(tee -a "${OUT:-/tmp}/device_bench.log") 2>&1
-  python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --target /tmp/site .device/wheels/*.whl
-  export PYTHONPATH="/tmp/site:$PWD" KERAS_BACKEND=jax XLA_PYTHON_CLIENT_PREALLOCATE=false PYTHONUNBUFFERED=1
-  export JAX_COMPILATION_CACHE_DIR=/tmp/jax-cache JAX_PERSISTENT_CACHE_MIN_COMPILE_TIME_SECS=0
-  nvidia-smi -L || true
-  echo "$(nproc) CPU cores; cgroup CPU quota: $(cat /sys/fs/cgroup/cpu.max 2>/dev/null || echo unknown)"
-  python3 -c "import jax, keras; print('jax', jax.__version__, jax.devices(), 'keras', keras.__version__)"
-  date +%T
+  setup
   # one process as the compose GPU worker runs it (12 decode/render threads), serial and pipelined as the
   # worker's task runs it (a helper thread decodes the next batch and draws the one before while the model judges)
   # (from the originals, then from working copies as the worker now judges); then radiographs of a clinical size
@@ -111,14 +110,15 @@ run)
   bench profile --batch-path 4000 --batch 128 --threads 12 --soak 25 --folder .device/data
   date +%T
   bench - --batch-path 512 --batch 128 --threads 12 --side 2000 --folder .device/data
-  for run in "4 1" "8 1"; do
-    set -- $run
-    date +%T
-    bench - --batch-path 4000 --batch 128 --processes "$1" --threads "$2" --folder .device/data
-  done
+  processes "4 1" "8 1"
+  ;;
+processes)
+  # only several processes sharing the GPU (processes x threads each), for a call with little device time left
+  setup
+  processes "2 6" "4 3"
   ;;
 *)
-  echo "usage: bash tools/device_bench.sh prepare|run" >&2
+  echo "usage: bash tools/device_bench.sh prepare|run|processes" >&2
   exit 2
   ;;
 esac

@@ -43,7 +43,6 @@ from worker.ml.spec import ModelSpec
 
 DEFAULT_IMAGE = Path("../shared/data/chest_xray/val/PNEUMONIA/person1946_bacteria_4874.jpeg")
 DEFAULT_FOLDER = Path("../shared/data/chest_xray/train")
-DONE = "bench: done"  # its last line
 
 
 def per_call_ms(fn: Callable[[], object], n: int) -> float:
@@ -80,15 +79,14 @@ def main(argv: list[str] | None = None) -> None:
     print(f"Keras {keras.__version__} on {keras.backend.backend()}, {_device()}, {args.threads} decode/render threads")
     if args.batch_path and args.processes > 1:
         parallel(args.processes, (args.folder, args.batch_path, args.batch, args.threads, args.side))
+        return
+    began = time.perf_counter()
+    predictor = Predictor(ModelSpec.load(), max(args.batch, 64) if args.batch_path else 64, args.threads)
+    print(f"model loaded and compiled in {time.perf_counter() - began:.0f} s", flush=True)
+    if args.batch_path:
+        batch_path(predictor, _radiographs(args.folder, args.batch_path, args.side), args.batch, args.soak)
     else:
-        began = time.perf_counter()
-        predictor = Predictor(ModelSpec.load(), max(args.batch, 64) if args.batch_path else 64, args.threads)
-        print(f"model loaded and compiled in {time.perf_counter() - began:.0f} s", flush=True)
-        if args.batch_path:
-            batch_path(predictor, _radiographs(args.folder, args.batch_path, args.side), args.batch, args.soak)
-        else:
-            latency(predictor, args.image, args.n)
-    print(DONE, flush=True)  # tools/device_bench.sh gives a bench that does not exit soon after this 20 s
+        latency(predictor, args.image, args.n)
 
 
 def latency(predictor: Predictor, image: Path, n: int) -> None:

@@ -40,8 +40,6 @@ def test_processes_run_the_batch_path_together_and_count_every_image(tmp_path: P
     assert together, two.stdout
     assert int(together.group(1)) == 2 * int(alone.group(1))  # each process judged all six, as one process does
     assert float(together.group(2)) > 0
-    for run in (one, two):  # tools/device_bench.sh stops a bench that has not exited 20 s after this line
-        assert run.stdout.splitlines()[-1] == "bench: done", run.stdout
 
 
 def test_side_enlarges_the_radiographs_first(tmp_path: Path) -> None:
@@ -55,4 +53,3 @@ def test_a_process_that_dies_ends_the_run_with_its_reason(tmp_path: Path) -> Non
     assert out.returncode != 0
     assert "has 2 JPEGs, fewer than the 5 asked for" in out.stderr
     assert "a benchmark process died" in out.stderr
-    assert "bench: done" not in out.stdout
