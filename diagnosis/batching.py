@@ -9,6 +9,9 @@ The fair order, which every batch follows after the jobs its message names:
 2. within a priority, round-robin between clinics: each clinic's oldest job first, then each clinic's second...;
 3. then by id (arrival).
 
+A batch with an interactive job takes no bulk job from this order (only those its message names), so that the
+study someone waits for is not judged and drawn with a full batch of another clinic's work.
+
 Each broker message names up to half a batch of jobs (jobs.enqueue_many; the sweeper re-sends one at a time). The
 task that receives it takes those jobs first, all of them even past its own batch size (a worker configured with a
 smaller one than the web's), then fills the rest of its batch in this order: the broker's FIFO only says
@@ -37,12 +40,17 @@ logger = logging.getLogger(__name__)
 
 def fair_order(limit: int) -> list[int]:
     """The ids of up to `limit` claimable QUEUED jobs in the fair order (module docstring)."""
+    return [pk for pk, _ in _fair(limit)]
+
+
+def _fair(limit: int) -> list[tuple[int, int]]:
+    """(id, priority) of up to `limit` claimable QUEUED jobs in the fair order."""
     turn = Window(RowNumber(), partition_by=[F("priority"), F("study__clinic_id")], order_by=F("id").asc())
     rows = (
         InferenceJob.objects.filter(status=JobStatus.QUEUED, attempts__lt=settings.MAX_ATTEMPTS)
         .annotate(turn=turn)
         .order_by("priority", "turn", "id")
-        .values_list("id", flat=True)
+        .values_list("id", "priority")
     )
     return list(rows[:limit])
 
@@ -76,18 +84,30 @@ def claim_batch(job_ids: Sequence[int], worker: str, size: int, wait_ms: int = 0
     claimed = [pk for pk in job_ids if pk in taken or (pk in rest and jobs.claim_job(pk, worker) is not None)]
     if not claimed:
         return []
-    claimed += claim_queued(fair_order(size - len(claimed)), worker) if len(claimed) < size else []
+    claimed += _fill(claimed, size, worker)
     deadline = time.monotonic() + wait_ms / 1000
     while len(claimed) < size and time.monotonic() < deadline and not _has_interactive(claimed):
         time.sleep(min(0.02, max(0.0, deadline - time.monotonic())))
-        claimed += claim_queued(fair_order(size - len(claimed)), worker)
+        claimed += _fill(claimed, size, worker)
     return _jobs(claimed)
 
 
 def claim_next(worker: str, size: int) -> list[InferenceJob]:
     """Up to `size` more claimable queued jobs in the fair order, without waiting: the next batch of a task that
     goes on while jobs are queued (diagnosis.tasks)."""
-    return _jobs(claim_queued(fair_order(size), worker))
+    return _jobs(_fill([], size, worker))
+
+
+def _fill(claimed: list[int], size: int, worker: str) -> list[int]:
+    """More jobs for a batch that holds `claimed`, in the fair order, up to `size`. A batch with a study someone
+    waits for takes no bulk job from the fair order: a full batch takes several times as long to judge and draw
+    as a small one, and the study would wait for all of it (the bulk jobs go into the next batch)."""
+    if len(claimed) >= size:
+        return []
+    order = _fair(size - len(claimed))  # the interactive jobs first, if any
+    if order and (order[0][1] == JobPriority.INTERACTIVE or (claimed and _has_interactive(claimed))):
+        return claim_queued([pk for pk, priority in order if priority == JobPriority.INTERACTIVE], worker)
+    return claim_queued([pk for pk, _ in order], worker)
 
 
 def _jobs(ids: list[int]) -> list[InferenceJob]:

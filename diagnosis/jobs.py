@@ -422,6 +422,13 @@ def requeue_stale_jobs(requeue_queued: bool = True, live_nodes: set[str] | None 
     return stale
 
 
+def running_past_grace() -> bool:
+    """Whether some job has been RUNNING past the ping grace: only then must the sweeper ask which workers live
+    (the ping waits a second, in the worker that runs the sweeper: in `make run`, the one that judges)."""
+    grace = timezone.now() - timedelta(seconds=PING_GRACE_SECONDS)
+    return InferenceJob.objects.filter(status=JobStatus.RUNNING, started_at__lt=grace).exists()
+
+
 def _stale_running(now: datetime, live_nodes: set[str] | None) -> list[int]:
     """RUNNING jobs past RUNNING_STALE_SECONDS, or (after a short grace) held by a worker that is gone."""
     deadline = now - timedelta(seconds=settings.RUNNING_STALE_SECONDS)

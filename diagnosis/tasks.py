@@ -23,6 +23,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from diagnosis import batching, housekeeping, jobs, pacs
+from diagnosis.models import JobPriority
 from diagnosis.task_names import (
     INFERENCE_QUEUE,
     PRUNE_ORPHAN_FILES,
@@ -158,6 +159,9 @@ def _run_batch(job_ids: list[int], worker: str) -> str:
                 drawing = (
                     _Stage([job for job, _ in judged], helper.submit(_draw, judged), draws=True) if judged else None
                 )
+                if drawing is not None and _waited_for(drawing.jobs):  # recorded now, not after the next batch
+                    run.guarded(drawing.jobs, run.record, drawing)
+                    drawing = None
                 if run.stopped and next_reading is not None:
                     run.give_back(next_reading)
                     next_reading = None
@@ -168,6 +172,11 @@ def _run_batch(job_ids: list[int], worker: str) -> str:
     first = run.fate.get(job_ids[0])  # the fate of the message's first job (as the per-job path answers)
     done = sum(v == "done" for v in run.fate.values())
     return first or f"{run.batches} batch(es) of up to {size}: {done} of {len(run.fate)} done"
+
+
+def _waited_for(batch: list[Any]) -> bool:
+    """Whether someone waits at the screen for a study of the batch (an interactive job)."""
+    return any(job.priority == JobPriority.INTERACTIVE for job in batch)
 
 
 Judging = list[tuple[Any, Any]]  # (job, what became of its image so far) for each job of a batch
@@ -410,7 +419,8 @@ def _send_later(job_id: int, countdown: int) -> None:
 
 @shared_task(name=SWEEP_STALE_JOBS)
 def sweep_stale_jobs() -> int:
-    requeued = jobs.requeue_stale_jobs(requeue_queued=inference_backlog() == 0, live_nodes=live_workers())
+    live = live_workers() if jobs.running_past_grace() else None  # None: no job whose holder needs asking after
+    requeued = jobs.requeue_stale_jobs(requeue_queued=inference_backlog() == 0, live_nodes=live)
     pacs.redrive()
     return len(requeued)
 

@@ -57,12 +57,25 @@ def test_a_message_takes_its_own_job_first_and_claims_nothing_once_an_earlier_ba
     b = [_queued(bob) for _ in range(3)]
     single = _queued(bob, JobPriority.INTERACTIVE)
     first = [j.pk for j in batching.claim_batch([b[2]], "w|h|1", 3)]
-    assert first == [b[2], single, a[0]]  # its own job, then the fair order
+    assert first == [b[2], single]  # its own job, then the fair order: the interactive one, and with it no bulk
     assert batching.claim_batch([single], "w|h|1", 3) == []  # taken by that batch: a no-op, although jobs are queued
     jobs.finish_done(b[2])
     assert batching.claim_batch([b[2]], "w|h|1", 3) == []  # final: a no-op
-    assert [j.pk for j in batching.claim_batch([a[2]], "w|h|2", 3)] == [a[2], a[1], b[0]]
-    assert [j.pk for j in batching.claim_batch([b[1]], "w|h|2", 3)] == [b[1]]  # the last one queued
+    assert [j.pk for j in batching.claim_batch([a[2]], "w|h|2", 3)] == [a[2], a[0], b[0]]
+    assert [j.pk for j in batching.claim_batch([b[1]], "w|h|2", 3)] == [b[1], a[1]]  # the last ones queued
+
+
+def test_a_batch_with_an_interactive_study_takes_only_interactive_ones_from_the_fair_order(
+    alice: User, bob: User
+) -> None:
+    bulk = [_queued(alice) for _ in range(4)]
+    waited = [_queued(bob, JobPriority.INTERACTIVE), _queued(alice, JobPriority.INTERACTIVE)]
+    assert [j.pk for j in batching.claim_next("w|h|1", 8)] == waited  # not the bulk jobs queued before them
+    assert [j.pk for j in batching.claim_next("w|h|1", 8)] == bulk  # the next batch takes those
+    late = _queued(bob, JobPriority.INTERACTIVE)
+    more = [_queued(alice) for _ in range(2)]
+    assert [j.pk for j in batching.claim_batch([late], "w|h|2", 8)] == [late]  # its message's, and no bulk
+    assert [j.pk for j in batching.claim_batch([more[1]], "w|h|2", 8)] == [more[1], more[0]]
 
 
 def test_a_single_api_study_or_a_page_upload_is_interactive_and_many_files_or_a_zip_are_bulk(alice: User) -> None:
@@ -314,8 +327,8 @@ def _second_pass_overruns(monkeypatch: Any) -> None:
     monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
 
 
-def _five_queued(owner: User) -> list[int]:
-    return [factories.study(owner).job.pk for _ in range(5)]
+def _five_queued(owner: User, priority: JobPriority = JobPriority.BULK) -> list[int]:
+    return [_queued(owner, priority) for _ in range(5)]
 
 
 def test_a_task_goes_on_with_the_next_batches_while_jobs_are_queued(
@@ -351,6 +364,28 @@ def test_the_next_batch_is_judged_while_the_one_before_is_drawn(alice: User, mon
     tasks.run_inference(ids[0])
     assert "drawing waited in vain" not in recorder.events
     assert recorder.events.index("judge 2", 1) < recorder.events.index("draw 2")
+    assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
+
+
+def test_a_batch_someone_waits_for_is_recorded_before_the_next_is_judged(
+    alice: User, monkeypatch: Any, settings: Any
+) -> None:
+    """Interactive studies: each batch's results are in the database before the next batch is judged (a bulk
+    batch's wait until after it: the test above)."""
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
+    ids = _five_queued(alice, JobPriority.INTERACTIVE)
+    recorder = _Recorder()
+    done_when_judging: list[int] = []
+    real_judge = recorder.judge_prepared
+
+    def judge(datas: list[bytes]) -> list[Any]:
+        done_when_judging.append(InferenceJob.objects.filter(status=JobStatus.DONE).count())
+        return real_judge(datas)
+
+    monkeypatch.setattr(recorder, "judge_prepared", judge)
+    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    tasks.run_inference(ids[0])
+    assert done_when_judging == [0, 2, 4]
     assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
 
 

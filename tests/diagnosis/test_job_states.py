@@ -144,6 +144,21 @@ def test_the_sweeper_requeues_a_job_whose_node_no_longer_answers(alice, settings
     assert (_status(gone), _status(alive)) == (JobStatus.QUEUED, JobStatus.RUNNING)
 
 
+def test_the_sweeper_pings_the_workers_only_for_a_job_running_past_the_grace(alice, settings) -> None:
+    """The ping waits a second in the worker that runs the sweeper (in `make run`, the one that judges)."""
+    settings.RUNNING_STALE_SECONDS = 600
+    job = _job(alice, JobStatus.RUNNING, worker="celery@gone|elsewhere|1", attempts=1)
+    with (
+        mock.patch("diagnosis.tasks.current_app.control.ping", return_value=[]) as ping,
+        mock.patch("diagnosis.jobs.current_app.send_task"),
+    ):
+        assert tasks.sweep_stale_jobs() == 0  # running for less than the grace: nobody asked
+        assert not ping.called
+        InferenceJob.objects.update(started_at=timezone.now() - timedelta(seconds=jobs.PING_GRACE_SECONDS + 1))
+        assert tasks.sweep_stale_jobs() == 1  # its node did not answer: back in the queue
+    assert ping.call_count == 1 and _status(job) == JobStatus.QUEUED
+
+
 def test_queued_resends_are_capped_too(alice, settings) -> None:
     """A job claimed MAX_ATTEMPTS times and back in the queue is failed, by the sweeper and by a claim."""
     settings.MAX_ATTEMPTS = 3
