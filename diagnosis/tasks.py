@@ -151,17 +151,20 @@ def _run_batch(job_ids: list[int], worker: str) -> str:
         try:
             while reading is not None or drawing is not None:
                 ready = run.guarded(reading.jobs, run.take, reading) if reading is not None else None
-                more = run.claim_next(size) if reading is not None and run.goes_on() else []
-                next_reading = _Stage(more, helper.submit(_read_and_prepare, more)) if more else None
+                waited_for = reading is not None and _waited_for(reading.jobs)
+                if reading is not None and not waited_for:  # the next batch is read while this one is judged
+                    next_reading = run.read_next(helper, size)
                 judged = run.guarded([job for job, _ in ready], run.judge, ready) if ready else None
                 if drawing is not None:
                     run.guarded(drawing.jobs, run.record, drawing)
                 drawing = (
                     _Stage([job for job, _ in judged], helper.submit(_draw, judged), draws=True) if judged else None
                 )
-                if drawing is not None and _waited_for(drawing.jobs):  # recorded now, not after the next batch
-                    run.guarded(drawing.jobs, run.record, drawing)
-                    drawing = None
+                if waited_for:  # drawn before the next batch is read, and recorded now, not after the next batch
+                    next_reading = run.read_next(helper, size)
+                    if drawing is not None:
+                        run.guarded(drawing.jobs, run.record, drawing)
+                        drawing = None
                 if run.stopped and next_reading is not None:
                     run.give_back(next_reading)
                     next_reading = None
@@ -220,6 +223,11 @@ class _Run:
         soft_limit = settings.INFERENCE_TASK_TIME_LIMIT - 5
         inside = elapsed < settings.INFERENCE_DRAIN_SECONDS and elapsed + 3 * per_batch < soft_limit
         return inside and not self.stopped
+
+    def read_next(self, helper: ThreadPoolExecutor, size: int) -> _Stage | None:
+        """The next batch claimed, if the task goes on and jobs are queued, and its reading queued on the helper."""
+        more = self.claim_next(size) if self.goes_on() else []
+        return _Stage(more, helper.submit(_read_and_prepare, more)) if more else None
 
     def claim_next(self, size: int) -> list[Any]:
         """The next batch in the fair order; none, and no more, should claiming fail (the batches in hand go on)."""

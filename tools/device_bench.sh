@@ -67,7 +67,7 @@ bench() {
     spy=$!
   fi
   wait "$pid" || echo "bench ended with status $?"
-  [ -z "$spy" ] || wait "$spy"
+  [ -z "$spy" ] || wait "$spy" || echo "profile ended with status $?"
 }
 # "P T" ...: P processes at once, T threads each, on the worker's path; the first compiles, the rest read its cache
 processes() {

@@ -389,6 +389,28 @@ def test_a_batch_someone_waits_for_is_recorded_before_the_next_is_judged(
     assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
 
 
+def test_a_batch_someone_waits_for_is_drawn_before_the_next_batch_is_read(
+    alice: User, monkeypatch: Any, settings: Any
+) -> None:
+    """The helper thread does one thing at a time: the interactive batch's drawing goes ahead of reading the bulk
+    batch after it, which is read while the interactive one is recorded."""
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
+    bulk = [_queued(alice) for _ in range(2)]
+    waited = [_queued(alice, JobPriority.INTERACTIVE) for _ in range(2)]
+    recorder = _Recorder()
+    real_prepare = recorder.prepare_batch
+
+    def prepare(datas: list[bytes], max_pixels: int) -> list[Any]:
+        recorder.events.append(f"prepare {len(datas)}")
+        return real_prepare(datas, max_pixels)
+
+    monkeypatch.setattr(recorder, "prepare_batch", prepare)
+    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    tasks.run_inference(waited[0])
+    assert recorder.events == ["prepare 2", "judge 2", "draw 2", "prepare 2", "judge 2", "draw 2"]
+    assert set(InferenceJob.objects.filter(pk__in=bulk + waited).values_list("status", flat=True)) == {JobStatus.DONE}
+
+
 def test_a_batch_whose_files_cannot_be_stored_fails_alone(alice: User, monkeypatch: Any, settings: Any) -> None:
     settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
     ids = _five_queued(alice)
