@@ -12,6 +12,9 @@
 #   bash tools/device_bench.sh prepare   # here: Keras and the few wheels the device lacks, and 4,000 training
 #                                        # images, into .device/ (git-ignored; about 37 MB)
 #   the device tool: run(command="bash tools/device_bench.sh run", carry=[".device"], timeout_s=600)
+#   or, with little device time left: "bash tools/device_bench.sh processes" (2 x 6 and 4 x 3 processes x threads)
+#
+# On an H200 (2026-11-27) loading and compiling took 121 s in one process and 135 s in two side by side.
 #
 # Everything it prints also goes, line by line, to $OUT/device_bench.log, so a run stopped at its time limit
 # still brings back what it measured (a filter such as grep in the call's own pipeline holds its output back
