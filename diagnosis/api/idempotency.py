@@ -136,7 +136,7 @@ class Held:
         self.renewed = time.monotonic()
 
     def _mine(self) -> QuerySet[IdempotentResponse]:
-        return IdempotentResponse.objects.filter(pk=self.record.pk, status_code=0, lease=self.record.lease)
+        return _unanswered(self.record)
 
     def renew(self) -> None:
         """Extend the lease (at most every RENEW_SECONDS). Raises KeyTakenOver if a retry holds the key now."""
@@ -166,9 +166,14 @@ def _take_over(record: IdempotentResponse) -> bool:
     now = timezone.now()
     if now - record.lease < timedelta(seconds=LEASE_SECONDS):
         return False
-    taken = IdempotentResponse.objects.filter(pk=record.pk, status_code=0, lease=record.lease).update(lease=now)
+    taken = _unanswered(record).update(lease=now)
     record.lease = now
     return taken == 1
+
+
+def _unanswered(record: IdempotentResponse) -> QuerySet[IdempotentResponse]:
+    """The key's row while it has no answer and its lease is still the one `record` holds (the fence)."""
+    return IdempotentResponse.objects.filter(pk=record.pk, status_code=0, lease=record.lease)
 
 
 def _held(request: Request) -> Held | None:

@@ -9,9 +9,14 @@ CORNER_SHARE = 0.20  # each corner square's side, as a share of the image side
 FRAME_SHARE = 0.12  # the outer band's width, as a share of the image side
 
 
+def corner_side(size: int, share: float = CORNER_SHARE) -> int:
+    """The side of each corner square, in pixels, of an image `size` pixels a side."""
+    return round(size * share)
+
+
 def corners_mask(size: int, share: float = CORNER_SHARE) -> np.ndarray:
     """(size, size) bool, True in the four corner squares."""
-    c = round(size * share)
+    c = corner_side(size, share)
     near = np.zeros(size, bool)
     near[:c] = near[size - c :] = True
     return np.asarray(near[:, None] & near[None, :])
@@ -29,7 +34,7 @@ def mask_corners(image: np.ndarray) -> np.ndarray:
     """(S, S) uint8 -> a copy with the corner squares set to the image's median grey (the serving preprocessing):
     corners_mask's four squares, written as slices (boolean indexing holds Python's GIL, and cost as much)."""
     out = image.copy()
-    c = round(image.shape[0] * CORNER_SHARE)
+    c = corner_side(image.shape[0])
     if c:
         grey = median_grey(image)
         out[:c, :c] = out[:c, -c:] = out[-c:, :c] = out[-c:, -c:] = grey
