@@ -14,6 +14,7 @@ from pynetdicom import AE, AllStoragePresentationContexts, evt
 
 from diagnosis import intake, pacs, reviews
 from diagnosis.models import DicomPeer, ResultSend, ReviewSend, Role, SendStatus, Study
+from diagnosis.task_names import SEND_RESULTS, SEND_REVIEW
 from tests import dicoms, factories, images
 from tests.factories import upload_file
 
@@ -34,6 +35,12 @@ def fake_pacs() -> Iterator[tuple[int, list[pydicom.Dataset]]]:
     assert server is not None
     yield int(server.server_address[1]), received
     server.shutdown()
+
+
+def _send_here(monkeypatch: pytest.MonkeyPatch) -> None:
+    """What the send tasks do, run here when pacs queues them by name."""
+    run = {SEND_RESULTS: pacs.send, SEND_REVIEW: lambda send_id: pacs.send_review(int(send_id))}
+    monkeypatch.setattr("diagnosis.pacs.current_app.send_task", lambda name, args: run[name](*args))
 
 
 def _dicom_study(alice: User, port: int, label: str = "PNEUMONIA", **result: Any) -> tuple[Study, pydicom.Dataset]:
@@ -100,7 +107,7 @@ def test_a_failed_send_says_why_and_the_sweeper_sends_the_same_instances_again(
     row = pacs.send(str(study.pk))
     assert row.status == SendStatus.FAILED and "refused or failed" in row.reason and row.attempts == 1
     DicomPeer.objects.update(send_port=port)
-    monkeypatch.setattr("diagnosis.tasks.send_results.delay", lambda study_id: pacs.send(study_id))
+    _send_here(monkeypatch)
     assert pacs.redrive() == []  # just failed: retried at the sweeper's pace, not at every sweep
     settings.QUEUED_STALE_SECONDS = 0
     assert pacs.redrive() == [str(study.pk)]
@@ -216,8 +223,7 @@ def test_the_sweeper_re_sends_a_failed_reading(alice, fake_pacs, monkeypatch, se
     DicomPeer.objects.update(send_port=1)  # nothing listens there
     assert pacs.send_review(row.pk).status == SendStatus.FAILED
     DicomPeer.objects.update(send_port=port)
-    monkeypatch.setattr("diagnosis.tasks.send_results.delay", lambda study_id: pacs.send(study_id))
-    monkeypatch.setattr("diagnosis.tasks.send_review.delay", lambda send_id: pacs.send_review(send_id))
+    _send_here(monkeypatch)
     settings.QUEUED_STALE_SECONDS = 0
     pacs.redrive()
     row.refresh_from_db()

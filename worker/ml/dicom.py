@@ -24,15 +24,8 @@ from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut
 from pydicom.uid import generate_uid
 
-from worker.ml.preprocessing import (
-    MIN_CONTRAST,
-    DecodedImage,
-    ImageRejected,
-    check_not_blank,
-    check_size,
-    chroma_of,
-    window_to_uint8,
-)
+from worker.ml.limits import MIN_CONTRAST
+from worker.ml.pixels import DecodedImage, ImageRejected, check_not_blank, check_size, chroma_of, window_to_uint8
 
 logger = logging.getLogger(__name__)
 

@@ -121,7 +121,7 @@ def honest_validation(folds: dict[str, dict[str, Any]], target: float) -> dict[s
 def fit_gate(net: Any, feats_of: Any, x_train: np.ndarray, radiographs: np.ndarray, out: Path) -> dict[str, Any]:
     import cv2
 
-    from worker.ml import gate, preprocessing
+    from worker.ml import gate, pixels, preprocessing
 
     # Mean and covariance from the training radiographs; the limit from one half of the held-out radiographs
     # (honest validation, clean and shifted); the false-rejection rate is measured on the other half.
@@ -130,7 +130,7 @@ def fit_gate(net: Any, feats_of: Any, x_train: np.ndarray, radiographs: np.ndarr
     g.save(out / "gate.npz")
     others = list(nonxray.images(300))
     gray_others = np.stack([preprocessing.model_input(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY)) for img in others])
-    chroma = np.array([preprocessing.chroma_of(img) for img in others])
+    chroma = np.array([pixels.chroma_of(img) for img in others])
     other_feats = feats_of(gray_others)
     return {
         "file": "gate.npz",

@@ -8,36 +8,19 @@ Training, evaluation and the worker all call `model_input`, so they can never di
 from __future__ import annotations
 
 import io
-from dataclasses import dataclass
 
 import cv2
 import numpy as np
 import simplejpeg
 from PIL import Image, ImageOps, UnidentifiedImageError
 
+from worker.ml import dicom
+from worker.ml.limits import DEFAULT_MAX_PIXELS
 from worker.ml.masks import mask_corners
+from worker.ml.pixels import DecodedImage, ImageRejected, check_not_blank, check_size, chroma_of, window_to_uint8
 from worker.ml.spec import INPUT_SIZE
 
 ALLOWED_FORMATS = frozenset({"JPEG", "PNG"})
-DEFAULT_MAX_PIXELS = 40_000_000  # 40 MP: larger than any CR/DR detector, far below a bomb
-MIN_SIDE = 32
-MAX_ASPECT = 3.0  # a chest radiograph, even two side by side, is well within 3:1; a strip or a crop is not one
-MIN_CONTRAST = 8  # grey levels between the darkest and the brightest pixel: below it there is no image to judge
-
-
-class ImageRejected(ValueError):
-    """The bytes are not a usable image; the message is shown to the user as is."""
-
-
-@dataclass(frozen=True)
-class DecodedImage:
-    """gray: (H, W) uint8 in [0, 255]; chroma: mean HSV saturation in [0, 1] (0 for gray input)."""
-
-    gray: np.ndarray
-    chroma: float
-    width: int
-    height: int
-    format: str
 
 
 def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
@@ -45,8 +28,6 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     ImageRejected with a clear reason."""
     if not data:
         raise ImageRejected("The file is empty.")
-    from worker.ml import dicom  # imports this module: late, to avoid the cycle
-
     if dicom.is_dicom(data):
         return dicom.read(data, max_pixels).decoded
     img = _open(data, max_pixels)
@@ -61,31 +42,6 @@ def decode(data: bytes, max_pixels: int = DEFAULT_MAX_PIXELS) -> DecodedImage:
     if fmt == "JPEG":
         _check_jpeg_complete(data)
     return DecodedImage(gray=gray, chroma=_chroma(img), width=width, height=height, format=fmt)
-
-
-def check_size(width: int, height: int, max_pixels: int) -> None:
-    """Raises ImageRejected for an image too small, too large, or too long for its width to be a chest radiograph."""
-    if width < MIN_SIDE or height < MIN_SIDE:
-        raise ImageRejected(
-            f"The image is too small ({width}x{height}); at least {MIN_SIDE}x{MIN_SIDE} pixels are needed."
-        )
-    if width * height > max_pixels:
-        raise ImageRejected(
-            f"The image is too large ({width}x{height} pixels); the limit is {max_pixels // 1_000_000} megapixels."
-        )
-    if max(width, height) > MAX_ASPECT * min(width, height):
-        raise ImageRejected(
-            f"The image is {width}x{height} pixels, more than {MAX_ASPECT:.0f} times longer than it is wide: a strip "
-            "or a crop, not a whole chest radiograph, and it cannot be judged."
-        )
-
-
-def check_not_blank(gray: np.ndarray) -> np.ndarray:
-    """gray, or ImageRejected when it is all (nearly) one grey level: there is nothing to judge."""
-    low, high, _, _ = cv2.minMaxLoc(gray)
-    if high - low < MIN_CONTRAST:
-        raise ImageRejected(f"The image is blank (every pixel is within {high - low:.0f} grey levels of the others).")
-    return gray
 
 
 def _check_jpeg_complete(data: bytes) -> None:
@@ -134,15 +90,6 @@ def _to_gray8(img: Image.Image) -> np.ndarray:
     return np.asarray(img.convert("L"), dtype=np.uint8)
 
 
-def window_to_uint8(arr: np.ndarray) -> np.ndarray:
-    """(H, W) float of any range -> uint8, stretching the 0.5-99.5 percentile window to 0-255."""
-    low, high = np.percentile(arr, [0.5, 99.5])
-    if high <= low:
-        return np.zeros(arr.shape, dtype=np.uint8)
-    scaled = (arr - low) * (255.0 / (high - low))
-    return np.clip(scaled, 0, 255).astype(np.uint8)
-
-
 def _chroma(img: Image.Image) -> float:
     """Mean saturation of the image at most 256 pixels a side (an RGB image that small is read as it is: no copy)."""
     if img.mode not in ("RGB", "RGBA", "P", "CMYK", "YCbCr"):
@@ -152,12 +99,6 @@ def _chroma(img: Image.Image) -> float:
         small = img.convert("RGB")
         small.thumbnail((256, 256))
     return chroma_of(np.asarray(small))
-
-
-def chroma_of(rgb: np.ndarray) -> float:
-    """rgb: (H, W, 3) uint8 -> mean HSV saturation in [0, 1]; 0 for a gray image."""
-    h, w = rgb.shape[:2]
-    return float(cv2.sumElems(cv2.cvtColor(rgb, cv2.COLOR_RGB2HSV))[1] / (h * w) / 255.0)  # numpy's mean, exactly
 
 
 def model_input(gray: np.ndarray, size: int = INPUT_SIZE) -> np.ndarray:
