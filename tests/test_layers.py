@@ -3,7 +3,8 @@
     xrayweb (project: settings, launcher, bench)  ->  diagnosis (the Django app)  ->  worker (Django-free library)
                                   \\-> xrayclient (REST client, requests only) <-/
 
-Inside the app, interfaces (pages, API, tasks, commands) call services, services use models, never back up.
+Inside the app, interfaces (pages, API, tasks, commands) call services, services use models, never back up; every
+app module is named below as one or the other. Between modules, the graph has no cycle at all.
 """
 
 from __future__ import annotations
@@ -31,18 +32,49 @@ APP_LAYERS = (
     (
         "diagnosis.access",
         "diagnosis.audit",
+        "diagnosis.audit_words",
         "diagnosis.validation",
         "diagnosis.selectors",
         "diagnosis.jobs",
+        "diagnosis.dispatch",
+        "diagnosis.result_files",
+        "diagnosis.liveness",
+        "diagnosis.batching",
+        "diagnosis.predictor",
+        "diagnosis.pipeline",
+        "diagnosis.pipeline_steps",
         "diagnosis.intake",
         "diagnosis.reviews",
         "diagnosis.people",
         "diagnosis.lockout",
         "diagnosis.viewing",
         "diagnosis.charts",
+        "diagnosis.exports",
         "diagnosis.housekeeping",
+        "diagnosis.pacs",
+        "diagnosis.pacs_documents",
     ),
-    # Everything else in the app is an interface: views, api, forms, filters, presenters, tasks, admin, commands.
+)
+# The app's interfaces, above every layer: pages, API, tasks, commands, admin, middleware, signal receivers, wiring.
+INTERFACES = (
+    "diagnosis",
+    "diagnosis.views",
+    "diagnosis.clinic_views",
+    "diagnosis.forms",
+    "diagnosis.filters",
+    "diagnosis.presenters",
+    "diagnosis.context_processors",
+    "diagnosis.templatetags",
+    "diagnosis.api",
+    "diagnosis.tasks",
+    "diagnosis.dicom_listener",
+    "diagnosis.management",
+    "diagnosis.admin",
+    "diagnosis.apps",
+    "diagnosis.urls",
+    "diagnosis.limits",
+    "diagnosis.errors",
+    "diagnosis.signals",
 )
 
 
@@ -88,6 +120,57 @@ def violations(forbidden: dict[str, tuple[str, ...]] = FORBIDDEN) -> list[str]:
     return sorted(set(found))
 
 
+def unplaced() -> list[str]:
+    """The app modules named neither in a layer nor as an interface: the layer rule cannot see them."""
+    named = [m for members in APP_LAYERS for m in members] + [i for i in INTERFACES if i != "diagnosis"]
+    return [m for m, _ in modules("diagnosis") if m != "diagnosis" and not any(within(m, n) for n in named)]
+
+
+def module_graph() -> dict[str, set[str]]:
+    """Module -> the modules of the tree it imports. `from x import y` is x.y when that is a module, else x; a
+    dotted import also runs the packages above it (their __init__), so those count too."""
+    known = {module for package in PACKAGES for module, _ in modules(package)}
+
+    def targets(name: str) -> Iterator[str]:
+        parts = name.split(".")
+        yield from (".".join(parts[:i]) for i in range(1, len(parts) + 1) if ".".join(parts[:i]) in known)
+
+    graph: dict[str, set[str]] = {module: set() for module in known}
+    for package in PACKAGES:
+        for module, path in modules(package):
+            graph[module] |= {t for name in imports(path) for t in targets(name)} - {module}
+    return graph
+
+
+def cycles(graph: dict[str, set[str]]) -> list[list[str]]:
+    """The strongly connected components of more than one module (Tarjan), each sorted: every one holds a cycle."""
+    index: dict[str, int] = {}
+    low: dict[str, int] = {}
+    stack: list[str] = []
+    found: list[list[str]] = []
+
+    def connect(node: str) -> None:
+        index[node] = low[node] = len(index)
+        stack.append(node)
+        for nxt in sorted(graph.get(node, ())):
+            if nxt not in index:
+                connect(nxt)
+                low[node] = min(low[node], low[nxt])
+            elif nxt in stack:
+                low[node] = min(low[node], index[nxt])
+        if low[node] == index[node]:
+            component = []
+            while (member := stack.pop()) != node:
+                component.append(member)
+            if component:
+                found.append(sorted([node, *component]))
+
+    for node in sorted(graph):
+        if node not in index:
+            connect(node)
+    return sorted(found)
+
+
 def package_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {p: set() for p in PACKAGES}
     for package in PACKAGES:
@@ -113,6 +196,29 @@ def test_the_package_graph_has_no_cycle() -> None:
 
     for package in PACKAGES:
         visit(package, ())
+
+
+def test_every_app_module_is_a_layer_or_an_interface() -> None:
+    assert unplaced() == []
+
+
+def test_the_module_graph_has_no_cycle() -> None:
+    assert cycles(module_graph()) == []
+
+
+def test_the_cycle_checker_sees_a_cycle(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """A lazy import closing a loop of three modules is a cycle; `from package import module` names the module."""
+    (tmp_path / "worker" / "ml").mkdir(parents=True)
+    (tmp_path / "worker" / "__init__.py").write_text("")
+    (tmp_path / "worker" / "ml" / "__init__.py").write_text("")
+    (tmp_path / "worker" / "ml" / "a.py").write_text("from worker.ml import b\n")
+    (tmp_path / "worker" / "ml" / "b.py").write_text("import worker.ml.c\n")
+    (tmp_path / "worker" / "ml" / "c.py").write_text("def f():\n    from worker.ml.a import g\n")
+    (tmp_path / "worker" / "ml" / "d.py").write_text("from worker.ml import a, c\n")
+    monkeypatch.setattr(sys.modules[__name__], "ROOT", tmp_path)
+    assert cycles(module_graph()) == [["worker.ml.a", "worker.ml.b", "worker.ml.c"]]
+    (tmp_path / "worker" / "ml" / "c.py").write_text("def f():\n    from worker import ml\n")  # the package only
+    assert cycles(module_graph()) == []
 
 
 def test_the_checker_sees_a_violation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
