@@ -1,4 +1,4 @@
-"""Batched inference (issue 12): claim up to N queued jobs at once in a fair order, judge them in one compiled
+"""Batched inference: claim up to N queued jobs at once in a fair order, judge them in one compiled
 pass, record the outcomes together. Built on the state machine of diagnosis.jobs, so its guarantees hold per job:
 every claim is a conditional UPDATE (two workers never hold one job), a job is finished at most once, a killed
 holder's jobs are re-claimed or re-sent by the sweeper, and MAX_ATTEMPTS bounds the claims.
@@ -12,7 +12,7 @@ The fair order, which every batch follows after the jobs its message names:
 A batch with an interactive job takes no bulk job from this order (only those its message names), so that the
 study someone waits for is not judged and drawn with a full batch of another clinic's work.
 
-Each broker message names up to half a batch of jobs (jobs.enqueue_many; the sweeper re-sends one at a time). The
+Each broker message names up to half a batch of jobs (dispatch.enqueue_many; the sweeper re-sends one at a time). The
 task that receives it takes those jobs first, all of them even past its own batch size (a worker configured with a
 smaller one than the web's), then fills the rest of its batch in this order: the broker's FIFO only says
 *when* a worker looks, the database says *what* else it takes. A message whose jobs earlier batches already took,
@@ -30,7 +30,6 @@ from collections.abc import Sequence
 from django.conf import settings
 from django.db.models import F, Window
 from django.db.models.functions import RowNumber
-from django.utils import timezone
 
 from diagnosis import jobs
 from diagnosis.models import InferenceJob, JobPriority, JobStatus
@@ -38,12 +37,7 @@ from diagnosis.models import InferenceJob, JobPriority, JobStatus
 logger = logging.getLogger(__name__)
 
 
-def fair_order(limit: int) -> list[int]:
-    """The ids of up to `limit` claimable QUEUED jobs in the fair order (module docstring)."""
-    return [pk for pk, _ in _fair(limit)]
-
-
-def _fair(limit: int) -> list[tuple[int, int]]:
+def fair_order(limit: int) -> list[tuple[int, int]]:
     """(id, priority) of up to `limit` claimable QUEUED jobs in the fair order."""
     turn = Window(RowNumber(), partition_by=[F("priority"), F("study__clinic_id")], order_by=F("id").asc())
     rows = (
@@ -55,22 +49,6 @@ def _fair(limit: int) -> list[tuple[int, int]]:
     return list(rows[:limit])
 
 
-def claim_queued(ids: Sequence[int], worker: str) -> list[int]:
-    """Move those of `ids` still QUEUED to RUNNING, held by `worker`, in one conditional UPDATE (atomic on
-    PostgreSQL and SQLite alike: a row another worker took in between no longer matches). Returns the ids taken,
-    read back by holder and by this claim's start time, so a job the same worker took earlier is not counted."""
-    if not ids:
-        return []
-    now = timezone.now()
-    running = {"status": JobStatus.RUNNING, "started_at": now, "attempts": F("attempts") + 1}
-    InferenceJob.objects.filter(pk__in=ids, status=JobStatus.QUEUED, attempts__lt=settings.MAX_ATTEMPTS).update(
-        **running, worker=worker
-    )
-    mine = InferenceJob.objects.filter(pk__in=ids, status=JobStatus.RUNNING, worker=worker, started_at=now)
-    taken = set(mine.values_list("pk", flat=True))
-    return [pk for pk in ids if pk in taken]
-
-
 def claim_batch(job_ids: Sequence[int], worker: str, size: int, wait_ms: int = 0) -> list[InferenceJob]:
     """The jobs the message names first, those this worker may take (QUEUED, or RUNNING under a holder that is
     gone), then more in the fair order up to `size`. Nothing when it may take none of them (final, or held by a
@@ -79,7 +57,7 @@ def claim_batch(job_ids: Sequence[int], worker: str, size: int, wait_ms: int = 0
 
     A batch of bulk jobs only that is not full waits up to `wait_ms` for more to arrive (a bulk request stores its
     files one group at a time); a batch with an interactive job never waits."""
-    taken = set(claim_queued(job_ids, worker))  # one UPDATE for those queued
+    taken = set(jobs.claim_queued(job_ids, worker))  # one UPDATE for those queued
     rest = _maybe_claimable([pk for pk in job_ids if pk not in taken])  # one read; then those (rarely any) one by one
     claimed = [pk for pk in job_ids if pk in taken or (pk in rest and jobs.claim_job(pk, worker) is not None)]
     if not claimed:
@@ -94,7 +72,7 @@ def claim_batch(job_ids: Sequence[int], worker: str, size: int, wait_ms: int = 0
 
 def claim_next(worker: str, size: int) -> list[InferenceJob]:
     """Up to `size` more claimable queued jobs in the fair order, without waiting: the next batch of a task that
-    goes on while jobs are queued (diagnosis.tasks)."""
+    goes on while jobs are queued (diagnosis.pipeline)."""
     return _jobs(_fill([], size, worker))
 
 
@@ -104,10 +82,10 @@ def _fill(claimed: list[int], size: int, worker: str) -> list[int]:
     as a small one, and the study would wait for all of it (the bulk jobs go into the next batch)."""
     if len(claimed) >= size:
         return []
-    order = _fair(size - len(claimed))  # the interactive jobs first, if any
+    order = fair_order(size - len(claimed))  # the interactive jobs first, if any
     if order and (order[0][1] == JobPriority.INTERACTIVE or (claimed and _has_interactive(claimed))):
-        return claim_queued([pk for pk, priority in order if priority == JobPriority.INTERACTIVE], worker)
-    return claim_queued([pk for pk, _ in order], worker)
+        return jobs.claim_queued([pk for pk, priority in order if priority == JobPriority.INTERACTIVE], worker)
+    return jobs.claim_queued([pk for pk, _ in order], worker)
 
 
 def _jobs(ids: list[int]) -> list[InferenceJob]:
@@ -119,7 +97,7 @@ def _maybe_claimable(ids: list[int]) -> set[int]:
     """Of `ids`, those jobs.claim_job may take or must give up (jobs.may_claim): still queued (no other worker
     took them since, or they ran out of attempts), or running under a holder that is gone. One read for the lot:
     most jobs a message names were taken by earlier batches (final, or held by a live worker), and a read for each
-    was about a tenth of a batched worker's time under the interpreter lock (issue 12, profiled with py-spy)."""
+    would cost a batched worker a large share of its time under the interpreter lock."""
     if not ids:
         return set()
     rows = InferenceJob.objects.filter(pk__in=ids).values_list("pk", "status", "worker")

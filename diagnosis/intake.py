@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from diagnosis import archives, audit, jobs
+from diagnosis import archives, audit, dispatch
 from diagnosis.access import require_membership
 from diagnosis.audit import NO_ORIGIN, Origin
 from diagnosis.models import (
@@ -188,7 +188,7 @@ def record(
             (s, {"file_name": s.original_name, "batch": str(s.batch_id) if s.batch_id else None}) for s in studies
         ]
         audit.record_many(owner, AuditAction.UPLOAD, events, origin, clinic=studies[0].clinic if studies else None)
-        jobs.enqueue_many([job.pk for job in queued])
+        dispatch.enqueue_many([job.pk for job in queued])
     return studies
 
 

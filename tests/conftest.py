@@ -21,12 +21,12 @@ def _fast_password_hashing(settings: Any) -> None:
 
 @pytest.fixture(autouse=True)
 def _own_storage_pool() -> Iterator[None]:
-    """A test that sets STORAGE_THREADS gets a pool of that size (diagnosis.jobs makes it on first use), shut down
-    after it."""
-    from diagnosis import jobs
+    """A test that sets STORAGE_THREADS gets a pool of that size (diagnosis.result_files makes it on first use),
+    shut down after it."""
+    from diagnosis import result_files
 
     yield
-    pool, jobs._storage_pool = jobs._storage_pool, None
+    pool, result_files.pool.executor = result_files.pool.executor, None
     if pool is not None:
         pool.shutdown(wait=True)
 

@@ -17,7 +17,7 @@ from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
 from diagnosis import intake, jobs
-from diagnosis.models import Clinic, Membership, Role, Study
+from diagnosis.models import Clinic, InferenceJob, JobStatus, Membership, Role, Study
 from diagnosis.validation import validate_upload
 from tests import images
 from worker.ml.prediction import Prediction
@@ -66,6 +66,11 @@ def prediction(label: str = "PNEUMONIA", probability: float = 0.9, **overrides: 
     return Prediction(label=label, probability=probability, **fields)
 
 
+def finish(job_id: int) -> None:
+    """The job DONE (without a result), as if a worker had recorded it."""
+    InferenceJob.objects.filter(pk=job_id).update(status=JobStatus.DONE)
+
+
 def study(owner: User, name: str = "chest.png", **details: Any) -> Study:
     upload = validate_upload(name, None, io.BytesIO(images.png()))
     return intake.create_study(owner, upload, details=intake.StudyDetails(**details))
@@ -75,7 +80,7 @@ def judge(s: Study, label: str = "PNEUMONIA", probability: float = 0.9, **overri
     """Run the study's job to DONE with this prediction, as the worker would."""
     job = jobs.claim_job(s.job.pk)
     assert job is not None
-    jobs.record_result(job, prediction(label, probability, **overrides))
+    jobs.record_results([(job, prediction(label, probability, **overrides))])[0]
     return Study.objects.select_related("job", "result").get(pk=s.pk)
 
 

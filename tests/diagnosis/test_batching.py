@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.db import DatabaseError
 
-from diagnosis import batching, intake, jobs, tasks
+from diagnosis import batching, intake, jobs, pipeline, pipeline_steps, predictor, result_files, tasks
 from diagnosis.models import InferenceJob, JobPriority, JobStatus, Result, Study
 from tests import factories, images
 from tests.factories import make_member, upload_file, zip_of
@@ -38,12 +38,12 @@ def test_interactive_first_then_bulk_round_robin_between_clinics(alice: User, bo
     b = [_queued(bob) for _ in range(2)]  # then clinic B's small one
     carol = make_member("carol", clinic_b)
     single = _queued(carol, JobPriority.INTERACTIVE)  # then one study someone waits for
-    assert batching.fair_order(100) == [single, a[0], b[0], a[1], b[1], a[2], a[3]]
+    assert [pk for pk, _ in batching.fair_order(100)] == [single, a[0], b[0], a[1], b[1], a[2], a[3]]
     # Claims follow the order and never overlap.
-    first = batching.claim_queued(batching.fair_order(3), "w|h|1")
-    second = batching.claim_queued(batching.fair_order(3), "w|h|2")
+    first = jobs.claim_queued([pk for pk, _ in batching.fair_order(3)], "w|h|1")
+    second = jobs.claim_queued([pk for pk, _ in batching.fair_order(3)], "w|h|2")
     assert first == [single, a[0], b[0]] and second == [a[1], b[1], a[2]]
-    assert batching.claim_queued(first, "w|h|2") == []  # already held: a second claim takes nothing
+    assert jobs.claim_queued(first, "w|h|2") == []  # already held: a second claim takes nothing
     assert set(InferenceJob.objects.filter(status=JobStatus.RUNNING).values_list("worker", flat=True)) == {
         "w|h|1",
         "w|h|2",
@@ -59,7 +59,7 @@ def test_a_message_takes_its_own_job_first_and_claims_nothing_once_an_earlier_ba
     first = [j.pk for j in batching.claim_batch([b[2]], "w|h|1", 3)]
     assert first == [b[2], single]  # its own job, then the fair order: the interactive one, and with it no bulk
     assert batching.claim_batch([single], "w|h|1", 3) == []  # taken by that batch: a no-op, although jobs are queued
-    jobs.finish_done(b[2])
+    factories.finish(b[2])
     assert batching.claim_batch([b[2]], "w|h|1", 3) == []  # final: a no-op
     assert [j.pk for j in batching.claim_batch([a[2]], "w|h|2", 3)] == [a[2], a[0], b[0]]
     assert [j.pk for j in batching.claim_batch([b[1]], "w|h|2", 3)] == [b[1], a[1]]  # the last ones queued
@@ -135,8 +135,8 @@ def test_good_and_bad_images_in_one_batch_each_end_alone(alice: User, monkeypatc
     if not images.SHARED_DATA.exists():
         pytest.skip(images.NO_DATA_REASON)
     settings.INFERENCE_BATCH_SIZE = 8
-    counting = _CountingPredictor(tasks.get_predictor())
-    monkeypatch.setattr(tasks, "get_predictor", lambda: counting)
+    counting = _CountingPredictor(predictor.get_predictor())
+    monkeypatch.setattr(predictor, "get_predictor", lambda: counting)
     rgb = np.zeros((300, 300, 3), np.uint8)
     rgb[..., 1], rgb[..., 0] = np.linspace(0, 255, 300, dtype=np.uint8)[None, :], 200
     files: list[Any] = [
@@ -191,7 +191,7 @@ def test_a_failing_batch_pass_falls_back_to_one_by_one(alice: User, monkeypatch:
 
     studies = [intake.submit_files(alice, [upload_file(f"{i}.png", images.png(320 + i))]).studies[0] for i in range(3)]
     poison = studies[1].image.read()
-    monkeypatch.setattr(tasks, "get_predictor", lambda: Breaks())
+    monkeypatch.setattr(predictor, "get_predictor", lambda: Breaks())
     tasks.run_inference(studies[0].job.pk)
     status = [InferenceJob.objects.get(study=s).status for s in studies]
     assert status == [JobStatus.DONE, JobStatus.FAILED, JobStatus.DONE]
@@ -219,15 +219,22 @@ def test_recording_twice_keeps_the_first_result_and_a_final_job_keeps_its_outcom
         )
 
 
-def test_the_per_job_path_stays_the_baseline(alice: User, monkeypatch: Any, settings: Any) -> None:
+def test_batch_size_one_is_the_same_pipeline_one_study_a_pass(alice: User, monkeypatch: Any, settings: Any) -> None:
+    """The benchmark's per-image baseline is a setting of the one pipeline, not a second path: each pass of the
+    model and of the drawing holds one image, and the task goes on to the next study while jobs are queued."""
     settings.INFERENCE_BATCH_SIZE = 1
+    studies = [factories.study(alice) for _ in range(3)]
+    recorder = _Recorder()
+    monkeypatch.setattr(predictor, "get_predictor", lambda: recorder)
+    assert tasks.run_inference(studies[1].job.pk) == "done"
+    assert [InferenceJob.objects.get(study=s).status for s in studies] == [JobStatus.DONE] * 3
+    assert sorted(recorder.events) == ["draw 1"] * 3 + ["judge 1"] * 3
+
+
+def test_batch_size_one_with_no_drain_judges_only_the_named_study(alice: User, monkeypatch: Any, settings: Any) -> None:
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_DRAIN_SECONDS = 1, 0
     studies = [factories.study(alice) for _ in range(2)]
-
-    class One:
-        def predict(self, data: bytes, max_pixels: int) -> Any:
-            return factories.prediction()
-
-    monkeypatch.setattr(tasks, "get_predictor", lambda: One())
+    monkeypatch.setattr(predictor, "get_predictor", lambda: _Recorder())
     assert tasks.run_inference(studies[1].job.pk) == "done"
     assert [InferenceJob.objects.get(study=s).status for s in studies] == [JobStatus.QUEUED, JobStatus.DONE]
 
@@ -235,23 +242,9 @@ def test_the_per_job_path_stays_the_baseline(alice: User, monkeypatch: Any, sett
 def test_a_message_names_several_jobs_and_takes_those_it_may_first(alice: User, bob: User) -> None:
     a = [_queued(alice) for _ in range(4)]
     other = _queued(bob)
-    assert batching.claim_queued([a[1]], "w|elsewhere|9") == [a[1]]  # held by a live worker on another machine
+    assert jobs.claim_queued([a[1]], "w|elsewhere|9") == [a[1]]  # held by a live worker on another machine
     got = [j.pk for j in batching.claim_batch([a[0], a[1], a[2]], "w|h|1", 4)]
     assert got == [a[0], a[2], a[3], other]  # its own that it may take, then the fair order
-
-
-def test_the_per_job_path_sends_the_other_jobs_of_a_message_on_alone(
-    alice: User, monkeypatch: Any, settings: Any
-) -> None:
-    settings.INFERENCE_BATCH_SIZE = 1
-    first, second = (factories.study(alice) for _ in range(2))
-    sent: list[tuple[int, ...]] = []
-    monkeypatch.setattr(jobs, "send", lambda *ids, per_message=1: sent.append(ids))
-    monkeypatch.setattr(
-        tasks, "get_predictor", lambda: type("One", (), {"predict": lambda *_: factories.prediction()})()
-    )
-    assert tasks.run_inference(first.job.pk, second.job.pk) == "done"
-    assert sent == [(second.job.pk,)] and InferenceJob.objects.get(study=second).status == JobStatus.QUEUED
 
 
 def test_results_that_cannot_be_recorded_leave_no_files(alice: User, monkeypatch: Any, settings: Any) -> None:
@@ -274,9 +267,9 @@ def test_a_message_whose_jobs_earlier_batches_took_reads_them_once_and_still_tak
     import socket
 
     ids = [_queued(alice) for _ in range(8)]
-    assert batching.claim_queued(ids, "w|elsewhere|9") == ids  # held by a live worker on another machine
+    assert jobs.claim_queued(ids, "w|elsewhere|9") == ids  # held by a live worker on another machine
     for pk in ids[4:]:
-        jobs.finish_done(pk)
+        factories.finish(pk)
     with django_assert_num_queries(3):  # the claim's UPDATE and its read-back, then one read for all eight
         assert batching.claim_batch(ids, "w|h|1", 16) == []
     dead = f"w|{socket.gethostname()}|999999999"  # this machine, no such process
@@ -324,7 +317,7 @@ def _second_pass_overruns(monkeypatch: Any) -> None:
         return real_judge(datas)
 
     monkeypatch.setattr(recorder, "judge_prepared", second_overruns)
-    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    monkeypatch.setattr(predictor, "get_predictor", lambda: recorder)
 
 
 def _five_queued(owner: User, priority: JobPriority = JobPriority.BULK) -> list[int]:
@@ -337,7 +330,7 @@ def test_a_task_goes_on_with_the_next_batches_while_jobs_are_queued(
     settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
     ids = _five_queued(alice)
     recorder = _Recorder()
-    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    monkeypatch.setattr(predictor, "get_predictor", lambda: recorder)
     assert tasks.run_inference(ids[0]) == "done"
     assert [e for e in recorder.events if e.startswith("judge")] == ["judge 2", "judge 2", "judge 1"]
     assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
@@ -348,7 +341,7 @@ def test_a_task_goes_on_with_the_next_batches_while_jobs_are_queued(
 def test_with_no_drain_time_a_task_takes_one_batch(alice: User, monkeypatch: Any, settings: Any) -> None:
     settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS, settings.INFERENCE_DRAIN_SECONDS = 2, 0, 0
     ids = _five_queued(alice)
-    monkeypatch.setattr(tasks, "get_predictor", lambda: _Recorder())
+    monkeypatch.setattr(predictor, "get_predictor", lambda: _Recorder())
     tasks.run_inference(ids[0])
     statuses = [InferenceJob.objects.get(pk=pk).status for pk in ids]
     assert statuses == [JobStatus.DONE] * 2 + [JobStatus.QUEUED] * 3
@@ -360,7 +353,7 @@ def test_the_next_batch_is_judged_while_the_one_before_is_drawn(alice: User, mon
     settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
     ids = _five_queued(alice)
     recorder = _Recorder(threading.Event())
-    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    monkeypatch.setattr(predictor, "get_predictor", lambda: recorder)
     tasks.run_inference(ids[0])
     assert "drawing waited in vain" not in recorder.events
     assert recorder.events.index("judge 2", 1) < recorder.events.index("draw 2")
@@ -383,7 +376,7 @@ def test_a_batch_someone_waits_for_is_recorded_before_the_next_is_judged(
         return real_judge(datas)
 
     monkeypatch.setattr(recorder, "judge_prepared", judge)
-    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    monkeypatch.setattr(predictor, "get_predictor", lambda: recorder)
     tasks.run_inference(ids[0])
     assert done_when_judging == [0, 2, 4]
     assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
@@ -405,7 +398,7 @@ def test_a_batch_someone_waits_for_is_drawn_before_the_next_batch_is_read(
         return real_prepare(datas, max_pixels)
 
     monkeypatch.setattr(recorder, "prepare_batch", prepare)
-    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    monkeypatch.setattr(predictor, "get_predictor", lambda: recorder)
     tasks.run_inference(waited[0])
     assert recorder.events == ["prepare 2", "judge 2", "draw 2", "prepare 2", "judge 2", "draw 2"]
     assert set(InferenceJob.objects.filter(pk__in=bulk + waited).values_list("status", flat=True)) == {JobStatus.DONE}
@@ -414,8 +407,8 @@ def test_a_batch_someone_waits_for_is_drawn_before_the_next_batch_is_read(
 def test_a_batch_whose_files_cannot_be_stored_fails_alone(alice: User, monkeypatch: Any, settings: Any) -> None:
     settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
     ids = _five_queued(alice)
-    monkeypatch.setattr(tasks, "get_predictor", lambda: _Recorder())
-    real, calls = jobs.store_results, []
+    monkeypatch.setattr(predictor, "get_predictor", lambda: _Recorder())
+    real, calls = result_files.store_results, []
 
     def second_fails(outcomes: Any) -> Any:
         calls.append(len(outcomes))
@@ -423,7 +416,7 @@ def test_a_batch_whose_files_cannot_be_stored_fails_alone(alice: User, monkeypat
             raise OSError("No space left on device")
         return real(outcomes)
 
-    monkeypatch.setattr(jobs, "store_results", second_fails)
+    monkeypatch.setattr(result_files, "store_results", second_fails)
     tasks.run_inference(ids[0])
     statuses = [InferenceJob.objects.get(pk=pk).status for pk in ids]
     assert statuses == [JobStatus.DONE] * 2 + [JobStatus.FAILED] * 2 + [JobStatus.DONE]
@@ -450,7 +443,7 @@ def test_when_claiming_a_further_batch_fails_the_batch_in_hand_still_ends(
 ) -> None:
     settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
     ids = _five_queued(alice)
-    monkeypatch.setattr(tasks, "get_predictor", lambda: _Recorder())
+    monkeypatch.setattr(predictor, "get_predictor", lambda: _Recorder())
 
     def gone(worker: str, size: int) -> list[Any]:
         raise DatabaseError("the database went away")
@@ -467,12 +460,12 @@ def test_an_interrupted_loop_fails_what_it_holds_and_leaves_the_rest_queued(
     """The soft time limit can strike outside the guarded steps: the batch in hand ends FAILED, not RUNNING."""
     settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 2, 0
     ids = _five_queued(alice)
-    monkeypatch.setattr(tasks, "get_predictor", lambda: _Recorder())
+    monkeypatch.setattr(predictor, "get_predictor", lambda: _Recorder())
 
     def strikes(self: Any) -> bool:
         raise SoftTimeLimitExceeded()
 
-    monkeypatch.setattr(tasks._Run, "goes_on", strikes)
+    monkeypatch.setattr(pipeline.BatchRun, "may_go_on", strikes)
     with pytest.raises(SoftTimeLimitExceeded):
         tasks.run_inference(ids[0])
     statuses = [InferenceJob.objects.get(pk=pk).status for pk in ids]
@@ -488,7 +481,7 @@ def test_files_drawn_for_a_batch_that_cannot_be_recorded_are_removed(
     recorder = _Recorder()
     real_judge = recorder.judge_prepared
     monkeypatch.setattr(recorder, "judge_prepared", lambda ds: [real_judge(ds)[0], ImageRejected("not a chest")])
-    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    monkeypatch.setattr(predictor, "get_predictor", lambda: recorder)
 
     def locked(job_id: int, reason: str) -> bool:
         raise DatabaseError("database is locked")
@@ -530,7 +523,7 @@ def test_a_study_is_judged_from_its_working_copy_and_from_its_original_where_the
     tasks.run_inference(from_copy.job.pk)
     assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
     for study, data in zip(studies, radiographs, strict=True):
-        expected, result = tasks.get_predictor().predict(data), Result.objects.get(study=study)
+        expected, result = predictor.get_predictor().predict(data), Result.objects.get(study=study)
         assert result.label == expected.label and result.probability == pytest.approx(expected.probability, abs=1e-4)
 
 
@@ -548,7 +541,7 @@ def test_a_normal_calls_overlay_is_its_preview_and_a_preview_cut_short_is_not_us
     assert [r.label for r in results] == ["NORMAL", "NORMAL", "PNEUMONIA"]
     assert results[0].overlay.read() == Study.objects.get(pk=studies[0].pk).preview.read()
     for result, data in zip(results[1:], radiographs[1:], strict=True):  # drawn from the original, as predict does
-        assert result.overlay.read() == tasks.get_predictor().predict(data).overlay_jpeg
+        assert result.overlay.read() == predictor.get_predictor().predict(data).overlay_jpeg
 
 
 def test_reading_and_preparing_a_batch_never_touches_the_database(
@@ -558,10 +551,10 @@ def test_reading_and_preparing_a_batch_never_touches_the_database(
     what the claim loaded with the jobs."""
     studies = [factories.study(alice) for _ in range(3)]
     Study.objects.filter(pk=studies[0].pk).update(model_copy="", chroma=None)  # stored before there were copies
-    monkeypatch.setattr(tasks, "get_predictor", lambda: _Recorder())
+    monkeypatch.setattr(predictor, "get_predictor", lambda: _Recorder())
     held = batching.claim_batch([studies[0].job.pk], "w|h|1", 8)
     with django_assert_num_queries(0):
-        prepared = tasks._read_and_prepare(held)
+        prepared = pipeline_steps.read_and_prepare(held)
     assert [type(outcome) for _, outcome in prepared] == [bytes] * 3  # _Recorder takes no copy: all originals
 
 
@@ -582,7 +575,7 @@ def test_a_pass_over_the_copies_that_fails_falls_back_to_the_originals(
 
     monkeypatch.setattr(recorder, "prepare_copies", broken)
     monkeypatch.setattr(recorder, "prepare_batch", prepare_batch)
-    monkeypatch.setattr(tasks, "get_predictor", lambda: recorder)
+    monkeypatch.setattr(predictor, "get_predictor", lambda: recorder)
     studies = [factories.study(alice) for _ in range(2)]
     assert tasks.run_inference(studies[0].job.pk) == "done"
     assert sorted(originals) == sorted(s.image.read() for s in studies)  # each decoded from its original instead
@@ -611,7 +604,7 @@ def test_a_batchs_files_are_read_and_written_storage_threads_at_a_time(
             return _real(self, *args)
 
         monkeypatch.setattr(FileSystemStorage, name, together)
-    monkeypatch.setattr(tasks, "get_predictor", lambda: _Recorder())  # it takes no copy: the originals are read
+    monkeypatch.setattr(predictor, "get_predictor", lambda: _Recorder())  # it takes no copy: the originals are read
     assert tasks.run_inference(ids[0]) == "done"
     assert set(InferenceJob.objects.values_list("status", flat=True)) == {JobStatus.DONE}
     assert calls.count("_open") == 4 * 3 and calls.count("_save") == 4 * 2  # copy + preview + original; 2 results
@@ -641,7 +634,7 @@ def test_a_study_whose_files_cannot_be_written_or_read_fails_alone(
 
     monkeypatch.setattr(FileSystemStorage, "save", save_fails_for_one)
     monkeypatch.setattr(FileSystemStorage, "open", open_fails_for_one)
-    monkeypatch.setattr(tasks, "get_predictor", lambda: _Recorder())
+    monkeypatch.setattr(predictor, "get_predictor", lambda: _Recorder())
     tasks.run_inference(studies[0].job.pk)
     job = {s.pk: InferenceJob.objects.get(study=s) for s in studies}
     assert [job[s.pk].status for s in studies] == [JobStatus.DONE, JobStatus.FAILED, JobStatus.FAILED, JobStatus.DONE]

@@ -14,7 +14,7 @@ pytestmark = pytest.mark.django_db
 
 def test_submit_creates_study_job_and_enqueues_on_commit(alice, django_capture_on_commit_callbacks) -> None:
     with (
-        mock.patch("diagnosis.jobs.current_app.send_task") as send,
+        mock.patch("diagnosis.dispatch.current_app.send_task") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         sub = intake.submit_files(alice, [upload_file("x.png")])
@@ -35,7 +35,7 @@ def test_many_files_are_recorded_in_groups_in_order_each_audited_and_sent_once(
         [upload_file(n) for n in names[:3]] + [upload_file("bad.png", b"garbage")] + [upload_file(n) for n in names[3:]]
     )
     with (
-        mock.patch("diagnosis.jobs.current_app.send_task") as send,
+        mock.patch("diagnosis.dispatch.current_app.send_task") as send,
         django_capture_on_commit_callbacks(execute=True) as callbacks,
     ):
         sub = intake.submit_files(alice, files)
@@ -108,7 +108,7 @@ def test_a_single_study_that_cannot_be_recorded_leaves_no_files(alice, settings,
 def test_a_message_names_at_most_half_a_batch(alice, settings, django_capture_on_commit_callbacks) -> None:
     settings.INFERENCE_BATCH_SIZE = 8  # half a batch: 4 jobs a message, the rest of each batch for the fair order
     with (
-        mock.patch("diagnosis.jobs.current_app.send_task") as send,
+        mock.patch("diagnosis.dispatch.current_app.send_task") as send,
         django_capture_on_commit_callbacks(execute=True),
     ):
         sub = intake.submit_files(alice, [upload_file(f"{i}.png") for i in range(5)])

@@ -14,7 +14,7 @@ import pytest
 from celery.exceptions import SoftTimeLimitExceeded
 from django.utils import timezone
 
-from diagnosis import intake, jobs, tasks
+from diagnosis import dispatch, intake, jobs, predictor, tasks
 from diagnosis.models import InferenceJob, JobStatus, Result
 from tests import factories
 from tests.factories import upload_file
@@ -24,7 +24,7 @@ ALL = list(JobStatus)
 
 
 def _holder(node: str, pid: int | None = None) -> str:
-    """A worker id as jobs.worker_id writes it: this machine, and this process unless a pid is given."""
+    """A worker id as liveness.worker_id writes it: this machine, and this process unless a pid is given."""
     return f"{node}|{socket.gethostname()}|{os.getpid() if pid is None else pid}"
 
 
@@ -74,7 +74,7 @@ def test_every_transition(alice, start: JobStatus, operation: str) -> None:
     elif operation == "fail":
         jobs.fail_job(job.pk, "broken")
     else:
-        jobs.record_result(job, factories.prediction())
+        jobs.record_results([(job, factories.prediction())])[0]
     assert _status(job) == EXPECTED[(start, operation)]
     has_result = Result.objects.filter(study_id=job.study_id).exists()
     assert has_result == (operation == "record" and start in (JobStatus.QUEUED, JobStatus.RUNNING))
@@ -87,10 +87,10 @@ def test_a_resent_slow_job_that_finishes_is_done_not_queued(alice, settings) -> 
     first = jobs.claim_job(_job(alice).pk, LIVE)
     assert first is not None
     InferenceJob.objects.filter(pk=first.pk).update(started_at=timezone.now() - timedelta(minutes=5))
-    with mock.patch("diagnosis.jobs.current_app.send_task"):
+    with mock.patch("diagnosis.dispatch.current_app.send_task"):
         assert jobs.requeue_stale_jobs() == [first.pk]
     assert _status(first) == JobStatus.QUEUED
-    assert jobs.record_result(first, factories.prediction()) is not None
+    assert jobs.record_results([(first, factories.prediction())])[0] is not None
     assert _status(first) == JobStatus.DONE
     assert jobs.claim_job(first.pk, "second") is None
     assert Result.objects.filter(study_id=first.study_id).count() == 1
@@ -100,8 +100,8 @@ def test_a_late_finisher_after_a_reclaim_keeps_one_result(alice) -> None:
     job = _job(alice, JobStatus.RUNNING, worker=_dead_holder(), attempts=1)
     second = jobs.claim_job(job.pk, "second")
     assert second is not None and second.worker == "second" and second.attempts == 2
-    jobs.record_result(job, factories.prediction(probability=0.7))  # the first run was only slow after all
-    jobs.record_result(second, factories.prediction(probability=0.2))
+    jobs.record_results([(job, factories.prediction(probability=0.7))])[0]  # the first run was only slow after all
+    jobs.record_results([(second, factories.prediction(probability=0.2))])[0]
     assert Result.objects.get(study_id=job.study_id).probability == 0.7
     assert _status(job) == JobStatus.DONE
 
@@ -112,10 +112,10 @@ def test_a_sweeper_give_up_then_a_late_result_keeps_failed(alice, settings) -> N
     job = jobs.claim_job(_job(alice).pk, LIVE)
     assert job is not None
     InferenceJob.objects.filter(pk=job.pk).update(started_at=timezone.now() - timedelta(minutes=5))
-    with mock.patch("diagnosis.jobs.current_app.send_task"):
+    with mock.patch("diagnosis.dispatch.current_app.send_task"):
         jobs.requeue_stale_jobs()
     assert _status(job) == JobStatus.FAILED
-    assert jobs.record_result(job, factories.prediction()) is None
+    assert jobs.record_results([(job, factories.prediction())])[0] is None
     assert _status(job) == JobStatus.FAILED and not Result.objects.exists()
 
 
@@ -139,7 +139,7 @@ def test_the_sweeper_requeues_a_job_whose_node_no_longer_answers(alice, settings
     gone = _job(alice, JobStatus.RUNNING, worker="celery@gone|elsewhere|1", attempts=1)
     alive = _job(alice, JobStatus.RUNNING, worker="celery@up|elsewhere|1", attempts=1)
     InferenceJob.objects.update(started_at=old)
-    with mock.patch("diagnosis.jobs.current_app.send_task"):
+    with mock.patch("diagnosis.dispatch.current_app.send_task"):
         assert jobs.requeue_stale_jobs(live_nodes={"celery@up"}) == [gone.pk]
     assert (_status(gone), _status(alive)) == (JobStatus.QUEUED, JobStatus.RUNNING)
 
@@ -149,8 +149,8 @@ def test_the_sweeper_pings_the_workers_only_for_a_job_running_past_the_grace(ali
     settings.RUNNING_STALE_SECONDS = 600
     job = _job(alice, JobStatus.RUNNING, worker="celery@gone|elsewhere|1", attempts=1)
     with (
-        mock.patch("diagnosis.tasks.current_app.control.ping", return_value=[]) as ping,
-        mock.patch("diagnosis.jobs.current_app.send_task"),
+        mock.patch("diagnosis.liveness.current_app.control.ping", return_value=[]) as ping,
+        mock.patch("diagnosis.dispatch.current_app.send_task"),
     ):
         assert tasks.sweep_stale_jobs() == 0  # running for less than the grace: nobody asked
         assert not ping.called
@@ -165,7 +165,7 @@ def test_queued_resends_are_capped_too(alice, settings) -> None:
     settings.QUEUED_STALE_SECONDS = 1
     swept = _job(alice, JobStatus.QUEUED, attempts=3, enqueued_at=timezone.now() - timedelta(minutes=5))
     claimed = _job(alice, JobStatus.QUEUED, attempts=3)
-    with mock.patch("diagnosis.jobs.current_app.send_task") as send:
+    with mock.patch("diagnosis.dispatch.current_app.send_task") as send:
         assert jobs.requeue_stale_jobs() == []
     assert not send.called
     assert _status(swept) == JobStatus.FAILED and "3 times" in InferenceJob.objects.get(pk=swept.pk).reason
@@ -198,10 +198,10 @@ class _Predictor:
 def test_a_missing_original_fails_the_job_with_a_reason_and_is_never_retried(alice, monkeypatch) -> None:
     job = _job(alice)
     job.study.image.storage.delete(str(job.study.image.name))
-    monkeypatch.setattr(tasks, "get_predictor", lambda: _Predictor(factories.prediction()))
-    with mock.patch.object(tasks.run_inference, "retry") as retry:
+    monkeypatch.setattr(predictor, "get_predictor", lambda: _Predictor(factories.prediction()))
+    with mock.patch.object(dispatch, "send") as send:
         assert tasks.run_inference(job.pk) == "failed"
-    assert not retry.called
+    assert not send.called
     stored = InferenceJob.objects.get(pk=job.pk)
     assert stored.status == JobStatus.FAILED and "missing" in stored.reason
 
@@ -218,9 +218,8 @@ def test_a_missing_original_fails_the_job_with_a_reason_and_is_never_retried(ali
 def test_unexpected_errors_and_the_soft_time_limit_fail_the_job(alice, monkeypatch, where, error, reason) -> None:
     job = _job(alice)
     outcome = error if where == "predict" else factories.prediction()
-    monkeypatch.setattr(tasks, "get_predictor", lambda: _Predictor(outcome))
+    monkeypatch.setattr(predictor, "get_predictor", lambda: _Predictor(outcome))
     if where == "record":
-        monkeypatch.setattr(jobs, "record_result", mock.Mock(side_effect=error))
         monkeypatch.setattr(jobs, "record_results", mock.Mock(side_effect=error))
         monkeypatch.setattr(jobs, "record_stored", mock.Mock(side_effect=error))
     assert tasks.run_inference(job.pk) == "failed"

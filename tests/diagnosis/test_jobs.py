@@ -4,7 +4,7 @@ from unittest import mock
 import pytest
 from django.utils import timezone
 
-from diagnosis import intake, jobs
+from diagnosis import dispatch, intake, jobs, result_files
 from diagnosis.models import InferenceJob, JobStatus, Result
 from tests import factories
 from tests.factories import upload_file
@@ -27,8 +27,8 @@ def test_record_result_twice_keeps_one_result(alice) -> None:
     job = jobs.claim_job(_study(alice).job.pk)
     assert job is not None
     prediction = factories.prediction(heatmap_png=b"\x89PNGheat", overlay_jpeg=b"\xff\xd8over")
-    jobs.record_result(job, prediction)
-    jobs.record_result(job, prediction)
+    jobs.record_results([(job, prediction)])[0]
+    jobs.record_results([(job, prediction)])[0]
     assert Result.objects.count() == 1
     job.refresh_from_db()
     assert job.status == JobStatus.DONE and job.processing_ms is not None
@@ -56,7 +56,7 @@ def test_sweeper_requeues_stale_jobs_and_gives_up_after_max_attempts(alice, sett
     poison = _study(alice).job
     InferenceJob.objects.filter(pk=poison.pk).update(status=JobStatus.RUNNING, started_at=old, attempts=3)
     fresh = _study(alice).job
-    with mock.patch("diagnosis.jobs.current_app.send_task") as send:
+    with mock.patch("diagnosis.dispatch.current_app.send_task") as send:
         requeued = jobs.requeue_stale_jobs()
     assert sorted(requeued) == sorted([lost_message.pk, killed_worker.pk])
     assert send.call_count == 2
@@ -64,7 +64,7 @@ def test_sweeper_requeues_stale_jobs_and_gives_up_after_max_attempts(alice, sett
     assert statuses[killed_worker.pk] == JobStatus.QUEUED
     assert statuses[poison.pk] == JobStatus.FAILED
     assert statuses[fresh.pk] == JobStatus.QUEUED
-    with mock.patch("diagnosis.jobs.current_app.send_task"):
+    with mock.patch("diagnosis.dispatch.current_app.send_task"):
         assert jobs.requeue_stale_jobs() == []  # the re-enqueued ones got a new deadline
 
 
@@ -74,16 +74,16 @@ def test_a_job_whose_message_was_not_sent_goes_in_the_sweepers_next_round(alice,
     settings.QUEUED_STALE_SECONDS = 120
     _study(alice)  # its message was sent: the sweeper leaves it alone
     failed, paused = _study(alice).job, _study(alice).job
-    with mock.patch("diagnosis.jobs.current_app.producer_or_acquire", side_effect=OSError("broker stalled")):
-        jobs._broker_paused_until = 0.0
+    with mock.patch("diagnosis.dispatch.current_app.producer_or_acquire", side_effect=OSError("broker stalled")):
+        dispatch.pause.until = 0.0
         with pytest.raises(OSError):
-            jobs.send(failed.pk)  # the first send fails ...
-        jobs.send(paused.pk)  # ... and sends in the next seconds are skipped
-    jobs._broker_paused_until = 0.0
-    with mock.patch("diagnosis.jobs.current_app.producer_or_acquire", side_effect=OSError("broker stalled")):
+            dispatch.send(failed.pk)  # the first send fails ...
+        dispatch.send(paused.pk)  # ... and sends in the next seconds are skipped
+    dispatch.pause.until = 0.0
+    with mock.patch("diagnosis.dispatch.current_app.producer_or_acquire", side_effect=OSError("broker stalled")):
         assert sorted(jobs.requeue_stale_jobs()) == sorted([failed.pk, paused.pk])  # not the one sent; no raise
-    jobs._broker_paused_until = 0.0  # the sweeper's own sends failed: both are due again in its next round
-    with mock.patch("diagnosis.jobs.current_app.send_task") as send:
+    dispatch.pause.until = 0.0  # the sweeper's own sends failed: both are due again in its next round
+    with mock.patch("diagnosis.dispatch.current_app.send_task") as send:
         assert sorted(jobs.requeue_stale_jobs()) == sorted([failed.pk, paused.pk])
     assert send.call_count == 2
 
@@ -92,7 +92,7 @@ def test_sweeper_leaves_queued_jobs_alone_while_the_broker_has_a_backlog(alice, 
     settings.QUEUED_STALE_SECONDS = 60
     waiting = _study(alice).job
     InferenceJob.objects.filter(pk=waiting.pk).update(enqueued_at=timezone.now() - timedelta(minutes=5))
-    with mock.patch("diagnosis.jobs.current_app.send_task") as send:
+    with mock.patch("diagnosis.dispatch.current_app.send_task") as send:
         assert jobs.requeue_stale_jobs(requeue_queued=False) == []
         assert jobs.requeue_stale_jobs(requeue_queued=True) == [waiting.pk]
     assert send.call_count == 1
@@ -126,14 +126,12 @@ def test_re_claiming_from_a_gone_holder_queues_its_other_jobs_again_at_once(
 ) -> None:
     import socket
 
-    from diagnosis import batching
-
     studies = [_study(alice) for _ in range(3)]
     gone = f"w|{socket.gethostname()}|{2**22 + 4321}"  # no such process
-    held = batching.claim_queued([s.job.pk for s in studies], gone)
+    held = jobs.claim_queued([s.job.pk for s in studies], gone)
     assert len(held) == 3
     sent: list[tuple[int, ...]] = []
-    monkeypatch.setattr(jobs, "send", lambda *ids, per_message=1: sent.append(ids))
+    monkeypatch.setattr(dispatch, "send", lambda *ids, per_message=1: sent.append(ids))
     with django_capture_on_commit_callbacks(execute=True):
         assert jobs.claim_job(held[0], "w|here|1") is not None
     states = dict(InferenceJob.objects.values_list("pk", "status"))
@@ -152,8 +150,8 @@ def test_a_sent_job_carries_no_time_limit_so_each_worker_applies_its_own(monkeyp
     sent = []
     capture = lambda _producer, _name, message, **_: sent.append(message)  # noqa: E731
     monkeypatch.setattr(current_app.amqp, "send_task_message", capture)
-    jobs._broker_paused_until = 0.0
-    jobs.send(1, 2, 3, per_message=2)
+    dispatch.pause.until = 0.0
+    dispatch.send(1, 2, 3, per_message=2)
     assert [m.headers["timelimit"] for m in sent] == [[None, None], [None, None]]
     assert [m.headers["argsrepr"] for m in sent] == ["[1, 2]", "[3]"]
 
@@ -186,11 +184,11 @@ def test_a_result_whose_files_cannot_be_written_fails_alone_and_leaves_none(alic
         return sorted(p.name.split("-", 5)[-1] for p in derived if "-heatmap-" in p.name or "-overlay-" in p.name)
 
     monkeypatch.setattr(FileSystemStorage, "save", third_overlay_fails)
-    stored = jobs.store_results([(job, factories.prediction()) for job in held])
+    stored = result_files.store_results([(job, factories.prediction()) for job in held])
     assert [isinstance(r, OSError) for r in stored].count(True) == 1
     written = [r for r in stored if isinstance(r, Result)]
     assert drawn() == sorted(Path(str(f.name)).name.split("-", 5)[-1] for r in written for f in (r.heatmap, r.overlay))
-    jobs.remove_files(written)
+    result_files.remove_files(written)
     overlays.clear()
     with pytest.raises(OSError, match="No space"):
         jobs.record_results([(job, factories.prediction()) for job in held])

@@ -1,7 +1,7 @@
 import pytest
 
+from diagnosis.dispatch import inference_backlog
 from diagnosis.task_names import RUN_INFERENCE
-from diagnosis.tasks import inference_backlog
 from xrayweb.celery import app as celery_app
 
 pytestmark = pytest.mark.integration
