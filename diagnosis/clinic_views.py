@@ -4,7 +4,7 @@ service or selector, render."""
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import cast
+from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.models import User
@@ -18,7 +18,7 @@ from diagnosis.access import require_membership, role_required
 from diagnosis.audit import Origin
 from diagnosis.filters import AuditFilter, WorklistFilter, worklist_params
 from diagnosis.forms import ActiveForm, InviteForm, RoleForm
-from diagnosis.models import Role
+from diagnosis.models import Membership, Role
 from diagnosis.presenters import intended_population, page_query, sort_links, worklist_query
 
 
@@ -124,25 +124,13 @@ def people_list(request: HttpRequest) -> HttpResponse:
 @role_required(Role.ADMIN)
 @require_POST
 def person_role(request: HttpRequest, user_id: int) -> HttpResponse:
-    member = selectors.get_member(request.user, user_id)
-    form = RoleForm(request.POST)
-    return _change(
-        request,
-        form,
-        lambda: people.set_role(cast(User, request.user), member, form.cleaned_data["role"], Origin.of(request)),
-    )
+    return _change(request, user_id, RoleForm, "role", people.set_role)
 
 
 @role_required(Role.ADMIN)
 @require_POST
 def person_active(request: HttpRequest, user_id: int) -> HttpResponse:
-    member = selectors.get_member(request.user, user_id)
-    form = ActiveForm(request.POST)
-    return _change(
-        request,
-        form,
-        lambda: people.set_active(cast(User, request.user), member, form.cleaned_data["active"], Origin.of(request)),
-    )
+    return _change(request, user_id, ActiveForm, "active", people.set_active)
 
 
 @role_required(Role.ADMIN)
@@ -162,12 +150,21 @@ def person_reset(request: HttpRequest, user_id: int) -> HttpResponse:
     return render(request, "diagnosis/people.html", context)
 
 
-def _change(request: HttpRequest, form: RoleForm | ActiveForm, apply: Callable[[], None]) -> HttpResponse:
+def _change(
+    request: HttpRequest,
+    user_id: int,
+    form_class: type[RoleForm | ActiveForm],
+    field: str,
+    apply: Callable[[User, Membership, Any, Origin], None],
+) -> HttpResponse:
+    """A member of the admin's clinic (404 otherwise) changed by `apply` with the form's one field."""
+    member = selectors.get_member(request.user, user_id)
+    form = form_class(request.POST)
     if not form.is_valid():
         messages.error(request, "Invalid change.")
         return redirect("diagnosis:people")
     try:
-        apply()
+        apply(cast(User, request.user), member, form.cleaned_data[field], Origin.of(request))
     except people.PeopleError as exc:
         messages.error(request, str(exc))
         return redirect("diagnosis:people")

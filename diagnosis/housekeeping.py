@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 from django.core.files.storage import default_storage
 from django.utils import timezone
 
-from diagnosis.models import Result, Study
+from diagnosis.models import RESULT_FILE_FIELDS, STUDY_FILE_FIELDS, Result, Study
 
 logger = logging.getLogger(__name__)
 FOLDERS = ("studies", "derived")
@@ -32,8 +32,6 @@ MIN_AGE = timedelta(days=1)
 # the database does not belong to this store. Nothing is removed then.
 MAX_SHARE = 0.05
 MIN_REFUSED = 100
-STUDY_FILES = ("image", "preview", "thumbnail", "model_copy")
-RESULT_FILES = ("heatmap", "overlay")
 
 
 @dataclass
@@ -101,9 +99,9 @@ def _referenced(ids: set[uuid.UUID]) -> set[str]:
     """The names the rows of these studies and their results hold (by primary key: no scan), normalised."""
     held: set[str] = set()
     for chunk in _chunks(sorted(ids), 500):
-        for row in Study.objects.filter(pk__in=chunk).order_by().values_list(*STUDY_FILES):
+        for row in Study.objects.filter(pk__in=chunk).order_by().values_list(*STUDY_FILE_FIELDS):
             held.update(str(v) for v in row if v)
-        for row in Result.objects.filter(study_id__in=chunk).order_by().values_list(*RESULT_FILES):
+        for row in Result.objects.filter(study_id__in=chunk).order_by().values_list(*RESULT_FILE_FIELDS):
             held.update(str(v) for v in row if v)
     return {posixpath.normpath(n) for n in held}
 

@@ -20,6 +20,7 @@ from diagnosis.audit import NO_ORIGIN, Origin
 from diagnosis.models import (
     MAX_AGE_YEARS,
     PATIENT_REF_MAX_LENGTH,
+    STUDY_FILE_FIELDS,
     AuditAction,
     Batch,
     DicomInstance,
@@ -162,7 +163,8 @@ def store(owner: User, upload: ValidatedUpload, batch: Batch | None, details: St
 
 
 def _delete_files(stored: StoredUpload) -> None:
-    for file in (stored.study.image, stored.study.preview, stored.study.thumbnail, stored.study.model_copy):
+    for name in STUDY_FILE_FIELDS:
+        file = getattr(stored.study, name)
         if file:
             file.delete(save=False)
 
@@ -225,9 +227,14 @@ def submit_files(
 
 
 def new_batch(owner: User) -> Batch:
-    """An empty batch of the owner's, for submit_batch to fill."""
+    """An empty batch of the owner's, for submit_batch (or the DICOMweb store) to fill."""
     require_membership(owner)
     return Batch.objects.create(owner=owner)
+
+
+def priority_of(files: int) -> JobPriority:
+    """One file sent alone is someone waiting for that study: it goes ahead of bulk work."""
+    return JobPriority.INTERACTIVE if files == 1 else JobPriority.BULK
 
 
 def submit_batch(
@@ -240,7 +247,7 @@ def submit_batch(
     progress: Progress | None = None,
 ) -> tuple[Batch, Submission]:
     """A bulk submission: many files, or the entries of one zip archive, as one batch (a new one, or `batch`). One
-    file alone (no archive) is someone waiting for that study: it goes ahead of bulk work (JobPriority).
+    file alone (no archive) goes ahead of bulk work (priority_of).
 
     A batch that already holds studies is one a request cut off part way began (the API's Idempotency-Key): a file
     it already stored, by name and content, is answered with that study, not stored again. progress() is called
@@ -248,8 +255,7 @@ def submit_batch(
     batch = batch or new_batch(owner)
     stored = _stored_in(batch)
     if archive is None:
-        priority = JobPriority.INTERACTIVE if len(files) == 1 else JobPriority.BULK
-        return batch, submit_files(owner, files, batch, details, origin, priority, stored, progress)
+        return batch, submit_files(owner, files, batch, details, origin, priority_of(len(files)), stored, progress)
     submission = Submission()
     try:
         entries = archives.entries(

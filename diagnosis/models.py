@@ -19,6 +19,12 @@ NOTE_MAX_LENGTH = 2000
 MAX_AGE_YEARS = 130
 
 
+# The files a study stores, by field: the upload and what intake derives from it (on Study), and what the worker
+# draws (on Result). Intake, the worker and the orphan-file sweep all go by these lists.
+STUDY_FILE_FIELDS = ("image", "preview", "thumbnail", "model_copy")
+RESULT_FILE_FIELDS = ("heatmap", "overlay")
+
+
 def printable(value: str) -> None:
     """A validator of free text (notes, references): no control characters but line breaks and tabs. The text is
     shown on pages, exported to CSV and sent to a PACS in a structured report."""

@@ -14,7 +14,7 @@ from django.http import FileResponse, Http404
 from diagnosis import audit, selectors
 from diagnosis.access import AnyUser
 from diagnosis.audit import Origin
-from diagnosis.models import AuditAction, Study
+from diagnosis.models import RESULT_FILE_FIELDS, AuditAction, Study
 
 DERIVED_TYPES = {".png": "image/png", ".jpg": "image/jpeg"}
 
@@ -24,11 +24,11 @@ class FileKind(StrEnum):
     PREVIEW = "preview"  # display JPEG of the original
     THUMBNAIL = "thumbnail"
     HEATMAP = "heatmap"  # the result's Grad-CAM heatmap (PNG)
-    OVERLAY = "overlay"  # the result's overlay (JPEG; PNG for results stored before issue 12)
+    OVERLAY = "overlay"  # the result's overlay (JPEG; PNG for results stored before the batched worker)
 
     @property
     def of_result(self) -> bool:
-        return self in (FileKind.HEATMAP, FileKind.OVERLAY)
+        return self.value in RESULT_FILE_FIELDS
 
     def content_type(self, study: Study, stored: FieldFile) -> str:
         if self is FileKind.IMAGE:

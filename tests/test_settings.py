@@ -84,16 +84,22 @@ def test_every_variable_settings_and_the_launcher_read_is_in_the_readme_table() 
 
 def test_batch_settings_are_validated() -> None:
     assert "must be >= 1" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_SIZE="0").stderr
-    assert "over 512" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_SIZE="513").stderr
-    assert "over 5000" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_WAIT_MS="6000").stderr
-    assert "INFERENCE_THREADS=65 is over 64" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_THREADS="65").stderr
+    assert (
+        "INFERENCE_BATCH_SIZE=513 must be <= 512"
+        in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_SIZE="513").stderr
+    )
+    assert (
+        "INFERENCE_BATCH_WAIT_MS=6000 must be <= 5000"
+        in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_WAIT_MS="6000").stderr
+    )
+    assert "INFERENCE_THREADS=65 must be <= 64" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_THREADS="65").stderr
     assert "must be >= 1" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_THREADS="0").stderr
     assert _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_BATCH_SIZE="1", INFERENCE_BATCH_WAIT_MS="0").returncode == 0
     assert _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_THREADS="12").returncode == 0
-    assert "STORAGE_THREADS=65 is over 64" in _load_settings(DJANGO_SECRET_KEY="k", STORAGE_THREADS="65").stderr
+    assert "STORAGE_THREADS=65 must be <= 64" in _load_settings(DJANGO_SECRET_KEY="k", STORAGE_THREADS="65").stderr
     assert "must be >= 1" in _load_settings(DJANGO_SECRET_KEY="k", STORAGE_THREADS="0").stderr
     assert (
-        "INFERENCE_DRAIN_SECONDS=61 is over 60"
+        "INFERENCE_DRAIN_SECONDS=61 must be <= 60"
         in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_DRAIN_SECONDS="61").stderr
     )
     assert "must be >= 0" in _load_settings(DJANGO_SECRET_KEY="k", INFERENCE_DRAIN_SECONDS="-1").stderr

@@ -32,7 +32,7 @@ from pathlib import Path
 from typing import Any
 
 from diagnosis.task_names import INFERENCE_QUEUE, MAINTENANCE_QUEUE
-from xrayweb.paths import BASE_DIR, data_dir
+from xrayweb.paths import BASE_DIR, DEFAULT_AE_TITLE, DEFAULT_DICOM_PORT, data_dir
 
 ROOT = BASE_DIR
 READY_FILE = "ready.json"
@@ -133,18 +133,30 @@ def manage(*args: str) -> None:
 
 
 def port_from_env() -> int:
-    raw = os.environ.get("PORT") or "8000"
-    if not raw.isdigit() or int(raw) > 65535:
-        raise SystemExit(f"PORT={raw!r} is not a port number (0 picks a free one).")
-    return int(raw) or free_port()
+    return _port("PORT", os.environ.get("PORT") or "8000")
 
 
 def dicom_port_from_env() -> int:
-    """DICOM_PORT (default 11112, or a free one when PORT=0); 0 picks a free one (written to the ready file)."""
-    raw = os.environ.get("DICOM_PORT") or ("0" if os.environ.get("PORT") == "0" else "11112")
+    """DICOM_PORT (default DEFAULT_DICOM_PORT, or a free one when PORT=0); 0 picks a free one (written to the
+    ready file)."""
+    default = "0" if os.environ.get("PORT") == "0" else str(DEFAULT_DICOM_PORT)
+    return _port("DICOM_PORT", os.environ.get("DICOM_PORT") or default)
+
+
+def _port(name: str, raw: str) -> int:
     if not raw.isdigit() or int(raw) > 65535:
-        raise SystemExit(f"DICOM_PORT={raw!r} is not a port number (0 picks a free one).")
+        raise SystemExit(f"{name}={raw!r} is not a port number (0 picks a free one).")
     return int(raw) or free_port()
+
+
+def prepare_data_dir() -> Path:
+    """The data folder (XRAY_DATA_DIR, made if missing) for this process and its children, and the secret key kept
+    in it unless DJANGO_SECRET_KEY is given: `make run` and `manage.py` on its defaults share both."""
+    data = data_dir(os.environ).resolve()
+    data.mkdir(parents=True, exist_ok=True)
+    os.environ["XRAY_DATA_DIR"] = str(data)
+    os.environ.setdefault("DJANGO_SECRET_KEY", persistent_secret(data / "secret_key", 64, min_length=50))
+    return data
 
 
 def write_ready(path: Path, info: dict[str, Any]) -> None:
@@ -180,12 +192,9 @@ def wait_ready(data: Path, proc: subprocess.Popen[bytes], timeout: float = 120.0
 
 
 def main() -> int:
-    data = data_dir(os.environ).resolve()
-    data.mkdir(parents=True, exist_ok=True)
+    data = prepare_data_dir()
     ready = data / READY_FILE
     ready.unlink(missing_ok=True)
-    os.environ["XRAY_DATA_DIR"] = str(data)
-    os.environ.setdefault("DJANGO_SECRET_KEY", persistent_secret(data / "secret_key", 64, min_length=50))
     port = port_from_env()
     children: list[subprocess.Popen[bytes]] = []
     if not os.environ.get("REDIS_URL"):
@@ -198,7 +207,7 @@ def main() -> int:
         manage("create_demo_clinics", f"--password={password}")  # one argument, even when it begins with "-"
         children.append(child(worker_argv(data / "celerybeat-schedule"), cwd=ROOT))
         dicom_port = dicom_port_from_env()
-        dicom_ae = os.environ.get("DICOM_AE_TITLE") or "XRAYAI"
+        dicom_ae = os.environ.get("DICOM_AE_TITLE") or DEFAULT_AE_TITLE
         children.append(child([sys.executable, "manage.py", "dicom_listener", "--port", str(dicom_port)], cwd=ROOT))
         children.append(
             child(

@@ -10,15 +10,11 @@ from __future__ import annotations
 import os
 import sys
 
-from xrayweb.launch import persistent_secret
-from xrayweb.paths import data_dir
+from xrayweb.launch import prepare_data_dir
 
 
 def main(argv: list[str]) -> None:
-    data = data_dir(os.environ).resolve()
-    data.mkdir(parents=True, exist_ok=True)
-    os.environ["XRAY_DATA_DIR"] = str(data)
-    os.environ.setdefault("DJANGO_SECRET_KEY", persistent_secret(data / "secret_key", 64, min_length=50))
+    prepare_data_dir()
     os.environ.setdefault("DJANGO_SETTINGS_MODULE", "xrayweb.settings")
     import django
     from django.core.management import call_command, execute_from_command_line

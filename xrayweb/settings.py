@@ -28,9 +28,9 @@ from diagnosis.task_names import (
     SEND_REVIEW,
     SWEEP_STALE_JOBS,
 )
-from worker.ml.preprocessing import DEFAULT_MAX_PIXELS
+from worker.ml.limits import DEFAULT_MAX_PIXELS
 from worker.ml.spec import DEFAULT_MODEL_DIR
-from xrayweb.paths import BASE_DIR, data_dir
+from xrayweb.paths import BASE_DIR, DEFAULT_AE_TITLE, DEFAULT_DICOM_PORT, data_dir
 
 
 def env_bool(name: str, default: bool) -> bool:
@@ -298,8 +298,10 @@ DATA_UPLOAD_MAX_MEMORY_SIZE = 10 * 1024 * 1024
 # DICOM (issue 14): the stored copy is de-identified unless DICOM_KEEP_IDENTIFIERS; the C-STORE listener's AE title
 # and port (`manage.py dicom_listener`; 0: a free port); how long a results send may take.
 DICOM_KEEP_IDENTIFIERS = env_bool("DICOM_KEEP_IDENTIFIERS", False)
-DICOM_AE_TITLE = env_str("DICOM_AE_TITLE", "XRAYAI", re.compile(r"[ -~]{1,16}"), "an AE title (1-16 ASCII characters)")
-DICOM_PORT = env_int("DICOM_PORT", 11112, minimum=0, maximum=65535)
+DICOM_AE_TITLE = env_str(
+    "DICOM_AE_TITLE", DEFAULT_AE_TITLE, re.compile(r"[ -~]{1,16}"), "an AE title (1-16 ASCII characters)"
+)
+DICOM_PORT = env_int("DICOM_PORT", DEFAULT_DICOM_PORT, minimum=0, maximum=65535)
 DICOM_SEND_TIMEOUT = env_int("DICOM_SEND_TIMEOUT", 30, minimum=1)
 
 # Model shipped with the worker (a folder holding card.json); the worker verifies its sha256.
@@ -312,28 +314,19 @@ REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss")
 # Batched inference (issue 12): one task claims up to INFERENCE_BATCH_SIZE queued jobs (interactive first, bulk
 # round-robin between clinics) and judges them in one compiled pass; 1 is the per-job path. A batch of bulk jobs
 # only may wait up to INFERENCE_BATCH_WAIT_MS for more to arrive; a batch holding an interactive study never waits.
-INFERENCE_BATCH_SIZE = env_int("INFERENCE_BATCH_SIZE", 32, minimum=1)
-INFERENCE_BATCH_WAIT_MS = env_int("INFERENCE_BATCH_WAIT_MS", 100, minimum=0)
+INFERENCE_BATCH_SIZE = env_int("INFERENCE_BATCH_SIZE", 32, minimum=1, maximum=512)  # at most: one task's memory
+INFERENCE_BATCH_WAIT_MS = env_int("INFERENCE_BATCH_WAIT_MS", 100, minimum=0, maximum=5000)
 # Threads that decode and render a batch's images beside the model: 1 on a CPU worker (the model's framework owns
 # the cores), several on a GPU worker, where decoding and rendering are what is left (issue 12's GPU measurement).
-INFERENCE_THREADS = env_int("INFERENCE_THREADS", 1, minimum=1)
+INFERENCE_THREADS = env_int("INFERENCE_THREADS", 1, minimum=1, maximum=64)
 # While jobs are queued, a task goes on claiming batches for up to this many seconds, and judges each while a thread
 # draws and stores the one before (diagnosis.tasks). 0: one batch a task, drawn after it is judged.
-INFERENCE_DRAIN_SECONDS = env_int("INFERENCE_DRAIN_SECONDS", 10, minimum=0)
-if INFERENCE_DRAIN_SECONDS > 60:
-    raise ImproperlyConfigured(f"INFERENCE_DRAIN_SECONDS={INFERENCE_DRAIN_SECONDS} is over 60 (other tasks wait)")
-if INFERENCE_THREADS > 64:
-    raise ImproperlyConfigured(f"INFERENCE_THREADS={INFERENCE_THREADS} is over 64")
+# At most a minute: the other tasks of the queue wait behind it.
+INFERENCE_DRAIN_SECONDS = env_int("INFERENCE_DRAIN_SECONDS", 10, minimum=0, maximum=60)
 # Threads that read a batch's images from storage and write its results' files (diagnosis.jobs.storage_map). Object
 # storage answers each call in tens of milliseconds: a GPU batch of 128 read and written one file at a time would
 # wait seconds for it. On a local disk one thread is right (the calls take microseconds).
-STORAGE_THREADS = env_int("STORAGE_THREADS", 16 if S3_BUCKET else 1, minimum=1)
-if STORAGE_THREADS > 64:
-    raise ImproperlyConfigured(f"STORAGE_THREADS={STORAGE_THREADS} is over 64")
-if INFERENCE_BATCH_SIZE > 512:
-    raise ImproperlyConfigured(f"INFERENCE_BATCH_SIZE={INFERENCE_BATCH_SIZE} is over 512 (one task's memory)")
-if INFERENCE_BATCH_WAIT_MS > 5000:
-    raise ImproperlyConfigured(f"INFERENCE_BATCH_WAIT_MS={INFERENCE_BATCH_WAIT_MS} is over 5000 (5 s)")
+STORAGE_THREADS = env_int("STORAGE_THREADS", 16 if S3_BUCKET else 1, minimum=1, maximum=64)
 # A task judging one study may take INFERENCE_TIME_LIMIT; a batch, INFERENCE_SECONDS_PER_STUDY more for each further
 # study it may hold (decoding and rendering a 50-megapixel image take about a second on a CPU). A fixed limit
 # failed every study of a big batch of big images (a GPU worker's 512) although none of them was at fault.
@@ -424,7 +417,7 @@ LOGGING = {
     "handlers": {"console": {"class": "logging.StreamHandler", "formatter": "plain"}},
     "root": {
         "handlers": ["console"],
-        "level": env_str("LOG_LEVEL", "INFO", LOG_LEVELS, "a log level (DEBUG, INFO, WARNING, ERROR)"),
+        "level": LOG_LEVEL,
     },
     # django-axes logs every login at INFO; the audit trail already records them. Lockouts are WARNING.
     "loggers": {"axes": {"level": "WARNING"}},

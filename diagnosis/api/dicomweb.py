@@ -45,7 +45,7 @@ from rest_framework.views import APIView
 from diagnosis import intake, limits
 from diagnosis.api.throttles import ScopedRateThrottle
 from diagnosis.audit import Origin
-from diagnosis.models import Batch, JobPriority, Study
+from diagnosis.models import Study
 
 logger = logging.getLogger(__name__)
 DICOM_JSON = "application/dicom+json"
@@ -134,8 +134,8 @@ def _uids(data: bytes) -> tuple[str, str, str]:
 
 def store(owner: User, parts: list[Part], study_uid: str, origin: Origin) -> list[Outcome]:
     """Each part through the intake on its own: a refused one does not stop the others."""
-    batch = Batch.objects.create(owner=owner)
-    priority = JobPriority.INTERACTIVE if len(parts) == 1 else JobPriority.BULK
+    batch = intake.new_batch(owner)
+    priority = intake.priority_of(len(parts))
     outcomes = []
     for part in parts:
         sop_class, sop, study = _uids(part.data)

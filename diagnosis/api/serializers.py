@@ -19,6 +19,7 @@ from diagnosis.models import (
     Study,
     printable,
 )
+from diagnosis.viewing import FileKind
 
 
 class ReviewSerializer(serializers.ModelSerializer[Review]):
@@ -94,15 +95,18 @@ class StudySerializer(serializers.ModelSerializer[Study]):
         return self._abs("api:study-detail", study)
 
     def get_image_url(self, study: Study) -> str:
-        return self._abs("api:study-file", study, kind="image")
+        return self._abs("api:study-file", study, kind=FileKind.IMAGE)
+
+    def _result_file(self, study: Study, kind: FileKind) -> str | None:
+        return self._abs("api:study-file", study, kind=kind) if self._result(study) else None
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_heatmap_url(self, study: Study) -> str | None:
-        return self._abs("api:study-file", study, kind="heatmap") if self._result(study) else None
+        return self._result_file(study, FileKind.HEATMAP)
 
     @extend_schema_field(serializers.URLField(allow_null=True))
     def get_overlay_url(self, study: Study) -> str | None:
-        return self._abs("api:study-file", study, kind="overlay") if self._result(study) else None
+        return self._result_file(study, FileKind.OVERLAY)
 
 
 class OptionalIntegerField(serializers.IntegerField):
