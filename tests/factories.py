@@ -7,6 +7,7 @@ Imported by the tests that need them; conftest.py holds only fixtures.
 from __future__ import annotations
 
 import io
+import math
 import zipfile
 from collections.abc import Callable
 from typing import Any
@@ -61,6 +62,7 @@ def prediction(label: str = "PNEUMONIA", probability: float = 0.9, **overrides: 
         "heatmap_png": images.png(32, 32),
         "overlay_jpeg": images.jpeg(32, 32),
         "inference_ms": 12,
+        "logit": 2.3 * math.log(probability / (1 - probability)) if 0 < probability < 1 else 0.0,
         **overrides,
     }
     return Prediction(label=label, probability=probability, **fields)

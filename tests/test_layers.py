@@ -128,7 +128,9 @@ def unplaced() -> list[str]:
 
 def module_graph() -> dict[str, set[str]]:
     """Module -> the modules of the tree it imports. `from x import y` is x.y when that is a module, else x; a
-    dotted import also runs the packages above it (their __init__), so those count too."""
+    dotted import also runs the packages above it (their __init__), so those count too, except the importer's own
+    packages: a submodule's package is already being imported when the submodule runs (a package's __init__ that
+    re-exports its submodules is no cycle)."""
     known = {module for package in PACKAGES for module, _ in modules(package)}
 
     def targets(name: str) -> Iterator[str]:
@@ -138,7 +140,8 @@ def module_graph() -> dict[str, set[str]]:
     graph: dict[str, set[str]] = {module: set() for module in known}
     for package in PACKAGES:
         for module, path in modules(package):
-            graph[module] |= {t for name in imports(path) for t in targets(name)} - {module}
+            own = {".".join(module.split(".")[:i]) for i in range(1, module.count(".") + 1)}
+            graph[module] |= {t for name in imports(path) for t in targets(name) if t not in own} - {module}
     return graph
 
 

@@ -11,9 +11,10 @@ import keras
 import numpy as np
 import threadpoolctl
 
-from worker.ml import calibration, overlay, preprocessing, working
+from worker.ml import overlay, preprocessing, working
 from worker.ml.gate import Gate
 from worker.ml.gradcam import GradCam, analysis_model, scaled
+from worker.ml.operating_point import OperatingPoint
 from worker.ml.polarity import Polarity
 from worker.ml.prediction import Judged, Prediction, Prepared
 from worker.ml.spec import ModelSpec
@@ -129,9 +130,12 @@ class Predictor:
             prepare_ms=(time.perf_counter() - start) * 1000,
         )
 
-    def judge_prepared(self, prepared: Sequence[Prepared | Exception]) -> list[Judged | Exception]:
+    def judge_prepared(
+        self, prepared: Sequence[Prepared | Exception], points: Sequence[OperatingPoint | None] | None = None
+    ) -> list[Judged | Exception]:
         """One compiled forward + Grad-CAM pass for the prepared images of the batch, then polarity and gate: a
-        Judged or an ImageRejected for each; anything else in the list (a refusal) is passed on as it is."""
+        Judged or an ImageRejected for each; anything else in the list (a refusal) is passed on as it is. points:
+        each image's operating point (a site's own), None for the card's."""
         start = time.perf_counter()
         outcomes: list[Judged | Exception | None] = [p if isinstance(p, Exception) else None for p in prepared]
         live = [i for i, p in enumerate(prepared) if isinstance(p, Prepared)]
@@ -140,20 +144,24 @@ class Predictor:
         ready = [cast(Prepared, prepared[i]) for i in live]
         images = np.stack([p.model_input for p in ready])
         logits, cams, features = self.gradcam.batch(images, self.batch)
-        probabilities = calibration.probabilities(logits, self.spec.temperature)
-        labels = [self.spec.labels[int(p >= self.spec.threshold)] for p in probabilities]
+        card = self.spec.operating_point()
+        chosen = [(points[i] if points is not None else None) or card for i in live]
         refusals = self._refusals(images, features, np.array([p.chroma for p in ready]))
         share_ms = (time.perf_counter() - start) * 1000 / len(prepared)
-        for k, (i, p, reason) in enumerate(zip(live, ready, refusals, strict=True)):
+        for k, (i, p, reason, point) in enumerate(zip(live, ready, refusals, chosen, strict=True)):
+            probability = point.probability(float(logits[k]))
+            label = self.spec.labels[int(probability >= point.threshold)]
             outcomes[i] = (
                 preprocessing.ImageRejected(reason)
                 if reason
                 else Judged(
-                    label=labels[k],
-                    probability=float(probabilities[k]),
-                    cam=self.shown_cam(cams[k], labels[k]),
+                    label=label,
+                    probability=probability,
+                    cam=self.shown_cam(cams[k], label),
                     display=p.display,
                     judge_ms=p.prepare_ms + share_ms,
+                    logit=float(logits[k]),
+                    threshold=point.threshold,
                 )
             )
         return [o for o in outcomes if o is not None]  # every image is refused or judged: none is left out
@@ -175,11 +183,12 @@ class Predictor:
                 Prediction(
                     label=j.label,
                     probability=j.probability,
-                    threshold=self.spec.threshold,
+                    threshold=j.threshold,
                     model_version=self.spec.version,
                     heatmap_png=heatmap_png,
                     overlay_jpeg=overlay_jpeg,
                     inference_ms=round(j.judge_ms + share_ms),
+                    logit=j.logit,
                 )
             )
         return done

@@ -13,9 +13,10 @@ if TYPE_CHECKING:
 
 @dataclass(frozen=True)
 class Prediction:
-    """One image's result. probability is the calibrated P(pneumonia) in [0, 1]; label is the spec's label at
-    `threshold`; heatmap_png is PNG bytes and overlay_jpeg JPEG bytes (worker.ml.overlay); inference_ms is the wall
-    time of predict()."""
+    """One image's result. probability is the calibrated P(pneumonia) in [0, 1] at the operating point it was
+    judged with; label is the spec's label at `threshold`; logit is the model's raw output (a site's calibration
+    is fitted on it); heatmap_png is PNG bytes and overlay_jpeg JPEG bytes (worker.ml.overlay); inference_ms is the
+    wall time of predict()."""
 
     label: str
     probability: float
@@ -24,11 +25,13 @@ class Prediction:
     heatmap_png: bytes
     overlay_jpeg: bytes
     inference_ms: int
+    logit: float
 
 
 @dataclass(frozen=True)
 class Judged:
-    """An image the model judged, whose heatmap and overlay are not drawn yet (Predictor.draw). A worker draws one
+    """An image the model judged at an operating point (its call, probability and threshold), whose heatmap and
+    overlay are not drawn yet (Predictor.draw). A worker draws one
     batch while the model judges the next (issue 12). cam: the map drawn, in [0, 1] on the card's absolute scale
     (all zero for a NORMAL call); display: the radiograph at display size (preprocessing.display_image), or a
     working copy's preview, decoded only if there is a map to draw on it."""
@@ -38,6 +41,8 @@ class Judged:
     cam: np.ndarray
     display: np.ndarray | Preview
     judge_ms: float
+    logit: float
+    threshold: float
 
 
 @dataclass(frozen=True)

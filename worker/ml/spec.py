@@ -8,6 +8,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from worker.ml.operating_point import OperatingPoint
+
 LABELS = ("NORMAL", "PNEUMONIA")
 INPUT_SIZE = 224  # the model input is (INPUT_SIZE, INPUT_SIZE) grey levels
 DEFAULT_MODEL_DIR = Path(__file__).resolve().parent / "models" / "current"
@@ -65,6 +67,10 @@ class ModelSpec:
     def population(self) -> dict[str, Any]:
         """The intended population from the card (older cards lack it: the training data's)."""
         return {**INTENDED_POPULATION, **self.card.get("intended_population", {})}
+
+    def operating_point(self) -> OperatingPoint:
+        """The card's own operating point: its temperature and threshold."""
+        return OperatingPoint(slope=1.0 / self.temperature, intercept=0.0, threshold=self.threshold)
 
     @property
     def weights_path(self) -> Path:

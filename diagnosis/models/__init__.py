@@ -1,0 +1,76 @@
+"""The app's models, by concern; every name is importable from diagnosis.models."""
+
+from diagnosis.models.audit import AppendOnlyError, AuditAction, AuditEvent, AuditQuerySet
+from diagnosis.models.clinics import ROLE_RANK, Batch, Clinic, IdempotentResponse, Membership, Role
+from diagnosis.models.common import (
+    MAX_AGE_YEARS,
+    NOTE_MAX_LENGTH,
+    PATIENT_REF_MAX_LENGTH,
+    RESULT_FILE_FIELDS,
+    STUDY_FILE_FIELDS,
+    derived_path,
+    original_path,
+    printable,
+)
+from diagnosis.models.dicom import (
+    AE_TITLE_MAX_LENGTH,
+    DicomInstance,
+    DicomPeer,
+    ResultSend,
+    ReviewSend,
+    SendStatus,
+)
+from diagnosis.models.site import AlertLevel, OperatingPoint, SiteAlert, SiteSettings
+from diagnosis.models.studies import (
+    FINAL_STATUSES,
+    InferenceJob,
+    JobPriority,
+    JobStatus,
+    Label,
+    Projection,
+    Result,
+    Review,
+    Sex,
+    Study,
+)
+
+__all__ = [
+    "AE_TITLE_MAX_LENGTH",
+    "FINAL_STATUSES",
+    "MAX_AGE_YEARS",
+    "NOTE_MAX_LENGTH",
+    "PATIENT_REF_MAX_LENGTH",
+    "RESULT_FILE_FIELDS",
+    "ROLE_RANK",
+    "STUDY_FILE_FIELDS",
+    "AlertLevel",
+    "AppendOnlyError",
+    "AuditAction",
+    "AuditEvent",
+    "AuditQuerySet",
+    "Batch",
+    "Clinic",
+    "DicomInstance",
+    "DicomPeer",
+    "IdempotentResponse",
+    "InferenceJob",
+    "JobPriority",
+    "JobStatus",
+    "Label",
+    "Membership",
+    "OperatingPoint",
+    "Projection",
+    "Result",
+    "ResultSend",
+    "Review",
+    "ReviewSend",
+    "Role",
+    "SendStatus",
+    "Sex",
+    "SiteAlert",
+    "SiteSettings",
+    "Study",
+    "derived_path",
+    "original_path",
+    "printable",
+]
