@@ -106,7 +106,9 @@ class UserWithClinicAdmin(UserAdmin):
             membership = Membership.objects.filter(user=user).select_related("clinic").first()
             detail = {"change": "django admin", "user": user.username, "from": before, "to": after}
             clinic = membership.clinic if membership else None
-            audit.record(request.user, AuditAction.PERMISSION_CHANGE, user, detail, Origin.of(request), clinic=clinic)
+            audit.record(
+                request.user, AuditAction.PERMISSION_CHANGE, user, detail, origin=Origin.of(request), clinic=clinic
+            )
 
 
 class ReadOnlyAdmin(admin.ModelAdmin):

@@ -55,18 +55,20 @@ def record(
     action: AuditAction,
     target: Model | None = None,
     detail: dict[str, Any] | None = None,
+    *,
     origin: Origin = NO_ORIGIN,
     username: str = "",
     clinic: Clinic | None = None,
 ) -> AuditEvent:
     """Append one event. The clinic is the acting user's unless given (a failed login names no user)."""
-    return record_many(user, action, [(target, detail)], origin, username, clinic)[0]
+    return record_many(user, action, [(target, detail)], origin=origin, username=username, clinic=clinic)[0]
 
 
 def record_many(
     user: AnyUser | None,
     action: AuditAction,
     targets: Iterable[tuple[Model | None, dict[str, Any] | None]],
+    *,
     origin: Origin = NO_ORIGIN,
     username: str = "",
     clinic: Clinic | None = None,

@@ -70,6 +70,7 @@ def _format(value: float, percent: bool) -> str:
 def stacked(
     labels: Sequence[str],
     series: Sequence[tuple[str, Sequence[float]]],
+    *,
     maximum: float | None = None,
     label_every: int = 1,
     percent: bool = False,

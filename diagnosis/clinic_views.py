@@ -108,11 +108,11 @@ def people_list(request: HttpRequest) -> HttpResponse:
         try:
             invitation = people.invite(
                 cast(User, request.user),
-                d["username"],
-                d["email"],
-                d["role"],
-                request.build_absolute_uri("/"),
-                Origin.of(request),
+                username=d["username"],
+                email=d["email"],
+                role=d["role"],
+                site_url=request.build_absolute_uri("/"),
+                origin=Origin.of(request),
             )
             form = InviteForm()
         except people.PeopleError as exc:

@@ -111,6 +111,7 @@ class StoredUpload:
 def create_study(
     owner: User,
     upload: ValidatedUpload,
+    *,
     batch: Batch | None = None,
     details: StudyDetails = NO_DETAILS,
     origin: Origin = NO_ORIGIN,
@@ -120,7 +121,7 @@ def create_study(
     """Store the study in the owner's clinic, audit the upload and queue its job (at `priority`), all or nothing."""
     stored = store(owner, upload, batch, details)
     try:
-        return record(owner, [stored], origin, peer, priority)[0]
+        return record(owner, [stored], origin, peer=peer, priority=priority)[0]
     except BaseException:  # not recorded: its files go too
         _delete_files(stored)
         raise
@@ -189,7 +190,9 @@ def record(
         events = [
             (s, {"file_name": s.original_name, "batch": str(s.batch_id) if s.batch_id else None}) for s in studies
         ]
-        audit.record_many(owner, AuditAction.UPLOAD, events, origin, clinic=studies[0].clinic if studies else None)
+        audit.record_many(
+            owner, AuditAction.UPLOAD, events, origin=origin, clinic=studies[0].clinic if studies else None
+        )
         dispatch.enqueue_many([job.pk for job in queued])
     return studies
 
@@ -212,6 +215,7 @@ def _uids(study: Study, header: DicomHeader, peer: DicomPeer | None) -> DicomIns
 def submit_files(
     owner: User,
     files: Iterable[UploadedFile],
+    *,
     batch: Batch | None = None,
     details: StudyDetails = NO_DETAILS,
     origin: Origin = NO_ORIGIN,
@@ -222,7 +226,17 @@ def submit_files(
     """Validate and store each file on its own: one bad file is reported and does not stop the others."""
     submission = Submission()
     items = (archives.Entry(f.name or "unnamed", f.size or 0, f) for f in files)
-    _store(owner, items, submission, batch, details, origin, priority, stored, progress)
+    _store(
+        owner,
+        items,
+        submission,
+        batch=batch,
+        details=details,
+        origin=origin,
+        priority=priority,
+        stored=stored,
+        progress=progress,
+    )
     return submission
 
 
@@ -241,6 +255,7 @@ def submit_batch(
     owner: User,
     files: list[UploadedFile],
     archive: UploadedFile | None,
+    *,
     details: StudyDetails = NO_DETAILS,
     origin: Origin = NO_ORIGIN,
     batch: Batch | None = None,
@@ -255,7 +270,16 @@ def submit_batch(
     batch = batch or new_batch(owner)
     stored = _stored_in(batch)
     if archive is None:
-        return batch, submit_files(owner, files, batch, details, origin, priority_of(len(files)), stored, progress)
+        return batch, submit_files(
+            owner,
+            files,
+            batch=batch,
+            details=details,
+            origin=origin,
+            priority=priority_of(len(files)),
+            stored=stored,
+            progress=progress,
+        )
     submission = Submission()
     try:
         entries = archives.entries(
@@ -265,7 +289,17 @@ def submit_batch(
             submission.refuse,
             settings.MAX_ARCHIVE_FILES,
         )
-        _store(owner, entries, submission, batch, details, origin, JobPriority.BULK, stored, progress)
+        _store(
+            owner,
+            entries,
+            submission,
+            batch=batch,
+            details=details,
+            origin=origin,
+            priority=JobPriority.BULK,
+            stored=stored,
+            progress=progress,
+        )
     except archives.BadArchive as exc:
         submission.refuse(archive.name or "archive", str(exc))
     if not submission.studies and not submission.errors:
@@ -284,6 +318,7 @@ def _store(
     owner: User,
     entries: Iterable[archives.Entry],
     submission: Submission,
+    *,
     batch: Batch | None,
     details: StudyDetails,
     origin: Origin,

@@ -60,7 +60,9 @@ def _taken(username: str) -> bool:
     return any(name.casefold() == wanted for name in User.objects.values_list("username", flat=True).iterator())
 
 
-def invite(admin: User, username: str, email: str, role: str, site_url: str, origin: Origin = NO_ORIGIN) -> Invitation:
+def invite(
+    admin: User, *, username: str, email: str, role: str, site_url: str, origin: Origin = NO_ORIGIN
+) -> Invitation:
     """Create the account in the admin's clinic with no usable password, and send the set-password link."""
     clinic = require_membership(admin, Role.ADMIN).clinic
     role = Role(role)  # ValueError for anything else
@@ -72,7 +74,11 @@ def invite(admin: User, username: str, email: str, role: str, site_url: str, ori
             user = User.objects.create_user(username=username, email=email)  # no password: an unusable one
             Membership.objects.create(user=user, clinic=clinic, role=role)
             audit.record(
-                admin, AuditAction.PERMISSION_CHANGE, user, {"change": "invite", "user": username, "role": role}, origin
+                admin,
+                AuditAction.PERMISSION_CHANGE,
+                user,
+                {"change": "invite", "user": username, "role": role},
+                origin=origin,
             )
     except IntegrityError as exc:
         raise PeopleError(f"The username {username!r} is taken.") from exc
@@ -94,7 +100,7 @@ def set_role(admin: User, member: Membership, role: str, origin: Origin = NO_ORI
     with transaction.atomic():
         Membership.objects.filter(pk=member.pk).update(role=role)
         detail = {"change": "role", "user": member.user.username, "from": before, "to": role}
-        audit.record(admin, AuditAction.PERMISSION_CHANGE, member.user, detail, origin)
+        audit.record(admin, AuditAction.PERMISSION_CHANGE, member.user, detail, origin=origin)
     member.role = role
 
 
@@ -107,7 +113,11 @@ def set_active(admin: User, member: Membership, active: bool, origin: Origin = N
         User.objects.filter(pk=member.user_id).update(is_active=active)
         change = "reactivate" if active else "deactivate"
         audit.record(
-            admin, AuditAction.PERMISSION_CHANGE, member.user, {"change": change, "user": member.user.username}, origin
+            admin,
+            AuditAction.PERMISSION_CHANGE,
+            member.user,
+            {"change": change, "user": member.user.username},
+            origin=origin,
         )
     member.user.is_active = active
 
@@ -119,7 +129,7 @@ def reset_access(admin: User, member: Membership, site_url: str, origin: Origin 
     user = member.user
     with transaction.atomic():
         lockout.unlock(user.username)
-        audit.record(admin, AuditAction.UNLOCK, user, {"change": "reset access", "user": user.username}, origin)
+        audit.record(admin, AuditAction.UNLOCK, user, {"change": "reset access", "user": user.username}, origin=origin)
     link = site_url.rstrip("/") + invitation_path(user)
     emailed = _mail(
         "Set your password on the chest X-ray portal",

@@ -47,6 +47,7 @@ class Unchecked(Enum):
 def review_study(
     reviewer: User,
     study: Study,
+    *,
     agrees: bool,
     note: str,
     origin: Origin = NO_ORIGIN,
@@ -84,7 +85,7 @@ def review_study(
             "note": note,
             "previous": previous,
         }
-        audit.record(reviewer, AuditAction.REVIEW, study, detail, origin)
+        audit.record(reviewer, AuditAction.REVIEW, study, detail, origin=origin)
         _schedule_send(review)
     study.review = review
     return review

@@ -59,7 +59,7 @@ API_KINDS = frozenset({FileKind.IMAGE, FileKind.HEATMAP, FileKind.OVERLAY})
 def view_study(user: AnyUser, study_id: object, origin: Origin, via: str) -> Study:
     """A study of the user's clinic (404 otherwise), its viewing recorded in the audit trail."""
     study = selectors.get_study(user, str(study_id))
-    audit.record(user, AuditAction.VIEW_STUDY, study, {"via": via}, origin)
+    audit.record(user, AuditAction.VIEW_STUDY, study, {"via": via}, origin=origin)
     return study
 
 
@@ -74,7 +74,7 @@ def serve_file(
     if file_kind not in allowed:
         raise Http404("Unknown file.")
     study = selectors.get_study(user, str(study_id))
-    audit.record(user, AuditAction.VIEW_FILE, study, {"file": file_kind.value}, origin)
+    audit.record(user, AuditAction.VIEW_FILE, study, {"file": file_kind.value}, origin=origin)
     field = file_kind.field(study)
     if not field:
         raise Http404("This file does not exist (yet).")

@@ -148,7 +148,9 @@ def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
         try:
             agrees = data["decision"] == "agree"
             user = cast(User, request.user)
-            reviews.review_study(user, study, agrees, data["note"], Origin.of(request), data["based_on"])
+            reviews.review_study(
+                user, study, agrees=agrees, note=data["note"], origin=Origin.of(request), based_on=data["based_on"]
+            )
         except reviews.ReviewConflict as exc:  # show the colleague's reading; a second save replaces it
             study, status = selectors.get_study(request.user, study_id), 409
             form = ReviewForm({**request.POST.dict(), "based_on": seen(exc.current)}, model_label=form.model_label)

@@ -29,7 +29,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=3600.0, help="seconds to wait for the results")
 
 
-def run(folder: Path, server: str, token: str, chunk: int, csv: Path, timeout: float, progress: Progress) -> str:
+def run(folder: Path, *, server: str, token: str, chunk: int, csv: Path, timeout: float, progress: Progress) -> str:
     """Upload, wait, write the CSV; the summary line. Raises NoImages when the folder has none."""
     paths = find_images(folder)
     if not paths:
@@ -58,7 +58,17 @@ def main(argv: Sequence[str] | None = None) -> int:
     add_arguments(parser)
     args = parser.parse_args(argv)
     try:
-        print(run(args.folder, args.server, args.token, args.chunk, args.csv, args.timeout, counter))
+        print(
+            run(
+                args.folder,
+                server=args.server,
+                token=args.token,
+                chunk=args.chunk,
+                csv=args.csv,
+                timeout=args.timeout,
+                progress=counter,
+            )
+        )
     except NoImages as exc:
         print(exc, file=sys.stderr)
         return 2

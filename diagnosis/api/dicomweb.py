@@ -150,7 +150,7 @@ def store(owner: User, parts: list[Part], study_uid: str, origin: Origin) -> lis
             continue
         upload = SimpleUploadedFile(f"{sop or f'part-{part.index}'}.dcm"[:200], part.data, "application/dicom")
         try:
-            submission = intake.submit_files(owner, [upload], batch, origin=origin, priority=priority)
+            submission = intake.submit_files(owner, [upload], batch=batch, origin=origin, priority=priority)
         except Exception:  # a failure to store is this instance's answer, never a 500
             logger.exception("STOW-RS: could not store part %s", part.index)
             outcome.failure, outcome.reason = PROCESSING_FAILURE, "the service could not store the instance; try again."

@@ -98,9 +98,9 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             _user(request),
             form.validated_data.get("images") or [],
             form.validated_data.get("archive"),
-            form.details(),
-            Origin.of(request),
-            batch,
+            details=form.details(),
+            origin=Origin.of(request),
+            batch=batch,
             progress=lambda: idempotency.renew(request),
         )
         answer = {"batch": batch, "studies": submission.studies, "errors": submission.errors}
@@ -148,7 +148,9 @@ class ReviewView(APIView):
         agrees = data["decision"] == "agree"
         based_on = data.get("based_on", reviews.Unchecked.ANY)
         try:
-            review = reviews.review_study(_user(request), study, agrees, data["note"], Origin.of(request), based_on)
+            review = reviews.review_study(
+                _user(request), study, agrees=agrees, note=data["note"], origin=Origin.of(request), based_on=based_on
+            )
         except reviews.ReviewConflict as exc:
             current = ReviewSerializer(exc.current).data if exc.current else None
             return Response({"detail": str(exc), "review": current}, status=409)

@@ -58,7 +58,7 @@ def test_reviews_are_read_only_in_django_admin(admin_client, alice) -> None:
     from tests import factories
 
     reviewer = factories.make_member("rev", alice.membership.clinic, Role.REVIEWER)
-    review = reviews.review_study(reviewer, factories.judged_study(alice), True, "fine")
+    review = reviews.review_study(reviewer, factories.judged_study(alice), agrees=True, note="fine")
     change = reverse("admin:diagnosis_review_change", args=[review.pk])
     assert admin_client.get(reverse("admin:diagnosis_review_changelist")).status_code == 200
     admin_client.post(change, {"study": review.study_id, "reviewer": reviewer.pk, "agrees": "", "final_label": "NORMAL",

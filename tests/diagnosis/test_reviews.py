@@ -108,7 +108,7 @@ def test_concurrent_reviews_are_serialised_and_each_audits_what_it_replaced(clin
     def review(user, agrees: bool) -> None:
         try:
             barrier.wait(5)
-            reviews.review_study(user, study, agrees, "")
+            reviews.review_study(user, study, agrees=agrees, note="")
         except Exception as exc:
             errors.append(exc)
         finally:

@@ -191,7 +191,7 @@ class Trainer:
 
         grad_fn = jax.value_and_grad(loss_fn, has_aux=True)
 
-        def step(state: Any, x: Any, y: Any, w: Any, key: Any, probs: Any, bank: Any, lr: Any, t: Any) -> Any:
+        def step(state: Any, x: Any, y: Any, w: Any, *, key: Any, probs: Any, bank: Any, lr: Any, t: Any) -> Any:
             tv, ntv, m, v = state
             (loss, ntv), g = grad_fn(tv, ntv, augment(key, x, probs, bank), y, w)
             b1, b2, eps, wd = 0.9, 0.999, 1e-7, 1e-4
@@ -229,7 +229,7 @@ class Trainer:
         zeros = [jnp.zeros_like(p) for p in tv]
         return (tv, ntv, zeros, [jnp.zeros_like(p) for p in tv])
 
-    def train(self, x: Any, y: np.ndarray, recipe: Recipe, seed: int, bank: Any, lr0: float) -> Any:
+    def train(self, x: Any, y: np.ndarray, *, recipe: Recipe, seed: int, bank: Any, lr0: float) -> Any:
         import jax
         import jax.numpy as jnp
 
@@ -250,7 +250,9 @@ class Trainer:
                 key, sub = jax.random.split(key)
                 lr = 0.5 * lr0 * (1 + math.cos(math.pi * t / total))
                 t += 1
-                state, loss = self.step(state, x[idx], labels[idx], weights[idx], sub, probs, bank, lr, t)
+                state, loss = self.step(
+                    state, x[idx], labels[idx], weights[idx], key=sub, probs=probs, bank=bank, lr=lr, t=t
+                )
         return state, float(loss)
 
     def logits(self, state: Any, x: np.ndarray, chunk: int = 256) -> np.ndarray:
@@ -310,7 +312,9 @@ def main(argv: list[str] | None = None) -> None:
                 print(f"budget reached; skipping {fold_name}:{recipe_name}:{seed}", flush=True)
                 continue
             t0 = time.time()
-            state, loss = trainer.train(x_dev[split.train], y[split.train], recipe, 100 + seed, bank, args.lr)
+            state, loss = trainer.train(
+                x_dev[split.train], y[split.train], recipe=recipe, seed=100 + seed, bank=bank, lr0=args.lr
+            )
             val_x = np.stack([mask_corners(g) for g in x[split.validation]])  # as preprocessing.model_input
             logits = trainer.logits(state, val_x)
             name = f"{fold_name}_{recipe_name}_{seed}"

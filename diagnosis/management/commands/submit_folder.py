@@ -29,6 +29,8 @@ class Command(BaseCommand):
         self, *args: Any, folder: Path, server: str, token: str, chunk: int, csv: Path, timeout: float, **options: Any
     ) -> None:
         try:
-            self.stdout.write(cli.run(folder, server, token, chunk, csv, timeout, bars))
+            self.stdout.write(
+                cli.run(folder, server=server, token=token, chunk=chunk, csv=csv, timeout=timeout, progress=bars)
+            )
         except cli.NoImages as exc:
             raise CommandError(str(exc)) from exc
