@@ -72,10 +72,6 @@ class ModelSpec:
         """The card's own operating point: its temperature and threshold."""
         return OperatingPoint(slope=1.0 / self.temperature, intercept=0.0, threshold=self.threshold)
 
-    @property
-    def weights_path(self) -> Path:
-        return self.directory / self.weights_file
-
     @classmethod
     def load(cls, directory: Path | str = DEFAULT_MODEL_DIR) -> ModelSpec:
         directory = Path(directory)

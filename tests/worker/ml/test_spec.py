@@ -19,7 +19,7 @@ def test_shipped_card_matches_its_files() -> None:
 def test_a_tampered_weights_file_is_refused(tmp_path: Path) -> None:
     shutil.copytree(DEFAULT_MODEL_DIR, tmp_path / "m", ignore=shutil.ignore_patterns("candidates"))
     spec = ModelSpec.load(tmp_path / "m")
-    with open(spec.weights_path, "ab") as fh:
+    with open(spec.directory / spec.weights_file, "ab") as fh:
         fh.write(b"\0")
     with pytest.raises(IntegrityError, match="refusing to load"):
         spec.verified_path(spec.weights_file, spec.sha256)
