@@ -28,13 +28,21 @@ def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     return float(np.exp(result.x))
 
 
-def threshold_for_sensitivity(probs: np.ndarray, labels: np.ndarray, target: float) -> float:
+def threshold_for_sensitivity(
+    probs: np.ndarray, labels: np.ndarray, target: float, weights: np.ndarray | None = None
+) -> float:
     """The highest threshold whose sensitivity (P(prob >= t | positive)) is still >= target.
 
-    The highest such threshold gives the best specificity the sensitivity target allows.
+    The highest such threshold gives the best specificity the sensitivity target allows. probs: (n,) in [0, 1];
+    labels: (n,) 0/1; weights: optional (n,) > 0 (inverse sampling probabilities), the sensitivity is then the
+    weighted share of the positives (with unit weights the same threshold as without).
     """
-    positives = np.sort(probs[labels == 1])
+    positive = labels == 1
+    order = np.argsort(probs[positive], kind="stable")
+    positives = probs[positive][order]
     if positives.size == 0:
         raise ValueError("no positive examples to set a threshold on")
-    allowed_misses = int(np.floor((1.0 - target) * positives.size + 1e-9))  # 1e-9: (1 - 0.8) * 5 is 0.999...
-    return float(positives[allowed_misses])
+    w = np.ones(positives.size) if weights is None else np.asarray(weights, dtype=np.float64)[positive][order]
+    missed = np.concatenate([[0.0], np.cumsum(w)[:-1]])  # the weight below each candidate threshold
+    allowed = (1.0 - target + 1e-9) * w.sum()  # 1e-9: (1 - 0.8) * 5 is 0.999...
+    return float(positives[np.flatnonzero(missed <= allowed)[-1]])

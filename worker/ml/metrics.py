@@ -24,16 +24,29 @@ class Report:
         return asdict(self)
 
 
-def expected_calibration_error(probs: np.ndarray, labels: np.ndarray, bins: int = 10) -> float:
-    """ECE of P(pneumonia) over equal-width bins: sum_b |acc_b - conf_b| * n_b / n, acc_b = positive rate."""
+def bin_index(probs: np.ndarray, bins: int = 10) -> np.ndarray:
+    """(n,) probabilities in [0, 1] -> (n,) bin of equal width in 0..bins-1 (bin b holds (b/bins, (b+1)/bins])."""
     edges = np.linspace(0.0, 1.0, bins + 1)
-    which = np.clip(np.digitize(probs, edges[1:-1], right=True), 0, bins - 1)
+    return np.asarray(np.clip(np.digitize(probs, edges[1:-1], right=True), 0, bins - 1))
+
+
+def expected_calibration_error(
+    probs: np.ndarray, labels: np.ndarray, bins: int = 10, weights: np.ndarray | None = None
+) -> float:
+    """ECE of P(pneumonia) over equal-width bins: sum_b |acc_b - conf_b| * n_b / n, acc_b = positive rate.
+
+    weights: optional (n,) > 0 (inverse sampling probabilities): acc_b, conf_b and n_b are then weighted.
+    """
+    w = np.ones(len(probs)) if weights is None else np.asarray(weights, dtype=np.float64)
+    which = bin_index(probs, bins)
     total = 0.0
     for b in range(bins):
         mask = which == b
         if mask.any():
-            total += abs(labels[mask].mean() - probs[mask].mean()) * mask.sum()
-    return float(total / len(probs))
+            wb = w[mask]
+            gap = np.average(labels[mask], weights=wb) - np.average(probs[mask], weights=wb)
+            total += abs(gap) * wb.sum()
+    return float(total / w.sum())
 
 
 def report(probs: np.ndarray, labels: np.ndarray, threshold: float) -> Report:
