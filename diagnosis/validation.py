@@ -14,7 +14,7 @@ from typing import IO
 from django.conf import settings
 
 from diagnosis.sizes import megabytes, size_over
-from worker.ml import dicom, overlay, working
+from worker.ml import deidentify, dicom, overlay, working
 from worker.ml.preprocessing import DecodedImage, ImageRejected, decode, display_image
 from worker.ml.working import WorkingCopy
 
@@ -67,7 +67,7 @@ def validate_upload(name: str, size: int | None, stream: IO[bytes]) -> Validated
             image = dicom.read(data, settings.MAX_IMAGE_PIXELS)
             decoded, header = image.decoded, image.header
             if not settings.DICOM_KEEP_IDENTIFIERS:
-                data = dicom.deidentify(image.dataset, uid_salt())
+                data = deidentify.deidentify(image.dataset, uid_salt())
         else:
             decoded = decode(data, max_pixels=settings.MAX_IMAGE_PIXELS)
     except ImageRejected as exc:

@@ -209,27 +209,7 @@ def main() -> int:
         dicom_port = dicom_port_from_env()
         dicom_ae = os.environ.get("DICOM_AE_TITLE") or DEFAULT_AE_TITLE
         children.append(child([sys.executable, "manage.py", "dicom_listener", "--port", str(dicom_port)], cwd=ROOT))
-        children.append(
-            child(
-                [
-                    sys.executable,
-                    "-m",
-                    "gunicorn",
-                    "xrayweb.wsgi",
-                    "--bind",
-                    f"127.0.0.1:{port}",
-                    "--workers",
-                    "2",
-                    "--threads",
-                    "4",
-                    "--timeout",
-                    "120",
-                    "--access-logfile",
-                    "-",
-                ],
-                cwd=ROOT,
-            )
-        )
+        children.append(child(web_argv(port), cwd=ROOT))
         wait_for_port(port, children[-1])
         url = f"http://127.0.0.1:{port}/"
         write_ready(
@@ -243,18 +223,41 @@ def main() -> int:
                 "dicom_port": dicom_port,
             },
         )
-        print(
-            f"\n  Chest X-ray pneumonia service: {url}\n"
-            f"  Log in as: {DEMO_USER} / {password}\n"
-            "  (the same password for north-reviewer, north-admin and the river-* users of the second clinic)\n"
-            f"  DICOM listener (C-STORE): AE title {dicom_ae}, port {dicom_port} (DICOM peers in /admin/)\n"
-            f"  Data folder: {data}   (Ctrl-C stops everything)\n",
-            flush=True,
-        )
+        print(banner(url, password, dicom_ae, dicom_port, data), flush=True)
         return supervise(children)
     finally:
         ready.unlink(missing_ok=True)
         stop(children)
+
+
+def web_argv(port: int) -> list[str]:
+    """gunicorn on the loopback interface: two processes of four threads, for one machine and a few people."""
+    return [
+        sys.executable,
+        "-m",
+        "gunicorn",
+        "xrayweb.wsgi",
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--timeout",
+        "120",
+        "--access-logfile",
+        "-",
+    ]
+
+
+def banner(url: str, password: str, dicom_ae: str, dicom_port: int, data: Path) -> str:
+    return (
+        f"\n  Chest X-ray pneumonia service: {url}\n"
+        f"  Log in as: {DEMO_USER} / {password}\n"
+        "  (the same password for north-reviewer, north-admin and the river-* users of the second clinic)\n"
+        f"  DICOM listener (C-STORE): AE title {dicom_ae}, port {dicom_port} (DICOM peers in /admin/)\n"
+        f"  Data folder: {data}   (Ctrl-C stops everything)\n"
+    )
 
 
 def supervise(children: list[subprocess.Popen[bytes]]) -> int:

@@ -1,4 +1,5 @@
-"""DICOM radiographs in: read, check, turn into 8-bit gray like any upload, and de-identify (no Django).
+"""DICOM radiographs in: read, check and turn into 8-bit gray like any upload (no Django; the stored copy is
+de-identified by worker.ml.deidentify).
 
 Pixels: compressed transfer syntaxes decode through pydicom's pylibjpeg plug-ins (JPEG baseline/extended/lossless,
 JPEG-LS, JPEG 2000, RLE). Then the Modality LUT (rescale slope/intercept), the VOI LUT or the first window from the
@@ -19,10 +20,9 @@ from typing import Any
 
 import numpy as np
 import pydicom
-from pydicom.dataset import Dataset, FileMetaDataset
+from pydicom.dataset import Dataset
 from pydicom.errors import InvalidDicomError
 from pydicom.pixels import apply_modality_lut
-from pydicom.uid import generate_uid
 
 from worker.ml.limits import MIN_CONTRAST
 from worker.ml.pixels import DecodedImage, ImageRejected, check_not_blank, check_size, chroma_of, window_to_uint8
@@ -263,169 +263,3 @@ def _window(values: np.ndarray, center: float, width: float) -> np.ndarray:
     width = max(width, 1.0)
     scaled = ((values - (center - 0.5)) / (width - 1.0) + 0.5) * 255.0 if width > 1 else (values > center) * 255.0
     return np.clip(np.rint(scaled), 0, 255).astype(np.uint8)
-
-
-# --- De-identification: PS3.15 Annex E, Basic Application Level Confidentiality Profile ---------------------------
-# Attributes the profile empties (Z: type 2, must stay present) rather than removes; every other identifying
-# attribute below is removed (X), every person name, date and time is removed or emptied, private tags are removed,
-# instance UIDs are replaced (U) by UIDs derived from the original and a salt (the same input, the same new UID).
-EMPTIED = frozenset(
-    {
-        "PatientName",
-        "PatientID",
-        "PatientBirthDate",
-        "PatientSex",
-        "StudyDate",
-        "StudyTime",
-        "AccessionNumber",
-        "ReferringPhysicianName",
-        "StudyID",
-        "ContentDate",
-        "ContentTime",
-    }
-)
-REMOVED = frozenset(
-    {
-        "PatientAge",
-        "PatientSize",
-        "PatientWeight",
-        "PatientAddress",
-        "PatientTelephoneNumbers",
-        "PatientMotherBirthName",
-        "OtherPatientIDs",
-        "OtherPatientIDsSequence",
-        "OtherPatientNames",
-        "PatientBirthName",
-        "PatientBirthTime",
-        "PatientComments",
-        "PatientInsurancePlanCodeSequence",
-        "MilitaryRank",
-        "BranchOfService",
-        "MedicalRecordLocator",
-        "EthnicGroup",
-        "Occupation",
-        "AdditionalPatientHistory",
-        "PregnancyStatus",
-        "SmokingStatus",
-        "MedicalAlerts",
-        "Allergies",
-        "CountryOfResidence",
-        "RegionOfResidence",
-        "PatientReligiousPreference",
-        "IssuerOfPatientID",
-        "InstitutionName",
-        "InstitutionAddress",
-        "InstitutionalDepartmentName",
-        "InstitutionCodeSequence",
-        "StationName",
-        "DeviceSerialNumber",
-        "DeviceUID",
-        "PlateID",
-        "DetectorID",
-        "GantryID",
-        "CassetteID",
-        "PerformedStationName",
-        "PerformedLocation",
-        "ScheduledStationName",
-        "ScheduledProcedureStepLocation",
-        "PerformedProcedureStepID",
-        "PerformedProcedureStepDescription",
-        "RequestedProcedureID",
-        "ScheduledProcedureStepID",
-        "RequestAttributesSequence",
-        "ReferencedPatientSequence",
-        "ReferencedStudySequence",
-        "ReferencedPerformedProcedureStepSequence",
-        "RequestingService",
-        "AdmissionID",
-        "AdmittingDiagnosesDescription",
-        "ImageComments",
-        "StudyComments",
-        "InterpretationText",
-        "TextComments",
-        "TextString",
-        "DerivationDescription",
-        "FrameComments",
-        "AcquisitionComments",
-        "ContrastBolusAgent",
-        "IdentifyingComments",
-        "ProtocolName",
-        "StudyDescription",
-        "SeriesDescription",
-        "AcquisitionDeviceProcessingDescription",
-        "ContentSequence",
-        "DigitalSignaturesSequence",
-        "OriginalAttributesSequence",
-        "ModifiedAttributesSequence",
-        "ReferringPhysicianAddress",
-        "ReferringPhysicianTelephoneNumbers",
-        "ReferringPhysicianIdentificationSequence",
-        "PhysiciansOfRecord",
-        "PerformingPhysicianName",
-        "NameOfPhysiciansReadingStudy",
-        "OperatorsName",
-        "RequestingPhysician",
-        "ScheduledPerformingPhysicianName",
-        "ResponsiblePerson",
-        "ResponsibleOrganization",
-        "CurrentPatientLocation",
-        "PatientState",
-        "ServiceEpisodeID",
-        "VisitComments",
-        "SoftwareVersions",
-        "TimezoneOffsetFromUTC",
-        "DataSetTrailingPadding",
-    }
-)
-KEPT_UIDS = frozenset(
-    {"TransferSyntaxUID", "ImplementationClassUID", "CodingSchemeUID", "PrivateInformationCreatorUID"}
-)
-DEIDENTIFICATION_METHOD = "PS3.15 E.1 Basic Profile"
-
-
-def deidentify(ds: Dataset, salt: str) -> bytes:
-    """A de-identified Part 10 copy of ds (ds itself is left as it was): the Basic Profile as above, with the
-    pixel data untouched (burned-in text, if any, stays: see the README)."""
-    clean = pydicom.dcmread(io.BytesIO(_to_bytes(ds)))
-    clean.remove_private_tags()
-    clean.walk(lambda dataset, elem: _clean_element(dataset, elem, salt))
-    for keyword in ("PatientIdentityRemoved", "DeidentificationMethod"):
-        clean.pop(keyword, None)
-    clean.PatientIdentityRemoved = "YES"
-    clean.DeidentificationMethod = DEIDENTIFICATION_METHOD
-    code = Dataset()
-    code.CodeValue, code.CodingSchemeDesignator, code.CodeMeaning = (
-        "113100",
-        "DCM",
-        "Basic Application Confidentiality Profile",
-    )
-    clean.DeidentificationMethodCodeSequence = [code]
-    clean.file_meta.MediaStorageSOPInstanceUID = clean.SOPInstanceUID
-    clean.file_meta.pop("SourceApplicationEntityTitle", None)
-    clean.BurnedInAnnotation = ds.get("BurnedInAnnotation", "NO") or "NO"
-    return _to_bytes(clean)
-
-
-def _clean_element(dataset: Dataset, elem: Any, salt: str) -> None:
-    keyword = elem.keyword
-    if keyword in EMPTIED:
-        elem.value = None
-    elif keyword in REMOVED or ((elem.tag.group & 0xFF00) in (0x5000, 0x6000) and elem.tag.element == 0x3000):
-        del dataset[elem.tag]  # listed, or overlay/curve data (60xx,3000) which can carry burned-in text
-    elif elem.VR in ("PN", "DA", "DT", "TM") and keyword not in EMPTIED:
-        del dataset[elem.tag]
-    elif elem.VR == "UI" and keyword not in KEPT_UIDS and not keyword.endswith("ClassUID") and elem.value:
-        elem.value = new_uid(str(elem.value), salt)
-
-
-def new_uid(uid: str, salt: str) -> str:
-    """The replacement of one instance UID: the same original and salt always give the same new UID."""
-    return str(generate_uid(entropy_srcs=[salt, uid]))
-
-
-def _to_bytes(ds: Dataset) -> bytes:
-    buf = io.BytesIO()
-    if not getattr(ds, "file_meta", None):
-        ds.file_meta = FileMetaDataset()
-    ds.save_as(buf, enforce_file_format=True)
-    return buf.getvalue()

@@ -25,6 +25,26 @@ from worker.ml.spec import INPUT_SIZE, INTENDED_POPULATION, LABELS, sha256_file
 TARGET_SENSITIVITY = 0.97
 GATE_PERCENTILE = 99.5  # of held-out radiographs' distances: a false-rejection budget of about 0.5 %
 CAM_SCALE_PERCENTILE = 90  # a PNEUMONIA map reaches full strength at this percentile of validation peaks
+# What the card says in words about the model's output, its map, its input and its use.
+OUTPUT_RULE = "one logit; P(pneumonia) = sigmoid(logit / temperature); PNEUMONIA when P >= threshold"
+HEATMAP_RULE = (
+    "PNEUMONIA call: Grad-CAM of the logit over every member's last 14x14 block, positive part, "
+    f"divided by cam_scale (the {CAM_SCALE_PERCENTILE}th percentile of validation peaks) and clipped to 1: "
+    "the same colour is the same evidence in every study. NORMAL call: no map (no focal evidence)."
+)
+PREPROCESSING = (
+    "decode JPEG/PNG (EXIF orientation, any bit depth; 16-bit windowed on 0.5-99.5 "
+    f"percentiles) -> grayscale -> area resize to {INPUT_SIZE}x{INPUT_SIZE} -> the four 20 % corner squares set "
+    "to the image's median grey (they hold markers and text, not lung) -> uint8 grey levels"
+)
+DATA = (
+    "Kermany et al. 2018 pediatric chest X-ray (Guangzhou Women and Children's Medical Center), "
+    "training split only, 224x224. The standard 624-image test split was never used."
+)
+INTENDED_USE = (
+    "Decision support for pediatric chest radiographs (patients aged 1-5, one hospital). "
+    "Supports and does not replace a clinician. Not validated for adults, lateral views, CT or other hospitals."
+)
 
 
 def load_members(runs: Path, names: list[str]) -> list[Any]:
@@ -168,7 +188,7 @@ def fit_polarity(x_train: np.ndarray, radiographs: np.ndarray, out: Path) -> dic
     }
 
 
-def main(argv: list[str] | None = None) -> None:
+def arguments(argv: list[str] | None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--data", type=Path, required=True)
     p.add_argument("--runs", type=Path, required=True)
@@ -178,7 +198,43 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--target-sensitivity", type=float, default=TARGET_SENSITIVITY)
     p.add_argument("--stride", type=int, default=1, help="keep every n-th training image (a quick smoke run)")
     p.add_argument("--gate-only", action="store_true", help="refit only the gate and polarity of a packaged OUT")
-    args = p.parse_args(argv)
+    return p.parse_args(argv)
+
+
+def official_val(cam: Any, folder: Path, threshold: float, temperature: float) -> dict[str, Any]:
+    """The 16 images of the official validation folder, scored once: the report, the files, the probabilities."""
+    items = data.list_folder(folder)
+    images, _ = data.load_inputs(items)
+    labels = np.array([i.label for i in items])
+    probs = calibration.probabilities(logits_of(cam, images), temperature)
+    return {
+        **report(probs, labels, threshold),
+        "files": [i.path.name for i in items],
+        "probabilities": [round(float(v), 5) for v in probs],
+    }
+
+
+def score_folds(
+    runs: Path, chosen: list[str], raw: np.ndarray, y: np.ndarray, names: list[str]
+) -> tuple[dict[str, Any], dict[str, list[Any]]]:
+    """Each fold's chosen members, loaded, and their scores on that fold's validation images."""
+    folds, members_by_fold = {}, {}
+    for name in splits.FOLDS:
+        split = splits.fold(name, names, y.tolist())
+        members_by_fold[name] = load_members(runs, [m for m in chosen if m.startswith(f"{name}_")])
+        folds[name] = score_fold(name, members_by_fold[name], raw[split.validation], y[split.validation])
+    return folds, members_by_fold
+
+
+def plot_validation(honest: dict[str, Any], out: Path) -> None:
+    """The honest validation's ROC and reliability plots; its probabilities and labels leave `honest` here."""
+    probs, yv = honest.pop("_probs"), honest.pop("_y")
+    metrics.plot_roc(probs, yv, honest["threshold"], out / "validation_roc.png")
+    metrics.plot_reliability(probs, yv, out / "validation_reliability.png")
+
+
+def main(argv: list[str] | None = None) -> None:
+    args = arguments(argv)
 
     from worker.ml import model
 
@@ -192,11 +248,7 @@ def main(argv: list[str] | None = None) -> None:
         refit_side_files(args.out, raw, x, y, names)
         return
     chosen = args.members.split(",")
-    folds, members_by_fold = {}, {}
-    for name in splits.FOLDS:
-        split = splits.fold(name, names, y.tolist())
-        members_by_fold[name] = load_members(args.runs, [m for m in chosen if m.startswith(f"{name}_")])
-        folds[name] = score_fold(name, members_by_fold[name], raw[split.validation], y[split.validation])
+    folds, members_by_fold = score_folds(args.runs, chosen, raw, y, names)
     honest = honest_validation(folds, args.target_sensitivity)
     print(json.dumps({k: v for k, v in honest.items() if not k.startswith("_")}, indent=1), flush=True)
 
@@ -205,18 +257,11 @@ def main(argv: list[str] | None = None) -> None:
     members = [m for name in splits.FOLDS for m in members_by_fold[name]]
     net, cam = analysed(members, model.CAM_LAYER)
     net.save(out / "model.keras")
-    probs, yv = honest.pop("_probs"), honest.pop("_y")
-    metrics.plot_roc(probs, yv, honest["threshold"], out / "validation_roc.png")
-    metrics.plot_reliability(probs, yv, out / "validation_reliability.png")
-
-    def feats_of(images: np.ndarray) -> np.ndarray:
-        return cam.batch(images)[2]
+    plot_validation(honest, out)
 
     polarity_x, radiographs = side_data(raw, x, y, names)
-    official_items = data.list_folder(args.data / "val")
-    official_x, _ = data.load_inputs(official_items)
-    official_y = np.array([i.label for i in official_items])
-    official_p = calibration.probabilities(logits_of(cam, official_x), honest["temperature"])
+    official = official_val(cam, args.data / "val", honest["threshold"], honest["temperature"])
+    training_log = args.runs / "training.json"
     card = {
         "version": args.version,
         "weights_file": "model.keras",
@@ -227,33 +272,21 @@ def main(argv: list[str] | None = None) -> None:
         "feature_layers": model.member_layers(len(members), model.FEATURES_LAYER),
         "input_size": INPUT_SIZE,
         "labels": list(LABELS),
-        "output": "one logit; P(pneumonia) = sigmoid(logit / temperature); PNEUMONIA when P >= threshold",
+        "output": OUTPUT_RULE,
         "temperature": honest["temperature"],
         "threshold": honest["threshold"],
         "target_sensitivity": args.target_sensitivity,
         "cam_scale": honest["cam_scale"],
-        "heatmap_rule": "PNEUMONIA call: Grad-CAM of the logit over every member's last 14x14 block, positive part, "
-        f"divided by cam_scale (the {CAM_SCALE_PERCENTILE}th percentile of validation peaks) and clipped to 1: "
-        "the same colour is the same evidence in every study. NORMAL call: no map (no focal evidence).",
+        "heatmap_rule": HEATMAP_RULE,
         "intended_population": INTENDED_POPULATION,
-        "preprocessing": "decode JPEG/PNG (EXIF orientation, any bit depth; 16-bit windowed on 0.5-99.5 "
-        f"percentiles) -> grayscale -> area resize to {INPUT_SIZE}x{INPUT_SIZE} -> the four 20 % corner squares set "
-        "to the image's median grey (they hold markers and text, not lung) -> uint8 grey levels",
+        "preprocessing": PREPROCESSING,
         "honest_validation": honest,
-        "official_val_16": {
-            **report(official_p, official_y, honest["threshold"]),
-            "files": [i.path.name for i in official_items],
-            "probabilities": [round(float(v), 5) for v in official_p],
-        },
-        "gate": fit_gate(net, feats_of, x, radiographs, out),
+        "official_val_16": official,
+        "gate": fit_gate(net, lambda images: cam.batch(images)[2], x, radiographs, out),
         "polarity": fit_polarity(polarity_x, radiographs, out),
-        "training": json.loads((args.runs / "training.json").read_text())
-        if (args.runs / "training.json").exists()
-        else {},
-        "data": "Kermany et al. 2018 pediatric chest X-ray (Guangzhou Women and Children's Medical Center), "
-        "training split only, 224x224. The standard 624-image test split was never used.",
-        "intended_use": "Decision support for pediatric chest radiographs (patients aged 1-5, one hospital). "
-        "Supports and does not replace a clinician. Not validated for adults, lateral views, CT or other hospitals.",
+        "training": json.loads(training_log.read_text()) if training_log.exists() else {},
+        "data": DATA,
+        "intended_use": INTENDED_USE,
         "packaged_seconds": round(time.time() - start),
     }
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
