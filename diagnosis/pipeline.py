@@ -26,7 +26,7 @@ from django.conf import settings
 from django.db import DatabaseError
 
 from diagnosis import batching, dispatch, jobs, pacs, predictor, result_files
-from diagnosis.models import InferenceJob, JobPriority
+from diagnosis.models import InferenceJob, JobPriority, OperatingPoint
 from diagnosis.pipeline_steps import (
     Judging,
     Read,
@@ -38,6 +38,9 @@ from diagnosis.pipeline_steps import (
     each_alone,
     read_and_prepare,
 )
+from diagnosis.site import card as model_card
+from diagnosis.site import operating_points, verification
+from worker.ml.operating_point import OperatingPoint as Point
 from worker.ml.prediction import Prepared
 from worker.ml.preprocessing import ImageRejected
 
@@ -84,6 +87,12 @@ def run_batches(job_ids: Sequence[int], worker: str) -> str:
     return first or f"{run.batches} batch(es) of up to {size}: {done} of {len(run.ended)} done"
 
 
+def _unzip(
+    items: list[tuple[Prepared | Exception, OperatingPoint | None]],
+) -> tuple[list[Prepared | Exception], list[Point | None]]:
+    return [item for item, _ in items], [row.point() if row is not None else None for _, row in items]
+
+
 def _waited_for(batch: Sequence[InferenceJob]) -> bool:
     """Whether someone waits at the screen for a study of the batch (an interactive job)."""
     return any(job.priority == JobPriority.INTERACTIVE for job in batch)
@@ -112,6 +121,7 @@ class BatchRun:
         self.next_reading: _Stage[Read] | None = None
         self.drawing: _Stage[tuple[Refused, Stored]] | None = None
         self.reading: _Stage[Read] | None = None
+        self.points: dict[int, OperatingPoint | None] = {}  # each judged job's clinic point (None: the card's)
 
     def next_round(self) -> None:
         """Judge the batch read, record the one drawn before, queue the judged one's drawing, and make the next
@@ -242,9 +252,15 @@ class BatchRun:
             self.ended[job.pk] = "retry"
 
     def run_model(self, ready: list[tuple[InferenceJob, Prepared | Exception]]) -> Judging:
-        """One compiled pass of the model over the prepared images of the batch."""
+        """One compiled pass of the model over the prepared images of the batch, each at its clinic's operating
+        point in force for this model (none adopted: the card's)."""
         model = predictor.get_predictor()
-        outcomes = each_alone(model.judge_prepared, [outcome for _, outcome in ready])
+        clinics = {job.study.clinic_id for job, _ in ready}
+        in_force = operating_points.points_for(clinics, model_card.model_version())
+        for job, _ in ready:
+            self.points[job.pk] = in_force.get(job.study.clinic_id)
+        inputs = [(outcome, self.points[job.pk]) for job, outcome in ready]
+        outcomes = each_alone(lambda items: model.judge_prepared(*_unzip(items)), inputs)
         return [(job, outcome) for (job, _), outcome in zip(ready, outcomes, strict=True)]
 
     def record(self, drawing: _Stage[tuple[Refused, Stored]]) -> None:
@@ -261,9 +277,12 @@ class BatchRun:
         except BaseException:
             result_files.remove_files([result for _, _, result in stored])
             raise
+        for job, _, result in stored:
+            result.operating_point = self.points.get(job.pk)
+        verification.draw([(job, result) for job, _, result in stored])
         done = [(job, prediction) for job, prediction, _ in stored]
-        for (job, _), result in zip(done, jobs.record_stored(done, [r for _, _, r in stored]), strict=True):
-            self.ended[job.pk] = "done" if result is not None else "skipped: already final"
+        for (job, _), kept in zip(done, jobs.record_stored(done, [r for _, _, r in stored]), strict=True):
+            self.ended[job.pk] = "done" if kept is not None else "skipped: already final"
         # DICOM studies from a peer that takes results: send them back
         pacs.schedule_many([job.study_id for job, _ in done if self.ended[job.pk] == "done"])
 

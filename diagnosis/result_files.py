@@ -17,7 +17,7 @@ from typing import TypeVar
 from django.conf import settings
 from django.core.files.base import ContentFile
 
-from diagnosis.models import InferenceJob, Result
+from diagnosis.models import RESULT_FILE_FIELDS, InferenceJob, Result
 from worker.ml import working
 from worker.ml.prediction import Prediction
 from worker.ml.working import WorkingCopy
@@ -97,6 +97,7 @@ def unsaved_result(job: InferenceJob, prediction: Prediction) -> Result:
         threshold=prediction.threshold,
         model_version=prediction.model_version,
         inference_ms=prediction.inference_ms,
+        logit=prediction.logit,
     )
     # Names of their own: two runs of one job (a re-sent message) never write, nor later remove, the same file,
     # even on object storage, where "does it exist, then write" is not atomic.
@@ -114,7 +115,7 @@ def remove_files(results: Sequence[Result]) -> None:
     """The heatmap and overlay files of results whose rows are not saved; one that cannot be removed is logged and
     the others are still removed (whatever error led here is the one that matters)."""
     for result in results:
-        for file in (result.heatmap, result.overlay):
+        for file in (getattr(result, name) for name in RESULT_FILE_FIELDS):
             try:
                 file.delete(save=False)
             except Exception:

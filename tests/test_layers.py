@@ -53,6 +53,7 @@ APP_LAYERS = (
         "diagnosis.housekeeping",
         "diagnosis.pacs",
         "diagnosis.pacs_documents",
+        "diagnosis.site",
     ),
 )
 # The app's interfaces, above every layer: pages, API, tasks, commands, admin, middleware, signal receivers, wiring.

@@ -308,6 +308,10 @@ DICOM_SEND_TIMEOUT = env_int("DICOM_SEND_TIMEOUT", 30, minimum=1)
 MODEL_DIR = Path(os.environ.get("MODEL_DIR") or DEFAULT_MODEL_DIR)
 if not (MODEL_DIR / "card.json").is_file():
     raise ImproperlyConfigured(f"MODEL_DIR={str(MODEL_DIR)!r} holds no card.json (the model card)")
+# Going live at a site: the share of each call (NORMAL and PNEUMONIA apart) drawn at random into a clinic's
+# verification sample when its result is recorded, unless the clinic's site settings say otherwise.
+VERIFICATION_SAMPLE_PERCENT = env_int("VERIFICATION_SAMPLE_PERCENT", 10, minimum=0, maximum=100)
+VERIFICATION_SAMPLE_RATE = VERIFICATION_SAMPLE_PERCENT / 100
 
 # Celery: Redis is the broker only; the database is the record of every job.
 REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss"))
@@ -323,7 +327,7 @@ INFERENCE_THREADS = env_int("INFERENCE_THREADS", 1, minimum=1, maximum=64)
 # draws and stores the one before (diagnosis.tasks). 0: one batch a task, drawn after it is judged.
 # At most a minute: the other tasks of the queue wait behind it.
 INFERENCE_DRAIN_SECONDS = env_int("INFERENCE_DRAIN_SECONDS", 10, minimum=0, maximum=60)
-# Threads that read a batch's images from storage and write its results' files (diagnosis.jobs.storage_map). Object
+# Threads that read a batch's images from storage and write its results' files (diagnosis.result_files.storage_map). Object
 # storage answers each call in tens of milliseconds: a GPU batch of 128 read and written one file at a time would
 # wait seconds for it. On a local disk one thread is right (the calls take microseconds).
 STORAGE_THREADS = env_int("STORAGE_THREADS", 16 if S3_BUCKET else 1, minimum=1, maximum=64)

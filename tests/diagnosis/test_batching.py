@@ -119,9 +119,9 @@ class _CountingPredictor:
     def prepare_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
         return list(self.real.prepare_batch(datas, max_pixels))
 
-    def judge_prepared(self, prepared: list[Any]) -> list[Any]:
+    def judge_prepared(self, prepared: list[Any], points: Any = None) -> list[Any]:
         self.calls.append(len(prepared))
-        return list(self.real.judge_prepared(prepared))
+        return list(self.real.judge_prepared(prepared, points))
 
     def draw(self, judged: list[Any]) -> list[Any]:
         return list(self.real.draw(judged))
@@ -181,7 +181,7 @@ def test_a_failing_batch_pass_falls_back_to_one_by_one(alice: User, monkeypatch:
         def prepare_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
             return datas
 
-        def judge_prepared(self, datas: list[bytes]) -> list[Any]:
+        def judge_prepared(self, datas: list[bytes], points: Any = None) -> list[Any]:
             if len(datas) > 1 or datas[0] == poison:
                 raise RuntimeError("boom")
             return [factories.prediction()]
@@ -291,7 +291,7 @@ class _Recorder:
     def prepare_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
         return datas
 
-    def judge_prepared(self, datas: list[bytes]) -> list[Any]:
+    def judge_prepared(self, datas: list[bytes], points: Any = None) -> list[Any]:
         self.events.append(f"judge {len(datas)}")
         if len(self.events) > 1 and self.overlap is not None:
             self.overlap.set()
@@ -311,7 +311,7 @@ def _second_pass_overruns(monkeypatch: Any) -> None:
     recorder = _Recorder()
     real_judge = recorder.judge_prepared
 
-    def second_overruns(datas: list[bytes]) -> list[Any]:
+    def second_overruns(datas: list[bytes], points: Any = None) -> list[Any]:
         if recorder.events:
             raise SoftTimeLimitExceeded()
         return real_judge(datas)
@@ -371,7 +371,7 @@ def test_a_batch_someone_waits_for_is_recorded_before_the_next_is_judged(
     done_when_judging: list[int] = []
     real_judge = recorder.judge_prepared
 
-    def judge(datas: list[bytes]) -> list[Any]:
+    def judge(datas: list[bytes], points: Any = None) -> list[Any]:
         done_when_judging.append(InferenceJob.objects.filter(status=JobStatus.DONE).count())
         return real_judge(datas)
 
@@ -480,7 +480,9 @@ def test_files_drawn_for_a_batch_that_cannot_be_recorded_are_removed(
     studies = [factories.study(alice) for _ in range(2)]
     recorder = _Recorder()
     real_judge = recorder.judge_prepared
-    monkeypatch.setattr(recorder, "judge_prepared", lambda ds: [real_judge(ds)[0], ImageRejected("not a chest")])
+    monkeypatch.setattr(
+        recorder, "judge_prepared", lambda ds, points=None: [real_judge(ds)[0], ImageRejected("not a chest")]
+    )
     monkeypatch.setattr(predictor, "get_predictor", lambda: recorder)
 
     def locked(job_id: int, reason: str) -> bool:

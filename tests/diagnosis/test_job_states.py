@@ -188,7 +188,7 @@ class _Predictor:
     def prepare_batch(self, datas: list[bytes], max_pixels: int) -> list[Any]:
         return datas
 
-    def judge_prepared(self, datas: list[bytes]) -> list[Any]:
+    def judge_prepared(self, datas: list[bytes], points: Any = None) -> list[Any]:
         return [self.predict(data, 0) for data in datas]
 
     def draw(self, judged: list[Any]) -> list[Any]:

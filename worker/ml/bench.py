@@ -200,7 +200,7 @@ def _model_and_gate(predictor: Predictor, prepared: list[Prepared]) -> tuple[flo
 
 
 def pipelined(predictor: Predictor, batches: list[list[Any]], prepare: Prepare, title: str, quiet: bool = False) -> int:
-    """The worker's loop without the database and files (diagnosis.tasks._run_batch): while the model judges
+    """The worker's loop without the database and files (diagnosis.pipeline): while the model judges
     batch k, one helper thread draws batch k-1 and then prepares batch k+1. Prints images/s and returns how many
     were judged."""
     start = time.perf_counter()
