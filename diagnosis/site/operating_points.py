@@ -105,7 +105,7 @@ def standing(clinic: Clinic, target_sensitivity: float | None = None) -> Standin
 
 def _propose(truth: GroundTruth, target: float) -> tuple[site.Proposal | None, str]:
     try:
-        proposal = site.propose(truth.logits, truth.labels, target, truth.weights if truth.weighted else None)
+        proposal = site.propose(truth.logits, truth.labels, target, weights=truth.weights if truth.weighted else None)
     except ValueError as exc:
         return None, f"Nothing to propose yet: {exc}."
     if not proposal.enough:

@@ -24,12 +24,15 @@ FOLDS = 5  # cross-fitting folds for a proposal's expected figures
 PLATT_L2 = 1e-2  # the L2 penalty on (a, b): keeps perfectly separable data finite, negligible otherwise
 ROC_POINTS = 100  # the most ROC points returned for drawing
 RELIABILITY_BINS = 10
+MAX_AIM = 0.995  # the margin never aims the threshold above this sensitivity
 
 PROPOSAL_RULE = (
     "From this site's own labelled studies (at least 50 of each class; fewer is shown as not enough), the "
     "probability is recalibrated with a Platt map P = sigmoid(a x logit + b), fitted by maximum likelihood with a "
-    "tiny penalty on a and b, and the proposed threshold is the highest recalibrated probability at which at "
-    "least the target share of the site's pneumonia cases is still called PNEUMONIA. The sensitivity, specificity "
+    "tiny penalty on a and b, and the proposed threshold is the highest recalibrated probability at which the "
+    "site's pneumonia cases are still called PNEUMONIA at the target sensitivity plus one standard error of it "
+    "(sqrt(t(1 - t)/n) for n local pneumonia cases, at most 0.995): the margin makes the target hold on the next "
+    "patients, not only on the studies it was fitted on. The sensitivity, specificity "
     "and calibration error it expects are cross-fitted so they are not optimistic: five times, the map and the "
     "threshold are fitted on four fifths of the studies (each class split at random) and judged on the remaining "
     "fifth; the pooled held-out figures are shown with 95 % Wilson intervals."
@@ -257,13 +260,20 @@ class Proposal:
         return asdict(self)
 
 
+def aimed_sensitivity(target: float, n_positive: int) -> float:
+    """The sensitivity the threshold is fitted for: the target plus one standard error of a proportion at the
+    target over the sample's positives (small samples aim higher), at most MAX_AIM."""
+    return min(MAX_AIM, target + math.sqrt(target * (1.0 - target) / max(1, n_positive)))
+
+
 def fit_point(
     logits: np.ndarray, labels: np.ndarray, target: float, weights: np.ndarray | None = None
 ) -> tuple[Platt, float]:
     """The rule on one sample: the Platt map, then the highest threshold on its probabilities whose (weighted)
-    sensitivity on the sample's positives is still >= target."""
+    sensitivity on the sample's positives is still >= the aimed sensitivity (aimed_sensitivity)."""
     platt = fit_platt(logits, labels, weights)
-    return platt, calibration.threshold_for_sensitivity(platt.probabilities(logits), labels, target, weights)
+    aim = max(target, aimed_sensitivity(target, int(labels.sum())))
+    return platt, calibration.threshold_for_sensitivity(platt.probabilities(logits), labels, aim, weights)
 
 
 def stratified_folds(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
@@ -277,7 +287,7 @@ def stratified_folds(labels: np.ndarray, k: int, seed: int = 0) -> np.ndarray:
 
 
 def cross_fitted(
-    logits: np.ndarray, labels: np.ndarray, target: float, weights: np.ndarray, k: int, seed: int = 0
+    logits: np.ndarray, labels: np.ndarray, target: float, *, weights: np.ndarray, k: int, seed: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
     """Each study judged by the rule fitted without its fold -> ((n,) held-out recalibrated probability,
     (n,) held-out PNEUMONIA call). k must not exceed the smaller class's count."""
@@ -296,6 +306,7 @@ def propose(
     logits: np.ndarray,
     labels: np.ndarray,
     target_sensitivity: float,
+    *,
     weights: np.ndarray | None = None,
     minimum_per_class: int = MIN_PER_CLASS,
     folds: int = FOLDS,
@@ -314,7 +325,7 @@ def propose(
         )
     platt, threshold = fit_point(z, y, target_sensitivity, w)
     k = min(folds, n_positive, n_negative)
-    held_probs, held_called = cross_fitted(z, y, target_sensitivity, w, k, seed)
+    held_probs, held_called = cross_fitted(z, y, target_sensitivity, weights=w, k=k, seed=seed)
     positive = y == 1
     return Proposal(
         threshold=threshold,

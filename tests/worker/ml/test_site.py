@@ -125,15 +125,22 @@ def _site_logits(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarr
     return rng.normal(np.where(labels == 1, 5.0, 1.5), 1.0), labels
 
 
-def test_proposal_threshold_is_the_highest_meeting_the_target() -> None:
+def test_proposal_threshold_is_the_highest_meeting_the_target_with_its_margin() -> None:
     z, y = _site_logits(np.random.default_rng(2), 60)
+    aim = site.aimed_sensitivity(0.95, 60)
+    assert aim == pytest.approx(0.95 + (0.95 * 0.05 / 60) ** 0.5)
     proposal = site.propose(z, y, 0.95)
     p = site.apply(z, proposal)
     positives = np.sort(p[y == 1])
-    assert np.mean(positives >= proposal.threshold) >= 0.95
+    assert np.mean(positives >= proposal.threshold) >= aim
     higher = positives[positives > proposal.threshold][0]
-    assert np.mean(positives >= higher) < 0.95
+    assert np.mean(positives >= higher) < aim
     assert proposal.threshold in positives
+
+
+def test_the_margin_shrinks_with_the_evidence_and_is_capped() -> None:
+    assert site.aimed_sensitivity(0.95, 50) > site.aimed_sensitivity(0.95, 500) > 0.95
+    assert site.aimed_sensitivity(0.99, 5) == site.MAX_AIM
 
 
 def test_proposal_says_when_there_are_too_few() -> None:
@@ -146,17 +153,18 @@ def test_proposal_says_when_there_are_too_few() -> None:
 
 
 def test_proposal_expectations_are_cross_fitted() -> None:
-    """In-sample, the rule meets the target by construction; held out, it often does not. The expectations are
-    the held-out ones: below the target on some seeds, and equal to cross_fitted's pooled figures."""
-    held_out = []
+    """In-sample, the rule meets its aim by construction; held out, it does not always. The expectations are the
+    held-out ones: not the in-sample figures, and equal to cross_fitted's pooled figures."""
+    held_out, in_samples = [], []
     for seed in range(10):
         z, y = _site_logits(np.random.default_rng(seed), 60)
         proposal = site.propose(z, y, 0.95, seed=seed)
         in_sample = site.performance(site.apply(z, proposal), y, proposal.threshold)
-        assert in_sample.sensitivity.value >= 0.95
-        held_out.append(proposal.expected_sensitivity.value)
-    assert min(held_out) < 0.95
-    probs, called = site.cross_fitted(z, y, 0.95, np.ones(y.size), site.FOLDS, seed=9)
+        assert in_sample.sensitivity.value >= site.aimed_sensitivity(0.95, 60)
+        held_out.append((proposal.expected_sensitivity.value, proposal.expected_specificity.value))
+        in_samples.append((in_sample.sensitivity.value, in_sample.specificity.value))
+    assert sum(h != i for h, i in zip(held_out, in_samples, strict=True)) >= 5
+    probs, called = site.cross_fitted(z, y, 0.95, weights=np.ones(y.size), k=site.FOLDS, seed=9)
     assert proposal.expected_sensitivity.value == pytest.approx(called[y == 1].mean())
     assert proposal.expected_specificity.value == pytest.approx(1 - called[y == 0].mean())
     assert proposal.expected_ece == pytest.approx(metrics.expected_calibration_error(probs, y))
@@ -167,9 +175,9 @@ def test_proposal_expectations_are_cross_fitted() -> None:
 
 def test_a_simulated_site_regains_specificity_and_calibration() -> None:
     """Issue 26's acceptance on synthetic logits: the shipped point fails the site's healthy children; a proposal
-    on a random 40 % restores specificity and calibration on the other 60 %. (Seeded: over 300 such draws the
-    held-out sensitivity averages 0.947 and falls below 0.93 in a quarter of them; the rule aims at the target,
-    it does not guarantee it.)"""
+    on a random 40 % restores specificity and calibration on the other 60 %. (Seeded. Over 300 such draws of the
+    external split's size, 234 normals and 390 pneumonia, the held-out sensitivity averaged 0.963 and fell below
+    0.93 in 5 % of them with the rule's margin, and in 24 % without it.)"""
     rng = np.random.default_rng(6)
     z, y = _site_logits(rng, 400)
     shipped = site.performance(calibration.probabilities(z, TEMPERATURE), y, SHIPPED_THRESHOLD)
