@@ -6,7 +6,7 @@ from typing import Any
 import yaml
 from django.conf import settings as django_settings
 
-from tests.test_settings import variables_read
+from tests.test_settings import settings_source, variables_read
 
 ROOT = Path(__file__).resolve().parents[1]
 APP_SERVICES = ("migrate", "web", "inference", "maintenance", "flower")
@@ -20,7 +20,7 @@ def compose() -> dict[str, Any]:
 
 def test_every_variable_settings_read_is_passed_to_the_app() -> None:
     passed = set(compose()["x-app-env"])
-    read = variables_read((ROOT / "xrayweb" / "settings.py").read_text())
+    read = variables_read(settings_source())
     assert read - NOT_FOR_PRODUCTION - passed == set()
     assert not NOT_FOR_PRODUCTION & passed
 

@@ -69,6 +69,12 @@ def variables_read(source: str) -> set[str]:
     return set(re.findall(r'(?:os\.environ\.get|env_\w+)\(\s*"([A-Z0-9_]+)"', source))
 
 
+def settings_source() -> str:
+    """The source of settings and of the modules it assembles (xrayweb.conf)."""
+    paths = [ROOT / "xrayweb" / "settings.py", *sorted((ROOT / "xrayweb" / "conf").glob("*.py"))]
+    return "\n".join(path.read_text() for path in paths)
+
+
 def test_every_variable_settings_and_the_launcher_read_is_in_the_readme_table() -> None:
     table = {
         name
@@ -76,7 +82,7 @@ def test_every_variable_settings_and_the_launcher_read_is_in_the_readme_table() 
         if line.startswith("| `")
         for name in re.findall(r"`([A-Z0-9_]+)`", line.split("|")[1])
     }
-    read = variables_read((ROOT / "xrayweb" / "settings.py").read_text())
+    read = variables_read(settings_source())
     read |= variables_read((ROOT / "xrayweb" / "launch.py").read_text()) | {"XRAY_DATA_DIR"}  # paths.data_dir
     assert {"TZ_NAME", "LOG_LEVEL", "API_THROTTLE_RATE", "DJANGO_INSECURE_DEV_KEY", "DEMO_PASSWORD"} <= read
     assert read - table == set()
@@ -125,3 +131,11 @@ def test_the_inference_time_limit_grows_with_the_batch_and_the_sweeper_waits_pas
         60 + 3 * 511 + 60,
     ]
     assert _time_limits(RUNNING_STALE_SECONDS="900") == [223, 900]
+
+
+def test_the_settings_modules_read_the_environment_through_the_helpers() -> None:
+    """xrayweb.env is where a variable is read and checked; settings itself reads os.environ for the data folder
+    only (paths.data_dir, shared with the launcher)."""
+    for path in (ROOT / "xrayweb" / "conf").glob("*.py"):
+        assert "os.environ" not in path.read_text(), path
+    assert re.findall(r"os\.environ\S*", (ROOT / "xrayweb" / "settings.py").read_text()) == ["os.environ)"]
