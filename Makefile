@@ -55,10 +55,10 @@ lint: install-dev
 	$(BIN)/ruff format --check .
 	DJANGO_SECRET_KEY=lint $(BIN)/mypy .
 
-# Issue 12: every throughput figure from one run, batched against the per-image path (about 90 seconds on
-# 2 cores; BENCH_ARGS=--quick for about 1 minute).
+# Every throughput figure from one run, batched against the per-image path in the same run, since this machine's
+# speed drifts (about two minutes on 2 cores; BENCH_ARGS=--quick for about 1 minute).
 bench: install
-	$(BIN)/python -m xrayweb.bench $(BENCH_ARGS)
+	$(BIN)/python -m tools.bench.services $(BENCH_ARGS)
 
 # Re-resolve the locks from requirements.txt and requirements-dev.txt (needs the package index). The GPU worker's
 # lock swaps tensorflow-cpu for Keras 3 on JAX with CUDA (jax[cuda12] brings the CUDA libraries; no TensorFlow).

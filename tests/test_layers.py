@@ -1,7 +1,8 @@
 """The import graph runs one way: read from the source (every import statement, lazy ones included).
 
-    xrayweb (project: settings, launcher, bench)  ->  diagnosis (the Django app)  ->  worker (Django-free library)
-                                  \\-> xrayclient (REST client, requests only) <-/
+    xrayweb (project: settings, launcher)  ->  diagnosis (the Django app)  ->  worker (Django-free library)
+                           \\-> xrayclient (REST client, requests only) <-/
+    tools (benchmarks, simulations: not shipped) may import any of them; none of them imports tools.
 
 Inside the app, interfaces (pages, API, tasks, commands) call services, services use models, never back up; every
 app module is named below as one or the other. Between modules, the graph has no cycle at all.
@@ -19,12 +20,13 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGES = ("worker", "diagnosis", "xrayweb", "xrayclient")
+PACKAGES = ("worker", "diagnosis", "xrayweb", "xrayclient", "tools")
 # What each package may not import (top-level names or dotted prefixes).
 FORBIDDEN = {
-    "worker": ("django", "rest_framework", "celery", "diagnosis", "xrayweb", "xrayclient"),
-    "xrayclient": ("django", "rest_framework", "celery", "diagnosis", "xrayweb", "worker"),
-    "diagnosis": ("xrayweb",),
+    "worker": ("django", "rest_framework", "celery", "diagnosis", "xrayweb", "xrayclient", "tools"),
+    "xrayclient": ("django", "rest_framework", "celery", "diagnosis", "xrayweb", "worker", "tools"),
+    "diagnosis": ("xrayweb", "tools"),
+    "xrayweb": ("tools",),
 }
 # Layers inside the app, lowest first: a module may import its own layer or lower ones, never a higher one.
 APP_LAYERS = (

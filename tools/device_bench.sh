@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# Issue 12's GPU measurement, for a session lent the device (an H100 or H200 with JAX and CUDA, Python 3.12,
+# The GPU measurement, for a session lent the device (an H100 or H200 with JAX and CUDA, Python 3.12,
 # no Keras, no TensorFlow, nothing to download). The ML package's batch path (decode, compiled forward +
 # Grad-CAM, gate, heatmap PNG and overlay JPEG) on 4,000 real radiographs under Keras 3 on JAX, with where the
 # time goes, at the GPU worker's batch of 128: one process with 12 decode/render threads, from the originals and
@@ -63,7 +63,7 @@ profile() {
 bench() {
   local profiled=$1 pid spy=""
   shift
-  python3 -m worker.ml.bench "$@" &
+  python3 -m tools.bench.ml "$@" &
   pid=$!
   if [ "$profiled" = profile ]; then
     profile "$pid" &

@@ -3,11 +3,11 @@ printed ratios, bounds and growth are computed from what was measured, never wri
 
 import pytest
 
-from xrayweb import bench, bench_api
+from tools.bench import api, services
 
 
 def test_the_report_derives_its_ratios_bounds_and_growth(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
-    monkeypatch.setattr(bench.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(services.os, "cpu_count", lambda: 2)
     cpu = {"web": 5.0, "worker": 14.0, "broker": 0.5, "client": 0.5, "other": 0.0}
     on = {
         "bulk": 80.0,
@@ -19,7 +19,7 @@ def test_the_report_derives_its_ratios_bounds_and_growth(capsys: pytest.CaptureF
         "rss": [(650, 1000.0), (5000, 1030.0)],
     }
     off = {"bulk": 20.0, "page": 20.0, "cpu_ms": {**cpu, "worker": 30.0}}
-    bench.report(
+    services.report(
         32,
         [
             {"model": 150.0, "model_cpu_ms": 9.0, "pipeline": 120.0},
@@ -27,8 +27,8 @@ def test_the_report_derives_its_ratios_bounds_and_growth(capsys: pytest.CaptureF
         ],
         on,
         off,
-        {"n": 500, "page": 150, "big": 1000},
-        [21.4, 733.0],
+        sizes={"n": 500, "page": 150, "big": 1000},
+        disk=[21.4, 733.0],
     )
     out = capsys.readouterr().out
     assert "bulk API (chunks of 50), studies/s      80.0       20.0   4.00x" in out
@@ -41,11 +41,11 @@ def test_the_report_derives_its_ratios_bounds_and_growth(capsys: pytest.CaptureF
 
 
 def test_the_disk_probe_times_new_files_in_the_folder_it_is_given(tmp_path) -> None:
-    assert bench_api.file_creation_us(tmp_path, n=20) > 0
+    assert api.file_creation_us(tmp_path, n=20) > 0
     (probe,) = tmp_path.iterdir()
     assert len(list(probe.iterdir())) == 20
 
 
 def test_percentiles_of_one_value_and_of_many() -> None:
-    assert bench.pct([3.0], 95) == 3.0
-    assert bench.pct([float(v) for v in range(1, 101)], 50) == pytest.approx(50.5)
+    assert services.pct([3.0], 95) == 3.0
+    assert services.pct([float(v) for v in range(1, 101)], 50) == pytest.approx(50.5)

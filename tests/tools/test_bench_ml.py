@@ -1,4 +1,4 @@
-"""worker.ml.bench's batch path in several processes (the GPU worker's CELERY_WORKER_CONCURRENCY, measured)."""
+"""tools.bench.ml's batch path in several processes (the GPU worker's CELERY_WORKER_CONCURRENCY, measured)."""
 
 import re
 import subprocess
@@ -7,11 +7,11 @@ from pathlib import Path
 
 from tests import images
 
-ROOT = Path(__file__).resolve().parents[3]
+ROOT = Path(__file__).resolve().parents[2]
 
 
 def _bench(folder: Path, *args: str) -> subprocess.CompletedProcess[str]:
-    cmd = [sys.executable, "-m", "worker.ml.bench", "--folder", str(folder), *args]
+    cmd = [sys.executable, "-m", "tools.bench.ml", "--folder", str(folder), *args]
     return subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, timeout=300)
 
 

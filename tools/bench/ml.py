@@ -1,7 +1,7 @@
 """Inference latency on this machine: the shipped path against baselines measured in the same run.
 
-    python -m worker.ml.bench [--n 50]
-    python -m worker.ml.bench --batch-path 2000 [--batch 256] [--folder DIR]
+    python -m tools.bench.ml [--n 50]
+    python -m tools.bench.ml --batch-path 2000 [--batch 256] [--folder DIR]
 
 Prints ms per image for a plain forward pass, Grad-CAM in eager mode (the straightforward way; TensorFlow
 backend only), the compiled batched Grad-CAM at batch 64, and the shipped Predictor (decode, polarity, compiled

@@ -1,6 +1,6 @@
 """Benchmark: images per second through the REST API, bulk (chunks) against one request per image.
 
-    python -m xrayweb.bench_api --n 500
+    python -m tools.bench.api --n 500
 
 Starts its own service on embedded defaults in a temporary folder (the launcher of `make run`), so both
 figures come from the same run on the same machine. It drives the service from outside, as a clinic would:
@@ -31,7 +31,7 @@ class BenchError(Exception):
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m xrayweb.bench_api", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tools.bench.api", description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=BASE_DIR.parent / "shared/data/chest_xray/train")
     p.add_argument("--n", type=int, default=500)
     p.add_argument("--chunk", type=int, default=50)

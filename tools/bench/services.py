@@ -1,8 +1,8 @@
-"""`make bench` (issue 12): every throughput figure from one run, batched against today's per-image path.
+"""`make bench`: every throughput figure from one run, batched against the per-image path (the baseline).
 
-    python -m xrayweb.bench [--quick]
+    python -m tools.bench.services [--quick]
 
-1. What creating a file costs in the run's data folder (bench_api.scratch, beside make run's data), at the start
+1. What creating a file costs in the run's data folder (api.scratch, beside make run's data), at the start
    and at the end: the disk's condition, which can weigh as much as anything below.
 2. The ML package alone, in a child process: batched compiled forward + Grad-CAM (images/s), and the whole
    predict_batch (decode, Grad-CAM, gate, heatmap PNG and overlay JPEG), on real radiographs of the training set;
@@ -35,8 +35,8 @@ from typing import Any
 import psutil
 import requests
 
+from tools.bench.api import BenchError, file_creation_us, scratch, start
 from xrayclient import Client, find_images
-from xrayweb.bench_api import BenchError, file_creation_us, scratch, start
 from xrayweb.launch import READY_FILE
 from xrayweb.paths import BASE_DIR
 
@@ -71,7 +71,7 @@ print(json.dumps({"model": model, "model_cpu_ms": model_cpu_ms, "pipeline": len(
 
 
 def main(argv: list[str] | None = None) -> int:
-    p = argparse.ArgumentParser(prog="python -m xrayweb.bench", description=__doc__.split("\n")[0])
+    p = argparse.ArgumentParser(prog="python -m tools.bench.services", description=__doc__.split("\n")[0])
     p.add_argument("--data", type=Path, default=BASE_DIR.parent / "shared/data/chest_xray/train")
     p.add_argument("--quick", action="store_true", help="fewer studies (about a minute): a smoke run")
     p.add_argument("--batch", type=int, default=32, help="INFERENCE_BATCH_SIZE of the batched run")
@@ -96,7 +96,7 @@ def bench(data: Path, batch: int, sizes: dict[str, int]) -> None:
     paths = found[:: max(1, len(found) // sizes["total"])]
     cpu = f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f} at the start"
     print(f"machine: {cpu}; images from {data}", flush=True)
-    with scratch() as tmp:  # both services' files stay until the end (bench_api.scratch)
+    with scratch() as tmp:  # both services' files stay until the end (api.scratch)
         root = Path(tmp)
         disk = [file_creation_us(root)]
         print(f"data folder {root}: a new file costs {disk[0]:.0f} us of CPU", flush=True)
@@ -112,7 +112,7 @@ def bench(data: Path, batch: int, sizes: dict[str, int]) -> None:
         baseline = run_service(root / "per-image", paths, sizes, {"INFERENCE_BATCH_SIZE": "1"}, full=False)
         ml_runs.append(ml_throughput(paths[: sizes["ml"]], batch))  # this machine's speed drifts: measured again
         disk.append(file_creation_us(root))
-    report(batch, ml_runs, batched, baseline, sizes, disk)
+    report(batch, ml_runs, batched, baseline, sizes=sizes, disk=disk)
 
 
 def ml_throughput(paths: list[Path], batch: int) -> dict[str, float]:
@@ -295,6 +295,7 @@ def report(
     ml_runs: list[dict[str, float]],
     on: dict[str, Any],
     off: dict[str, Any],
+    *,
     sizes: dict[str, int],
     disk: list[float],
 ) -> None:
