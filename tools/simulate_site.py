@@ -1,4 +1,4 @@
-"""Simulate a new site from the training data (issue 26) and print what its own operating point changes.
+"""Simulate a new site from the training data and print what its own operating point changes.
 
 The site: every `NORMAL2-` image of train/NORMAL (one acquisition family) plus as many pneumonia images drawn at
 random (seeded) from train/PNEUMONIA, scored by the shipped model exactly as evaluation scores them. A seeded

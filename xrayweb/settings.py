@@ -162,7 +162,7 @@ PASSWORD_RESET_BY_EMAIL = bool(EMAIL_HOST)
 DEFAULT_FROM_EMAIL = env_text("DEFAULT_FROM_EMAIL") or "xray-portal@localhost"
 
 
-# DICOM (issue 14): the stored copy is de-identified unless DICOM_KEEP_IDENTIFIERS; the C-STORE listener's AE title
+# DICOM: the stored copy is de-identified unless DICOM_KEEP_IDENTIFIERS; the C-STORE listener's AE title
 # and port (`manage.py dicom_listener`; 0: a free port); how long a results send may take.
 DICOM_KEEP_IDENTIFIERS = env_bool("DICOM_KEEP_IDENTIFIERS", False)
 DICOM_AE_TITLE = env_str(

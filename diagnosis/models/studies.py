@@ -97,8 +97,9 @@ FINAL_STATUSES = (JobStatus.DONE, JobStatus.FAILED, JobStatus.REJECTED)
 
 
 class JobPriority(models.IntegerChoices):
-    """Which queued job a worker takes first (issue 12): a study someone waits for at the screen (a page upload,
-    a single-study API call, a DICOM instance) before bulk work; bulk work round-robin between clinics."""
+    """Which queued job a worker takes first: a study someone waits for at the screen (a page upload, a
+    single-study API call, a DICOM instance) before bulk work, so that no one at a screen waits behind a batch;
+    bulk work round-robin between clinics, so that one clinic's big batch does not hold up another's."""
 
     INTERACTIVE = 0, "Interactive"
     BULK = 1, "Bulk"

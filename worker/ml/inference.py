@@ -29,7 +29,7 @@ class Predictor:
 
     Numpy's BLAS is limited to one thread in a process that holds a Predictor: the model's framework owns the
     cores, and BLAS threads spinning beside it made the gate's small matrix product take 20 ms a batch instead
-    of 0.3 ms, and slowed every batch by a third (issue 12, measured on 2 cores).
+    of 0.3 ms, and slowed every batch by a third (measured on 2 cores).
 
     Never mutates the model. The heatmap rule: a PNEUMONIA call shows where the evidence for pneumonia lies,
     on the card's absolute scale; a NORMAL call shows no map (the model found no focal evidence).

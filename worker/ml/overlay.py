@@ -4,7 +4,7 @@ The colour scale is absolute: the map arrives in [0, 1] on the model card's fixe
 black (inferno colour map) and fully transparent in the overlay, so where there is no evidence the
 radiograph shows through untouched. `LEGEND` describes the scale for the page.
 
-Formats (issue 12: encoding was as costly as the model itself): the heatmap is a lossless PNG, at most
+Formats, chosen for speed (encoding can cost as much as the model itself): the heatmap is a lossless PNG, at most
 HEATMAP_SIDE pixels long, since it carries a 14x14 map whose smooth upscaling the browser does as well
 (the viewer stretches it over the radiograph, `object-fit: contain`; side by side at 448 pixels, a 64-pixel
 map and a 256-pixel one look the same, and the small one encodes 5 times faster); the overlay is a JPEG at

@@ -31,8 +31,8 @@ class Prediction:
 @dataclass(frozen=True)
 class Judged:
     """An image the model judged at an operating point (its call, probability and threshold), whose heatmap and
-    overlay are not drawn yet (Predictor.draw). A worker draws one
-    batch while the model judges the next (issue 12). cam: the map drawn, in [0, 1] on the card's absolute scale
+    overlay are not drawn yet (Predictor.draw): judging and drawing are apart so that a worker can draw one batch
+    while the model judges the next. cam: the map drawn, in [0, 1] on the card's absolute scale
     (all zero for a NORMAL call); display: the radiograph at display size (preprocessing.display_image), or a
     working copy's preview, decoded only if there is a map to draw on it."""
 

@@ -1,9 +1,9 @@
-"""An image's working copy: what the worker needs of it, made once where the image is first decoded (issue 12).
+"""An image's working copy: what the worker needs of it, made once where the image is first decoded.
 
-The web server decodes every upload at its gate, to refuse a broken file at once and to draw the preview. The
-worker used to decode the original a second time: 15-115 ms for a clinical radiograph of 2,000-2,500 pixels a
-side (0.4 ms for a 224-pixel training image), the largest cost left on a GPU worker. The working copy holds what
-that decode gives the worker, and costs it a fraction of a millisecond to read:
+The web server decodes every upload at its gate, to refuse a broken file at once and to draw the preview. Without a
+working copy the worker would decode the original a second time: 15-115 ms for a clinical radiograph of 2,000-2,500
+pixels a side (0.4 ms for a 224-pixel training image), the largest cost left on a GPU worker. The working copy holds
+what that decode gives the worker, and costs it a fraction of a millisecond to read:
 
 - model_pgm: the grey levels at the model's input size (`preprocessing.resized`) as a binary PGM. It is lossless,
   so the model input is the same to the bit as from the original, and it is written and read in microseconds

@@ -18,13 +18,13 @@ from diagnosis.task_names import (
 from xrayweb.env import env_int, env_url
 
 REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss"))
-# Batched inference (issue 12): one task claims up to INFERENCE_BATCH_SIZE queued jobs (interactive first, bulk
+# Batched inference: one task claims up to INFERENCE_BATCH_SIZE queued jobs (interactive first, bulk
 # round-robin between clinics) and judges them in one compiled pass; 1 is the per-job path. A batch of bulk jobs
 # only may wait up to INFERENCE_BATCH_WAIT_MS for more to arrive; a batch holding an interactive study never waits.
 INFERENCE_BATCH_SIZE = env_int("INFERENCE_BATCH_SIZE", 32, minimum=1, maximum=512)  # at most: one task's memory
 INFERENCE_BATCH_WAIT_MS = env_int("INFERENCE_BATCH_WAIT_MS", 100, minimum=0, maximum=5000)
 # Threads that decode and render a batch's images beside the model: 1 on a CPU worker (the model's framework owns
-# the cores), several on a GPU worker, where decoding and rendering are what is left (issue 12's GPU measurement).
+# the cores), several on a GPU worker, where decoding and rendering are what is left (docs/performance.md).
 INFERENCE_THREADS = env_int("INFERENCE_THREADS", 1, minimum=1, maximum=64)
 # While jobs are queued, a task goes on claiming batches for up to this many seconds, and judges each while a thread
 # draws and stores the one before (diagnosis.tasks). 0: one batch a task, drawn after it is judged.
