@@ -50,12 +50,13 @@ ENTRIES_PER_FILE = 4  # an archive's entries per file at most, before its direct
 
 
 def entries(
-    fileobj: IO[bytes], max_entry_bytes: int, max_total_bytes: int, refuse: Refuse, max_files: int
+    fileobj: IO[bytes], max_entry_bytes: int, max_total_bytes: int, refuse: Refuse, max_files: int, *, skip: str = ""
 ) -> Iterator[Entry]:
     """The archive's acceptable entries; each refused one goes to refuse(name, reason). Raises BadArchive, also for
     an archive of more than max_files files (before any is read). An archive whose end record declares more than
     ENTRIES_PER_FILE times that many entries (folders and __MACOSX included) is refused before its directory is
-    parsed: a 2 GB request of empty entries would hold millions of them, each an object in memory."""
+    parsed: a 2 GB request of empty entries would hold millions of them, each an object in memory. An entry at the
+    root named `skip` (the acceptance set's labels.csv, read apart) is passed over."""
     declared = _declared_entries(fileobj)
     if declared is not None and declared > ENTRIES_PER_FILE * max_files:
         raise BadArchive(f"the archive holds {declared:,} entries; the limit is {max_files:,} files: split it.")
@@ -65,7 +66,11 @@ def entries(
         raise BadArchive("not a valid zip archive.") from exc
     total = 0
     with archive:
-        files = [i for i in archive.infolist() if not i.is_dir() and not i.filename.startswith("__MACOSX/")]
+        files = [
+            i
+            for i in archive.infolist()
+            if not i.is_dir() and not i.filename.startswith("__MACOSX/") and not (skip and i.filename == skip)
+        ]
         if len(files) > max_files:
             raise BadArchive(f"the archive holds {len(files):,} files; the limit is {max_files:,}: split it.")
         for info in files:

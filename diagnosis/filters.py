@@ -35,11 +35,22 @@ SORTS = (("result__probability", "probability"), ("created", "created"), ("patie
 
 
 class HistoryFilter(StudyFilter):
-    """A user's own studies (the history page and the API's list): by label and by job status."""
+    """A user's own studies (the history page and the API's list): by label and by job status. Clinical studies
+    only, unless acceptance=yes asks for the acceptance set (a clinic admin's labelled studies) instead."""
 
     status = django_filters.ChoiceFilter(
         field_name="job__status", choices=JobStatus.choices, empty_label="Any status", label="Status"
     )
+    acceptance = django_filters.ChoiceFilter(
+        choices=YES_NO, method="keep", empty_label="Clinical studies", label="Acceptance set"
+    )
+
+    def keep(self, qs: QuerySet[Study], name: str, value: str) -> QuerySet[Study]:
+        return qs  # applied in filter_queryset, also when the filter is not given
+
+    def filter_queryset(self, queryset: QuerySet[Study]) -> QuerySet[Study]:
+        wanted = self.form.cleaned_data.get("acceptance") == "yes"
+        return super().filter_queryset(queryset).filter(acceptance=wanted)
 
 
 class HistoryPageFilter(HistoryFilter):

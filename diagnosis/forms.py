@@ -59,6 +59,15 @@ class UploadForm(forms.Form):
         validators=[printable],
         widget=forms.Textarea(attrs={"rows": 2}),
     )
+    reference_label = forms.ChoiceField(
+        label="Acceptance set: true label",
+        choices=[("", "None: clinical studies"), *Label.choices],
+        required=False,
+        help_text=(
+            "Clinic admins only. Every file of this upload is a labelled radiograph for measuring the model at "
+            "this site; it stays out of the worklist, history counts and dashboard rates."
+        ),
+    )
 
     def details(self) -> StudyDetails:
         return details_from(self.cleaned_data)

@@ -29,6 +29,7 @@ from diagnosis.models import (
     JobPriority,
     Study,
 )
+from diagnosis.site import acceptance
 from diagnosis.validation import UploadError, ValidatedUpload, validate_upload
 from worker.ml import working
 from worker.ml.dicom import DicomHeader
@@ -43,6 +44,7 @@ class StudyDetails:
     sex: str = ""
     projection: str = ""
     clinical_note: str = ""
+    reference_label: str = ""  # a clinic admin's acceptance study: its true label (diagnosis.site.acceptance)
 
 
 NO_DETAILS = StudyDetails()
@@ -57,6 +59,7 @@ def details_from(cleaned: Mapping[str, Any]) -> StudyDetails:
         sex=cleaned["sex"],
         projection=cleaned["projection"],
         clinical_note=cleaned["clinical_note"].strip(),
+        reference_label=cleaned.get("reference_label") or "",
     )
 
 
@@ -147,6 +150,8 @@ def store(owner: User, upload: ValidatedUpload, batch: Batch | None, details: St
         width=upload.width,
         height=upload.height,
         chroma=upload.working_copy.chroma,
+        acceptance=bool(details.reference_label),
+        reference_label=details.reference_label,
     )
     files = (
         (study.image, f"original{upload.extension}", upload.data),
@@ -224,6 +229,8 @@ def submit_files(
     progress: Progress | None = None,
 ) -> Submission:
     """Validate and store each file on its own: one bad file is reported and does not stop the others."""
+    if details.reference_label:
+        acceptance.require_labeller(owner)
     submission = Submission()
     items = (archives.Entry(f.name or "unnamed", f.size or 0, f) for f in files)
     _store(
@@ -282,12 +289,20 @@ def submit_batch(
         )
     submission = Submission()
     try:
+        labels = acceptance.read_labels(archive)
+    except acceptance.LabelsError as exc:
+        submission.refuse(acceptance.LABELS_FILE, str(exc))
+        return batch, submission
+    if labels is not None or details.reference_label:
+        acceptance.require_labeller(owner)
+    try:
         entries = archives.entries(
             archive,
             settings.MAX_UPLOAD_BYTES,
             settings.MAX_ARCHIVE_BYTES,
             submission.refuse,
             settings.MAX_ARCHIVE_FILES,
+            skip=acceptance.LABELS_FILE,
         )
         _store(
             owner,
@@ -299,12 +314,21 @@ def submit_batch(
             priority=JobPriority.BULK,
             stored=stored,
             progress=progress,
+            labels=labels,
         )
     except archives.BadArchive as exc:
         submission.refuse(archive.name or "archive", str(exc))
     if not submission.studies and not submission.errors:
         submission.refuse(archive.name or "archive", "the archive holds no files.")
     return batch, submission
+
+
+def _labelled(details: StudyDetails, name: str, labels: Mapping[str, str] | None) -> StudyDetails | None:
+    """The entry's details with its label from labels.csv (else the request's); None when labels.csv names none."""
+    if labels is None:
+        return details
+    label = acceptance.label_of(name, labels) or details.reference_label
+    return replace(details, reference_label=label) if label else None
 
 
 def _stored_in(batch: Batch) -> Stored:
@@ -325,14 +349,20 @@ def _store(
     priority: JobPriority = JobPriority.INTERACTIVE,
     stored: Stored | None = None,
     progress: Progress | None = None,
+    labels: Mapping[str, str] | None = None,
 ) -> None:
     """One file in memory at a time, however many there are; a refused file is reported, not raised. The rows are
-    recorded RECORD_EVERY studies at a time, in order. A file among `stored` is answered with its study."""
+    recorded RECORD_EVERY studies at a time, in order. A file among `stored` is answered with its study. With
+    `labels` (a zip's labels.csv), every file is an acceptance study with its label, and one without is refused."""
     pending: list[StoredUpload] = []
     try:
         for name, size, stream in entries:
             if progress is not None:
                 progress()
+            entry_details = _labelled(details, name, labels)
+            if entry_details is None:
+                submission.refuse(name, f"{acceptance.LABELS_FILE} gives no label for this file.")
+                continue
             try:
                 upload = validate_upload(name, size, stream)
             except UploadError as exc:
@@ -348,7 +378,7 @@ def _store(
                     pending = []
                 submission.studies.append(earlier.pop(0))
                 continue
-            pending.append(store(owner, upload, batch, details))
+            pending.append(store(owner, upload, batch, entry_details))
             if len(pending) >= RECORD_EVERY:
                 submission.studies += record(owner, pending, origin, priority=priority)
                 pending = []

@@ -14,6 +14,7 @@ from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import ComprehensiveSRStorage
 
+from diagnosis.site.wording import NOT_VALIDATED, VALIDATED_SHORT
 from worker.ml import overlay
 
 if TYPE_CHECKING:
@@ -68,8 +69,15 @@ def structured_report(row: ResultSend) -> Dataset:
         hd.sr.TextContentItem(codes.DCM.AlgorithmName, MANUFACTURER, relationship_type="CONTAINS"),
         hd.sr.TextContentItem(codes.DCM.AlgorithmVersion, result.model_version, relationship_type="CONTAINS"),
         hd.sr.TextContentItem(codes.DCM.Comment, DECISION_SUPPORT, relationship_type="CONTAINS"),
+        hd.sr.TextContentItem(codes.DCM.Comment, _operating_point(result), relationship_type="CONTAINS"),
     ]
     return _report(study, items, row.series_uid, row.sr_uid, 1)
+
+
+def _operating_point(result: Result) -> str:
+    """Whether the threshold and probability were validated at this site (by id alone: this module runs no
+    query)."""
+    return VALIDATED_SHORT if result.operating_point_id is not None else NOT_VALIDATED
 
 
 def _report(

@@ -14,6 +14,7 @@ from django.template.loader import render_to_string
 from django.urls import reverse
 
 from diagnosis.models import Study
+from diagnosis.site.operating_points import operating_point_text
 from diagnosis.viewing import FileKind
 from worker.ml.spec import ModelSpec
 
@@ -99,6 +100,8 @@ def status_payload(study: Study) -> dict[str, Any]:
             "threshold": result.threshold,
             "model_version": result.model_version,
             "inference_ms": result.inference_ms,
+            "site_validated": result.operating_point_id is not None,
+            "operating_point_text": operating_point_text(result),
             "heatmap_url": file_url(study, FileKind.HEATMAP),
             "overlay_url": file_url(study, FileKind.OVERLAY),
             **probability_scale(result.probability, result.threshold),

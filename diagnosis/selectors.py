@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
 
 from django.core.exceptions import ValidationError
-from django.db.models import Count, F, Q, QuerySet
+from django.db.models import Case, Count, F, Q, QuerySet, When
 from django.db.models.functions import TruncDate
 from django.http import Http404
 from django.utils import timezone
@@ -41,11 +41,13 @@ def history(user: AnyUser) -> QuerySet[Study]:
 
 
 def worklist(user: AnyUser) -> QuerySet[Study]:
-    """The clinic's studies the model has judged, likeliest pneumonia first (filters narrow it further)."""
+    """The clinic's judged clinical studies (not the acceptance set): the verification sample still to review
+    first, then the likeliest pneumonia first (filters narrow it further)."""
+    to_verify = Case(When(result__verification_sample=True, review__isnull=True, then=0), default=1)
     return (
         studies_for(user)
-        .filter(result__isnull=False)
-        .order_by(F("result__probability").desc(nulls_last=True), "-created")
+        .filter(result__isnull=False, acceptance=False)
+        .order_by(to_verify, F("result__probability").desc(nulls_last=True), "-created")
     )
 
 
@@ -157,7 +159,7 @@ class Dashboard:
 
 def dashboard(user: AnyUser, days: int = 30) -> Dashboard:
     """The clinic's figures: studies per day over the last `days` days, and totals over all time."""
-    qs = studies_for(user).order_by()
+    qs = studies_for(user).filter(acceptance=False).order_by()
     model_p, final_p = Q(result__label=Label.PNEUMONIA), Q(review__final_label=Label.PNEUMONIA)
     model_n, final_n = Q(result__label=Label.NORMAL), Q(review__final_label=Label.NORMAL)
     totals = qs.aggregate(

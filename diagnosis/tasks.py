@@ -11,8 +11,10 @@ from celery.signals import worker_process_init
 from django.conf import settings
 
 from diagnosis import dispatch, housekeeping, jobs, liveness, pacs, pipeline, predictor
+from diagnosis.site import monitoring
 from diagnosis.task_names import (
     INFERENCE_QUEUE,
+    MONITOR_SITES,
     PRUNE_ORPHAN_FILES,
     RUN_INFERENCE,
     SEND_RESULTS,
@@ -53,6 +55,11 @@ def sweep_stale_jobs() -> int:
 def prune_orphan_files() -> int:
     run = housekeeping.prune_orphan_files()
     return len(run.orphans) if run.removed else 0
+
+
+@shared_task(name=MONITOR_SITES)
+def monitor_sites() -> int:
+    return len(monitoring.run_daily())
 
 
 @shared_task(name=SEND_RESULTS)

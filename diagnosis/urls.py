@@ -1,6 +1,6 @@
 from django.urls import path
 
-from diagnosis import clinic_views, views
+from diagnosis import clinic_views, site_views, views
 
 app_name = "diagnosis"
 urlpatterns = [
@@ -18,6 +18,9 @@ urlpatterns = [
     path("dashboard/", clinic_views.dashboard, name="dashboard"),
     path("audit/", clinic_views.audit_trail, name="audit"),
     path("audit/export.csv", clinic_views.audit_export, name="audit_export"),
+    path("site/", site_views.site_page, name="site"),
+    path("site/adopt/", site_views.site_adopt, name="site_adopt"),
+    path("site/revert/", site_views.site_revert, name="site_revert"),
     path("people/", clinic_views.people_list, name="people"),
     path("people/<int:user_id>/role/", clinic_views.person_role, name="person_role"),
     path("people/<int:user_id>/active/", clinic_views.person_active, name="person_active"),

@@ -14,6 +14,7 @@ from typing import Any
 
 from django.contrib.auth.models import User
 from django.core.files.uploadedfile import SimpleUploadedFile
+from django.utils import timezone
 from rest_framework.authtoken.models import Token
 from rest_framework.test import APIClient
 
@@ -117,3 +118,61 @@ def chunked_post(path: str, body: bytes, **environ: Any) -> tuple[str, bytes, io
 
     answer = b"".join(application(env, start_response))
     return status[0], answer, stream
+
+
+def site_studies(
+    owner: User,
+    logits: Any,
+    labels: Any,
+    *,
+    acceptance: bool = True,
+    sampled: float | None = None,
+    model_version: str = "",
+) -> list[Study]:
+    """Judged studies of the owner's clinic without files, fast (bulk rows): each with the given logit and true
+    label (1 PNEUMONIA). acceptance: labelled by an admin (reference_label); else clinical, and with `sampled`
+    (a sampling probability) in the verification sample with a reviewer's final label. The results are the model
+    card's calls (its temperature and threshold), for the card's model version unless another is given."""
+    from diagnosis.models import Label, Membership, Result, Review
+    from diagnosis.site import card
+
+    spec = card.card()
+    clinic = Membership.objects.get(user=owner).clinic
+    now = timezone.now()
+    studies, results, done = [], [], []
+    for k, (logit, truth) in enumerate(zip(logits, labels, strict=True)):
+        name = Label.PNEUMONIA if truth else Label.NORMAL
+        s = Study(
+            clinic=clinic, owner=owner, image=f"studies/x/{k}.png", preview="p.jpg", thumbnail="t.jpg",
+            original_name=f"site-{k}.png", content_type="image/png", size_bytes=1, sha256="0" * 64,
+            width=224, height=224, acceptance=acceptance, reference_label=name if acceptance else "",
+        )  # fmt: skip
+        p = spec.operating_point().probability(float(logit))
+        studies.append(s)
+        results.append(
+            Result(
+                study=s, label=Label.PNEUMONIA if p >= spec.threshold else Label.NORMAL, probability=p,
+                threshold=spec.threshold, model_version=model_version or spec.version, heatmap="h.png",
+                overlay="o.jpg", inference_ms=1, logit=float(logit), verification_sample=sampled is not None,
+                sampling_probability=sampled,
+            )
+        )  # fmt: skip
+        done.append(InferenceJob(study=s, status=JobStatus.DONE, enqueued_at=now, finished_at=now))
+    Study.objects.bulk_create(studies)
+    Result.objects.bulk_create(results)
+    InferenceJob.objects.bulk_create(done)
+    if not acceptance and sampled is not None:
+        Review.objects.bulk_create(
+            [
+                Review(study=s, reviewer=owner, agrees=r.label == (Label.PNEUMONIA if t else Label.NORMAL),
+                       final_label=Label.PNEUMONIA if t else Label.NORMAL)
+                for s, r, t in zip(studies, results, labels, strict=True)
+            ]
+        )  # fmt: skip
+    return studies
+
+
+def separable_site(owner: User, per_class: int = 60, **options: Any) -> list[Study]:
+    """A site whose healthy children sit near shipped probability 0.6 (logit 1) and pneumonia at logit 6."""
+    logits = [1.0 + 0.02 * k for k in range(per_class)] + [6.0 + 0.02 * k for k in range(per_class)]
+    return site_studies(owner, logits, [0] * per_class + [1] * per_class, **options)

@@ -63,6 +63,7 @@ INTERFACES = (
     "diagnosis",
     "diagnosis.views",
     "diagnosis.clinic_views",
+    "diagnosis.site_views",
     "diagnosis.forms",
     "diagnosis.filters",
     "diagnosis.presenters",

@@ -23,3 +23,20 @@ class IsClinicReviewer(BasePermission):
 
     def has_permission(self, request: Request, view: Any) -> bool:
         return has_role(request.user, Role.REVIEWER)
+
+
+class IsClinicAdmin(BasePermission):
+    message = "This needs the clinic admin role."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        return has_role(request.user, Role.ADMIN)
+
+
+class ReadReviewerWriteAdmin(BasePermission):
+    """Reviewers read (GET, HEAD, OPTIONS); only a clinic admin changes anything."""
+
+    message = "Reading needs the reviewer role; changing it needs the clinic admin role."
+
+    def has_permission(self, request: Request, view: Any) -> bool:
+        needed = Role.REVIEWER if request.method in ("GET", "HEAD", "OPTIONS") else Role.ADMIN
+        return has_role(request.user, needed)

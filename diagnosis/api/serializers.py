@@ -42,6 +42,20 @@ class StudySerializer(serializers.ModelSerializer[Study]):
     probability = serializers.FloatField(source="result.probability", read_only=True, allow_null=True)
     threshold = serializers.FloatField(source="result.threshold", read_only=True, allow_null=True)
     model_version = serializers.CharField(source="result.model_version", read_only=True, allow_null=True)
+    operating_point = serializers.IntegerField(
+        source="result.operating_point.version",
+        read_only=True,
+        allow_null=True,
+        help_text="The version of this clinic's own operating point the call was made at; null: the model card's.",
+    )
+    site_validated = serializers.SerializerMethodField(
+        help_text=(
+            "false: the call used the model card's threshold and probability, not yet validated at this site "
+            "(no operating point adopted for this model version); null before a result."
+        )
+    )
+    acceptance = serializers.BooleanField(read_only=True, help_text="An acceptance-set study (labelled by an admin)")
+    reference_label = serializers.ChoiceField(choices=Label.choices, allow_blank=True, read_only=True)
     error = serializers.SerializerMethodField()
     completed = serializers.DateTimeField(source="job.finished_at", read_only=True, allow_null=True)
     file_name = serializers.CharField(source="original_name", read_only=True)
@@ -60,6 +74,10 @@ class StudySerializer(serializers.ModelSerializer[Study]):
             "probability",
             "threshold",
             "model_version",
+            "operating_point",
+            "site_validated",
+            "acceptance",
+            "reference_label",
             "error",
             "created",
             "completed",
@@ -86,6 +104,11 @@ class StudySerializer(serializers.ModelSerializer[Study]):
 
     def _abs(self, name: str, study: Study, **kwargs: Any) -> str:
         return self.context["request"].build_absolute_uri(reverse(name, kwargs={"pk": study.pk, **kwargs}))
+
+    @extend_schema_field(serializers.BooleanField(allow_null=True))
+    def get_site_validated(self, study: Study) -> bool | None:
+        result = self._result(study)
+        return None if result is None else result.operating_point_id is not None
 
     @extend_schema_field(serializers.CharField(allow_null=True))
     def get_error(self, study: Study) -> str | None:
@@ -134,6 +157,18 @@ class SubmitSerializer(serializers.Serializer[Any]):
     projection = serializers.ChoiceField(choices=Projection.choices, required=False, allow_blank=True, default="")
     clinical_note = serializers.CharField(
         max_length=NOTE_MAX_LENGTH, required=False, allow_blank=True, default="", validators=[printable]
+    )
+    reference_label = serializers.ChoiceField(
+        choices=Label.choices,
+        required=False,
+        allow_blank=True,
+        default="",
+        help_text=(
+            "A clinic admin's acceptance set: the true label of every file of the request (a zip may carry "
+            "labels.csv instead: file name,label). Labelled studies are judged like any other, kept out of the "
+            "clinical worklist, history counts and dashboard rates, and measure the model at this site "
+            "(GET /api/v1/site/performance/). 403 for anyone but a clinic admin."
+        ),
     )
 
     def details(self) -> StudyDetails:

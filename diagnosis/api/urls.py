@@ -3,7 +3,7 @@ from drf_spectacular.views import SpectacularAPIView, SpectacularSwaggerSplitVie
 from rest_framework.permissions import AllowAny
 from rest_framework.routers import SimpleRouter
 
-from diagnosis.api import views
+from diagnosis.api import site_views, views
 
 app_name = "api"
 router = SimpleRouter()
@@ -13,6 +13,13 @@ urlpatterns = [
     path("studies/<uuid:pk>/review/", views.ReviewView.as_view(), name="study-review"),
     path("studies/<uuid:pk>/<str:kind>/", views.StudyFileView.as_view(), name="study-file"),
     path("batches/<uuid:pk>/", views.BatchView.as_view(), name="batch-detail"),
+    path("site/performance/", site_views.SitePerformanceView.as_view(), name="site-performance"),
+    path("site/operating-point/", site_views.OperatingPointView.as_view(), name="site-operating-point"),
+    path(
+        "site/operating-point/revert/",
+        site_views.OperatingPointRevertView.as_view(),
+        name="site-operating-point-revert",
+    ),
     # The schema and its docs describe the API, not anyone's data: readable without a token. The split view serves
     # Swagger UI's initialiser as a script file, so the strict Content-Security-Policy (no inline script) holds.
     path("schema/", SpectacularAPIView.as_view(permission_classes=[AllowAny]), name="schema"),

@@ -35,6 +35,7 @@ from diagnosis.api.serializers import (
 from diagnosis.api.throttles import ScopedRateThrottle, UserRateThrottle
 from diagnosis.audit import Origin
 from diagnosis.models import Study
+from diagnosis.site import acceptance
 
 
 def not_found(request: HttpRequest) -> JsonResponse:
@@ -92,6 +93,8 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
             data["archive"] = request.FILES["archive"]
         form = SubmitSerializer(data=data)
         form.is_valid(raise_exception=True)
+        if form.details().reference_label:
+            acceptance.require_labeller(_user(request))
         batch = idempotency.resumed_batch(request) or intake.new_batch(_user(request))
         idempotency.bind(request, batch)
         batch, submission = intake.submit_batch(

@@ -20,13 +20,26 @@ from django.utils import timezone
 from diagnosis import audit
 from diagnosis.access import AnyUser, require_membership
 from diagnosis.audit import NO_ORIGIN, Origin
-from diagnosis.models import AuditAction, Clinic, OperatingPoint, Role, SiteSettings
+from diagnosis.models import AuditAction, Clinic, OperatingPoint, Result, Role, SiteSettings
 from diagnosis.site import card as model_card
 from diagnosis.site.ground_truth import ACCEPTANCE, VERIFICATION, GroundTruth, local_ground_truth
+from diagnosis.site.wording import NOT_VALIDATED
 from worker.ml import site
 
 PROPOSAL_RULE = site.PROPOSAL_RULE
 MIN_PER_CLASS = site.MIN_PER_CLASS
+
+
+def operating_point_text(result: Result) -> str:
+    """Which operating point a call was made at, in words (the study page, the report)."""
+    point = result.operating_point if result.operating_point_id is not None else None
+    if point is None:
+        return NOT_VALIDATED
+    return (
+        f"Judged at this site's own operating point (version {point.version}, adopted "
+        f"{point.adopted_at:%Y-%m-%d} from local labelled studies; target sensitivity "
+        f"{point.target_sensitivity:.0%})."
+    )
 
 
 class NotEnoughEvidence(ValueError):

@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import math
+
 from django import template
 
 from diagnosis.presenters import intended_population
 from diagnosis.presenters import percent as percent_text
+from worker.ml import site
 
 register = template.Library()
 
@@ -17,4 +20,16 @@ def outside_population(age_years: int | None) -> bool:
 
 @register.filter
 def percent(probability: float | None) -> str:
-    return "—" if probability is None else percent_text(probability)
+    return "—" if probability is None or math.isnan(probability) else percent_text(probability)
+
+
+@register.filter
+def figures(perf: site.Performance) -> list[tuple[str, site.Proportion]]:
+    """A local performance's proportions, in the order the site page lists them."""
+    return [
+        ("Sensitivity", perf.sensitivity),
+        ("Specificity", perf.specificity),
+        ("PPV", perf.ppv),
+        ("NPV", perf.npv),
+        ("Prevalence", perf.prevalence),
+    ]

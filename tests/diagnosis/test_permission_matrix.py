@@ -19,7 +19,8 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from diagnosis.management.commands.create_demo_clinics import demo_username
-from diagnosis.models import AuditAction, AuditEvent, Batch, Clinic, Membership, Review, Role, Study
+from diagnosis.models import AuditAction, AuditEvent, Batch, Clinic, Membership, OperatingPoint, Review, Role, Study
+from diagnosis.site import operating_points
 from tests import dicoms, factories, images
 from tests.factories import make_member, upload_file
 
@@ -88,9 +89,15 @@ class Row:
     # redirect alone does not tell a change from a refused or invalid one.
     effect: str = ""
     body: str = ""  # a raw body: the World method that gives (its Content-Type, its bytes)
+    prepare: str = ""  # a World method run before the request (e.g. a site's ground truth for the point rows)
 
 
 STOW_STUDY_UID = "1.2.826.0.1.3680043.8.498.42"
+ADOPT = {"target_sensitivity": "0.95", "reason": "acceptance set of 120"}
+REASON = {"reason": "back to the earlier point"}
+ADOPT_PAGE = _expect(True, "302", "302", min_role="admin")
+ADOPT_API = _expect(False, "201", "201", min_role="admin")
+REVERT_API = _expect(False, "200", "200", min_role="admin")
 STUDY = {"study_id": "study"}
 TABLE = [
     Row("diagnosis:home", {**dict.fromkeys(CALLERS, "302"), "anon": "302", "a_deactivated": "302"}),
@@ -158,6 +165,16 @@ TABLE = [
         body="stow_body",
         effect="uploaded",
     ),
+    # Going live at a site: reviewers read the site's figures and operating point; only its admin changes it.
+    Row("diagnosis:site", _expect(True, "200", "200", min_role="reviewer")),
+    Row("diagnosis:site_adopt", ADOPT_PAGE, "post", data=ADOPT, effect="adopted", prepare="ground_truth"),
+    Row("diagnosis:site_revert", ADOPT_PAGE, "post", data=REASON, effect="reverted", prepare="points_in_force"),
+    Row("api:site-performance", _expect(False, "200", "200", min_role="reviewer")),
+    Row("api:site-operating-point", _expect(False, "200", "200", min_role="reviewer")),
+    Row("api:site-operating-point", ADOPT_API, "post", data=ADOPT, effect="adopted", prepare="ground_truth"),
+    Row(
+        "api:site-operating-point-revert", REVERT_API, "post", data=REASON, effect="reverted", prepare="points_in_force"
+    ),
     Row("api:schema", public()),
     Row("api:docs", public()),
     Row("api:not-found", dict.fromkeys(CALLERS, "404")),  # names nothing, for anyone: JSON, not HTML
@@ -201,6 +218,24 @@ class World:
     def deactivated(self) -> bool:
         return not User.objects.get(pk=self.member).is_active
 
+    def ground_truth(self) -> None:
+        """Both clinics have an acceptance set large enough to adopt a point from."""
+        for owner in (self.users["a_admin"], self.users["b_admin"]):
+            assert owner is not None
+            factories.separable_site(owner)
+
+    def points_in_force(self) -> None:
+        """Both clinics have adopted a point (so that a revert has something to undo)."""
+        self.ground_truth()
+        for admin in (self.users["a_admin"], self.users["b_admin"]):
+            operating_points.adopt(user=admin, target_sensitivity=0.95, reason="first")
+
+    def adopted(self) -> bool:
+        return OperatingPoint.objects.filter(reason=ADOPT["reason"]).exists()
+
+    def reverted(self) -> bool:
+        return OperatingPoint.objects.filter(retired_at__isnull=False).exists()
+
     def stow_body(self) -> tuple[str, bytes]:
         return dicoms.stow_body(dicoms.radiograph(images.chest_like(), StudyInstanceUID=STOW_STUDY_UID))
 
@@ -227,6 +262,8 @@ def test_matrix(row: Row, caller: str) -> None:
     user = world.users[caller]
     if user is not None:
         client.force_login(user)
+    if row.prepare:
+        getattr(world, row.prepare)()
     url = reverse(row.name, kwargs=world.resolve(row.kwargs))
     data = {k: upload_file() if v == "FILE" else v for k, v in row.data.items()}
     if row.body:

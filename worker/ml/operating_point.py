@@ -19,5 +19,9 @@ class OperatingPoint:
     threshold: float
 
     def probability(self, logit: float) -> float:
-        z = min(60.0, max(-60.0, self.slope * logit + self.intercept))
-        return float(1.0 / (1.0 + np.exp(-z)))
+        return float(self.probabilities(np.array([logit]))[0])
+
+    def probabilities(self, logits: np.ndarray) -> np.ndarray:
+        """(n,) logits -> (n,) P(pneumonia) in (0, 1)."""
+        z = np.clip(self.slope * np.asarray(logits, dtype=np.float64) + self.intercept, -60.0, 60.0)
+        return np.asarray(1.0 / (1.0 + np.exp(-z)))

@@ -9,6 +9,7 @@ from kombu import Queue
 from diagnosis.task_names import (
     INFERENCE_QUEUE,
     MAINTENANCE_QUEUE,
+    MONITOR_SITES,
     PRUNE_ORPHAN_FILES,
     RUN_INFERENCE,
     SEND_RESULTS,
@@ -74,10 +75,13 @@ CELERY_TASK_ROUTES = {
     SEND_RESULTS: {"queue": MAINTENANCE_QUEUE},
     SEND_REVIEW: {"queue": MAINTENANCE_QUEUE},
     PRUNE_ORPHAN_FILES: {"queue": MAINTENANCE_QUEUE},
+    MONITOR_SITES: {"queue": MAINTENANCE_QUEUE},
 }
 CELERY_BEAT_SCHEDULE = {
     "sweep-stale-jobs": {"task": SWEEP_STALE_JOBS, "schedule": float(SWEEP_INTERVAL)},
     # At a time of day, not every 24 h from beat's start: a service restarted more often than daily would never run it.
     "prune-orphan-files": {"task": PRUNE_ORPHAN_FILES, "schedule": crontab(hour=3, minute=17)},
+    # Each clinic's model health for the day (diagnosis.site.monitoring), late enough that the day is over.
+    "monitor-sites": {"task": MONITOR_SITES, "schedule": crontab(hour=23, minute=53)},
 }
 CELERY_TASK_ALWAYS_EAGER = False

@@ -1,0 +1,113 @@
+"""The page "Model at this site": local performance, the operating point (adopt, revert) and model health."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from django import forms
+from django.contrib import messages
+from django.http import HttpRequest, HttpResponse
+from django.shortcuts import redirect, render
+from django.views.decorators.http import require_POST
+
+from diagnosis.access import require_membership, role_required
+from diagnosis.audit import Origin
+from diagnosis.models import NOTE_MAX_LENGTH, Role, printable
+from diagnosis.site import monitoring, operating_points, performance
+from worker.ml import site
+
+PERIODS = {"30": 30, "90": 90, "365": 365, "all": None}
+SIDE = 200  # the charts' square, in SVG units
+
+
+class AdoptForm(forms.Form):
+    target_sensitivity = forms.FloatField(label="Target sensitivity", min_value=0.5, max_value=0.995)
+    reason = forms.CharField(
+        label="Reason", max_length=NOTE_MAX_LENGTH, validators=[printable], widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+class RevertForm(forms.Form):
+    reason = forms.CharField(
+        label="Reason", max_length=NOTE_MAX_LENGTH, validators=[printable], widget=forms.Textarea(attrs={"rows": 2})
+    )
+
+
+@role_required(Role.REVIEWER)
+def site_page(request: HttpRequest) -> HttpResponse:
+    clinic = require_membership(request.user).clinic
+    period = request.GET.get("period", "all")
+    days = PERIODS.get(period)
+    standing = operating_points.standing(clinic)
+    measured = performance.measure(clinic, days)
+    try:
+        health = monitoring.health(clinic)
+    except LookupError:
+        health = None
+    context: dict[str, Any] = {
+        "clinic": clinic,
+        "period": period if period in PERIODS else "all",
+        "periods": list(PERIODS),
+        "standing": standing,
+        "measured": measured,
+        "sources": [(performance.SOURCES[name], perf, _plots(perf)) for name, perf in measured.by_source.items()],
+        "health": health,
+        "rules": {"proposal": site.PROPOSAL_RULE, "agreement": monitoring.AGREEMENT_RULES},
+        "adopt_form": AdoptForm(initial={"target_sensitivity": standing.target_sensitivity}),
+        "revert_form": RevertForm(),
+        "history": clinic.operating_points.select_related("adopted_by").order_by("-version")[:20],
+    }
+    return render(request, "diagnosis/site.html", context)
+
+
+def _plots(perf: site.Performance | None) -> dict[str, str] | None:
+    """SVG coordinates of the ROC curve and the reliability diagram (y grows downwards in SVG)."""
+    if perf is None:
+        return None
+    roc = " ".join(f"{x * SIDE:.1f},{(1 - y) * SIDE:.1f}" for x, y in zip(perf.roc.fpr, perf.roc.tpr, strict=True))
+    dots = [
+        f"{b.mean_predicted * SIDE:.1f},{(1 - b.observed) * SIDE:.1f}"
+        for b in perf.reliability
+        if b.mean_predicted is not None and b.observed is not None
+    ]
+    return {"roc": roc, "reliability": " ".join(dots)}
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def site_adopt(request: HttpRequest) -> HttpResponse:
+    form = AdoptForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Not adopted: {_errors(form)}")
+        return redirect("diagnosis:site")
+    try:
+        row = operating_points.adopt(
+            user=request.user,
+            target_sensitivity=form.cleaned_data["target_sensitivity"],
+            reason=form.cleaned_data["reason"],
+            origin=Origin.of(request),
+        )
+    except operating_points.NotEnoughEvidence as exc:
+        messages.error(request, f"Not adopted. {exc}")
+        return redirect("diagnosis:site")
+    messages.success(request, f"Operating point version {row.version} adopted: threshold {row.threshold:.1%}.")
+    return redirect("diagnosis:site")
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def site_revert(request: HttpRequest) -> HttpResponse:
+    form = RevertForm(request.POST)
+    if not form.is_valid():
+        messages.error(request, f"Not reverted: {_errors(form)}")
+        return redirect("diagnosis:site")
+    row = operating_points.revert(user=request.user, reason=form.cleaned_data["reason"], origin=Origin.of(request))
+    if row is None:
+        messages.success(request, "Reverted. In force now: the model card's threshold, not validated at this site.")
+    else:
+        messages.success(request, f"Reverted. In force now: version {row.version}, threshold {row.threshold:.1%}.")
+    return redirect("diagnosis:site")
+
+
+def _errors(form: forms.Form) -> str:
+    return "; ".join(f"{name}: {' '.join(str(e) for e in errs)}" for name, errs in form.errors.items())
