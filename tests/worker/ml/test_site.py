@@ -128,7 +128,7 @@ def _site_logits(rng: np.random.Generator, n: int) -> tuple[np.ndarray, np.ndarr
 def test_proposal_threshold_is_the_highest_meeting_the_target_with_its_margin() -> None:
     z, y = _site_logits(np.random.default_rng(2), 60)
     aim = site.aimed_sensitivity(0.95, 60)
-    assert aim == pytest.approx(0.95 + (0.95 * 0.05 / 60) ** 0.5)
+    assert aim == pytest.approx(0.95 + 0.5 * (0.95 * 0.05 / 60) ** 0.5)
     proposal = site.propose(z, y, 0.95)
     p = site.apply(z, proposal)
     positives = np.sort(p[y == 1])
@@ -176,8 +176,8 @@ def test_proposal_expectations_are_cross_fitted() -> None:
 def test_a_simulated_site_regains_specificity_and_calibration() -> None:
     """Issue 26's acceptance on synthetic logits: the shipped point fails the site's healthy children; a proposal
     on a random 40 % restores specificity and calibration on the other 60 %. (Seeded. Over 300 such draws of the
-    external split's size, 234 normals and 390 pneumonia, the held-out sensitivity averaged 0.963 and fell below
-    0.93 in 5 % of them with the rule's margin, and in 24 % without it.)"""
+    external split's size, 234 normals and 390 pneumonia, the held-out sensitivity averaged 0.954 and fell below
+    0.93 in 13 % of them with the rule's margin, and in 24 % without it.)"""
     rng = np.random.default_rng(6)
     z, y = _site_logits(rng, 400)
     shipped = site.performance(calibration.probabilities(z, TEMPERATURE), y, SHIPPED_THRESHOLD)
