@@ -20,6 +20,7 @@ from diagnosis.filters import AuditFilter, WorklistFilter, worklist_params
 from diagnosis.forms import ActiveForm, InviteForm, RoleForm
 from diagnosis.models import Membership, Role
 from diagnosis.presenters import intended_population, page_query, sort_links, worklist_query
+from diagnosis.site import monitoring
 
 
 @role_required()
@@ -65,12 +66,18 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         percent=True,
         y_title="share",
     )
+    clinic = require_membership(request.user).clinic
+    try:
+        health = monitoring.series(clinic, days=14)
+    except LookupError:  # a model card without a monitoring reference
+        health = []
     context = {
         "board": board,
+        "health": health,
         "per_day": per_day,
         "positive": positive,
         "agreement": agreement,
-        "clinic": require_membership(request.user).clinic,
+        "clinic": clinic,
         "first_day": board.days[0].day,
         "last_day": board.days[-1].day,
     }

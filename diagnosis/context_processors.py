@@ -1,19 +1,25 @@
 from __future__ import annotations
 
+from typing import Any
+
 from django.conf import settings
 from django.http import HttpRequest
 
 from diagnosis.access import membership_of
-from diagnosis.models import Membership, Role
+from diagnosis.models import Role
+from diagnosis.site import monitoring
 
 
-def membership(request: HttpRequest) -> dict[str, Membership | bool | str | None]:
-    """The user's clinic and role, for the navigation; the time zone the pages' times are in (TZ_NAME)."""
+def membership(request: HttpRequest) -> dict[str, Any]:
+    """The user's clinic and role, for the navigation; the time zone the pages' times are in (TZ_NAME); for a
+    clinic admin, the model health alerts of the last week (the banner)."""
     user = getattr(request, "user", None)  # not there on a page answered before authentication (a 400 for a bad Host)
     m = membership_of(user) if user is not None else None
+    admin = bool(m and m.allows(Role.ADMIN))
     return {
         "membership": m,
         "is_reviewer": bool(m and m.allows(Role.REVIEWER)),
-        "is_clinic_admin": bool(m and m.allows(Role.ADMIN)),
+        "is_clinic_admin": admin,
+        "site_alerts": monitoring.banner(m.clinic_id) if m is not None and admin else [],
         "TIME_ZONE_NAME": settings.TIME_ZONE,
     }

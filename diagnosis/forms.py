@@ -7,7 +7,6 @@ from django import forms
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
 
-from diagnosis.intake import StudyDetails, details_from
 from diagnosis.models import (
     MAX_AGE_YEARS,
     NOTE_MAX_LENGTH,
@@ -19,6 +18,7 @@ from diagnosis.models import (
     printable,
 )
 from diagnosis.reviews import Unchecked
+from diagnosis.study_details import StudyDetails, details_from
 
 
 class MultipleFileInput(forms.ClearableFileInput):

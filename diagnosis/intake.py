@@ -2,9 +2,8 @@
 
 from __future__ import annotations
 
-import unicodedata
 from collections.abc import Callable, Iterable, Mapping
-from dataclasses import dataclass, field, fields, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 from django.conf import settings
@@ -18,8 +17,6 @@ from diagnosis import archives, audit, dispatch
 from diagnosis.access import require_membership
 from diagnosis.audit import NO_ORIGIN, Origin
 from diagnosis.models import (
-    MAX_AGE_YEARS,
-    PATIENT_REF_MAX_LENGTH,
     STUDY_FILE_FIELDS,
     AuditAction,
     Batch,
@@ -30,37 +27,10 @@ from diagnosis.models import (
     Study,
 )
 from diagnosis.site import acceptance
+from diagnosis.study_details import NO_DETAILS, StudyDetails, with_header
 from diagnosis.validation import UploadError, ValidatedUpload, validate_upload
 from worker.ml import working
 from worker.ml.dicom import DicomHeader
-
-
-@dataclass(frozen=True)
-class StudyDetails:
-    """Optional, pseudonymous details given with an upload."""
-
-    patient_ref: str = ""
-    age_years: int | None = None
-    sex: str = ""
-    projection: str = ""
-    clinical_note: str = ""
-    reference_label: str = ""  # a clinic admin's acceptance study: its true label (diagnosis.site.acceptance)
-
-
-NO_DETAILS = StudyDetails()
-DETAIL_FIELDS = tuple(f.name for f in fields(StudyDetails))
-
-
-def details_from(cleaned: Mapping[str, Any]) -> StudyDetails:
-    """StudyDetails from a validated form or serializer (text stripped of surrounding blanks)."""
-    return StudyDetails(
-        patient_ref=cleaned["patient_ref"].strip(),
-        age_years=cleaned["age_years"],
-        sex=cleaned["sex"],
-        projection=cleaned["projection"],
-        clinical_note=cleaned["clinical_note"].strip(),
-        reference_label=cleaned.get("reference_label") or "",
-    )
 
 
 @dataclass
@@ -70,28 +40,6 @@ class Submission:
 
     def refuse(self, file_name: str, message: str) -> None:
         self.errors.append(UploadError(file_name, message))
-
-
-def with_header(details: StudyDetails, header: DicomHeader | None) -> StudyDetails:
-    """The form's details, each one left empty filled from the DICOM header (PatientID, age, sex, view)."""
-    if header is None:
-        return details
-    return replace(
-        details,
-        patient_ref=details.patient_ref or _without_controls(header.patient_id)[:PATIENT_REF_MAX_LENGTH],
-        age_years=details.age_years if details.age_years is not None else _age(header.age_years),
-        sex=details.sex or header.sex,
-        projection=details.projection or header.view_position,
-    )
-
-
-def _without_controls(text: str) -> str:
-    """A header's text without control characters (models.printable refuses them where a person types)."""
-    return "".join(c for c in text if unicodedata.category(c) != "Cc").strip()
-
-
-def _age(years: int | None) -> int | None:
-    return years if years is not None and 0 <= years <= MAX_AGE_YEARS else None
 
 
 # Stored uploads are recorded this many at a time, in one transaction: fewer commits and database locks than one
@@ -122,6 +70,8 @@ def create_study(
     priority: JobPriority = JobPriority.INTERACTIVE,
 ) -> Study:
     """Store the study in the owner's clinic, audit the upload and queue its job (at `priority`), all or nothing."""
+    if details.reference_label:
+        acceptance.require_labeller(owner)
     stored = store(owner, upload, batch, details)
     try:
         return record(owner, [stored], origin, peer=peer, priority=priority)[0]
@@ -287,40 +237,29 @@ def submit_batch(
             stored=stored,
             progress=progress,
         )
+    opts = {"batch": batch, "details": details, "origin": origin, "stored": stored, "progress": progress}
+    return batch, _submit_archive(owner, archive, **opts)
+
+
+def _submit_archive(owner: User, archive: UploadedFile, **opts: Any) -> Submission:
+    """A zip's entries, one at a time; a labels.csv at its root makes them a clinic admin's acceptance set."""
     submission = Submission()
     try:
         labels = acceptance.read_labels(archive)
     except acceptance.LabelsError as exc:
         submission.refuse(acceptance.LABELS_FILE, str(exc))
-        return batch, submission
-    if labels is not None or details.reference_label:
+        return submission
+    if labels is not None or opts["details"].reference_label:
         acceptance.require_labeller(owner)
+    limits = (settings.MAX_UPLOAD_BYTES, settings.MAX_ARCHIVE_BYTES, submission.refuse, settings.MAX_ARCHIVE_FILES)
     try:
-        entries = archives.entries(
-            archive,
-            settings.MAX_UPLOAD_BYTES,
-            settings.MAX_ARCHIVE_BYTES,
-            submission.refuse,
-            settings.MAX_ARCHIVE_FILES,
-            skip=acceptance.LABELS_FILE,
-        )
-        _store(
-            owner,
-            entries,
-            submission,
-            batch=batch,
-            details=details,
-            origin=origin,
-            priority=JobPriority.BULK,
-            stored=stored,
-            progress=progress,
-            labels=labels,
-        )
+        entries = archives.entries(archive, *limits, skip=acceptance.LABELS_FILE)
+        _store(owner, entries, submission, priority=JobPriority.BULK, labels=labels, **opts)
     except archives.BadArchive as exc:
         submission.refuse(archive.name or "archive", str(exc))
     if not submission.studies and not submission.errors:
         submission.refuse(archive.name or "archive", "the archive holds no files.")
-    return batch, submission
+    return submission
 
 
 def _labelled(details: StudyDetails, name: str, labels: Mapping[str, str] | None) -> StudyDetails | None:

@@ -20,6 +20,7 @@ from rest_framework.test import APIClient
 
 from diagnosis import intake, jobs
 from diagnosis.models import Clinic, InferenceJob, JobStatus, Membership, Role, Study
+from diagnosis.study_details import StudyDetails
 from diagnosis.validation import validate_upload
 from tests import images
 from worker.ml.prediction import Prediction
@@ -76,7 +77,7 @@ def finish(job_id: int) -> None:
 
 def study(owner: User, name: str = "chest.png", **details: Any) -> Study:
     upload = validate_upload(name, None, io.BytesIO(images.png()))
-    return intake.create_study(owner, upload, details=intake.StudyDetails(**details))
+    return intake.create_study(owner, upload, details=StudyDetails(**details))
 
 
 def judge(s: Study, label: str = "PNEUMONIA", probability: float = 0.9, **overrides: Any) -> Study:

@@ -6,7 +6,6 @@ from django.urls import reverse
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
-from diagnosis.intake import StudyDetails, details_from
 from diagnosis.models import (
     MAX_AGE_YEARS,
     NOTE_MAX_LENGTH,
@@ -19,6 +18,7 @@ from diagnosis.models import (
     Study,
     printable,
 )
+from diagnosis.study_details import StudyDetails, details_from
 from diagnosis.viewing import FileKind
 
 

@@ -17,7 +17,7 @@ from rest_framework.request import Request
 from rest_framework.response import Response
 from rest_framework.views import APIView
 
-from diagnosis import intake, reviews, selectors, viewing
+from diagnosis import intake, reviews, selectors, study_details, viewing
 from diagnosis.api import idempotency
 from diagnosis.api.filters import StudyFilter
 from diagnosis.api.parsers import MultiPartParser
@@ -88,7 +88,7 @@ class StudyViewSet(mixins.ListModelMixin, mixins.RetrieveModelMixin, viewsets.Ge
     def create(self, request: Request) -> Response:
         data: dict[str, Any] = {"images": request.FILES.getlist("images")}
         fields = cast(Mapping[str, Any], request.data)
-        data.update({k: fields[k] for k in intake.DETAIL_FIELDS if k in fields})
+        data.update({k: fields[k] for k in study_details.DETAIL_FIELDS if k in fields})
         if "archive" in request.FILES:
             data["archive"] = request.FILES["archive"]
         form = SubmitSerializer(data=data)

@@ -15,6 +15,7 @@ from rest_framework.test import APIClient
 
 from diagnosis import intake
 from diagnosis.models import DicomInstance, Study
+from diagnosis.study_details import StudyDetails
 from tests import dicoms, images
 from tests.factories import token_client, upload_file, zip_of
 
@@ -57,7 +58,7 @@ def test_keep_identifiers_stores_the_file_as_sent(alice, settings) -> None:
 
 
 def test_the_forms_details_win_over_the_header(alice) -> None:
-    details = intake.StudyDetails(patient_ref="P-7", age_years=30, sex="M", projection="PA")
+    details = StudyDetails(patient_ref="P-7", age_years=30, sex="M", projection="PA")
     study = intake.submit_files(alice, [upload_file("chest.dcm", _dcm())], details=details).studies[0]
     assert (study.patient_ref, study.age_years, study.sex, study.projection) == ("P-7", 30, "M", "PA")
 

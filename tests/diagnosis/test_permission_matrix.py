@@ -228,6 +228,7 @@ class World:
         """Both clinics have adopted a point (so that a revert has something to undo)."""
         self.ground_truth()
         for admin in (self.users["a_admin"], self.users["b_admin"]):
+            assert admin is not None
             operating_points.adopt(user=admin, target_sensitivity=0.95, reason="first")
 
     def adopted(self) -> bool:

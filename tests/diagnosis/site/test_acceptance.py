@@ -1,0 +1,96 @@
+"""The acceptance set: labelled by a clinic admin (a request's reference_label, or a zip's labels.csv), judged like
+any other study, and kept out of the clinical worklist, history and dashboard."""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from typing import Any
+
+import pytest
+
+from diagnosis import selectors
+from diagnosis.models import Role, Study
+from tests import factories, images
+from tests.factories import make_member, token_client, upload_file
+
+pytestmark = pytest.mark.django_db
+
+
+def _zip(entries: dict[str, bytes]) -> io.BytesIO:
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as zf:
+        for name, data in entries.items():
+            zf.writestr(name, data)
+    buf.seek(0)
+    buf.name = "set.zip"
+    return buf
+
+
+@pytest.fixture
+def admin(clinic_a: Any) -> Any:
+    return make_member("ada", clinic_a, Role.ADMIN)
+
+
+def test_an_admins_reference_label_makes_acceptance_studies(admin: Any) -> None:
+    files = [upload_file("a.png"), upload_file("b.png")]
+    answer = token_client(admin).post("/api/v1/studies/", {"images": files, "reference_label": "NORMAL"})
+    assert answer.status_code == 202, answer.content
+    studies = Study.objects.all()
+    assert len(studies) == 2 and all(s.acceptance and s.reference_label == "NORMAL" for s in studies)
+
+
+@pytest.mark.parametrize("role", [Role.CLINICIAN, Role.REVIEWER])
+def test_anyone_else_is_refused_and_nothing_is_stored(clinic_a: Any, role: str) -> None:
+    user = make_member("someone", clinic_a, role)
+    answer = token_client(user).post("/api/v1/studies/", {"images": [upload_file()], "reference_label": "PNEUMONIA"})
+    assert answer.status_code == 403 and "clinic admin" in answer.json()["detail"]
+    labelled = _zip({"a.png": images.png(), "labels.csv": b"a.png,NORMAL\n"})
+    assert token_client(user).post("/api/v1/studies/", {"archive": labelled}).status_code == 403
+    assert not Study.objects.exists()
+
+
+def test_labels_csv_labels_each_entry_and_refuses_one_it_does_not_name(admin: Any) -> None:
+    archive = _zip(
+        {
+            "x/a.png": images.png(),
+            "b.png": images.png(),
+            "c.png": images.png(),
+            "labels.csv": b"file,label\na.png,pneumonia\nb.png, NORMAL \n",
+        }
+    )
+    answer = token_client(admin).post("/api/v1/studies/", {"archive": archive})
+    assert answer.status_code == 202
+    assert {(s.original_name, s.reference_label) for s in Study.objects.all()} == {
+        ("a.png", "PNEUMONIA"),
+        ("b.png", "NORMAL"),
+    }
+    assert answer.json()["errors"] == [{"file_name": "c.png", "error": "labels.csv gives no label for this file."}]
+
+
+def test_a_labels_csv_with_a_wrong_label_is_refused_with_its_row(admin: Any) -> None:
+    archive = _zip({"a.png": images.png(), "labels.csv": b"a.png,NORMAL\nb.png,maybe\n"})
+    answer = token_client(admin).post("/api/v1/studies/", {"archive": archive})
+    assert answer.status_code == 202 and not Study.objects.exists()
+    assert "row 2: 'maybe' is not NORMAL or PNEUMONIA" in answer.json()["errors"][0]["error"]
+
+
+def test_acceptance_studies_stay_out_of_the_clinical_lists(admin: Any) -> None:
+    clinical = factories.judged_study(admin)
+    factories.site_studies(admin, [1.0, 5.0], [0, 1])
+    assert list(selectors.worklist(admin)) == [clinical]
+    board = selectors.dashboard(admin)
+    assert board.studies == 1 and board.judged == 1
+    listed = token_client(admin).get("/api/v1/studies/").json()
+    assert [s["id"] for s in listed["results"]] == [str(clinical.pk)]
+    acceptance = token_client(admin).get("/api/v1/studies/?acceptance=yes").json()
+    assert len(acceptance["results"]) == 2 and all(s["acceptance"] for s in acceptance["results"])
+
+
+def test_the_upload_page_offers_the_label_to_admins_only(admin: Any, alice: Any, client: Any) -> None:
+    client.force_login(admin)
+    assert b'id="acceptance"' in client.get("/upload/").content
+    client.force_login(alice)
+    assert b'id="acceptance"' not in client.get("/upload/").content
+    answer = client.post("/upload/", {"images": upload_file(), "reference_label": "NORMAL"})
+    assert answer.status_code == 403 and not Study.objects.exists()
