@@ -46,6 +46,7 @@ APP_LAYERS = (
         "diagnosis.pipeline",
         "diagnosis.pipeline_steps",
         "diagnosis.intake",
+        "diagnosis.study_details",
         "diagnosis.reviews",
         "diagnosis.people",
         "diagnosis.lockout",
