@@ -1,9 +1,9 @@
-"""A site's own evidence (issue 26): Wilson intervals, local performance at a threshold (optionally weighted by
+"""A site's own evidence: Wilson intervals, local performance at a threshold (optionally weighted by
 inverse sampling probabilities, Horvitz-Thompson), and the proposal of the site's operating point with a Platt
 recalibration of the model's logit. numpy/scipy/scikit-learn only; arrays in, frozen dataclasses out.
 
 The model's stored output is one logit z. The card maps it as P = sigmoid(z / T); a site's Platt map
-P = sigmoid(a * z + b) generalises it (the card's map is a = 1 / T, b = 0: `Platt.shipped(T)`).
+P = sigmoid(a * z + b) generalises it (the card's map is a = 1 / T, b = 0: ModelSpec.operating_point).
 """
 
 from __future__ import annotations
@@ -210,11 +210,6 @@ class Platt:
 
     a: float
     b: float
-
-    @classmethod
-    def shipped(cls, temperature: float) -> Platt:
-        """The card's map sigmoid(logit / T) as a Platt map."""
-        return cls(1.0 / temperature, 0.0)
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """(n,) logits -> (n,) probabilities in (0, 1)."""
