@@ -161,8 +161,9 @@ def adopt(*, user: AnyUser, target_sensitivity: float, reason: str, origin: Orig
 
 
 def revert(*, user: AnyUser, reason: str, origin: Origin = NO_ORIGIN) -> OperatingPoint | None:
-    """Undo the last change: retire the point in force and reinstate the version before it for the same model
-    version (as a new version), or, with none, go back to the model card's point (None)."""
+    """Undo the last change: retire the point in force and reinstate the one it replaced (retired when it came
+    in) if that was for the same model version (as a new version); else, as when nothing was in force before it
+    (the admin had reverted to the card), go back to the model card's point (None)."""
     membership = require_membership(user, Role.ADMIN)
     clinic = membership.clinic
     with transaction.atomic():
@@ -172,7 +173,7 @@ def revert(*, user: AnyUser, reason: str, origin: Origin = NO_ORIGIN) -> Operati
             return None
         earlier = (
             OperatingPoint.objects.filter(clinic=clinic, version__lt=current.version)
-            .filter(model_version=current.model_version)
+            .filter(model_version=current.model_version, retired_at=current.adopted_at)
             .order_by("-version")
             .first()
         )
@@ -191,12 +192,16 @@ def revert(*, user: AnyUser, reason: str, origin: Origin = NO_ORIGIN) -> Operati
 
 def _new_version(clinic: Clinic, user: User, reason: str, fields: dict[str, object]) -> OperatingPoint:
     """A new version of the clinic's point, the one before it retired, in one transaction (the clinic's row
-    locked: two admins adopting at once get consecutive versions)."""
+    locked: two admins adopting at once get consecutive versions). The one it replaces is retired at the very
+    instant it is adopted: that is how revert finds it."""
     with transaction.atomic():
         Clinic.objects.select_for_update().filter(pk=clinic.pk).first()
         last = OperatingPoint.objects.filter(clinic=clinic).aggregate(v=Max("version"))["v"] or 0
-        OperatingPoint.objects.filter(clinic=clinic, retired_at__isnull=True).update(retired_at=timezone.now())
-        return OperatingPoint.objects.create(clinic=clinic, version=last + 1, adopted_by=user, reason=reason, **fields)
+        now = timezone.now()
+        OperatingPoint.objects.filter(clinic=clinic, retired_at__isnull=True).update(retired_at=now)
+        return OperatingPoint.objects.create(
+            clinic=clinic, version=last + 1, adopted_by=user, adopted_at=now, reason=reason, **fields
+        )
 
 
 def _audit(user: AnyUser, row: OperatingPoint, what: str, reason: str, origin: Origin) -> None:

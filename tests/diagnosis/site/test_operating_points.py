@@ -69,6 +69,17 @@ def test_reverting_the_only_point_goes_back_to_the_card(admin: Any, clinic_a: An
     assert operating_points.in_force(clinic_a.pk, row.model_version) is None
 
 
+def test_reverting_after_a_revert_to_the_card_goes_back_to_the_card(admin: Any, clinic_a: Any) -> None:
+    """Undo means the point in force before the last change: a point the admin withdrew is not brought back."""
+    factories.separable_site(admin)
+    operating_points.adopt(user=admin, target_sensitivity=0.90, reason="first")
+    assert operating_points.revert(user=admin, reason="back to the card") is None
+    second = operating_points.adopt(user=admin, target_sensitivity=0.99, reason="second")
+    assert operating_points.revert(user=admin, reason="undo the second") is None
+    assert operating_points.in_force(clinic_a.pk, second.model_version) is None
+    assert OperatingPoint.objects.count() == 2
+
+
 def test_a_new_model_version_invalidates_the_point(admin: Any, clinic_a: Any) -> None:
     factories.separable_site(admin)
     row = operating_points.adopt(user=admin, target_sensitivity=0.95, reason="first")
