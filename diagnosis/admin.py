@@ -16,10 +16,13 @@ from diagnosis.models import (
     DicomPeer,
     InferenceJob,
     Membership,
+    OperatingPoint,
     Result,
     ResultSend,
     Review,
     ReviewSend,
+    SiteAlert,
+    SiteSettings,
     Study,
 )
 
@@ -164,3 +167,24 @@ class ReviewSendAdmin(admin.ModelAdmin):
     list_display = ("study", "final_label", "agrees", "reviewer_name", "status", "attempts", "updated", "sent_at")
     list_filter = ("status",)
     readonly_fields = ("study", "final_label", "agrees", "reviewer_name", "sr_uid")
+
+
+@admin.register(SiteSettings)
+class SiteSettingsAdmin(admin.ModelAdmin):
+    """A clinic's target sensitivity and verification sampling rates (empty: the installation's defaults)."""
+
+    list_display = ("clinic", "target_sensitivity", "verification_rate_normal", "verification_rate_pneumonia")
+
+
+@admin.register(OperatingPoint)
+class OperatingPointAdmin(ReadOnlyAdmin):
+    """Adopted and reverted by clinic admins on the site page or the API; here read only."""
+
+    list_display = ("clinic", "version", "model_version", "threshold", "target_sensitivity", "adopted_at", "retired_at")
+    list_filter = ("clinic", "model_version")
+
+
+@admin.register(SiteAlert)
+class SiteAlertAdmin(ReadOnlyAdmin):
+    list_display = ("clinic", "day", "kind", "level", "value", "limit")
+    list_filter = ("clinic", "level", "kind")
