@@ -57,9 +57,7 @@ def entries(
     ENTRIES_PER_FILE times that many entries (folders and __MACOSX included) is refused before its directory is
     parsed: a 2 GB request of empty entries would hold millions of them, each an object in memory. An entry at the
     root named `skip` (the acceptance set's labels.csv, read apart) is passed over."""
-    declared = _declared_entries(fileobj)
-    if declared is not None and declared > ENTRIES_PER_FILE * max_files:
-        raise BadArchive(f"the archive holds {declared:,} entries; the limit is {max_files:,} files: split it.")
+    check_declared(fileobj, max_files)
     try:
         archive = zipfile.ZipFile(fileobj)
     except (zipfile.BadZipFile, OSError) as exc:
@@ -87,6 +85,14 @@ def entries(
                 continue
             total += info.file_size
             yield Entry(info.filename, info.file_size, stream)
+
+
+def check_declared(fileobj: IO[bytes], max_files: int) -> None:
+    """Raises BadArchive when the archive's end record declares more than ENTRIES_PER_FILE x max_files entries:
+    to be called before anything opens it with ZipFile, which parses the whole directory."""
+    declared = _declared_entries(fileobj)
+    if declared is not None and declared > ENTRIES_PER_FILE * max_files:
+        raise BadArchive(f"the archive holds {declared:,} entries; the limit is {max_files:,} files: split it.")
 
 
 def _problem(info: zipfile.ZipInfo, max_entry_bytes: int) -> str | None:

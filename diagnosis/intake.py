@@ -245,7 +245,11 @@ def _submit_archive(owner: User, archive: UploadedFile, **opts: Any) -> Submissi
     """A zip's entries, one at a time; a labels.csv at its root makes them a clinic admin's acceptance set."""
     submission = Submission()
     try:
+        archives.check_declared(archive, settings.MAX_ARCHIVE_FILES)  # before labels.csv is looked for
         labels = acceptance.read_labels(archive)
+    except archives.BadArchive as exc:
+        submission.refuse(archive.name or "archive", str(exc))
+        return submission
     except acceptance.LabelsError as exc:
         submission.refuse(acceptance.LABELS_FILE, str(exc))
         return submission

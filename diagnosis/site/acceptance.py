@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+from collections import Counter
 from collections.abc import Mapping
 from pathlib import PurePosixPath
 from typing import IO
@@ -33,8 +34,10 @@ def require_labeller(user: AnyUser) -> None:
 
 
 def read_labels(archive: IO[bytes]) -> dict[str, str] | None:
-    """The labels of a zip's labels.csv at its root: file name -> NORMAL or PNEUMONIA; None without one. A first
-    row whose label column is not a label is taken as a header. Raises LabelsError for a bad file or label."""
+    """The labels of a zip's labels.csv at its root: each archive entry it labels -> NORMAL or PNEUMONIA; None
+    without one. A row names an entry by its path in the archive, or by its file name alone where no other entry
+    has that name (two x/a.png and y/a.png are labelled by path only). A first row whose label column is not a
+    label is taken as a header. Raises LabelsError for a bad file, a bad label or a name labelled twice apart."""
     try:
         with zipfile.ZipFile(archive) as zf:
             info = next((i for i in zf.infolist() if i.filename == LABELS_FILE), None)
@@ -43,34 +46,58 @@ def read_labels(archive: IO[bytes]) -> dict[str, str] | None:
             if info.file_size > MAX_LABELS_BYTES:
                 raise LabelsError(f"{LABELS_FILE} is over {MAX_LABELS_BYTES // (1024 * 1024)} MB.")
             raw = zf.read(info)
+            names = [i.filename for i in zf.infolist() if not i.is_dir() and i.filename != LABELS_FILE]
     except (zipfile.BadZipFile, OSError):
         return None  # not a zip: the archive check says so
     finally:
         archive.seek(0)
-    return parse_labels(raw)
+    return resolved(parse_labels(raw), names)
 
 
 def parse_labels(raw: bytes) -> dict[str, str]:
+    """labels.csv's rows: name -> NORMAL or PNEUMONIA. Raises LabelsError for text that is not UTF-8 CSV, a row
+    that is not 'name,label', a label that is neither, or a name given two different labels."""
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
         raise LabelsError(f"{LABELS_FILE} is not UTF-8 text.") from exc
     labels: dict[str, str] = {}
-    for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
-        cells = [c.strip() for c in row]
-        if not any(cells):
-            continue
-        if len(cells) < 2 or not cells[0]:
-            raise LabelsError(f"{LABELS_FILE}, row {number}: write 'file name,label'.")
-        label = cells[1].upper()
-        if label not in Label.values:
-            if number == 1:
-                continue  # a header
-            raise LabelsError(f"{LABELS_FILE}, row {number}: '{cells[1]}' is not NORMAL or PNEUMONIA.")
-        labels[cells[0]] = label
+    try:
+        for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
+            _add(labels, number, [c.strip() for c in row])
+    except csv.Error as exc:  # a field over the csv module's limit, say
+        raise LabelsError(f"{LABELS_FILE} is not CSV text of 'file name,label' rows: {exc}.") from exc
     return labels
 
 
+def _add(labels: dict[str, str], number: int, cells: list[str]) -> None:
+    if not any(cells):
+        return
+    if len(cells) < 2 or not cells[0]:
+        raise LabelsError(f"{LABELS_FILE}, row {number}: write 'file name,label'.")
+    label = cells[1].upper()
+    if label not in Label.values:
+        if number == 1:
+            return  # a header
+        raise LabelsError(f"{LABELS_FILE}, row {number}: '{cells[1]}' is not NORMAL or PNEUMONIA.")
+    if labels.get(cells[0], label) != label:
+        raise LabelsError(f"{LABELS_FILE}, row {number}: '{cells[0]}' is labelled both NORMAL and PNEUMONIA.")
+    labels[cells[0]] = label
+
+
+def resolved(labels: Mapping[str, str], names: list[str]) -> dict[str, str]:
+    """Each of the archive's entry names labels.csv labels: by its path, else by its file name alone when that
+    name is the entry's only (a file name shared by entries in different folders labels none of them)."""
+    count = Counter(PurePosixPath(name).name for name in names)
+    out = {}
+    for name in names:
+        base = PurePosixPath(name).name
+        label = labels.get(name) or (labels.get(base, "") if count[base] == 1 else "")
+        if label:
+            out[name] = label
+    return out
+
+
 def label_of(name: str, labels: Mapping[str, str]) -> str:
-    """A zip entry's label: by its path in the archive, else by its file name alone ("" when neither is listed)."""
-    return labels.get(name) or labels.get(PurePosixPath(name).name, "")
+    """A zip entry's label from read_labels ("" when labels.csv gives none)."""
+    return labels.get(name, "")

@@ -94,3 +94,51 @@ def test_the_upload_page_offers_the_label_to_admins_only(admin: Any, alice: Any,
     assert b'id="acceptance"' not in client.get("/upload/").content
     answer = client.post("/upload/", {"images": upload_file(), "reference_label": "NORMAL"})
     assert answer.status_code == 403 and not Study.objects.exists()
+
+
+def _answer(admin: Any, entries: dict[str, bytes]) -> Any:
+    answer = token_client(admin).post("/api/v1/studies/", {"archive": _zip(entries)})
+    assert answer.status_code == 202, answer.content
+    return answer.json()
+
+
+def test_a_labels_csv_that_is_not_csv_is_refused_not_a_server_error(admin: Any) -> None:
+    """From a review: a field over the csv module's limit raised csv.Error, a 500."""
+    labels = b"a.png,NORMAL\n" + b"x" * 200_000 + b",NORMAL\n"
+    answer = _answer(admin, {"a.png": images.png(), "labels.csv": labels})
+    assert answer["errors"][0]["file_name"] == "labels.csv" and "not CSV text" in answer["errors"][0]["error"]
+    assert not Study.objects.exists()
+
+
+def test_a_name_labelled_both_ways_is_refused(admin: Any) -> None:
+    """From a review: the later row silently won."""
+    answer = _answer(admin, {"a.png": images.png(), "labels.csv": b"a.png,NORMAL\nb.png,NORMAL\na.png,PNEUMONIA\n"})
+    assert "row 3: 'a.png' is labelled both NORMAL and PNEUMONIA" in answer["errors"][0]["error"]
+    assert not Study.objects.exists()
+
+
+def test_a_file_name_shared_by_two_folders_labels_neither(admin: Any) -> None:
+    """From a review: labels.csv's a.png labelled both x/a.png and y/a.png; a path still labels its own entry."""
+    entries = {"x/a.png": images.png(), "y/a.png": images.png(), "z/b.png": images.png()}
+    answer = _answer(admin, {**entries, "labels.csv": b"a.png,NORMAL\ny/a.png,PNEUMONIA\nb.png,NORMAL\n"})
+    assert {(s.original_name, s.reference_label) for s in Study.objects.all()} == {
+        ("a.png", "PNEUMONIA"),
+        ("b.png", "NORMAL"),
+    }
+    assert [e["file_name"] for e in answer["errors"]] == ["x/a.png"]
+
+
+def test_an_archive_declaring_too_many_entries_is_refused_before_labels_csv_is_read(
+    admin: Any, settings: Any, monkeypatch: Any
+) -> None:
+    """From a review: labels.csv was looked for with ZipFile, which parses the whole directory, before the
+    archive's declared entries were checked."""
+    from diagnosis.site import acceptance
+
+    settings.MAX_ARCHIVE_FILES = 2
+    archive = _zip({**{f"{i}.png": b"x" for i in range(9)}, "labels.csv": b"0.png,NORMAL\n"})
+    parsed: list[int] = []
+    monkeypatch.setattr(acceptance.zipfile, "ZipFile", lambda *a, **k: parsed.append(1))
+    answer = token_client(admin).post("/api/v1/studies/", {"archive": archive})
+    assert answer.status_code == 202, answer.content
+    assert "holds 10 entries; the limit is 2 files" in answer.json()["errors"][0]["error"] and parsed == []
