@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from django import forms
@@ -54,7 +55,7 @@ def site_page(request: HttpRequest) -> HttpResponse:
         "health": health,
         "rules": {"proposal": site.PROPOSAL_RULE, "agreement": monitoring.AGREEMENT_RULES},
         "adopt_form": AdoptForm(initial={"target_sensitivity": standing.target_sensitivity}),
-        "revert_form": RevertForm(),
+        "revert_form": RevertForm(auto_id="id_revert_%s"),  # the adopt form has a reason too: ids stay unique
         "history": clinic.operating_points.select_related("adopted_by").order_by("-version")[:20],
     }
     return render(request, "diagnosis/site.html", context)
@@ -76,36 +77,34 @@ def _plots(perf: site.Performance | None) -> dict[str, str] | None:
 @role_required(Role.ADMIN)
 @require_POST
 def site_adopt(request: HttpRequest) -> HttpResponse:
-    form = AdoptForm(request.POST)
-    if not form.is_valid():
-        messages.error(request, f"Not adopted: {_errors(form)}")
-        return redirect("diagnosis:site")
-    try:
-        row = operating_points.adopt(
-            user=request.user,
-            target_sensitivity=form.cleaned_data["target_sensitivity"],
-            reason=form.cleaned_data["reason"],
-            origin=Origin.of(request),
-        )
-    except operating_points.NotEnoughEvidence as exc:
-        messages.error(request, f"Not adopted. {exc}")
-        return redirect("diagnosis:site")
-    messages.success(request, f"Operating point version {row.version} adopted: threshold {row.threshold:.1%}.")
-    return redirect("diagnosis:site")
+    def act(data: dict[str, Any]) -> str:
+        row = operating_points.adopt(user=request.user, origin=Origin.of(request), **data)
+        return f"Operating point version {row.version} adopted: threshold {row.threshold:.1%}."
+
+    return _posted(request, AdoptForm(request.POST), act, "Not adopted")
 
 
 @role_required(Role.ADMIN)
 @require_POST
 def site_revert(request: HttpRequest) -> HttpResponse:
-    form = RevertForm(request.POST)
+    def act(data: dict[str, Any]) -> str:
+        row = operating_points.revert(user=request.user, origin=Origin.of(request), **data)
+        if row is None:
+            return "Reverted. In force now: the model card's threshold, not validated at this site."
+        return f"Reverted. In force now: version {row.version}, threshold {row.threshold:.1%}."
+
+    return _posted(request, RevertForm(request.POST), act, "Not reverted")
+
+
+def _posted(request: HttpRequest, form: forms.Form, act: Callable[[dict[str, Any]], str], refused: str) -> HttpResponse:
+    """The change a valid form asks for, its outcome as a message on the site page."""
     if not form.is_valid():
-        messages.error(request, f"Not reverted: {_errors(form)}")
-        return redirect("diagnosis:site")
-    row = operating_points.revert(user=request.user, reason=form.cleaned_data["reason"], origin=Origin.of(request))
-    if row is None:
-        messages.success(request, "Reverted. In force now: the model card's threshold, not validated at this site.")
+        messages.error(request, f"{refused}: {_errors(form)}")
     else:
-        messages.success(request, f"Reverted. In force now: version {row.version}, threshold {row.threshold:.1%}.")
+        try:
+            messages.success(request, act(form.cleaned_data))
+        except operating_points.NotEnoughEvidence as exc:
+            messages.error(request, f"{refused}. {exc}")
     return redirect("diagnosis:site")
 
 

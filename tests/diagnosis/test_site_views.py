@@ -37,6 +37,20 @@ def test_the_admin_adopts_and_reverts_on_the_page(clinic_a: Any, client: Any) ->
     assert "model card" in answer.content.decode() and OperatingPoint.objects.get().retired_at is not None
 
 
+def test_the_page_has_no_duplicate_ids_once_a_point_is_in_force(clinic_a: Any, client: Any) -> None:
+    """From a browser pass: the adopt and the revert forms both rendered their reason as id_reason."""
+    import re
+    from collections import Counter
+
+    admin = make_member("ada", clinic_a, Role.ADMIN)
+    factories.separable_site(admin)
+    operating_points.adopt(user=admin, target_sensitivity=0.95, reason="ours")
+    client.force_login(admin)
+    page = client.get("/site/").content.decode()
+    assert 'id="revert-form"' in page
+    assert [i for i, n in Counter(re.findall(r'\sid="([^"]+)"', page)).items() if n > 1] == []
+
+
 def test_adopting_without_a_reason_or_evidence_changes_nothing(clinic_a: Any, client: Any) -> None:
     admin = make_member("ada", clinic_a, Role.ADMIN)
     client.force_login(admin)
