@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import io
 import zipfile
+import zlib
 from collections import Counter
 from collections.abc import Mapping
 from pathlib import PurePosixPath
@@ -39,19 +40,30 @@ def read_labels(archive: IO[bytes]) -> dict[str, str] | None:
     has that name (two x/a.png and y/a.png are labelled by path only). A first row whose label column is not a
     label is taken as a header. Raises LabelsError for a bad file, a bad label or a name labelled twice apart."""
     try:
-        with zipfile.ZipFile(archive) as zf:
+        zf = zipfile.ZipFile(archive)
+    except (zipfile.BadZipFile, OSError):
+        archive.seek(0)
+        return None  # not a zip: the archive check says so
+    try:
+        with zf:
             info = next((i for i in zf.infolist() if i.filename == LABELS_FILE), None)
             if info is None:
                 return None
             if info.file_size > MAX_LABELS_BYTES:
                 raise LabelsError(f"{LABELS_FILE} is over {MAX_LABELS_BYTES // (1024 * 1024)} MB.")
-            raw = zf.read(info)
+            raw = _read(zf, info)
             names = [i.filename for i in zf.infolist() if not i.is_dir() and i.filename != LABELS_FILE]
-    except (zipfile.BadZipFile, OSError):
-        return None  # not a zip: the archive check says so
     finally:
         archive.seek(0)
     return resolved(parse_labels(raw), names)
+
+
+def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
+    """labels.csv's bytes; a corrupt entry is a refused labels.csv, never labelled studies stored as clinical."""
+    try:
+        return zf.read(info)
+    except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError, zlib.error) as exc:
+        raise LabelsError(f"{LABELS_FILE} cannot be read from the archive ({exc}).") from exc
 
 
 def parse_labels(raw: bytes) -> dict[str, str]:

@@ -142,3 +142,17 @@ def test_an_archive_declaring_too_many_entries_is_refused_before_labels_csv_is_r
     answer = token_client(admin).post("/api/v1/studies/", {"archive": archive})
     assert answer.status_code == 202, answer.content
     assert "holds 10 entries; the limit is 2 files" in answer.json()["errors"][0]["error"] and parsed == []
+
+
+def test_a_corrupt_labels_csv_refuses_the_archive_instead_of_storing_clinical_studies(admin: Any) -> None:
+    archive = _zip({"a.png": images.png(), "labels.csv": b"a.png,NORMAL\n" * 50})
+    raw = bytearray(archive.getvalue())
+    at = raw.find(b"a.png,NORMAL") if b"a.png,NORMAL" in raw else -1
+    if at < 0:  # deflated: spoil the stored CRC of labels.csv in the central directory instead
+        at = raw.rfind(b"labels.csv") - 30
+    raw[at] ^= 0xFF
+    spoilt = io.BytesIO(bytes(raw))
+    spoilt.name = "set.zip"
+    answer = token_client(admin).post("/api/v1/studies/", {"archive": spoilt})
+    assert answer.status_code in (202, 400)
+    assert not Study.objects.filter(acceptance=False).exists()
