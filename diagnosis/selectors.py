@@ -22,7 +22,7 @@ def studies_for(user: AnyUser) -> QuerySet[Study]:
     if membership is None:
         return Study.objects.none()
     studies = Study.objects.filter(clinic_id=membership.clinic_id)
-    return studies.select_related("job", "result", "review__reviewer", "owner")
+    return studies.select_related("job", "result__operating_point", "review__reviewer", "owner")
 
 
 def get_study(user: AnyUser, study_id: uuid.UUID | str) -> Study:
