@@ -154,8 +154,9 @@ def adopt(*, user: AnyUser, target_sensitivity: float, reason: str, origin: Orig
         "target_sensitivity": target_sensitivity,
         "evidence": evidence,
     }
-    row = _new_version(clinic, membership.user, reason, fields)
-    SiteSettings.objects.update_or_create(clinic=clinic, defaults={"target_sensitivity": target_sensitivity})
+    with transaction.atomic():  # the clinic's row stays locked (_new_version): one site-settings row, never two
+        row = _new_version(clinic, membership.user, reason, fields)
+        SiteSettings.objects.update_or_create(clinic=clinic, defaults={"target_sensitivity": target_sensitivity})
     _audit(user, row, "adopted", reason, origin)
     return row
 
