@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import ipaddress
 import json
+import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -116,8 +117,9 @@ class _Echo:
 
 
 def csv_stream(header: list[str], rows: Iterable[Iterable[object]]) -> Iterator[str]:
-    """CSV lines, streamed. Cells starting with = + - @ are quoted against formula injection."""
-    writer = csv.writer(_Echo())
+    """CSV lines, streamed: every cell quoted, and no part of a cell a spreadsheet could run as a formula (see
+    safe_cell)."""
+    writer = csv.writer(_Echo(), quoting=csv.QUOTE_ALL)
     yield writer.writerow(header)
     for row in rows:
         yield writer.writerow([safe_cell("" if v is None else str(v)) for v in row])
@@ -133,6 +135,13 @@ def _event_row(e: AuditEvent) -> list[object]:
     return [e.at.isoformat(), e.username, e.action, e.target_type, e.target_id, detail, e.ip or "", e.user_agent]
 
 
+# A formula starts with = + - @ (or a tab or CR, which spreadsheets skip before one). A spreadsheet may split a cell
+# at a separator other than the comma (`;` where the comma is the decimal mark, a tab, a line break; an importer
+# told so ignores the quotes), and skips leading spaces: each of those starts a cell of its own.
+_FORMULA_START = re.compile(r"(?:^|(?<=[,;\t\r\n])) *(?=[=+\-@\t\r])")
+
+
 def safe_cell(value: str) -> str:
-    """A cell a spreadsheet would run as a formula is written as text (a leading apostrophe)."""
-    return "'" + value if value[:1] in ("=", "+", "-", "@", "\t", "\r") else value
+    """The cell with an apostrophe (a spreadsheet's mark for text) before every formula start: at its start, after
+    leading spaces, and after any separator an importer may split it at. `x;=1+1` is written `x;'=1+1`."""
+    return _FORMULA_START.sub(lambda m: m.group(0) + "'", value)

@@ -172,4 +172,9 @@ def corpus() -> list[Case]:
     for what, values in fields.items():
         cases.append(Case(f"field: {what}", {"a.png": good}, fields=values))
     cases.append(Case("no files at all", {}))
+    # Issue 28: text a spreadsheet would run after a `;` is stored as typed; the CSV exports mark it as text
+    # (tests/diagnosis/test_csv_formulas.py).
+    formulas = {"patient ref a formula after ;": "patient_ref", "note a formula after ;": "clinical_note"}
+    for what, name in formulas.items():
+        cases.append(Case(f"field: {what}", {"a.png": good}, fields={name: "x;=1+1"}, may_store=True))
     return cases
