@@ -63,7 +63,9 @@ def describe(e: AuditEvent, target_name: str | None = None) -> str:
     action = e.action
     if action == AuditAction.UPLOAD:
         batch = f", in batch {str(d['batch'])[:8]}" if d.get("batch") else ""
-        return f"uploaded {d.get('file_name', 'a file')}{batch}"
+        dropped = d.get("dicom_dropped")
+        left_out = f"; left out of its DICOM header: {'; '.join(map(str, dropped))}" if dropped else ""
+        return f"uploaded {d.get('file_name', 'a file')}{batch}{left_out}"
     if action == AuditAction.VIEW_STUDY:
         return VIA.get(str(d.get("via")), "opened the study")
     if action == AuditAction.VIEW_FILE:

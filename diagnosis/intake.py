@@ -142,14 +142,24 @@ def record(
         queued = InferenceJob.objects.bulk_create(
             [InferenceJob(study=study, enqueued_at=now, priority=priority) for study in studies]
         )
-        events = [
-            (s, {"file_name": s.original_name, "batch": str(s.batch_id) if s.batch_id else None}) for s in studies
-        ]
+        events = [(s.study, _upload_detail(s)) for s in stored]
         audit.record_many(
             owner, AuditAction.UPLOAD, events, origin=origin, clinic=studies[0].clinic if studies else None
         )
         dispatch.enqueue_many([job.pk for job in queued])
     return studies
+
+
+def _upload_detail(stored: StoredUpload) -> dict[str, Any]:
+    """The upload event's detail: the file, its batch, and the DICOM header's values left out (worker.ml.dicom)."""
+    study = stored.study
+    detail: dict[str, Any] = {
+        "file_name": study.original_name,
+        "batch": str(study.batch_id) if study.batch_id else None,
+    }
+    if stored.header is not None and stored.header.dropped:
+        detail["dicom_dropped"] = list(stored.header.dropped)
+    return detail
 
 
 def _uids(study: Study, header: DicomHeader, peer: DicomPeer | None) -> DicomInstance:

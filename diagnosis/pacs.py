@@ -134,6 +134,19 @@ def store(host: str, port: int, called_ae: str, datasets: list[Dataset]) -> None
         assoc.release()
 
 
+def retry(study_id: UUID | str) -> int:
+    """A clinic admin's retry (the study page's button): the study's FAILED sends, results and readings, back to
+    PENDING with their attempts reset, queued once this commits. How many were queued (0: none had failed)."""
+    now, queued = timezone.now(), 0
+    for model, key, task_name in ((ResultSend, "study_id", SEND_RESULTS), (ReviewSend, "pk", SEND_REVIEW)):
+        failed = model.objects.filter(study_id=study_id, status=SendStatus.FAILED)
+        for value in [str(v) for v in failed.values_list(key, flat=True)]:
+            model.objects.filter(**{key: value}).update(status=SendStatus.PENDING, attempts=0, updated=now)
+            transaction.on_commit(lambda t=task_name, v=value: _enqueue(t, v), robust=True)  # type: ignore[misc]
+            queued += 1
+    return queued
+
+
 def redrive() -> list[str]:
     """The sweeper's part: re-send PENDING and FAILED sends untouched for QUEUED_STALE_SECONDS, below MAX_ATTEMPTS
     (so a failing PACS is retried at that pace, not at every sweep, and a queued send is not queued twice): the

@@ -5,6 +5,7 @@ patient module) in one new results series, built with highdicom."""
 
 from __future__ import annotations
 
+import re
 from typing import TYPE_CHECKING, Any
 
 import cv2
@@ -16,6 +17,7 @@ from pydicom.uid import ComprehensiveSRStorage
 
 from diagnosis.site.wording import NOT_VALIDATED, VALIDATED_SHORT
 from worker.ml import overlay
+from worker.ml.dicom import ACCESSION_MAX, SEXES
 
 if TYPE_CHECKING:
     from diagnosis.models import DicomInstance, Result, ResultSend, ReviewSend, Study
@@ -31,6 +33,7 @@ NO_UNITS = hd.sr.CodedConcept("1", "UCUM", "no units")
 # The overlay's longest side in the Secondary Capture, as the worker draws it (a NORMAL call's overlay is the
 # study's 1024-pixel preview as it is): the PACS stores the capture uncompressed.
 CAPTURE_SIDE = 768
+SENDABLE_DATE = re.compile(r"\d{8}")
 UTF8 = "ISO_IR 192"  # what we send is UTF-8: a reviewer's note or name in any script arrives as written
 
 
@@ -44,13 +47,13 @@ def reference_dataset(study: Study) -> Dataset:
     ds = Dataset()
     ds.PatientName = dicom.patient_name
     ds.PatientID = study.patient_ref
-    ds.PatientBirthDate = dicom.birth_date
-    ds.PatientSex = study.sex
+    ds.PatientBirthDate = dicom.birth_date if SENDABLE_DATE.fullmatch(dicom.birth_date) else ""
+    ds.PatientSex = study.sex if study.sex in SEXES else ""  # a value kept before headers were checked: left out
     ds.StudyInstanceUID = dicom.study_uid
     ds.SeriesInstanceUID = dicom.series_uid
     ds.SOPInstanceUID = dicom.sop_uid
     ds.SOPClassUID = dicom.sop_class_uid
-    ds.AccessionNumber = dicom.accession
+    ds.AccessionNumber = dicom.accession if len(dicom.accession) <= ACCESSION_MAX else ""
     ds.StudyID = ""
     ds.StudyDate = ""
     ds.StudyTime = ""

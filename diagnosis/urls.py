@@ -13,6 +13,7 @@ urlpatterns = [
     path("studies/<uuid:study_id>/report/", views.study_report, name="study_report"),
     path("studies/<uuid:study_id>/review/", views.study_review, name="study_review"),
     path("studies/<uuid:study_id>/files/<str:kind>/", views.study_file, name="study_file"),
+    path("studies/<uuid:study_id>/resend/", views.study_resend, name="study_resend"),
     path("worklist/", clinic_views.worklist, name="worklist"),
     path("worklist/export.csv", clinic_views.worklist_export, name="worklist_export"),
     path("dashboard/", clinic_views.dashboard, name="dashboard"),

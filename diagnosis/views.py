@@ -16,7 +16,7 @@ from django.shortcuts import redirect, render
 from django.urls import reverse
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
-from diagnosis import exports, intake, reviews, selectors, viewing
+from diagnosis import exports, intake, pacs, reviews, selectors, viewing
 from diagnosis.access import has_role, role_required
 from diagnosis.audit import Origin
 from diagnosis.filters import HistoryPageFilter, WorklistFilter, worklist_params
@@ -72,6 +72,7 @@ def _study_context(request: HttpRequest, study: Study) -> dict[str, object]:
         "review": getattr(study, "review", None),
         "warning": population_warning(study.age_years),
         "can_review": has_role(request.user, Role.REVIEWER) and status["result"] is not None,
+        "can_resend": has_role(request.user, Role.ADMIN),
         "priors": selectors.priors(request.user, study),
     }
 
@@ -171,6 +172,18 @@ def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
         return redirect(place.list_url)
     messages.success(request, f"Review of {study.original_name} saved.")
     return redirect(place.study_url(place.next))
+
+
+@role_required(Role.ADMIN)
+@require_POST
+def study_resend(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
+    """A clinic admin sends the study's failed results (and readings) to the PACS again."""
+    study = selectors.get_study(request.user, study_id)
+    if pacs.retry(study.pk):
+        messages.success(request, "Sending the results to the PACS again.")
+    else:
+        messages.info(request, "Nothing to send again: no send of this study has failed.")
+    return redirect("diagnosis:study", study_id=study.pk)
 
 
 @role_required()

@@ -10,10 +10,23 @@ from typing import Any
 import pydicom
 import pytest
 from django.contrib.auth.models import User
+from django.test import Client
+from django.urls import reverse
 from pynetdicom import AE, AllStoragePresentationContexts, evt
 
 from diagnosis import intake, pacs, reviews
-from diagnosis.models import DicomPeer, ResultSend, ReviewSend, Role, SendStatus, Study
+from diagnosis.audit_words import describe
+from diagnosis.models import (
+    AuditAction,
+    AuditEvent,
+    DicomInstance,
+    DicomPeer,
+    ResultSend,
+    ReviewSend,
+    Role,
+    SendStatus,
+    Study,
+)
 from diagnosis.task_names import SEND_RESULTS, SEND_REVIEW
 from tests import dicoms, factories, images
 from tests.factories import upload_file
@@ -43,7 +56,15 @@ def _send_here(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr("diagnosis.pacs.current_app.send_task", lambda name, args: run[name](*args))
 
 
-def _dicom_study(alice: User, port: int, label: str = "PNEUMONIA", **result: Any) -> tuple[Study, pydicom.Dataset]:
+def _dicom_study(
+    alice: User,
+    port: int,
+    label: str = "PNEUMONIA",
+    *,
+    PatientSex: str = "F",
+    PatientBirthDate: str = "20200101",
+    **result: Any,
+) -> tuple[Study, pydicom.Dataset]:
     peer = DicomPeer.objects.create(
         clinic=alice.membership.clinic,
         ae_title="NORTHPACS",
@@ -52,13 +73,22 @@ def _dicom_study(alice: User, port: int, label: str = "PNEUMONIA", **result: Any
         send_host="127.0.0.1",
         send_port=port,
     )
-    data = dicoms.radiograph(images.chest_like(), "mono2_8bit", PatientAge="004Y")
+    header = {"PatientSex": PatientSex, "PatientBirthDate": PatientBirthDate}
+    data = dicoms.radiograph(images.chest_like(), "mono2_8bit", PatientAge="004Y", **header)
     upload = intake.validate_upload("x.dcm", len(data), io.BytesIO(data))
     study = intake.create_study(alice, upload, peer=peer)
     factories.judge(
         study, label, 0.8734 if label == "PNEUMONIA" else 0.1, threshold=0.4, model_version="v-test", **result
     )
     return study, pydicom.dcmread(io.BytesIO(data))
+
+
+def _failing_send(alice: User, port: int) -> Study:
+    """A DICOM study whose results are scheduled to a PACS that nothing answers for."""
+    study, _ = _dicom_study(alice, port)
+    DicomPeer.objects.update(send_port=1)  # nothing listens there
+    pacs.schedule(study.pk)
+    return study
 
 
 def test_it_sends_an_sr_and_a_secondary_capture_into_the_original_study(alice, fake_pacs) -> None:
@@ -83,6 +113,59 @@ def test_it_sends_an_sr_and_a_secondary_capture_into_the_original_study(alice, f
     assert len(received) == 2
 
 
+@pytest.mark.parametrize("sex", ["FM", "MO", "FMO"])
+def test_a_header_value_outside_its_value_set_is_dropped_with_a_note_and_the_results_are_sent(
+    alice, fake_pacs, sex: str
+) -> None:
+    """From an outside red-team pass: PatientSex "FM" was kept, and the SR and SC send failed three times and
+    stopped for good ("'FM' is not a valid PatientSexValues"). It is left out, with a note in the upload's audit
+    event, and the results reach the PACS."""
+    port, received = fake_pacs
+    study, _ = _dicom_study(alice, port, PatientSex=sex, PatientBirthDate="2020-1-1")
+    assert study.sex == ""
+    upload = AuditEvent.objects.get(action=AuditAction.UPLOAD, target_id=str(study.pk))
+    notes = upload.detail["dicom_dropped"]
+    assert any(sex in n for n in notes) and any("PatientBirthDate" in n for n in notes)
+    assert "left out of its DICOM header: PatientSex" in describe(upload)
+    pacs.schedule(study.pk)
+    assert pacs.send(str(study.pk)).status == SendStatus.SENT
+    assert [ds.get("PatientSex") for ds in received] == ["", ""]
+
+
+def test_a_value_kept_before_headers_were_checked_is_left_out_of_what_is_sent(alice, fake_pacs) -> None:
+    port, received = fake_pacs
+    study, _ = _dicom_study(alice, port)
+    Study.objects.filter(pk=study.pk).update(sex="X")  # what an older version kept (one character fits)
+    DicomInstance.objects.filter(study=study).update(birth_date="2020-1-1", accession="A" * 30)
+    pacs.schedule(study.pk)
+    assert pacs.send(str(study.pk)).status == SendStatus.SENT
+    assert [(ds.get("PatientSex"), ds.get("PatientBirthDate")) for ds in received] == [("", "")] * 2
+
+
+def test_a_clinic_admin_sees_why_a_send_failed_and_sends_it_again(
+    alice, fake_pacs, monkeypatch, django_capture_on_commit_callbacks
+) -> None:
+    port, received = fake_pacs
+    study = _failing_send(alice, port)
+    for _ in range(3):
+        pacs.send(str(study.pk))
+    admin = factories.make_member("ada", alice.membership.clinic, Role.ADMIN)
+    client = Client()
+    client.force_login(admin)
+    page = client.get(reverse("diagnosis:study", args=[study.pk])).content.decode()
+    assert "refused or failed" in page and "3 attempts" in page and 'id="pacs-resend"' in page
+    client.force_login(alice)  # a clinician sees the reason, without the button
+    assert 'id="pacs-resend"' not in client.get(reverse("diagnosis:study", args=[study.pk])).content.decode()
+    DicomPeer.objects.update(send_port=port)
+    _send_here(monkeypatch)
+    client.force_login(admin)
+    with django_capture_on_commit_callbacks(execute=True):
+        response = client.post(reverse("diagnosis:study_resend", args=[study.pk]))
+    assert response.status_code == 302
+    row = ResultSend.objects.get(study=study)
+    assert row.status == SendStatus.SENT and row.attempts == 1 and len(received) == 2
+
+
 def test_a_normal_calls_overlay_the_studys_larger_preview_is_captured_at_the_size_the_worker_draws(
     alice, fake_pacs
 ) -> None:
@@ -101,9 +184,7 @@ def test_a_failed_send_says_why_and_the_sweeper_sends_the_same_instances_again(
     alice, fake_pacs, monkeypatch, settings
 ) -> None:
     port, received = fake_pacs
-    study, _ = _dicom_study(alice, port)
-    DicomPeer.objects.update(send_port=1)  # nothing listens there
-    pacs.schedule(study.pk)
+    study = _failing_send(alice, port)
     row = pacs.send(str(study.pk))
     assert row.status == SendStatus.FAILED and "refused or failed" in row.reason and row.attempts == 1
     DicomPeer.objects.update(send_port=port)

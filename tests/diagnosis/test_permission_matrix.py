@@ -19,7 +19,19 @@ from django.test import Client
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from diagnosis.management.commands.create_demo_clinics import demo_username
-from diagnosis.models import AuditAction, AuditEvent, Batch, Clinic, Membership, OperatingPoint, Review, Role, Study
+from diagnosis.models import (
+    AuditAction,
+    AuditEvent,
+    Batch,
+    Clinic,
+    Membership,
+    OperatingPoint,
+    ResultSend,
+    Review,
+    Role,
+    SendStatus,
+    Study,
+)
 from diagnosis.site import operating_points
 from tests import dicoms, factories, images
 from tests.factories import make_member, upload_file
@@ -115,6 +127,7 @@ TABLE = [
     Row("diagnosis:study_file", clinic_object(), kwargs={**STUDY, "kind": "=thumbnail"}),
     Row("diagnosis:study_file", clinic_object(), kwargs={**STUDY, "kind": "=heatmap"}),
     Row("diagnosis:study_review", clinic_object("302", "reviewer"), "post", STUDY, {"decision": "agree"}, "reviewed"),
+    Row("diagnosis:study_resend", clinic_object("302", "admin"), "post", STUDY, effect="resent", prepare="send_failed"),
     Row("diagnosis:audit", admin_page()),
     Row("diagnosis:audit_export", admin_page()),
     Row("diagnosis:people", admin_page()),
@@ -217,6 +230,13 @@ class World:
 
     def deactivated(self) -> bool:
         return not User.objects.get(pk=self.member).is_active
+
+    def send_failed(self) -> None:
+        """The study's results came by DICOM and their send to the PACS failed for good."""
+        ResultSend.objects.create(study=self.study, status=SendStatus.FAILED, reason="refused", attempts=3)
+
+    def resent(self) -> bool:
+        return ResultSend.objects.get(study=self.study).status == SendStatus.PENDING
 
     def ground_truth(self) -> None:
         """Both clinics have an acceptance set large enough to adopt a point from."""

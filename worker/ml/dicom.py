@@ -80,6 +80,7 @@ class DicomHeader:
     age_years: int | None
     sex: str  # "F", "M", "O" or ""
     view_position: str  # "PA", "AP" or ""
+    dropped: tuple[str, ...] = ()  # optional attributes left out for a value outside their value set, each in words
 
 
 @dataclass(frozen=True)
@@ -137,7 +138,28 @@ def check_radiograph(ds: Dataset) -> None:
         raise ImageRejected(f"This secondary capture is in colour ({photometric}), not a radiograph.")
 
 
+SEXES = ("M", "F", "O")  # PS3.3 C.7.1.1 Patient Sex: M, F or O (or empty)
+VIEWS = ("PA", "AP")  # the projections judged
+ACCESSION_MAX = 16  # Accession Number is SH: at most 16 characters, no backslash or control characters
+
+
 def header_of(ds: Dataset) -> DicomHeader:
+    """The header's values, each optional one checked against its value set (PS3.3, PS3.5): a value outside it
+    (PatientSex "FM", a birth date 19990231, an accession of 30 characters) is left out with a note (the header's
+    `dropped`, logged here and recorded with the upload), never kept to fail the results' send later."""
+    dropped: list[str] = []
+    sex = _member(ds, "PatientSex", SEXES, dropped)
+    view = str(ds.get("ViewPosition", "")).strip().upper()  # defined terms, not a value set: others are no view of ours
+    birth_date = str(ds.get("PatientBirthDate", "")).strip()
+    if birth_date and _date(birth_date) is None:
+        dropped.append(f"PatientBirthDate {birth_date[:20]!r} is not a date (YYYYMMDD)")
+        birth_date = ""
+    accession = str(ds.get("AccessionNumber", "")).strip()
+    if len(accession) > ACCESSION_MAX or any(c == "\\" or ord(c) < 32 for c in accession):
+        dropped.append(f"AccessionNumber {accession[:20]!r} is not a short string (SH: 16 characters)")
+        accession = ""
+    if dropped:
+        logger.info("DICOM %s: left out %s", ds.get("SOPInstanceUID", "?"), "; ".join(dropped))
     return DicomHeader(
         study_uid=str(ds.get("StudyInstanceUID", "")),
         series_uid=str(ds.get("SeriesInstanceUID", "")),
@@ -146,12 +168,23 @@ def header_of(ds: Dataset) -> DicomHeader:
         modality=str(ds.get("Modality", "")),
         patient_id=str(ds.get("PatientID", "")).strip(),
         patient_name=str(ds.get("PatientName", "")).strip(),
-        birth_date=str(ds.get("PatientBirthDate", "")).strip(),
-        accession=str(ds.get("AccessionNumber", "")).strip(),
+        birth_date=birth_date,
+        accession=accession,
         age_years=age_years(ds),
-        sex=str(ds.get("PatientSex", "")).strip().upper() if str(ds.get("PatientSex", "")).strip() in "FMO" else "",
-        view_position=_view(ds),
+        sex=sex,
+        view_position=view if view in VIEWS else "",
+        dropped=tuple(dropped),
     )
+
+
+def _member(ds: Dataset, keyword: str, allowed: tuple[str, ...], dropped: list[str]) -> str:
+    """The attribute's value when it is one of `allowed` (a whole value, not a substring: "FM" is not "F" or "M");
+    empty, with a note in `dropped`, when it is something else."""
+    value = str(ds.get(keyword, "")).strip().upper()
+    if value and value not in allowed:
+        dropped.append(f"{keyword} {value[:20]!r} is not one of {', '.join(allowed)}")
+        return ""
+    return value
 
 
 AGE_UNITS = {"Y": 1.0, "M": 12.0, "W": 52.1775, "D": 365.25}
@@ -166,11 +199,6 @@ def age_years(ds: Dataset) -> int | None:
     if born is None or seen is None or seen < born:
         return None
     return seen.year - born.year - ((seen.month, seen.day) < (born.month, born.day))
-
-
-def _view(ds: Dataset) -> str:
-    view = str(ds.get("ViewPosition", "")).strip().upper()
-    return view if view in ("PA", "AP") else ""
 
 
 def _date(value: Any) -> date | None:

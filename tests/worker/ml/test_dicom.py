@@ -132,3 +132,20 @@ def test_the_de_identified_copy_keeps_the_pixels_and_loses_the_identifiers() -> 
 def test_it_refuses_too_many_pixels_from_the_header() -> None:
     with pytest.raises(ImageRejected, match="too large"):
         decode(dicoms.radiograph(GRAY), max_pixels=1000)
+
+
+@pytest.mark.parametrize("sex", ["FM", "MO", "FMO", "X", "MALE"])
+def test_a_patient_sex_outside_m_f_o_is_left_out_with_a_note_not_kept(sex: str) -> None:
+    """From an outside red-team pass: "FM" passed a substring check (`in "FMO"`), was kept, and every send of the
+    results to the PACS then failed ("'FM' is not a valid PatientSexValues")."""
+    header = dicom.header_of(dicoms.base_dataset(PatientSex=sex))
+    assert header.sex == ""
+    assert any("PatientSex" in note and sex in note for note in header.dropped)
+
+
+def test_valid_header_values_are_kept_and_bad_optional_ones_dropped_each_with_a_note() -> None:
+    good = dicom.header_of(dicoms.base_dataset(PatientSex="m"))
+    assert (good.sex, good.birth_date, good.accession, good.dropped) == ("M", "20200101", "ACC-1", ())
+    bad = dicom.header_of(dicoms.base_dataset(PatientBirthDate="20200231", AccessionNumber="A" * 30))
+    assert (bad.birth_date, bad.accession, bad.sex) == ("", "", "F")
+    assert [note.split()[0] for note in bad.dropped] == ["PatientBirthDate", "AccessionNumber"]
