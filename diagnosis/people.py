@@ -9,11 +9,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from django.conf import settings
+from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import User
 from django.contrib.auth.tokens import default_token_generator
+from django.contrib.sessions.models import Session
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
 
@@ -105,12 +108,15 @@ def set_role(admin: User, member: Membership, role: str, origin: Origin = NO_ORI
 
 
 def set_active(admin: User, member: Membership, active: bool, origin: Origin = NO_ORIGIN) -> None:
-    """Deactivated users cannot log in, and their sessions and API tokens stop working at once."""
+    """Deactivated users cannot log in, and their sessions and API tokens stop working at once. Their sessions end
+    for good: a reactivation does not bring back a login made before the deactivation (only a new login)."""
     _check_other(admin, member)
     if member.user.is_active == active:
         return
     with transaction.atomic():
         User.objects.filter(pk=member.user_id).update(is_active=active)
+        if not active:
+            _end_sessions(member.user)
         change = "reactivate" if active else "deactivate"
         audit.record(
             admin,
@@ -120,6 +126,16 @@ def set_active(admin: User, member: Membership, active: bool, origin: Origin = N
             origin=origin,
         )
     member.user.is_active = active
+
+
+def _end_sessions(user: User) -> None:
+    """Delete the user's sessions (the database's: SESSION_ENGINE is Django's default). A session names its user
+    only inside its signed data, so the unexpired ones are read: a few per member for a shift each, and a
+    deactivation is rare."""
+    user_id = str(user.pk)
+    live = Session.objects.filter(expire_date__gt=timezone.now())
+    theirs = [s.pk for s in live.iterator() if s.get_decoded().get(SESSION_KEY) == user_id]
+    Session.objects.filter(pk__in=theirs).delete()
 
 
 def reset_access(admin: User, member: Membership, site_url: str, origin: Origin = NO_ORIGIN) -> Invitation:

@@ -90,6 +90,20 @@ def test_deactivation_ends_the_session_and_the_api_token_at_once(admin, alice, c
     assert [d["change"] for d in changes] == ["deactivate", "reactivate"]
 
 
+def test_a_reactivation_does_not_revive_a_session_opened_before_the_deactivation(admin, alice, client) -> None:
+    """Issue 28, item 9: the old session was anonymous while alice was inactive, and hers again once reactivated."""
+    alice_web, other = Client(), Client()
+    assert alice_web.login(username="alice", password="alice-pass-123")
+    assert other.login(username="ann", password="ann-pass-123")  # someone else's session is left alone
+    assert alice_web.get(reverse("diagnosis:history")).status_code == 200
+    client.force_login(admin)
+    client.post(reverse("diagnosis:person_active", args=[alice.pk]), {"active": "0"})
+    client.post(reverse("diagnosis:person_active", args=[alice.pk]), {"active": "1"})
+    assert alice_web.get(reverse("diagnosis:history")).status_code == 302  # anonymous: back to the login page
+    assert other.get(reverse("diagnosis:history")).status_code == 200
+    assert Client().login(username="alice", password="alice-pass-123")  # a new login works
+
+
 def test_an_admin_cannot_demote_or_deactivate_themselves(admin) -> None:
     with pytest.raises(people.PeopleError):
         people.set_role(admin, admin.membership, Role.CLINICIAN)
