@@ -79,6 +79,9 @@ def run_batches(job_ids: Sequence[int], worker: str) -> str:
         try:
             while run.reading is not None or run.drawing is not None:
                 run.next_round()
+        except (SystemExit, KeyboardInterrupt):  # a stop (a deploy, a drain, Ctrl-C) is not a failure
+            run.hand_back()
+            raise
         except BaseException as exc:  # outside the guarded steps (the soft time limit can strike anywhere)
             run.abandon(exc)
             raise
@@ -214,17 +217,37 @@ class BatchRun:
         except Exception:
             logger.exception("could not give jobs %s back; the sweeper will", [job.pk for job in reading.jobs])
 
-    def abandon(self, exc: BaseException) -> None:
-        """The loop broke off outside a guarded step: every job it holds that has not ended is FAILED with the
-        reason (as far as the database lets it), and files drawn for them that were not recorded are removed."""
+    def unsettled(self) -> list[_Stage[Any]]:
+        """The stages this run holds that are neither recorded nor given up, each marked settled now; a drawing's
+        files are removed once it is done, since they will not be recorded."""
         drawing = self.drawing
         if drawing is not None and not drawing.settled:
             drawing.future.add_done_callback(discard_files)
-        stages: list[_Stage[Any] | None] = [self.reading, self.next_reading, drawing]
+        stages = [s for s in (self.reading, self.next_reading, drawing) if s is not None and not s.settled]
         for stage in stages:
-            if stage is None or stage.settled:
-                continue
             stage.settled = True
+        return stages
+
+    def hand_back(self) -> None:
+        """The worker is stopping: every job this run holds that has not ended goes back to the queue, the claim
+        not counted as an attempt, and is sent again (should the broker or the database be gone, the sweeper sends
+        it after the restart). Nothing is failed: a stop loses no work."""
+        held = list(
+            dict.fromkeys(job.pk for stage in self.unsettled() for job in stage.jobs if job.pk not in self.ended)
+        )
+        try:
+            returned = [pk for pk in held if jobs.give_back(pk, self.worker)]
+            if returned:
+                dispatch.send(*returned, per_message=max(1, settings.INFERENCE_BATCH_SIZE // 2))
+        except Exception:
+            logger.warning("stopping: jobs %s not all handed back; the sweeper will", held, exc_info=True)
+            return
+        logger.info("stopping: %d jobs handed back to the queue", len(returned))
+
+    def abandon(self, exc: BaseException) -> None:
+        """The loop broke off outside a guarded step: every job it holds that has not ended is FAILED with the
+        reason (as far as the database lets it), and files drawn for them that were not recorded are removed."""
+        for stage in self.unsettled():
             self.fail_unended(stage.jobs, failure_reason(exc), quiet=True)
 
     def admit_read(self, reading: _Stage[Read]) -> list[tuple[InferenceJob, Prepared | Exception]]:

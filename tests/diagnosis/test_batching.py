@@ -15,7 +15,7 @@ from django.contrib.auth.models import User
 from django.core.files.base import ContentFile
 from django.db import DatabaseError
 
-from diagnosis import batching, intake, jobs, pipeline, pipeline_steps, predictor, result_files, tasks
+from diagnosis import batching, dispatch, intake, jobs, pipeline, pipeline_steps, predictor, result_files, tasks
 from diagnosis.models import InferenceJob, JobPriority, JobStatus, Result, Study
 from tests import factories, images
 from tests.factories import make_member, upload_file, zip_of
@@ -643,3 +643,27 @@ def test_a_study_whose_files_cannot_be_written_or_read_fails_alone(
     assert "could not be read: ValueError: the object store refused" in job[unreadable.pk].reason
     assert "No space left on device" in job[unwritable.pk].reason
     assert Result.objects.count() == 2
+
+
+@pytest.mark.parametrize("stop", [SystemExit(-241), KeyboardInterrupt()])
+def test_a_stop_mid_batch_hands_the_jobs_back_instead_of_failing_them(
+    alice: User, monkeypatch: Any, settings: Any, stop: BaseException
+) -> None:
+    """SIGTERM or SIGINT in the pool child (a deploy, a drain, Ctrl-C) raises in the task: its jobs go back to the
+    queue with the claim not counted, and are sent again; tests/faults/test_stop.py does it with real processes."""
+    settings.INFERENCE_BATCH_SIZE, settings.INFERENCE_BATCH_WAIT_MS = 4, 0
+    ids = [_queued(alice) for _ in range(4)]
+    recorder = _Recorder()
+
+    def stopped(datas: list[bytes], points: Any = None) -> list[Any]:
+        raise stop
+
+    monkeypatch.setattr(recorder, "judge_prepared", stopped)
+    monkeypatch.setattr(predictor, "get_predictor", lambda: recorder)
+    sent: list[tuple[int, ...]] = []
+    monkeypatch.setattr(dispatch, "send", lambda *ids, per_message=1: sent.append(ids))
+    with pytest.raises(type(stop)):
+        tasks.run_inference(ids[0])
+    jobs_now = InferenceJob.objects.filter(pk__in=ids).order_by("pk")
+    assert [(j.status, j.attempts) for j in jobs_now] == [(JobStatus.QUEUED, 0)] * 4
+    assert sent == [tuple(ids)]
