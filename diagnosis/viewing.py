@@ -15,6 +15,7 @@ from diagnosis import audit, selectors
 from diagnosis.access import AnyUser
 from diagnosis.audit import Origin
 from diagnosis.models import RESULT_FILE_FIELDS, AuditAction, Study
+from diagnosis.validation import CONTENT_TYPES, EXTENSIONS
 
 DERIVED_TYPES = {".png": "image/png", ".jpg": "image/jpeg"}
 
@@ -37,7 +38,7 @@ class FileKind(StrEnum):
 
     def file_name(self, study: Study, stored: FieldFile) -> str:
         if self is FileKind.IMAGE:
-            return study.original_name
+            return original_download_name(study)
         return f"{self.value}{self.suffix(stored)}"
 
     @staticmethod
@@ -50,6 +51,19 @@ class FileKind(StrEnum):
             result = getattr(study, "result", None)
             return getattr(result, self.value) if result else None
         return getattr(study, self.value)
+
+
+# The extension of each type the upload gate accepts, chosen by the service from what the file was found to be.
+TYPE_EXTENSIONS = {CONTENT_TYPES[kind]: extension for kind, extension in EXTENSIONS.items()}
+
+
+def original_download_name(study: Study) -> str:
+    """The name the original downloads under: the uploaded name's stem with the extension of the type the file was
+    found to be, never the one it was uploaded with. A JPEG with HTML appended, uploaded as poly.html, downloads as
+    poly.jpg: saved with its own name, a browser would open it as a page."""
+    stem, dot, _ = study.original_name.rpartition(".")
+    stem = (stem if dot else study.original_name).strip() or "original"
+    return stem + TYPE_EXTENSIONS.get(study.content_type, ".bin")
 
 
 # The API serves the original and the result's images; the pages also show the derived previews.
@@ -78,7 +92,7 @@ def serve_file(
     field = file_kind.field(study)
     if not field:
         raise Http404("This file does not exist (yet).")
-    # FileResponse encodes the user's file name safely (quotes, newlines, non-ASCII) in Content-Disposition.
+    # FileResponse encodes the name (the user's stem) safely (quotes, newlines, non-ASCII) in Content-Disposition.
     response = FileResponse(
         field.open("rb"), content_type=file_kind.content_type(study, field), filename=file_kind.file_name(study, field)
     )

@@ -177,4 +177,7 @@ def corpus() -> list[Case]:
     formulas = {"patient ref a formula after ;": "patient_ref", "note a formula after ;": "clinical_note"}
     for what, name in formulas.items():
         cases.append(Case(f"field: {what}", {"a.png": good}, fields={name: "x;=1+1"}, may_store=True))
+    # Issue 28: a JPEG with a page appended, named as a page: stored and served as poly.jpg (test_views.py).
+    polyglot = images.jpeg() + b"<html><script>alert(1)</script></html>"
+    cases.append(Case("file: jpeg with html appended, named poly.html", {"poly.html": polyglot}, may_store=True))
     return cases

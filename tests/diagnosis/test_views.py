@@ -64,6 +64,25 @@ def test_files_have_their_content_types(alice, done_study) -> None:
     assert client.get(reverse("diagnosis:study_file", args=[done_study.pk, "secret"])).status_code == 404
 
 
+@pytest.mark.parametrize(
+    ("name", "data", "served"),
+    [
+        ("poly.html", images.jpeg() + b"<html><script>alert(1)</script></html>", "poly.jpg"),
+        ("scan.svg", images.png(), "scan.png"),
+        ("chest.JPEG.exe", images.jpeg(), "chest.JPEG.jpg"),
+        (".html", images.png(), "original.png"),
+        ("no-extension", images.png(), "no-extension.png"),
+    ],
+)
+def test_the_original_is_stored_and_served_under_the_extension_of_its_type(alice, name, data, served) -> None:
+    """Issue 28, item 10: a JPEG with HTML appended, uploaded as poly.html, downloaded as poly.html (a page)."""
+    study = intake.submit_files(alice, [upload_file(name, data)]).studies[0]
+    assert (study.image.name or "").endswith("-original" + served[served.rindex(".") :])
+    response = logged_in(alice).get(reverse("diagnosis:study_file", args=[study.pk, "image"]))
+    assert response["Content-Disposition"] == f'inline; filename="{served}"'
+    assert response["Content-Type"] == study.content_type and study.original_name == name  # the list shows it
+
+
 def test_awkward_file_names_are_served_safely(alice) -> None:
     study = intake.submit_files(alice, [upload_file('x"\r\nSet-Cookie: a=b é.png')]).studies[0]
     response = logged_in(alice).get(reverse("diagnosis:study_file", args=[study.pk, "image"]))
