@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field, replace
-from typing import Any
+from typing import Any, cast
 
 from django.conf import settings
 from django.contrib.auth.models import User
@@ -20,6 +21,7 @@ from diagnosis.models import (
     STUDY_FILE_FIELDS,
     AuditAction,
     Batch,
+    Clinic,
     DicomInstance,
     DicomPeer,
     InferenceJob,
@@ -31,6 +33,8 @@ from diagnosis.study_details import NO_DETAILS, StudyDetails, with_header
 from diagnosis.validation import UploadError, ValidatedUpload, validate_upload
 from worker.ml import working
 from worker.ml.dicom import DicomHeader
+
+logger = logging.getLogger(__name__)
 
 
 @dataclass
@@ -72,12 +76,35 @@ def create_study(
     """Store the study in the owner's clinic, audit the upload and queue its job (at `priority`), all or nothing."""
     if details.reference_label:
         acceptance.require_labeller(owner)
+    clinic = require_membership(owner).clinic
+    earlier = held_instance(clinic, upload.dicom)
+    if earlier is not None:  # a PACS's retry, or a C-STORE after a STOW: the study that has it, nothing twice
+        return earlier
     stored = store(owner, upload, batch, details)
     try:
-        return record(owner, [stored], origin, peer=peer, priority=priority)[0]
+        with transaction.atomic():
+            if upload.dicom is not None:  # the same instance sent twice at once: the second waits, then finds it
+                Clinic.objects.select_for_update().get(pk=clinic.pk)
+                earlier = held_instance(clinic, upload.dicom)
+            if earlier is None:
+                return record(owner, [stored], origin, peer=peer, priority=priority)[0]
     except BaseException:  # not recorded: its files go too
         _delete_files(stored)
         raise
+    _delete_files(stored)  # another send of it was recorded while this one was stored
+    return earlier
+
+
+def held_instance(clinic: Clinic, header: DicomHeader | None) -> Study | None:
+    """The clinic's study that already holds this DICOM instance (its SOP Instance UID), if any: an instance sent
+    again (C-STORE twice, or C-STORE then STOW-RS) maps to it, per clinic, and is neither stored nor judged again."""
+    if header is None or not header.sop_uid:
+        return None
+    held = DicomInstance.objects.filter(study__clinic=clinic, study_uid=header.study_uid, sop_uid=header.sop_uid)
+    instance = held.select_related("study").order_by("study__created").first()
+    if instance is not None:
+        logger.info("DICOM instance %s sent again: it is study %s", header.sop_uid, instance.study_id)
+    return instance.study if instance is not None else None
 
 
 def store(owner: User, upload: ValidatedUpload, batch: Batch | None, details: StudyDetails) -> StoredUpload:
@@ -148,6 +175,10 @@ def record(
         )
         dispatch.enqueue_many([job.pk for job in queued])
     return studies
+
+
+def _same_instance(a: DicomHeader | None, b: DicomHeader | None) -> bool:
+    return a is not None and b is not None and bool(a.sop_uid) and (a.study_uid, a.sop_uid) == (b.study_uid, b.sop_uid)
 
 
 def _upload_detail(stored: StoredUpload) -> dict[str, Any]:
@@ -324,12 +355,16 @@ def _store(
             except archives.ENTRY_ERRORS as exc:  # a broken zip entry fails while it is read: that entry only
                 submission.refuse(name, archives.CORRUPT_ENTRY.format(exc))
                 continue
+            if any(_same_instance(p.header, upload.dicom) for p in pending):  # sent twice in one request
+                submission.studies += record(owner, pending, origin, priority=priority)
+                pending = []
             earlier = (stored or {}).get((upload.name, upload.sha256))
-            if earlier:
+            held = None if earlier else held_instance(require_membership(owner).clinic, upload.dicom)
+            if earlier or held:
                 if pending:  # the answer keeps the files' order
                     submission.studies += record(owner, pending, origin, priority=priority)
                     pending = []
-                submission.studies.append(earlier.pop(0))
+                submission.studies.append(earlier.pop(0) if earlier else cast(Study, held))
                 continue
             pending.append(store(owner, upload, batch, entry_details))
             if len(pending) >= RECORD_EVERY:

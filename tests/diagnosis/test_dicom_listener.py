@@ -4,8 +4,12 @@ failure status with the reason; an unknown caller is refused at association and 
 from __future__ import annotations
 
 import io
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pydicom
@@ -16,8 +20,11 @@ from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000
 from pynetdicom import AE
 
 from diagnosis.dicom_listener import start
-from diagnosis.models import AuditAction, AuditEvent, DicomInstance, DicomPeer, JobStatus, Study
+from diagnosis.models import AuditAction, AuditEvent, DicomInstance, DicomPeer, InferenceJob, JobStatus, Study
 from tests import dicoms, images
+from tests.diagnosis.api.test_stow import _post, _seq
+from tests.factories import token_client
+from tests.integration.conftest import ROOT, database_url
 
 pytestmark = pytest.mark.django_db(transaction=True)
 OUR_AE = "XRAYTEST"
@@ -29,6 +36,28 @@ def listener(db: None) -> Iterator[int]:
     server = start(OUR_AE, "127.0.0.1", 0)
     yield int(server.server_address[1])
     server.shutdown()
+
+
+@pytest.fixture
+def listener_process(db: None, settings: Any, tmp_path: Path) -> Iterator[int]:
+    """`manage.py dicom_listener` as production runs it: its own process, on the test database."""
+    env = {
+        **os.environ,
+        "DATABASE_URL": database_url(),
+        "MEDIA_ROOT": str(settings.MEDIA_ROOT),
+        "REDIS_URL": "redis://127.0.0.1:9/0",  # no broker: the jobs stay queued in the database
+        "DJANGO_SECRET_KEY": "listener-test",
+    }
+    argv = [sys.executable, "manage.py", "dicom_listener", "--ae-title", OUR_AE, "--host", "127.0.0.1", "--port", "0"]
+    log = tmp_path / "listener.log"
+    proc = subprocess.Popen(argv, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=log.open("wb"), text=True)
+    try:
+        line = proc.stdout.readline() if proc.stdout else ""
+        assert "on port" in line, log.read_text()
+        yield int(line.split()[-1])
+    finally:
+        proc.terminate()
+        proc.wait(15)
 
 
 @pytest.fixture
@@ -84,3 +113,33 @@ def test_a_peer_whose_uploader_left_the_clinic_or_was_deactivated_is_refused(lis
     (refused,) = _send(listener, "NORTHPACS", ds)
     assert refused.Status == 0xC000 and "not an active member" in refused.ErrorComment
     assert not Study.objects.exists()
+
+
+def test_the_same_instance_sent_twice_to_a_listener_process_is_one_study(
+    listener_process: int, peer: DicomPeer, alice: User
+) -> None:
+    """From an outside red-team pass: each C-STORE of one SOP Instance UID made a new study, judged and sent back
+    again (one instance became 3 studies). A PACS retries: the re-sent instance maps to the study that has it,
+    answered with success, stored and queued once; a STOW-RS of it afterwards too."""
+    data = dicoms.radiograph(images.chest_like())
+    ds = pydicom.dcmread(io.BytesIO(data))
+    (first,) = _send(listener_process, "NORTHPACS", ds)
+    (again,) = _send(listener_process, "NORTHPACS", ds)  # a second association, as a PACS's retry
+    assert first.Status == again.Status == 0x0000
+    study = Study.objects.get()
+    assert DicomInstance.objects.get().study == study and InferenceJob.objects.count() == 1
+    stow = _post(token_client(alice), data)
+    assert stow.status_code == 200, stow.content
+    url = _seq(stow.json(), "00081199")[0]["00081190"]["Value"][0]
+    assert url.endswith(f"/studies/{study.pk}/") and Study.objects.count() == 1
+    assert InferenceJob.objects.count() == 1
+
+
+def test_the_same_instance_sent_by_another_clinic_is_that_clinics_own_study(
+    listener_process: int, peer: DicomPeer, bob: User
+) -> None:
+    DicomPeer.objects.create(clinic=bob.membership.clinic, ae_title="RIVERPACS", uploader=bob)
+    ds = pydicom.dcmread(io.BytesIO(dicoms.radiograph(images.chest_like())))
+    assert [r.Status for r in _send(listener_process, "NORTHPACS", ds, ds)] == [0, 0]  # twice in one association
+    assert [r.Status for r in _send(listener_process, "RIVERPACS", ds)] == [0]
+    assert sorted(s.clinic_id for s in Study.objects.all()) == sorted([peer.clinic_id, bob.membership.clinic_id])

@@ -220,3 +220,16 @@ def test_a_chunked_body_that_cannot_be_read_is_a_400_not_a_500(alice: Any, error
     status, answer, _ = _chunked_stow(alice, b"", **broken)
     assert status.startswith("400") and "cut short" in json.loads(answer)["detail"]
     assert not Study.objects.exists()
+
+
+def test_an_instance_sent_again_maps_to_the_study_that_has_it(alice_api) -> None:
+    """Issue 28: a re-sent instance (twice in one request, or again later) is answered with the study that holds
+    it, stored and queued once."""
+    data = _radiograph()
+    twice = _post(alice_api, data, data)
+    assert twice.status_code == 200, twice.content
+    urls = [item["00081190"]["Value"][0] for item in _seq(twice.json(), "00081199")]
+    again = _post(alice_api, data)
+    assert again.status_code == 200
+    assert _seq(again.json(), "00081199")[0]["00081190"]["Value"][0] == urls[0] == urls[1]
+    assert Study.objects.count() == 1 and InferenceJob.objects.count() == 1
