@@ -79,7 +79,8 @@ def describe(e: AuditEvent, target_name: str | None = None) -> str:
     if action == AuditAction.UNLOCK:
         return f"reset the access of {subject} (unlocked, new set-password link)"
     if action == AuditAction.DICOM_REFUSED:
-        return f"refused DICOM caller {d.get('calling_ae', '?')}: {d.get('reason', 'no reason given')}"
+        called = f" (calling {d['called_ae']})" if d.get("called_ae") else ""
+        return f"refused DICOM caller {d.get('calling_ae', '?')}{called}: {d.get('reason', 'no reason given')}"
     return words(d) if d else ""
 
 

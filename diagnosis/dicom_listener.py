@@ -1,7 +1,9 @@
 """The C-STORE SCP: PACSes and modalities send radiographs; each becomes a study exactly as an upload does.
 
 A calling AE title must be a DicomPeer (Django admin), which names the clinic and the user recorded as the
-uploader; any other caller is refused at association (PS3.8 reason: calling AE title not recognised) and audited.
+uploader; any other caller is refused at association (PS3.8 reason: calling AE title not recognised) and audited,
+as is a peer calling another AE title than ours, or an association beyond DICOM_MAX_ASSOCIATIONS at once (each
+audited as what it was, with the peer's clinic when the caller is one).
 Each received instance goes through the same gate (validation.validate_upload) and intake (intake.create_study):
 a refused one answers a failure status whose comment is the reason.
 """
@@ -12,6 +14,7 @@ import io
 import logging
 from typing import Any
 
+from django.conf import settings
 from django.db import close_old_connections
 from pydicom.dataset import Dataset
 from pynetdicom import AE, ALL_TRANSFER_SYNTAXES, StoragePresentationContexts, evt
@@ -46,6 +49,7 @@ class ListenerAE(AE):
 
 def build_ae(ae_title: str) -> ListenerAE:
     ae = ListenerAE(ae_title=ae_title)
+    ae.maximum_associations = settings.DICOM_MAX_ASSOCIATIONS
     for context in StoragePresentationContexts:
         if context.abstract_syntax:
             ae.add_supported_context(context.abstract_syntax, ALL_TRANSFER_SYNTAXES)
@@ -64,16 +68,33 @@ def start(ae_title: str, host: str, port: int) -> ThreadedAssociationServer:
 
 
 def handle_rejected(event: Any) -> None:
-    requestor = event.assoc.requestor
+    """Audit a refused association as what it was: pynetdicom's event does not say, so the checks it made are
+    made again (the association limit is checked last and wins, as pynetdicom's answer does)."""
+    assoc = event.assoc
+    requestor = assoc.requestor
+    calling = str(requestor.ae_title).strip()
+    called = str(getattr(requestor.primitive, "called_ae_title", "") or "").strip()
+    ours = str(assoc.ae.ae_title).strip()
     close_old_connections()
+    peer = DicomPeer.objects.select_related("clinic").filter(ae_title=calling, active=True).first()
+    acceptors = sum(1 for a in assoc.ae.active_associations if a.is_acceptor)
+    if acceptors > assoc.ae.maximum_associations:
+        reason = f"too many associations at once (the limit is {assoc.ae.maximum_associations})"
+    elif peer is None:
+        reason = "unknown calling AE title"
+    elif called != ours:
+        reason = f"a known peer called AE title {called or '(none)'}, not this listener's {ours}"
+    else:
+        reason = "refused at association"
     audit.record(
         None,
         AuditAction.DICOM_REFUSED,
-        detail={"calling_ae": str(requestor.ae_title), "reason": "unknown calling AE title"},
+        detail={"calling_ae": calling, "called_ae": called, "reason": reason},
         origin=Origin(ip=requestor.address),
-        username=f"dicom:{requestor.ae_title}"[:150],
+        username=f"dicom:{calling}"[:150],
+        clinic=peer.clinic if peer is not None else None,
     )
-    logger.warning("refused DICOM association from %s at %s", requestor.ae_title, requestor.address)
+    logger.warning("refused DICOM association from %s at %s: %s", calling, requestor.address, reason)
 
 
 def handle_store(event: Any) -> int | Dataset:

@@ -163,13 +163,16 @@ DEFAULT_FROM_EMAIL = env_text("DEFAULT_FROM_EMAIL") or "xray-portal@localhost"
 
 
 # DICOM: the stored copy is de-identified unless DICOM_KEEP_IDENTIFIERS; the C-STORE listener's AE title
-# and port (`manage.py dicom_listener`; 0: a free port); how long a results send may take.
+# and port (`manage.py dicom_listener`; 0: a free port) and how many associations it takes at once; how long a
+# results send may take.
 DICOM_KEEP_IDENTIFIERS = env_bool("DICOM_KEEP_IDENTIFIERS", False)
 DICOM_AE_TITLE = env_str(
     "DICOM_AE_TITLE", DEFAULT_AE_TITLE, re.compile(r"[ -~]{1,16}"), "an AE title (1-16 ASCII characters)"
 )
 DICOM_PORT = env_int("DICOM_PORT", DEFAULT_DICOM_PORT, minimum=0, maximum=65535)
 DICOM_SEND_TIMEOUT = env_int("DICOM_SEND_TIMEOUT", 30, minimum=1)
+# Associations the listener takes at once (pynetdicom's own default, 10, refused a PACS sending 20 in parallel).
+DICOM_MAX_ASSOCIATIONS = env_int("DICOM_MAX_ASSOCIATIONS", 40, minimum=1, maximum=1000)
 
 # Model shipped with the worker (a folder holding card.json); the worker verifies its sha256.
 MODEL_DIR = Path(env_text("MODEL_DIR") or DEFAULT_MODEL_DIR)

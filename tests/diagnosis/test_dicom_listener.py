@@ -9,6 +9,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,6 +20,7 @@ from pydicom.data import get_testdata_file
 from pydicom.uid import ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless
 from pynetdicom import AE
 
+from diagnosis.audit_words import describe
 from diagnosis.dicom_listener import start
 from diagnosis.models import AuditAction, AuditEvent, DicomInstance, DicomPeer, InferenceJob, JobStatus, Study
 from tests import dicoms, images
@@ -65,12 +67,16 @@ def peer(alice: User) -> DicomPeer:
     return DicomPeer.objects.create(clinic=alice.membership.clinic, ae_title="NORTHPACS", uploader=alice)
 
 
-def _send(port: int, calling: str, *datasets: pydicom.Dataset) -> list[Any]:
+def _requesting(calling: str) -> AE:
     ae = AE(ae_title=calling)
     for sop in (dicoms.DX_CLASS, CT_CLASS):
         for syntax in (ExplicitVRLittleEndian, ImplicitVRLittleEndian, JPEG2000Lossless):
             ae.add_requested_context(sop, syntax)  # one context each: the SCP accepts one syntax per context
-    assoc = ae.associate("127.0.0.1", port, ae_title=OUR_AE)
+    return ae
+
+
+def _send(port: int, calling: str, *datasets: pydicom.Dataset, called: str = OUR_AE) -> list[Any]:
+    assoc = _requesting(calling).associate("127.0.0.1", port, ae_title=called)
     if not assoc.is_established:
         return [None]
     try:
@@ -102,6 +108,67 @@ def test_an_unknown_caller_is_refused_at_association_and_audited(listener: int, 
         time.sleep(0.05)
     event = AuditEvent.objects.get(action=AuditAction.DICOM_REFUSED)
     assert event.detail["calling_ae"] == "STRANGER" and event.ip == "127.0.0.1"
+
+
+def _refusal(calling: str) -> AuditEvent:
+    deadline = time.monotonic() + 10  # the SCP audits right after it has sent the rejection
+    refusals = AuditEvent.objects.filter(action=AuditAction.DICOM_REFUSED, detail__calling_ae=calling)
+    while not refusals.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    return refusals.get()
+
+
+def test_each_refusal_is_audited_as_what_it_was_with_the_clinic_of_a_known_caller(
+    listener: int, peer: DicomPeer
+) -> None:
+    """From an outside red-team pass: a known peer calling the wrong called AE title was audited as an "unknown
+    calling AE title", with no clinic."""
+    ds = pydicom.dcmread(io.BytesIO(dicoms.radiograph(images.chest_like())))
+    assert _send(listener, "NORTHPACS", ds, called="NOTUS") == [None]
+    wrong = _refusal("NORTHPACS")
+    assert wrong.clinic == peer.clinic and wrong.detail["called_ae"] == "NOTUS"
+    assert "known peer called AE title NOTUS" in wrong.detail["reason"] and "unknown" not in wrong.detail["reason"]
+    assert "NOTUS" in describe(wrong) and OUR_AE in describe(wrong)
+    assert _send(listener, "STRANGER", ds) == [None]
+    stranger = _refusal("STRANGER")
+    assert stranger.clinic is None and stranger.detail["reason"] == "unknown calling AE title"
+
+
+def test_the_association_limit_comes_from_settings_and_a_refusal_beyond_it_says_so(
+    db: None, peer: DicomPeer, settings: Any
+) -> None:
+    settings.DICOM_MAX_ASSOCIATIONS = 2
+    server = start(OUR_AE, "127.0.0.1", 0)
+    port = int(server.server_address[1])
+    held = [_requesting("NORTHPACS").associate("127.0.0.1", port, ae_title=OUR_AE) for _ in range(3)]
+    try:
+        assert [a.is_established for a in held] == [True, True, False]
+        event = _refusal("NORTHPACS")
+        assert "too many associations at once (the limit is 2)" in event.detail["reason"]
+        assert event.clinic == peer.clinic
+    finally:
+        for assoc in held:
+            assoc.release()
+        server.shutdown()
+
+
+def test_a_listener_process_takes_20_associations_at_once(listener_process: int, peer: DicomPeer) -> None:
+    """From an outside red-team pass: pynetdicom's default of 10 refused all 20 of a PACS's parallel sends."""
+    ds = pydicom.dcmread(io.BytesIO(dicoms.radiograph(images.chest_like())))
+    with ThreadPoolExecutor(20) as pool:
+        held = list(
+            pool.map(
+                lambda _: _requesting("NORTHPACS").associate("127.0.0.1", listener_process, ae_title=OUR_AE), range(20)
+            )
+        )
+    try:
+        assert all(a.is_established for a in held)  # all 20 open at once
+        assert held[-1].send_c_store(ds).Status == 0x0000
+    finally:
+        for assoc in held:
+            assoc.release()
+    assert not AuditEvent.objects.filter(action=AuditAction.DICOM_REFUSED).exists()
+    assert Study.objects.count() == 1
 
 
 def test_a_peer_whose_uploader_left_the_clinic_or_was_deactivated_is_refused(listener: int, peer: DicomPeer) -> None:
