@@ -4,10 +4,12 @@ the Content-Security-Policy."""
 from __future__ import annotations
 
 from datetime import timedelta
+from typing import Any
 
 from csp import constants as csp
 
-from xrayweb.env import env_bool, env_int
+from xrayweb.conf.tasks import BROKER_SOCKET_TIMEOUT, REDIS_URL
+from xrayweb.env import env_bool, env_int, env_text
 
 # django-axes first: a locked-out user or address is refused before the password is even checked.
 AUTHENTICATION_BACKENDS = ["diagnosis.lockout.LockoutBackend", "django.contrib.auth.backends.ModelBackend"]
@@ -20,6 +22,24 @@ AXES_CLIENT_IP_CALLABLE = "diagnosis.audit.client_address"  # the address the au
 AXES_VERBOSE = False
 # Invalid API tokens: at most this many per minute from one address, then 429 (diagnosis.api.authentication).
 API_BAD_TOKEN_LIMIT = env_int("API_BAD_TOKEN_LIMIT", 20, minimum=1)
+# Failed logins count in the database (django-axes' handler), shared by every web worker.
+AXES_HANDLER = "axes.handlers.database.AxesDatabaseHandler"
+# The rate limits (DRF's throttles, the bad-token counter above) count in a cache shared by every web worker: Django's
+# default keeps one in each process's memory, so gunicorn's workers each allowed the limit (a red-team pass: 40 bad
+# tokens before the first 429). Redis when REDIS_URL is set (the broker's server, under keys of their own; failing
+# open: xrayweb.cache), else the database (its table made by `migrate`: diagnosis.apps).
+CACHES: dict[str, dict[str, Any]] = {
+    "default": {"BACKEND": "django.core.cache.backends.db.DatabaseCache", "LOCATION": "xray_cache"}
+}
+# Enough for every address and user counted in a window: past MAX_ENTRIES Django drops a third of the keys.
+CACHES["default"]["OPTIONS"] = {"MAX_ENTRIES": 100_000}
+if env_text("REDIS_URL"):
+    CACHES["default"] = {
+        "BACKEND": "xrayweb.cache.FailOpenRedisCache",
+        "LOCATION": REDIS_URL,
+        "KEY_PREFIX": "xray-cache",
+        "OPTIONS": {"socket_timeout": BROKER_SOCKET_TIMEOUT, "socket_connect_timeout": BROKER_SOCKET_TIMEOUT},
+    }
 
 AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.UserAttributeSimilarityValidator"},
