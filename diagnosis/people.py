@@ -6,6 +6,7 @@ deactivate themselves, so a clinic is never left without the admin who made the 
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass
 
 from django.conf import settings
@@ -56,11 +57,30 @@ def invitation_path(user: User) -> str:
     return reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": default_token_generator.make_token(user)})
 
 
+# Letters NFKC and case folding leave apart although they look alike in a name (a dotless i and i).
+_LOOK_ALIKE_LETTERS = str.maketrans({"\u0131": "i", "\u0237": "j", "\u0138": "k"})
+
+
+def _skeleton(username: str) -> str:
+    """What a name looks like, roughly: NFKC (ﬁ is fi, the Kelvin sign is K), case folded, and the dotless i as
+    i. Not UTS #39's skeleton (no maintained package ships its data here): letters of another script that look
+    Latin are refused by _mixed_scripts instead."""
+    return unicodedata.normalize("NFKC", username).casefold().translate(_LOOK_ALIKE_LETTERS)
+
+
+def _mixed_scripts(username: str) -> bool:
+    """Whether the name's letters come from more than one script (north-admin with a Cyrillic a, U+0430, or
+    a Greek omicron, U+03BF, for an o): refused whatever names exist, so the answer tells nothing about other clinics' accounts."""
+    scripts = {unicodedata.name(c, "?").split(" ")[0] for c in username if c.isalpha()}
+    return len(scripts) > 1
+
+
 def _taken(username: str) -> bool:
-    """Whether an account's name is this one but for case ("Alice", "alice", "ÉMILE", "émile"): not a look-alike of
-    another account. Compared in Python: SQLite folds the case of ASCII letters only."""
-    wanted = username.casefold()
-    return any(name.casefold() == wanted for name in User.objects.values_list("username", flat=True).iterator())
+    """Whether an account's name looks like this one: the same but for case ("Alice", "alice", "ÉMILE", "émile"),
+    compatibility forms (ﬁrst-user, the Kelvin sign) or a dotless i. Compared in Python: SQLite folds the case of
+    ASCII letters only."""
+    wanted = _skeleton(username)
+    return any(_skeleton(name) == wanted for name in User.objects.values_list("username", flat=True).iterator())
 
 
 def invite(
@@ -70,6 +90,8 @@ def invite(
     clinic = require_membership(admin, Role.ADMIN).clinic
     role = Role(role)  # ValueError for anything else
     username = User.normalize_username(username)  # NFKC, as create_user stores it: fullwidth letters are ASCII
+    if _mixed_scripts(username):
+        raise PeopleError("Use letters of one script in a username (a name mixing Latin with Cyrillic or Greek).")
     if _taken(username):
         raise PeopleError(f"The username {username!r} is taken.")
     try:

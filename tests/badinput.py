@@ -177,6 +177,15 @@ def corpus() -> list[Case]:
     formulas = {"patient ref a formula after ;": "patient_ref", "note a formula after ;": "clinical_note"}
     for what, name in formulas.items():
         cases.append(Case(f"field: {what}", {"a.png": good}, fields={name: "x;=1+1"}, may_store=True))
+    # Issue 28: invisible format characters (Cf) make NORTH\u200b-P1 look like NORTH-P1: refused.
+    invisible = {
+        "patient ref with a zero-width space": {"patient_ref": "NORTH\u200b-P1"},
+        "patient ref with a right-to-left override": {"patient_ref": "NORTH-\u202e1P"},
+        "note with a zero-width space": {"clinical_note": "see\u200b prior"},
+        "note with a right-to-left override": {"clinical_note": "left \u202eright"},
+    }
+    for what, values in invisible.items():
+        cases.append(Case(f"field: {what}", {"a.png": good}, fields=values))
     # Issue 28: a JPEG with a page appended, named as a page: stored and served as poly.jpg (test_views.py).
     polyglot = images.jpeg() + b"<html><script>alert(1)</script></html>"
     cases.append(Case("file: jpeg with html appended, named poly.html", {"poly.html": polyglot}, may_store=True))

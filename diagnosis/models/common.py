@@ -20,9 +20,11 @@ RESULT_FILE_FIELDS = ("heatmap", "overlay")
 
 
 def printable(value: str) -> None:
-    """A validator of free text (notes, references): no control characters but line breaks and tabs. The text is
-    shown on pages, exported to CSV and sent to a PACS in a structured report."""
-    bad = sorted({f"U+{ord(c):04X}" for c in value if unicodedata.category(c) == "Cc" and c not in "\n\r\t"})
+    """A validator of free text (notes, references): no control characters but line breaks and tabs, and no
+    format characters (Unicode's Cf: U+202E turns text around, U+200B is invisible, so NORTH\u200b-P1 looked like
+    NORTH-P1 and was another patient for priors). The text is shown on pages, exported to CSV and sent to a PACS
+    in a structured report."""
+    bad = sorted({f"U+{ord(c):04X}" for c in value if unicodedata.category(c) in ("Cc", "Cf") and c not in "\n\r\t"})
     if bad:
         raise ValidationError(f"Remove the control characters ({', '.join(bad)}).")
 

@@ -64,6 +64,28 @@ def test_a_look_alike_beyond_ascii_is_refused_too(admin, clinic_a, client) -> No
     assert [u.username for u in User.objects.filter(username__in=["émile", "Émile"])] == ["émile"]
 
 
+@pytest.mark.parametrize(
+    "username", ["north-\u0430dmin", "n\u03bfrth-admin", "north-adm\u0131n", "\ufb01rst-user", "\u212aelvin"]
+)
+@pytest.mark.parametrize("where", ["this clinic", "another clinic", "nowhere"])
+def test_a_look_alike_username_is_refused_saying_nothing_of_other_clinics(admin, clinic_b, client, username, where):
+    """Issue 28, item 8: each was accepted beside north-admin, first-user or kelvin. The answer is the same
+    whether the name it looks like is in this clinic or another; a name mixing scripts is refused outright."""
+    clinics = {"this clinic": admin.membership.clinic, "another clinic": clinic_b}
+    if where in clinics:
+        for existing in ("north-admin", "first-user", "kelvin"):
+            make_member(existing, clinics[where])
+    client.force_login(admin)
+    response = client.post(reverse("diagnosis:people"), {"username": username, "email": "a@b.org", "role": "admin"})
+    mixed = username in ("north-\u0430dmin", "n\u03bfrth-admin")
+    if where == "nowhere" and not mixed:
+        assert response.status_code == 302 or response.status_code == 200
+        return
+    assert response.status_code == 400 and not User.objects.filter(username=username).exists()
+    page = response.content.decode()
+    assert ("Use letters of one script" in page) if mixed else ("is taken" in page)
+
+
 def test_role_changes_are_audited(admin, alice, client) -> None:
     client.force_login(admin)
     client.post(reverse("diagnosis:person_role", args=[alice.pk]), {"role": "reviewer"})
