@@ -70,7 +70,8 @@ def _skeleton(username: str) -> str:
 
 def _mixed_scripts(username: str) -> bool:
     """Whether the name's letters come from more than one script (north-admin with a Cyrillic a, U+0430, or
-    a Greek omicron, U+03BF, for an o): refused whatever names exist, so the answer tells nothing about other clinics' accounts."""
+    a Greek omicron, U+03BF, for an o): refused whatever names exist, so the answer tells nothing about other
+    clinics' accounts."""
     scripts = {unicodedata.name(c, "?").split(" ")[0] for c in username if c.isalpha()}
     return len(scripts) > 1
 
