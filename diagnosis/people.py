@@ -9,6 +9,7 @@ from __future__ import annotations
 import unicodedata
 from dataclasses import dataclass
 
+from confusable_homoglyphs import confusables
 from django.conf import settings
 from django.contrib.auth import SESSION_KEY
 from django.contrib.auth.models import User
@@ -57,15 +58,19 @@ def invitation_path(user: User) -> str:
     return reverse("password_reset_confirm", kwargs={"uidb64": uid, "token": default_token_generator.make_token(user)})
 
 
-# Letters NFKC and case folding leave apart although they look alike in a name (a dotless i and i).
-_LOOK_ALIKE_LETTERS = str.maketrans({"\u0131": "i", "\u0237": "j", "\u0138": "k"})
-
-
 def _skeleton(username: str) -> str:
-    """What a name looks like, roughly: NFKC (ﬁ is fi, the Kelvin sign is K), case folded, and the dotless i as
-    i. Not UTS #39's skeleton (no maintained package ships its data here): letters of another script that look
-    Latin are refused by _mixed_scripts instead."""
-    return unicodedata.normalize("NFKC", username).casefold().translate(_LOOK_ALIKE_LETTERS)
+    """What a name looks like (UTS #39's skeleton, from Unicode's confusables data as confusable_homoglyphs ships
+    it): NFKC (the fi ligature is fi, the Kelvin sign is K), case folded, and each letter that has a Latin
+    look-alike (a Cyrillic a, U+0430; a Greek omicron; a dotless i) replaced by it, so a name written wholly in
+    look-alike letters is caught."""
+    return "".join(_latin(c) for c in unicodedata.normalize("NFKC", username).casefold())
+
+
+def _latin(c: str) -> str:
+    if c.isascii():
+        return c
+    twins = confusables.confusables_data.get(c, ())
+    return next((t["c"].casefold() for t in twins if t["c"].isascii() and t["c"].isalnum()), c)
 
 
 def _mixed_scripts(username: str) -> bool:
@@ -77,9 +82,9 @@ def _mixed_scripts(username: str) -> bool:
 
 
 def _taken(username: str) -> bool:
-    """Whether an account's name looks like this one: the same but for case ("Alice", "alice", "ÉMILE", "émile"),
-    compatibility forms (ﬁrst-user, the Kelvin sign) or a dotless i. Compared in Python: SQLite folds the case of
-    ASCII letters only."""
+    """Whether an account's name looks like this one: the same skeleton ("Alice" and "alice", "ÉMILE" and "émile",
+    ﬁrst-user, the Kelvin sign, a dotless i, a name in Cyrillic look-alikes). Compared in Python: SQLite folds the
+    case of ASCII letters only."""
     wanted = _skeleton(username)
     return any(_skeleton(name) == wanted for name in User.objects.values_list("username", flat=True).iterator())
 

@@ -86,6 +86,17 @@ def test_a_look_alike_username_is_refused_saying_nothing_of_other_clinics(admin,
     assert ("Use letters of one script" in page) if mixed else ("is taken" in page)
 
 
+@pytest.mark.parametrize("where", ["this clinic", "another clinic"])
+def test_a_name_written_wholly_in_look_alike_letters_is_taken(admin, clinic_b, client, where) -> None:
+    """One script throughout, so not mixed: the confusables skeleton (UTS #39) still sees "pope" in Cyrillic."""
+    make_member("pope", admin.membership.clinic if where == "this clinic" else clinic_b)
+    client.force_login(admin)
+    cyrillic = "\u0440\u043e\u0440\u0435"  # р о р е
+    response = client.post(reverse("diagnosis:people"), {"username": cyrillic, "email": "a@b.org", "role": "admin"})
+    assert response.status_code == 400 and "is taken" in response.content.decode()
+    assert not User.objects.filter(username=cyrillic).exists()
+
+
 def test_role_changes_are_audited(admin, alice, client) -> None:
     client.force_login(admin)
     client.post(reverse("diagnosis:person_role", args=[alice.pk]), {"role": "reviewer"})
