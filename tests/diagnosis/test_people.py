@@ -91,7 +91,7 @@ def test_a_name_written_wholly_in_look_alike_letters_is_taken(admin, clinic_b, c
     """One script throughout, so not mixed: the confusables skeleton (UTS #39) still sees "pope" in Cyrillic."""
     make_member("pope", admin.membership.clinic if where == "this clinic" else clinic_b)
     client.force_login(admin)
-    cyrillic = "\u0440\u043e\u0440\u0435"  # р о р е
+    cyrillic = "\u0440\u043e\u0440\u0435"  # Cyrillic er, o, er, ie
     response = client.post(reverse("diagnosis:people"), {"username": cyrillic, "email": "a@b.org", "role": "admin"})
     assert response.status_code == 400 and "is taken" in response.content.decode()
     assert not User.objects.filter(username=cyrillic).exists()
