@@ -32,6 +32,15 @@ def _own_storage_pool() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _broker_not_paused() -> Iterator[None]:
+    """A test whose broker failed pauses sending (diagnosis.dispatch) for the next seconds: never for the next test."""
+    from diagnosis import dispatch
+
+    yield
+    dispatch.pause.until = 0.0
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings: Any, tmp_path: Path) -> Iterator[None]:
     """Every test writes its files to its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"
