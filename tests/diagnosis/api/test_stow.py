@@ -6,6 +6,7 @@ from __future__ import annotations
 import base64
 import io
 import json
+import tracemalloc
 from typing import Any, cast
 
 import pydicom
@@ -233,3 +234,105 @@ def test_an_instance_sent_again_maps_to_the_study_that_has_it(alice_api) -> None
     assert again.status_code == 200
     assert _seq(again.json(), "00081199")[0]["00081190"]["Value"][0] == urls[0] == urls[1]
     assert Study.objects.count() == 1 and InferenceJob.objects.count() == 1
+
+
+@pytest.mark.parametrize(
+    ("data", "what"),
+    [
+        (images.jpeg(), "a JPEG image"),
+        (images.png(), "a PNG image"),
+        (b"<!DOCTYPE html><html><script>alert(1)</script></html>", "an HTML page"),
+    ],
+    ids=["jpeg", "png", "html"],
+)
+def test_what_is_not_dicom_in_an_application_dicom_part_is_refused_as_not_dicom(alice_api, data, what) -> None:
+    """From an outside red-team pass: a JPEG sent as an application/dicom part was stored as a study named
+    part-1.dcm, and an HTML one was refused as "not a JPEG or PNG image": only DICOM belongs there."""
+    response = _post(alice_api, data)
+    assert response.status_code == 409, response.content
+    reason = _seq(response.json(), "00081198")[0]["00000902"]["Value"][0]
+    assert "not DICOM" in reason and what in reason and "JPEG or PNG" not in reason
+    assert not Study.objects.exists()
+
+
+def test_a_session_request_without_its_csrf_token_is_403_not_415(alice) -> None:
+    """From an outside red-team pass: DRF's CSRF check read the body through this view's parsers (none), so a
+    browser session's request without its token (the cookie sent, as a browser does) was answered 415."""
+    client = APIClient(enforce_csrf_checks=True)
+    client.force_login(alice)
+    client.get("/accounts/login/")  # a page sets the CSRF cookie, which the browser sends with every request
+    token = client.cookies["csrftoken"].value
+    content_type, body = dicoms.stow_body(_radiograph())
+    response = _raw(client, body, content_type)
+    assert response.status_code == 403, response.content
+    assert "CSRF" in response.json()["detail"] and not Study.objects.exists()
+    assert _raw(client, body, content_type, HTTP_X_CSRFTOKEN=token).status_code == 200
+
+
+def test_parts_split_across_reads_and_transport_padding_are_parsed(alice_api, monkeypatch) -> None:
+    monkeypatch.setattr("diagnosis.api.dicomweb.CHUNK", 7)  # every delimiter and header falls across reads
+    content_type, _ = dicoms.stow_body(b"")
+    first, second = _radiograph(), _radiograph()
+    body = (
+        b"preamble\r\n--stow-boundary-42  \r\nContent-Type: application/dicom\r\n\r\n" + first
+        + b"\r\n--stow-boundary-42\r\n\r\n" + second + b"\r\n--stow-boundary-42--\r\nepilogue"
+    )  # fmt: skip
+    response = _raw(alice_api, body, content_type)
+    assert response.status_code == 200, response.content
+    assert Study.objects.count() == 2
+
+
+class _LazyBody(io.RawIOBase):
+    """A large STOW-RS body made as it is read (so that the test itself holds none of it): `junk` MB of
+    application/dicom parts that are not DICOM, then one radiograph."""
+
+    def __init__(self, junk_mb: int, radiograph: bytes) -> None:
+        part = b"--stow-boundary-42\r\nContent-Type: application/dicom\r\n\r\n"
+        self.pieces = [part + b"\0" * (2**20 - len(part) - 2) + b"\r\n"] * junk_mb
+        self.pieces.append(part + radiograph + b"\r\n--stow-boundary-42--\r\n")
+        self.size = sum(len(p) for p in self.pieces)
+        self.at, self.buffer = 0, b""
+
+    def read(self, size: int = -1) -> bytes:
+        while (size < 0 or len(self.buffer) < size) and self.at < len(self.pieces):
+            self.buffer += self.pieces[self.at]
+            self.at += 1
+        size = len(self.buffer) if size < 0 else size
+        out, self.buffer = self.buffer[:size], self.buffer[size:]
+        return out
+
+
+def _peak_of_a_stow(alice: Any, junk_mb: int, traced: bool = True) -> int:
+    """The largest memory the request allocated (tracemalloc), for a body of junk_mb MB and a radiograph."""
+    body = _LazyBody(junk_mb, _radiograph())
+    token = Token.objects.get_or_create(user=alice)[0].key
+    environ = {"CONTENT_LENGTH": str(body.size), "HTTP_TRANSFER_ENCODING": "", "wsgi.input_terminated": False}
+    if traced:
+        tracemalloc.start()
+    try:
+        status, answer, _ = factories.chunked_post(
+            STOW,
+            b"",
+            CONTENT_TYPE=dicoms.stow_body(b"")[0],
+            HTTP_AUTHORIZATION=f"Token {token}",
+            **{**environ, "wsgi.input": body},
+        )
+        peak = tracemalloc.get_traced_memory()[1]
+    finally:
+        tracemalloc.stop()  # nothing when not started
+    assert status.startswith("202"), answer[:300]  # the radiograph stored, each junk part refused as not DICOM
+    assert len(json.loads(answer)["00081198"]["Value"]) == junk_mb
+    return peak
+
+
+@pytest.mark.django_db(transaction=True)
+def test_a_large_body_is_streamed_to_disk_and_memory_stays_flat(alice: Any, settings) -> None:
+    """From an outside red-team pass: a 200 MB body took a web worker from 142 MB to 877 MB (the body whole in
+    memory, then the MIME parser's copies). Each part now goes to disk as it is read: 96 MB of body takes no
+    more memory than 8 MB does."""
+    settings.MAX_UPLOAD_BYTES, settings.MAX_REQUEST_BYTES = 16 * 2**20, 256 * 2**20  # a 128 MB body at most
+    _peak_of_a_stow(alice, 1, traced=False)  # the first request's imports and caches are not the body's
+    small, large = _peak_of_a_stow(alice, 8), _peak_of_a_stow(alice, 96)
+    print(f"\nSTOW-RS memory peak: {small / 2**20:.1f} MB for an 8 MB body, {large / 2**20:.1f} MB for 96 MB")
+    assert large < small + 8 * 2**20, (small / 2**20, large / 2**20)
+    assert large < 48 * 2**20
