@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from tests import images
+from tests import dicoms, images
 
 LOCAL, CENTRAL = b"PK\x03\x04", b"PK\x01\x02"
 
@@ -189,4 +189,28 @@ def corpus() -> list[Case]:
     # Issue 28: a JPEG with a page appended, named as a page: stored and served as poly.jpg (test_views.py).
     polyglot = images.jpeg() + b"<html><script>alert(1)</script></html>"
     cases.append(Case("file: jpeg with html appended, named poly.html", {"poly.html": polyglot}, may_store=True))
+    # Issue 28: DICOM header values outside their value sets are left out with a note (test_pacs_send.py), and an
+    # instance sent twice is one study (test_dicom_listener.py).
+    for sex in ("FM", "MO", "FMO"):
+        bad_sex = dicoms.radiograph(images.chest_like(), PatientSex=sex, PatientBirthDate="2020-1-1")
+        cases.append(Case(f"file: dicom with PatientSex {sex}", {"sex.dcm": bad_sex}, may_store=True))
+    instance = dicoms.radiograph(images.chest_like())
+    cases.append(Case("files: one dicom instance twice", {"one.dcm": instance, "again.dcm": instance}, may_store=True))
     return cases
+
+
+def stow_corpus() -> dict[str, tuple[str, bytes]]:
+    """Issue 28's bad STOW-RS bodies (name -> (Content-Type, body)): each is refused with a reason, stores
+    nothing, and is never a 5xx (tests/diagnosis/test_bad_input_corpus.py)."""
+    html = b"<!DOCTYPE html><html><script>alert(1)</script></html>"
+    content_type, _ = dicoms.stow_body(b"")
+    return {
+        "jpeg as an application/dicom part": dicoms.stow_body(images.jpeg()),
+        "png as an application/dicom part": dicoms.stow_body(images.png()),
+        "html as an application/dicom part": dicoms.stow_body(html),
+        "a text/html part": dicoms.stow_body((html, "text/html")),
+        "a part that does not end": (content_type, b"--stow-boundary-42\r\n\r\n" + images.jpeg()),
+        "headers that do not end": (content_type, b"--stow-boundary-42\r\n" + b"X-A: b\r\n" * 4000),
+        "a nested multipart part": dicoms.stow_body((b"--x--", "multipart/mixed; boundary=x")),
+        "no parts, only the close delimiter": (content_type, b"--stow-boundary-42--\r\n"),
+    }

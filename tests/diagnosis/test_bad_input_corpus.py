@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import html
 import io
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.core.cache import cache
@@ -104,3 +104,15 @@ def _reason(data: bytes) -> str:
 def test_the_corpus_is_big_enough() -> None:
     assert len(CASES) >= 60
     assert sum(c.archive is not None for c in CASES) >= len(badinput.BROKEN_ZIPS)
+
+
+STOW_CASES = badinput.stow_corpus()
+
+
+@pytest.mark.parametrize("name", STOW_CASES)
+def test_stow(alice, name: str) -> None:
+    content_type, body = STOW_CASES[name]
+    r = token_client(alice).generic("POST", "/dicomweb/studies", cast(Any, body), content_type=content_type)
+    assert 400 <= r.status_code < 500, (r.status_code, r.content[:300])
+    assert b"detail" in r.content or b"00000902" in r.content  # a reason: the error's, or each part's
+    assert not Study.objects.exists()
