@@ -37,6 +37,7 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
+from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
 from gunicorn.http.errors import ParseException
@@ -371,6 +372,13 @@ class StowSessionAuthentication(SessionAuthentication):
 
     def enforce_csrf(self, request: Request) -> None:
         super().enforce_csrf(cast(Request, request._request))
+
+
+class StowSessionScheme(SessionScheme):
+    """The OpenAPI schema's name for that session authentication: Django's session cookie, as everywhere else."""
+
+    target_class = "diagnosis.api.dicomweb.StowSessionAuthentication"
+    name = "stowCookieAuth"  # the same cookie; a name of its own, as the schema's components must differ
 
 
 STOW_REQUEST = {"multipart/related": OpenApiTypes.BINARY}
