@@ -14,7 +14,7 @@ from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
 
-from diagnosis import archives, audit, dispatch
+from diagnosis import archives, audit, dicom_instances, dispatch
 from diagnosis.access import require_membership
 from diagnosis.audit import NO_ORIGIN, Origin
 from diagnosis.models import (
@@ -77,7 +77,7 @@ def create_study(
     if details.reference_label:
         acceptance.require_labeller(owner)
     clinic = require_membership(owner).clinic
-    earlier = held_instance(clinic, upload.dicom)
+    earlier = dicom_instances.held_instance(clinic, upload.dicom)
     if earlier is not None:  # a PACS's retry, or a C-STORE after a STOW: the study that has it, nothing twice
         return earlier
     stored = store(owner, upload, batch, details)
@@ -85,7 +85,7 @@ def create_study(
         with transaction.atomic():
             if upload.dicom is not None:  # the same instance sent twice at once: the second waits, then finds it
                 Clinic.objects.select_for_update().get(pk=clinic.pk)
-                earlier = held_instance(clinic, upload.dicom)
+                earlier = dicom_instances.held_instance(clinic, upload.dicom)
             if earlier is None:
                 return record(owner, [stored], origin, peer=peer, priority=priority)[0]
     except BaseException:  # not recorded: its files go too
@@ -93,18 +93,6 @@ def create_study(
         raise
     _delete_files(stored)  # another send of it was recorded while this one was stored
     return earlier
-
-
-def held_instance(clinic: Clinic, header: DicomHeader | None) -> Study | None:
-    """The clinic's study that already holds this DICOM instance (its SOP Instance UID), if any: an instance sent
-    again (C-STORE twice, or C-STORE then STOW-RS) maps to it, per clinic, and is neither stored nor judged again."""
-    if header is None or not header.sop_uid:
-        return None
-    held = DicomInstance.objects.filter(study__clinic=clinic, study_uid=header.study_uid, sop_uid=header.sop_uid)
-    instance = held.select_related("study").order_by("study__created").first()
-    if instance is not None:
-        logger.info("DICOM instance %s sent again: it is study %s", header.sop_uid, instance.study_id)
-    return instance.study if instance is not None else None
 
 
 def store(owner: User, upload: ValidatedUpload, batch: Batch | None, details: StudyDetails) -> StoredUpload:
@@ -165,7 +153,8 @@ def record(
     now = timezone.now()
     with transaction.atomic():
         Study.objects.bulk_create(studies)
-        DicomInstance.objects.bulk_create([_uids(s.study, s.header, peer) for s in stored if s.header is not None])
+        rows = [dicom_instances.instance_row(s.study, s.header, peer) for s in stored if s.header is not None]
+        DicomInstance.objects.bulk_create(rows)
         queued = InferenceJob.objects.bulk_create(
             [InferenceJob(study=study, enqueued_at=now, priority=priority) for study in studies]
         )
@@ -175,10 +164,6 @@ def record(
         )
         dispatch.enqueue_many([job.pk for job in queued])
     return studies
-
-
-def _same_instance(a: DicomHeader | None, b: DicomHeader | None) -> bool:
-    return a is not None and b is not None and bool(a.sop_uid) and (a.study_uid, a.sop_uid) == (b.study_uid, b.sop_uid)
 
 
 def _upload_detail(stored: StoredUpload) -> dict[str, Any]:
@@ -191,21 +176,6 @@ def _upload_detail(stored: StoredUpload) -> dict[str, Any]:
     if stored.header is not None and stored.header.dropped:
         detail["dicom_dropped"] = list(stored.header.dropped)
     return detail
-
-
-def _uids(study: Study, header: DicomHeader, peer: DicomPeer | None) -> DicomInstance:
-    keep = settings.DICOM_KEEP_IDENTIFIERS
-    return DicomInstance(
-        study=study,
-        study_uid=header.study_uid,
-        series_uid=header.series_uid,
-        sop_uid=header.sop_uid,
-        sop_class_uid=header.sop_class_uid,
-        accession=header.accession[:64] if keep else "",
-        patient_name=header.patient_name[:200] if keep else "",
-        birth_date=header.birth_date[:8] if keep else "",
-        peer=peer,
-    )
 
 
 def submit_files(
@@ -355,11 +325,11 @@ def _store(
             except archives.ENTRY_ERRORS as exc:  # a broken zip entry fails while it is read: that entry only
                 submission.refuse(name, archives.CORRUPT_ENTRY.format(exc))
                 continue
-            if any(_same_instance(p.header, upload.dicom) for p in pending):  # sent twice in one request
+            if any(dicom_instances.same_instance(p.header, upload.dicom) for p in pending):  # sent twice in one request
                 submission.studies += record(owner, pending, origin, priority=priority)
                 pending = []
             earlier = (stored or {}).get((upload.name, upload.sha256))
-            held = None if earlier else held_instance(require_membership(owner).clinic, upload.dicom)
+            held = None if earlier else dicom_instances.held_instance(require_membership(owner).clinic, upload.dicom)
             if earlier or held:
                 if pending:  # the answer keeps the files' order
                     submission.studies += record(owner, pending, origin, priority=priority)

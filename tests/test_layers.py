@@ -47,6 +47,7 @@ APP_LAYERS = (
         "diagnosis.pipeline_steps",
         "diagnosis.intake",
         "diagnosis.study_details",
+        "diagnosis.dicom_instances",
         "diagnosis.reviews",
         "diagnosis.people",
         "diagnosis.lockout",

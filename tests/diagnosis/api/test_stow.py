@@ -270,7 +270,7 @@ def test_a_session_request_without_its_csrf_token_is_403_not_415(alice) -> None:
 
 
 def test_parts_split_across_reads_and_transport_padding_are_parsed(alice_api, monkeypatch) -> None:
-    monkeypatch.setattr("diagnosis.api.dicomweb.CHUNK", 7)  # every delimiter and header falls across reads
+    monkeypatch.setattr("diagnosis.api.multipart.CHUNK", 7)  # every delimiter and header falls across reads
     content_type, _ = dicoms.stow_body(b"")
     first, second = _radiograph(), _radiograph()
     body = (
