@@ -44,7 +44,10 @@ def read_and_prepare(batch: Sequence[InferenceJob]) -> Read:
     already), or, where no copy serves, from its original read and decoded; Unread when that original cannot be
     read. Files are read STORAGE_THREADS at a time."""
     model = predictor.get_predictor()
-    copies = [c if isinstance(c, WorkingCopy) else None for c in result_files.storage_map(_working_copy, batch)]
+    copies = [
+        c if isinstance(c, WorkingCopy) else None
+        for c in result_files.storage_map(result_files.read_working_copy, batch)
+    ]
     served = each_alone(model.prepare_copies, [c for c in copies if c is not None], alone_raises=False)
     from_copies = iter(served)
     prepared: list[Prepared | Exception | Unread | None] = [
@@ -61,10 +64,6 @@ def read_and_prepare(batch: Sequence[InferenceJob]) -> Read:
     for k, outcome in zip(readable, decoded, strict=True):
         prepared[k] = outcome
     return [(job, outcome) for job, outcome in zip(batch, prepared, strict=True) if outcome is not None]
-
-
-def _working_copy(job: InferenceJob) -> WorkingCopy | None:
-    return result_files.read_working_copy(job)
 
 
 def _prepare_originals(datas: list[bytes]) -> list[Prepared | Exception]:

@@ -8,15 +8,14 @@ from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
 
-from django.conf import settings
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
 from diagnosis.models import Study
+from diagnosis.site import card as model_card
 from diagnosis.site.operating_points import operating_point_text
 from diagnosis.viewing import FileKind
-from worker.ml.spec import ModelSpec
 
 RESULT_TEMPLATE = "diagnosis/_result.html"
 
@@ -140,7 +139,7 @@ class Population:
 @lru_cache(maxsize=1)
 def intended_population() -> Population:
     """From the shipped model card (plain JSON: the web process never loads TensorFlow)."""
-    pop = ModelSpec.load(settings.MODEL_DIR).population
+    pop = model_card.card().population
     return Population(int(pop["min_age_years"]), int(pop["max_age_years"]), str(pop["description"]))
 
 

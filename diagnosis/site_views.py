@@ -56,7 +56,7 @@ def site_page(request: HttpRequest) -> HttpResponse:
         "rules": {"proposal": site.PROPOSAL_RULE, "agreement": monitoring.AGREEMENT_RULES},
         "adopt_form": AdoptForm(initial={"target_sensitivity": standing.target_sensitivity}),
         "revert_form": RevertForm(auto_id="id_revert_%s"),  # the adopt form has a reason too: ids stay unique
-        "history": clinic.operating_points.select_related("adopted_by").order_by("-version")[:20],
+        "history": operating_points.history(clinic),
     }
     return render(request, "diagnosis/site.html", context)
 

@@ -82,7 +82,7 @@ def local_ground_truth(*, clinic_id: int, model_version: str, since: datetime | 
         ids.append(str(study_id))
         logits.append(logit)
         labels.append(int((reference if is_acceptance else reviewed) == Label.PNEUMONIA))
-        raw_weights.append(1.0 if is_acceptance else 1.0 / max(float(sampled_at or 1.0), 1e-6))
+        raw_weights.append(1.0 if is_acceptance else inverse_probability(sampled_at))
         sources.append(ACCEPTANCE if is_acceptance else VERIFICATION)
     return GroundTruth(
         study_ids=tuple(ids),
@@ -91,6 +91,11 @@ def local_ground_truth(*, clinic_id: int, model_version: str, since: datetime | 
         weights=_scaled(np.asarray(raw_weights, dtype=np.float64), np.asarray(sources)),
         sources=np.asarray(sources, dtype=object),
     )
+
+
+def inverse_probability(chance: float | None) -> float:
+    """A sampled study's Horvitz-Thompson weight: 1 / its sampling probability (none recorded: 1)."""
+    return 1.0 / max(float(chance or 1.0), 1e-6)
 
 
 def _scaled(weights: np.ndarray, sources: np.ndarray) -> np.ndarray:

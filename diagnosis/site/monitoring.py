@@ -26,6 +26,7 @@ from django.utils import timezone
 from diagnosis import audit
 from diagnosis.models import AuditAction, Clinic, InferenceJob, JobStatus, Label, Membership, Result, Role, SiteAlert
 from diagnosis.site import card as model_card
+from diagnosis.site.ground_truth import inverse_probability
 from diagnosis.site.operating_points import in_force, target_for
 from diagnosis.site.performance import json_safe
 from worker.ml import drift, site
@@ -137,7 +138,7 @@ def _reviewed(results: Any, end: datetime) -> Labelled:
     for label, final, chance in rows:
         calls.append(int(label == Label.PNEUMONIA))
         truth.append(int(final == Label.PNEUMONIA))
-        weights.append(1.0 / max(float(chance or 1.0), 1e-6))
+        weights.append(inverse_probability(chance))
     return np.array(calls, dtype=int), np.array(truth, dtype=int), np.array(weights, dtype=float)
 
 

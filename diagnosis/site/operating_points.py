@@ -91,6 +91,11 @@ def points_for(clinic_ids: Iterable[int], model_version: str) -> dict[int, Opera
     return {cid: row for cid, row in newest.items() if row.model_version == model_version}
 
 
+def history(clinic: Clinic, most: int = 20) -> list[OperatingPoint]:
+    """The clinic's points, newest version first (the site page and the API list the same)."""
+    return list(clinic.operating_points.select_related("adopted_by", "reinstates").order_by("-version")[:most])
+
+
 def target_for(clinic: Clinic) -> float:
     """The clinic's chosen target sensitivity, else the model card's."""
     chosen = SiteSettings.objects.filter(clinic=clinic).values_list("target_sensitivity", flat=True).first()

@@ -6,6 +6,7 @@ from typing import Any
 
 from diagnosis.models import OperatingPoint
 from diagnosis.site import card as model_card
+from diagnosis.site import operating_points
 from diagnosis.site.operating_points import MIN_PER_CLASS, PROPOSAL_RULE, Standing
 from diagnosis.site.performance import json_safe
 
@@ -34,7 +35,7 @@ def point_dict(row: OperatingPoint | None) -> dict[str, Any] | None:
 def standing_dict(now: Standing) -> dict[str, Any]:
     card = model_card.card()
     proposal = now.proposal
-    history = now.clinic.operating_points.select_related("adopted_by", "reinstates").order_by("-version")[:20]
+    history = operating_points.history(now.clinic)
     return json_safe(
         {
             "model_version": now.model_version,

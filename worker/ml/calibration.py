@@ -5,9 +5,7 @@ from __future__ import annotations
 import numpy as np
 from scipy.optimize import minimize_scalar
 
-
-def sigmoid(z: np.ndarray) -> np.ndarray:
-    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0))))
+from worker.ml.operating_point import sigmoid
 
 
 def probabilities(logits: np.ndarray, temperature: float) -> np.ndarray:

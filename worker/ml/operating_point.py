@@ -7,6 +7,11 @@ from dataclasses import dataclass
 import numpy as np
 
 
+def sigmoid(z: np.ndarray) -> np.ndarray:
+    """(n,) real -> (n,) in (0, 1), clipped so that no exp overflows."""
+    return np.asarray(1.0 / (1.0 + np.exp(-np.clip(z, -60.0, 60.0))))
+
+
 @dataclass(frozen=True)
 class OperatingPoint:
     """How the model's logit z becomes the probability shown and the call: P(pneumonia) = sigmoid(slope * z +
@@ -23,5 +28,4 @@ class OperatingPoint:
 
     def probabilities(self, logits: np.ndarray) -> np.ndarray:
         """(n,) logits -> (n,) P(pneumonia) in (0, 1)."""
-        z = np.clip(self.slope * np.asarray(logits, dtype=np.float64) + self.intercept, -60.0, 60.0)
-        return np.asarray(1.0 / (1.0 + np.exp(-z)))
+        return sigmoid(self.slope * np.asarray(logits, dtype=np.float64) + self.intercept)
