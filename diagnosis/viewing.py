@@ -92,9 +92,13 @@ def serve_file(
     field = file_kind.field(study)
     if not field:
         raise Http404("This file does not exist (yet).")
+    try:
+        opened = field.open("rb")
+    except FileNotFoundError:  # the row names a file storage no longer has (a restore, a sweep): not a server error
+        raise Http404("This file is missing from storage.") from None
     # FileResponse encodes the name (the user's stem) safely (quotes, newlines, non-ASCII) in Content-Disposition.
     response = FileResponse(
-        field.open("rb"), content_type=file_kind.content_type(study, field), filename=file_kind.file_name(study, field)
+        opened, content_type=file_kind.content_type(study, field), filename=file_kind.file_name(study, field)
     )
     response["Cache-Control"] = "private, no-store"  # shared clinic workstations: nothing stays after logout
     return response

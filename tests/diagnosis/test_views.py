@@ -266,3 +266,11 @@ def test_an_overlay_stored_as_png_before_issue_12_is_still_served_as_png(alice, 
     response = logged_in(alice).get(reverse("diagnosis:study_file", args=[done_study.pk, "overlay"]))
     assert response["Content-Type"] == "image/png"
     assert response["Content-Disposition"].endswith('filename="overlay.png"')
+
+
+def test_a_file_missing_from_storage_is_a_404_not_a_server_error(alice, client) -> None:
+    study = factories.judged_study(alice)
+    study.thumbnail.storage.delete(str(study.thumbnail.name))
+    client.force_login(alice)
+    answer = client.get(f"/studies/{study.pk}/files/thumbnail/")
+    assert answer.status_code == 404
