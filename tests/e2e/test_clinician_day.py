@@ -12,6 +12,7 @@ from pathlib import Path
 import pytest
 
 from diagnosis.models import Label, Review, Study
+from diagnosis.site import card, monitoring
 from tests import factories, images
 
 pytestmark = pytest.mark.browser
@@ -293,8 +294,8 @@ PAGES = {
         "/studies/{study}/",
         "/studies/{study}/report/",
     ],
-    "north-reviewer": ["/worklist/", "/studies/{study}/?from=worklist", "/history/"],
-    "north-admin": ["/people/", "/audit/", "/history/", "/worklist/"],
+    "north-reviewer": ["/worklist/", "/studies/{study}/?from=worklist", "/history/", "/site/"],
+    "north-admin": ["/people/", "/audit/", "/history/", "/worklist/", "/site/", "/dashboard/"],
 }
 
 
@@ -302,6 +303,12 @@ def _seed() -> Study:
     clinician = user("north-clinician")
     factories.judged_study(clinician, Label.NORMAL, 0.2, patient_ref="P-1", clinical_note="cough " * 30)
     factories.study(clinician, name="a-very-long-file-name-of-a-chest-radiograph-2026-11-26.png")
+    # Model at this site with figures, charts and a proposal; a week of healthy children at P 0.3 fires the
+    # monitoring alerts the admin's banner and the dashboard's Model health show.
+    factories.separable_site(user("north-admin"))
+    for _ in range(60):
+        factories.judge(factories.study(clinician), Label.NORMAL, 0.3, model_version=card.model_version())
+    monitoring.run_daily()
     return factories.judged_study(clinician, Label.PNEUMONIA, 0.9, patient_ref="P-1", age_years=30)
 
 
