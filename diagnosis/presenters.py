@@ -50,6 +50,11 @@ def worklist_query(request: HttpRequest) -> str:
 BORDERLINE = 0.10
 
 
+def is_borderline(probability: float, threshold: float) -> bool:
+    """A call within BORDERLINE of its threshold: the one rule every page, list and export flags."""
+    return abs(probability - threshold) < BORDERLINE
+
+
 def percent(probability: float) -> str:
     """A probability in words: whole percent, never a false certainty ("< 1 %" and "> 99 %" at the ends)."""
     if probability < 0.01:
@@ -68,7 +73,7 @@ def probability_scale(probability: float, threshold: float) -> dict[str, Any]:
         "threshold_pos": round(threshold * 100, 1),
         "band_from": round(max(threshold - BORDERLINE, 0.0) * 100, 1),
         "band_width": round((min(threshold + BORDERLINE, 1.0) - max(threshold - BORDERLINE, 0.0)) * 100, 1),
-        "borderline": abs(probability - threshold) < BORDERLINE,
+        "borderline": is_borderline(probability, threshold),
     }
 
 

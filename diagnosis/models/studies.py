@@ -139,6 +139,8 @@ class Result(models.Model):
     overlay = models.FileField(upload_to=derived_path, max_length=255)
     inference_ms = models.PositiveIntegerField()
     logit = models.FloatField(null=True, blank=True, help_text="The model's raw output, before any calibration")
+    # The inference runtime that computed the call (worker.ml: "litert" or "tensorflow"); blank before it was kept.
+    runtime = models.CharField(max_length=16, blank=True, default="")
     # The clinic's adopted operating point the call was made at; None: the model card's own, not validated here.
     operating_point = models.ForeignKey(
         "diagnosis.OperatingPoint", null=True, blank=True, on_delete=models.PROTECT, related_name="results"
