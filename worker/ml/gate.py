@@ -13,6 +13,19 @@ from pathlib import Path
 import numpy as np
 from sklearn.covariance import LedoitWolf
 
+# What a clinician is told, then the figures for the curious (worker.ml.refusals orders the checks).
+COLOUR = "This looks like a colour photograph, not a chest X-ray. Only chest radiographs are judged."
+NOT_A_RADIOGRAPH = (
+    "This does not look like a chest X-ray: it may be a photograph, a document or another kind of scan (a CT or MR "
+    "slice). Only chest radiographs are judged."
+)
+DETAIL = " Technical detail: "
+
+
+def explained(message: str, detail: str) -> str:
+    """The reason as stored and shown: the clinician's sentence first, the figures after DETAIL."""
+    return f"{message}{DETAIL}{detail}."
+
 
 @dataclass(frozen=True)
 class Gate:
@@ -42,13 +55,16 @@ class Gate:
 
     def _reason(self, distance: float, chroma: float) -> str | None:
         if chroma > self.max_chroma:
-            return f"This looks like a colour photograph (colour saturation {chroma:.2f}), not a chest X-ray."
+            return explained(COLOUR, self.colour_detail(chroma))
         if distance > self.max_distance:
-            return (
-                f"This does not look like a chest X-ray (distance {distance:.1f} from the training radiographs, "
-                f"limit {self.max_distance:.1f})."
-            )
+            return explained(NOT_A_RADIOGRAPH, self.distance_detail(distance))
         return None
+
+    def colour_detail(self, chroma: float) -> str:
+        return f"colour saturation {chroma:.2f}, limit {self.max_chroma:.2f}"
+
+    def distance_detail(self, distance: float) -> str:
+        return f"feature distance {distance:.1f} from the training radiographs, limit {self.max_distance:.1f}"
 
     def save(self, path: Path) -> None:
         np.savez(

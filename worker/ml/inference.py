@@ -11,7 +11,7 @@ import keras
 import numpy as np
 import threadpoolctl
 
-from worker.ml import overlay, preprocessing, working
+from worker.ml import overlay, preprocessing, refusals, working
 from worker.ml.gate import Gate
 from worker.ml.gradcam import GradCam, analysis_model, scaled
 from worker.ml.operating_point import OperatingPoint
@@ -206,11 +206,16 @@ class Predictor:
         return done
 
     def _refusals(self, images: np.ndarray, features: np.ndarray, chroma: np.ndarray) -> list[str | None]:
-        """Why each image is refused (None: judged), the whole batch at once: inverted first, then the gate."""
-        n = len(images)
-        inverted = self.polarity.reasons(images) if self.polarity is not None else [None] * n
-        gated = self.gate.reasons(features, chroma) if self.gate is not None else [None] * n
-        return [a or b for a, b in zip(inverted, gated, strict=True)]
+        """Why each image is refused (None: judged), the whole batch at once: not a chest X-ray first, then inverted
+        (worker.ml.refusals; an image the polarity detector flags is inverted and its features taken again)."""
+        return refusals.reasons(
+            images,
+            features,
+            chroma,
+            gate=self.gate,
+            polarity=self.polarity,
+            features_of=lambda flipped: self.gradcam.batch(flipped, self.batch)[2],
+        )
 
 
 def _render(judged: Judged) -> tuple[bytes, bytes]:

@@ -15,9 +15,11 @@ from pathlib import Path
 import cv2
 import numpy as np
 
+from worker.ml.gate import explained
+
 GRID = 16
-INVERTED_REASON = (
-    "The grey levels look inverted (a negative: bones dark, lungs bright, P {p:.2f}). "
+INVERTED = (
+    "This chest X-ray looks inverted (a negative: bones dark, lungs bright). "
     "Export the radiograph with its usual polarity (MONOCHROME2) and upload it again."
 )
 
@@ -47,7 +49,7 @@ class Polarity:
 
     def reasons(self, images: np.ndarray) -> list[str | None]:
         """images: (n, S, S) uint8 -> reason() for each."""
-        return [INVERTED_REASON.format(p=p) if p >= 0.5 else None for p in self.p_inverted(images).tolist()]
+        return [explained(INVERTED, detail(p)) if p >= 0.5 else None for p in self.p_inverted(images).tolist()]
 
     def save(self, path: Path) -> None:
         np.savez(path, coef=self.coef.astype(np.float32))
@@ -56,6 +58,10 @@ class Polarity:
     def load(cls, path: Path) -> Polarity:
         with np.load(path) as data:
             return cls(np.asarray(data["coef"], dtype=np.float64))
+
+
+def detail(p_inverted: float) -> str:
+    return f"P(inverted) {p_inverted:.2f}"
 
 
 def fit(images: np.ndarray, c: float = 1.0) -> Polarity:
