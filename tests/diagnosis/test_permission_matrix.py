@@ -2,8 +2,9 @@
 
 The world: the demo clinics A (north) and B (river) with a clinician, a reviewer and a clinic admin each,
 a deactivated clinician of A, a user with no clinic, and anonymous. The objects (a judged study, a batch,
-a user) belong to A.
-A URL added to the project without a row here fails test_every_url_is_in_the_table.
+a user) belong to A; B has a judged study of its own with the same patient reference (another child).
+A URL added to the project without a row here fails test_every_url_is_in_the_table. A list or export also says
+what it lists: each clinic's own rows appear to those who may see them, and the other clinic's never do.
 """
 
 from __future__ import annotations
@@ -102,23 +103,31 @@ class Row:
     effect: str = ""
     body: str = ""  # a raw body: the World method that gives (its Content-Type, its bytes)
     prepare: str = ""  # a World method run before the request (e.g. a site's ground truth for the point rows)
+    # A list: the World method that gives each clinic's marker ("a", "b"), which a caller of that clinic must see
+    # (when `seen_by` allows: "owner" is the clinician who uploaded the clinic's study, else the least role), and
+    # which a caller of the other clinic must never see.
+    lists: str = ""
+    seen_by: str = "clinician"
 
 
 STOW_STUDY_UID = "1.2.826.0.1.3680043.8.498.42"
+SAME_PATIENT = "P-0042"
 ADOPT = {"target_sensitivity": "0.95", "reason": "acceptance set of 120"}
 REASON = {"reason": "back to the earlier point"}
 ADOPT_PAGE = _expect(True, "302", "302", min_role="admin")
 ADOPT_API = _expect(False, "201", "201", min_role="admin")
 REVERT_API = _expect(False, "200", "200", min_role="admin")
 STUDY = {"study_id": "study"}
+STUDIES = {"lists": "study_ids"}
+OWN_STUDIES = {**STUDIES, "seen_by": "owner"}
 TABLE = [
     Row("diagnosis:home", {**dict.fromkeys(CALLERS, "302"), "anon": "302", "a_deactivated": "302"}),
     Row("diagnosis:upload", member_page()),
     Row("diagnosis:upload", member_page("302"), "post", data={"images": "FILE"}, effect="uploaded"),
-    Row("diagnosis:history", member_page()),
-    Row("diagnosis:history_export", member_page()),
-    Row("diagnosis:worklist", member_page()),
-    Row("diagnosis:worklist_export", member_page()),
+    Row("diagnosis:history", member_page(), **OWN_STUDIES),
+    Row("diagnosis:history_export", member_page(), **OWN_STUDIES),
+    Row("diagnosis:worklist", member_page(), **STUDIES),
+    Row("diagnosis:worklist_export", member_page(), **STUDIES),
     Row("diagnosis:dashboard", member_page()),
     Row("diagnosis:study", clinic_object(), kwargs=STUDY),
     Row("diagnosis:study_status", clinic_object(), kwargs=STUDY),
@@ -128,9 +137,9 @@ TABLE = [
     Row("diagnosis:study_file", clinic_object(), kwargs={**STUDY, "kind": "=heatmap"}),
     Row("diagnosis:study_review", clinic_object("302", "reviewer"), "post", STUDY, {"decision": "agree"}, "reviewed"),
     Row("diagnosis:study_resend", clinic_object("302", "admin"), "post", STUDY, effect="resent", prepare="send_failed"),
-    Row("diagnosis:audit", admin_page()),
-    Row("diagnosis:audit_export", admin_page()),
-    Row("diagnosis:people", admin_page()),
+    Row("diagnosis:audit", admin_page(), lists="study_ids", seen_by="admin"),
+    Row("diagnosis:audit_export", admin_page(), lists="study_ids", seen_by="admin"),
+    Row("diagnosis:people", admin_page(), lists="usernames", seen_by="admin"),
     Row(
         "diagnosis:person_role",
         clinic_object("302", "admin"),
@@ -154,7 +163,7 @@ TABLE = [
         {"user_id": "member"},
         effect="access_reset",
     ),
-    Row("api:study-list", member_page_api := _expect(False, "200", "200")),
+    Row("api:study-list", _expect(False, "200", "200"), **OWN_STUDIES),
     Row("api:study-list", _expect(False, "202", "202"), "post", data={"images": "FILE"}, effect="uploaded"),
     Row("api:study-detail", clinic_object(page=False), kwargs={"pk": "study"}),
     Row("api:study-file", clinic_object(page=False), kwargs={"pk": "study", "kind": "=overlay"}),
@@ -210,7 +219,10 @@ class World:
         self.users["a_deactivated"] = deactivated
         owner = self.users["a_clinician"]
         assert owner is not None
-        self.study = factories.judged_study(owner)
+        self.study = factories.judged_study(owner, patient_ref=SAME_PATIENT)
+        b_owner = self.users["b_clinician"]
+        assert b_owner is not None
+        self.b_study = factories.judged_study(b_owner, patient_ref=SAME_PATIENT)
         self.batch = Batch.objects.create(owner=owner)
         self.member = owner.pk
         self.studies = Study.objects.count()
@@ -260,6 +272,13 @@ class World:
     def stow_body(self) -> tuple[str, bytes]:
         return dicoms.stow_body(dicoms.radiograph(images.chest_like(), StudyInstanceUID=STOW_STUDY_UID))
 
+    # What the lists list, per clinic.
+    def study_ids(self) -> dict[str, str]:
+        return {"a": str(self.study.pk), "b": str(self.b_study.pk)}
+
+    def usernames(self) -> dict[str, str]:
+        return {"a": demo_username("north", "clinician"), "b": demo_username("river", "clinician")}
+
     def resolve(self, kwargs: dict[str, str]) -> dict[str, Any]:
         return {
             k: v[1:] if v.startswith("=") else getattr(self, v).pk if k != "user_id" else self.member
@@ -299,9 +318,24 @@ def test_matrix(row: Row, caller: str) -> None:
         assert response.status_code == 302 and not response["Location"].startswith(reverse("login")), response
     else:
         assert response.status_code == int(expected), (response.status_code, getattr(response, "content", b"")[:300])
+    if row.lists and response.status_code == 200:
+        _assert_lists_only_its_clinic(row, caller, response, getattr(world, row.lists)())
     if row.effect:
         allowed = expected not in ("login", "401", "403", "404")
         assert getattr(world, row.effect)() == allowed, f"{row.effect} should be {allowed} for {caller}"
+
+
+def _assert_lists_only_its_clinic(row: Row, caller: str, response: Any, markers: dict[str, str]) -> None:
+    body = b"".join(response.streaming_content) if response.streaming else response.content
+    text = body.decode()
+    clinic, _, role = caller.partition("_")
+    assert clinic in markers, f"{caller} got a list ({row.name})"
+    other = markers["b" if clinic == "a" else "a"]
+    assert other not in text, f"{row.name} shows {caller} the other clinic's {other}"
+    sees = role == "clinician" if row.seen_by == "owner" else RANK[role] >= RANK[row.seen_by]
+    assert (markers[clinic] in text) == sees, (
+        f"{row.name}: {caller} should {'' if sees else 'not '}see {markers[clinic]}"
+    )
 
 
 def _named_urls(patterns: list[Any], namespace: str = "") -> set[str]:
