@@ -6,6 +6,7 @@ from __future__ import annotations
 import io
 from collections.abc import Iterator
 from typing import Any
+from unittest import mock
 
 import pydicom
 import pytest
@@ -310,3 +311,66 @@ def test_the_sweeper_re_sends_a_failed_reading(alice, fake_pacs, monkeypatch, se
     row.refresh_from_db()
     assert row.status == SendStatus.SENT and row.attempts == 2
     assert received[-1].SOPInstanceUID == row.sr_uid
+
+
+@pytest.fixture
+def refusing_pacs() -> Iterator[tuple[int, list[pydicom.Dataset], list[int]]]:
+    """A PACS that answers 0xA700 (out of resources) while `refusals` holds a count above 0, then success: every
+    C-STORE it was asked, refused or stored, is in the list."""
+    asked: list[pydicom.Dataset] = []
+    refusals = [0]
+
+    def on_store(event: Any) -> int:
+        asked.append(event.dataset)
+        if refusals[0] > 0:
+            refusals[0] -= 1
+            return 0xA700
+        return 0x0000
+
+    ae = AE(ae_title="FAKEPACS")
+    ae.supported_contexts = AllStoragePresentationContexts
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    assert server is not None
+    yield int(server.server_address[1]), asked, refusals
+    server.shutdown()
+
+
+def _sweep(times: int = 1) -> None:
+    """The sweeper task itself (not pacs.redrive), with no inference work to look after."""
+    from diagnosis import tasks
+
+    with mock.patch("diagnosis.dispatch.inference_backlog", return_value=0):
+        for _ in range(times):
+            tasks.sweep_stale_jobs()
+
+
+def test_a_refused_store_fails_the_send_and_the_sweeper_stores_the_same_instances_again(
+    alice, refusing_pacs, monkeypatch, settings
+) -> None:
+    port, asked, refusals = refusing_pacs
+    refusals[0] = 1
+    study, _ = _dicom_study(alice, port)
+    pacs.schedule(study.pk)
+    row = pacs.send(str(study.pk))
+    assert row.status == SendStatus.FAILED and "0xA700" in row.reason and row.attempts == 1
+    _send_here(monkeypatch)
+    settings.QUEUED_STALE_SECONDS = 0
+    _sweep()
+    row.refresh_from_db()
+    assert row.status == SendStatus.SENT and row.attempts == 2
+    assert [ds.SOPInstanceUID for ds in asked] == [row.sr_uid, row.sr_uid, row.sc_uid]  # the refused SR, again
+    assert {ds.SeriesInstanceUID for ds in asked} == {row.series_uid}
+
+
+def test_the_sweeper_stops_sending_at_the_cap(alice, refusing_pacs, monkeypatch, settings) -> None:
+    port, asked, refusals = refusing_pacs
+    refusals[0] = 1000
+    settings.MAX_ATTEMPTS, settings.QUEUED_STALE_SECONDS = 3, 0
+    study, _ = _dicom_study(alice, port)
+    pacs.schedule(study.pk)
+    pacs.send(str(study.pk))
+    _send_here(monkeypatch)
+    _sweep(times=5)
+    row = ResultSend.objects.get(study=study)
+    assert row.status == SendStatus.FAILED and row.attempts == 3 and "0xA700" in row.reason
+    assert len(asked) == 3 and {ds.SOPInstanceUID for ds in asked} == {row.sr_uid}
