@@ -75,13 +75,18 @@ def settings_source() -> str:
     return "\n".join(path.read_text() for path in paths)
 
 
-def test_every_variable_settings_and_the_launcher_read_is_in_the_readme_table() -> None:
-    table = {
+def readme_table() -> set[str]:
+    """The variables README's settings table names (its first column)."""
+    return {
         name
         for line in (ROOT / "README.md").read_text().splitlines()
         if line.startswith("| `")
         for name in re.findall(r"`([A-Z0-9_]+)`", line.split("|")[1])
     }
+
+
+def test_every_variable_settings_and_the_launcher_read_is_in_the_readme_table() -> None:
+    table = readme_table()
     read = variables_read(settings_source())
     read |= variables_read((ROOT / "xrayweb" / "launch.py").read_text()) | {"XRAY_DATA_DIR"}  # paths.data_dir
     assert {"TZ_NAME", "LOG_LEVEL", "API_THROTTLE_RATE", "DJANGO_INSECURE_DEV_KEY", "DEMO_PASSWORD"} <= read
