@@ -17,8 +17,13 @@ from diagnosis.models import (
     Sex,
     printable,
 )
+from diagnosis.presenters import decisions
 from diagnosis.reviews import Unchecked
-from diagnosis.study_details import StudyDetails, details_from
+from diagnosis.study_details import DETAIL_FIELDS, StudyDetails, details_from
+
+# What the file chooser offers: the types the upload gate takes (diagnosis.validation), DICOM by its extension too,
+# since browsers rarely know application/dicom.
+ACCEPTED_FILES = "image/jpeg,image/png,.dcm,application/dicom"
 
 
 class MultipleFileInput(forms.ClearableFileInput):
@@ -30,7 +35,7 @@ class MultipleFileField(forms.FileField):
     by the upload gate with the others, per file: one bad file never fails the rest of the upload."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": "image/jpeg,image/png", "multiple": True}))
+        kwargs.setdefault("widget", MultipleFileInput(attrs={"accept": ACCEPTED_FILES, "multiple": True}))
         kwargs.setdefault("allow_empty_file", True)
         super().__init__(*args, **kwargs)
 
@@ -41,7 +46,7 @@ class MultipleFileField(forms.FileField):
 
 
 class UploadForm(forms.Form):
-    images = MultipleFileField(label="Chest X-ray images (JPEG or PNG)")
+    images = MultipleFileField(label="Chest X-ray images (DICOM, JPEG or PNG)")
     patient_ref = forms.CharField(
         label="Patient reference",
         max_length=PATIENT_REF_MAX_LENGTH,
@@ -69,8 +74,18 @@ class UploadForm(forms.Form):
         ),
     )
 
+    # Unticked, the details are cleared once an upload is sent: the next file is most often the next patient's.
+    keep_details = forms.BooleanField(label="Keep these details for the next upload", required=False)
+
     def details(self) -> StudyDetails:
         return details_from(self.cleaned_data)
+
+    def next_form(self) -> UploadForm:
+        """The form for the next upload: empty, or with this one's details when the user chose to keep them."""
+        if not self.cleaned_data.get("keep_details"):
+            return UploadForm()
+        kept = {name: self.cleaned_data[name] for name in (*DETAIL_FIELDS, "keep_details") if name in self.fields}
+        return UploadForm(initial=kept)
 
     def clean_images(self) -> list[Any]:
         files: list[Any] = self.cleaned_data["images"]
@@ -98,10 +113,9 @@ class ReviewForm(forms.Form):
         super().__init__(*args, **kwargs)
         self.model_label = model_label
         if model_label:
-            own, other = Label(model_label).label, Label.other(model_label).label
             field = self.fields["decision"]
             assert isinstance(field, forms.ChoiceField)
-            field.choices = [("agree", f"Agree → {own}"), ("disagree", f"Disagree → {other}")]
+            field.choices = list(decisions(model_label).items())
 
     @classmethod
     def revising(cls, review: Any, model_label: str | None) -> ReviewForm:

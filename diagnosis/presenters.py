@@ -12,12 +12,14 @@ from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
 
-from diagnosis.models import Study
+from diagnosis.models import Label, Study
 from diagnosis.site import card as model_card
 from diagnosis.site.operating_points import operating_point_text
+from diagnosis.study_details import describe
 from diagnosis.viewing import FileKind
 
 RESULT_TEMPLATE = "diagnosis/_result.html"
+RESULT_MORE_TEMPLATE = "diagnosis/_result_more.html"
 
 
 def page_query(request: HttpRequest) -> str:
@@ -64,10 +66,19 @@ def percent(probability: float) -> str:
     return f"{round(probability * 100)} %"
 
 
+def margin_text(probability: float, threshold: float) -> str:
+    """How far the probability lies from the threshold, in percentage points: "3.6 points below", "at"."""
+    points = round(abs(probability - threshold) * 100, 1)
+    if points == 0:
+        return "at"
+    return f"{points:g} points {'above' if probability > threshold else 'below'}"
+
+
 def probability_scale(probability: float, threshold: float) -> dict[str, Any]:
     """The probability against the threshold on one 0-100 scale, for the result bar (positions in %)."""
     return {
         "probability_text": percent(probability),
+        "margin_text": margin_text(probability, threshold),
         "threshold_text": f"{threshold * 100:.1f} %".replace(".0 %", " %"),
         "probability_pos": round(probability * 100, 1),
         "threshold_pos": round(threshold * 100, 1),
@@ -106,6 +117,7 @@ def status_payload(study: Study) -> dict[str, Any]:
             "inference_ms": result.inference_ms,
             "site_validated": result.operating_point_id is not None,
             "operating_point_text": operating_point_text(result),
+            "decisions": decisions(result.label),
             "heatmap_url": file_url(study, FileKind.HEATMAP),
             "overlay_url": file_url(study, FileKind.OVERLAY),
             **probability_scale(result.probability, result.threshold),
@@ -113,14 +125,21 @@ def status_payload(study: Study) -> dict[str, Any]:
     # The page's result block, rendered by the same template as the first render: the polling script only
     # swaps it in, so the result is laid out in one place.
     payload["result_html"] = render_to_string(RESULT_TEMPLATE, {"status": payload})
+    payload["result_more_html"] = render_to_string(RESULT_MORE_TEMPLATE, {"status": payload})
     return payload
 
 
+def decisions(model_label: str) -> dict[str, str]:
+    """A reviewer's two choices on a call, each naming the final label it records ("Disagree → Normal")."""
+    return {"agree": f"Agree → {Label(model_label).label}", "disagree": f"Disagree → {Label.other(model_label).label}"}
+
+
 def upload_entry(study: Study) -> dict[str, str]:
-    """A study just created by an upload, as the upload page's live batch view lists it."""
+    """A study just created by an upload, as the upload page's live batch view lists it, with the details it got."""
     return {
         "id": str(study.pk),
         "name": study.original_name,
+        "details": describe(study),
         "url": reverse("diagnosis:study", args=[study.pk]),
         "status_url": reverse("diagnosis:study_status", args=[study.pk]),
         "thumbnail_url": file_url(study, FileKind.THUMBNAIL),

@@ -6,9 +6,9 @@ from __future__ import annotations
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
-from typing import Any
+from typing import Any, Protocol
 
-from diagnosis.models import MAX_AGE_YEARS, PATIENT_REF_MAX_LENGTH
+from diagnosis.models import MAX_AGE_YEARS, PATIENT_REF_MAX_LENGTH, Sex
 from worker.ml.dicom import DicomHeader
 
 
@@ -38,6 +38,38 @@ def details_from(cleaned: Mapping[str, Any]) -> StudyDetails:
         clinical_note=cleaned["clinical_note"].strip(),
         reference_label=cleaned.get("reference_label") or "",
     )
+
+
+class HasDetails(Protocol):
+    """A study, or the details an upload gives one (read only)."""
+
+    @property
+    def patient_ref(self) -> str: ...
+    @property
+    def age_years(self) -> int | None: ...
+    @property
+    def sex(self) -> str: ...
+    @property
+    def projection(self) -> str: ...
+    @property
+    def clinical_note(self) -> str: ...
+
+
+NOTE_SHOWN = 60  # characters of the note a one-line description shows
+
+
+def describe(details: HasDetails) -> str:
+    """The details in one line, as the upload page confirms them ("Patient P-7 · 4 years · Female · AP · Note: …")."""
+    age = details.age_years
+    note = details.clinical_note
+    parts = [
+        f"Patient {details.patient_ref}" if details.patient_ref else "",
+        "" if age is None else f"{age} year{'' if age == 1 else 's'}",
+        Sex(details.sex).label if details.sex else "",
+        details.projection,
+        f"Note: {note if len(note) <= NOTE_SHOWN else note[: NOTE_SHOWN - 1] + '…'}" if note else "",
+    ]
+    return " · ".join(p for p in parts if p) or "No study details"
 
 
 def with_header(details: StudyDetails, header: DicomHeader | None) -> StudyDetails:

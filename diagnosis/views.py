@@ -30,6 +30,7 @@ from diagnosis.presenters import (
     status_payload,
     upload_entry,
 )
+from diagnosis.study_details import describe
 
 
 @role_required()
@@ -47,7 +48,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     user, origin = cast(User, request.user), Origin.of(request)
     submission = intake.submit_files(user, form.cleaned_data["images"], details=form.details(), origin=origin)
     if wants_json:
-        body = {"studies": [upload_entry(s) for s in submission.studies],
+        body = {"studies": [upload_entry(s) for s in submission.studies], "details": describe(form.details()),
                 "errors": [{"file": e.file_name, "message": e.message} for e in submission.errors]}  # fmt: skip
         return JsonResponse(body, status=200 if submission.studies else 400)
     if submission.studies and not submission.errors:
@@ -55,7 +56,11 @@ def upload(request: HttpRequest) -> HttpResponse:
             return redirect("diagnosis:study", study_id=submission.studies[0].pk)
         messages.success(request, f"{len(submission.studies)} studies queued.")
         return redirect("diagnosis:history")
-    context = {**context, "queued": submission.studies, "refused": submission.errors}
+    # The page lists each file's fate and the details each study got; the form is the next upload's: cleared,
+    # unless the user chose to keep the details (the page then says which it kept).
+    kept = describe(form.details()) if form.cleaned_data["keep_details"] else ""
+    context = {**context, "form": form.next_form(), "kept": kept, "sent": True,
+               "queued": [(s, describe(s)) for s in submission.studies], "refused": submission.errors}  # fmt: skip
     # some queued and some refused: the request did its work (the page says which file is which); none queued: 400
     return render(request, "diagnosis/upload.html", context, status=200 if submission.studies else 400)
 
@@ -71,7 +76,8 @@ def _study_context(request: HttpRequest, study: Study) -> dict[str, object]:
         "status": status,
         "review": getattr(study, "review", None),
         "warning": population_warning(study.age_years),
-        "can_review": has_role(request.user, Role.REVIEWER) and status["result"] is not None,
+        # A reviewer gets the review form with the result, or hidden until it comes (the page swaps it in, no reload).
+        "can_review": has_role(request.user, Role.REVIEWER) and (status["result"] is not None or not status["final"]),
         "can_resend": has_role(request.user, Role.ADMIN),
         "priors": selectors.priors(request.user, study),
     }
@@ -125,6 +131,7 @@ def study_detail(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
         "place": WorklistPlace.of(request, request.GET, study),
         "compare": compare,
         "compare_status": status_payload(compare) if compare else None,
+        "compare_relation": ("Later" if compare.created > study.created else "Earlier") if compare else "",
     }
     return render(request, "diagnosis/study.html", context)
 

@@ -1,5 +1,6 @@
-// The study page: polls the status until the job is final and swaps in the server's result block
-// (templates/diagnosis/_result.html, the one renderer); the reviewer's keys and focus; the help dialog.
+// The study page: polls the status until the job is final and swaps in the server's result blocks
+// (templates/diagnosis/_result.html and _result_more.html, the one renderer); the reviewer's panel, shown when the
+// result comes (no reload); the reviewer's keys and focus; the help dialog.
 (function () {
   "use strict";
   const box = document.getElementById("study");
@@ -13,9 +14,26 @@
     if (s.final) { $("progress-box").hidden = true; }
     if (s.result) {
       $("result").outerHTML = s.result_html;  // inside the aria-live region: screen readers hear the result
+      $("result-more").outerHTML = s.result_more_html;
       const viewer = (window.xrayViewers || [])[0];
       if (viewer && s.result.label === "PNEUMONIA") viewer.showHeatmap(s.result.heatmap_url);
+      showReview(s.result.decisions);
     }
+  }
+
+  // A reviewer's panel was rendered hidden, waiting for a result: it is shown now, each choice naming the label
+  // it records. Nothing reloads: the viewer keeps its zoom, pan and window/level.
+  function showReview(decisions) {
+    const panel = $("review");
+    if (!panel || !panel.hidden) return;
+    Object.entries(decisions).forEach(([value, text]) => {
+      const radio = decision(value);
+      const label = radio && form.querySelector(`label[for="${radio.id}"]`);
+      if (label) label.lastChild.textContent = ` ${text}`;
+    });
+    panel.hidden = false;
+    const agree = decision("agree");
+    if (agree && document.activeElement === document.body) agree.focus({ preventScroll: true });
   }
 
   async function poll(delay) {
@@ -24,8 +42,7 @@
       if (res.ok) {
         const s = await res.json();
         show(s);
-        // A reviewer gets the review form once there is a result to review: reload once, then stop.
-        if (s.final) { if (s.result && box.dataset.reviewer === "true") location.reload(); return; }
+        if (s.final) return;
       }
     } catch (e) { /* network blip: keep polling */ }
     setTimeout(() => poll(Math.min(delay * 1.5, 3000)), delay);
@@ -38,7 +55,7 @@
   const decision = (value) => form && form.querySelector(`input[name=decision][value=${value}]`);
   function choose(value) {
     const radio = decision(value);
-    if (!radio) return;
+    if (!radio || $("review").hidden) return;
     radio.checked = true;
     radio.focus();
   }
@@ -55,7 +72,7 @@
   }
   if (form) {
     const checked = form.querySelector("input[name=decision]:checked") || decision("agree");
-    if (checked && !location.hash && !problem) checked.focus({ preventScroll: true });
+    if (checked && !location.hash && !problem && !$("review").hidden) checked.focus({ preventScroll: true });
     form.querySelector("textarea").addEventListener("keydown", (e) => {
       if (e.key === "Enter" && (e.ctrlKey || e.metaKey)) { e.preventDefault(); form.requestSubmit(); }
     });

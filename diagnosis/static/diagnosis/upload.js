@@ -48,6 +48,7 @@
       return { file, li, thumb, name, badge, bar };
     });
     summary.textContent = rows.length ? `${rows.length} file${rows.length === 1 ? "" : "s"} chosen` : "";
+    batch = [];  // the last batch's view is gone
   }
   input.addEventListener("change", showChosen);
 
@@ -66,10 +67,11 @@
     row.badge.textContent = text || status;
   }
 
-  function send(row) {
+  // The details as they were when Analyse was pressed: every file of the batch gets those, whatever is typed meanwhile.
+  function send(row, details) {
     return new Promise((resolve) => {
-      const data = new FormData(form);
-      data.delete(input.name);
+      const data = new FormData();
+      details.forEach((value, name) => { if (name !== input.name) data.append(name, value); });
       data.append(input.name, row.file, row.file.name);
       const xhr = new XMLHttpRequest();
       xhr.open("POST", form.action);
@@ -85,6 +87,7 @@
         row.bar.value = 100;
         let body = null;
         try { body = JSON.parse(xhr.responseText); } catch (err) { body = null; }
+        if (body && body.details) sentDetails = body.details;
         if (body && body.studies && body.studies.length) { sent(row, body.studies[0]); resolve(true); return; }
         const error = body && body.errors && body.errors[0];
         refused(row, error ? error.message : `The server answered ${xhr.status}.`);
@@ -114,7 +117,17 @@
     link.href = study.url;
     row.name.replaceWith(link);
     setBadge(row, "queued");
+    row.li.append(el("span", "details-got", study.details));  // what this study got, in the server's words
     watch(row, study.status_url, 500);
+  }
+
+  // "Normal · P(pneumonia) 66 % · borderline": the percentage is the probability of pneumonia, whatever the call.
+  function showResult(row, r) {
+    setBadge(row, r.label);
+    const p = el("abbr", null, "P(pneumonia)");
+    p.title = "probability of pneumonia";
+    row.badge.replaceChildren(`${r.label_display} · `, p, ` ${r.probability_text}${r.borderline ? " · borderline" : ""}`);
+    if (r.borderline) row.badge.title = `${r.margin_text} the decision threshold ${r.threshold_text}`;
   }
 
   // The live batch view: each study's status until it is final, with its result once there is one.
@@ -123,10 +136,9 @@
       .then((res) => (res.ok ? res.json() : null))
       .then((s) => {
         if (s) {
-          const text = s.result ? `${s.result.label_display} · ${s.result.probability_text}` : s.status;
-          setBadge(row, s.result ? s.result.label : s.status, text);
-          row.badge.classList.add("badge");
+          if (s.result) showResult(row, s.result); else setBadge(row, s.status);
           if (s.reason && !row.li.querySelector(".error")) row.li.append(el("span", "error", s.reason));
+          row.final = s.final;
           counts();
           if (s.final) return;
         }
@@ -135,31 +147,58 @@
       .catch(() => setTimeout(() => watch(row, url, 4000), 4000));
   }
 
+  // One true sentence about the batch as it goes: sending, then accepted and finished.
+  let batch = [], sending = false, sentDetails = "";
   function counts() {
-    const c = { sent: 0, refused: 0, done: 0 };
-    rows.forEach((r) => {
-      if (r.li.classList.contains("refused")) c.refused += 1;
-      if (r.li.classList.contains("sent")) c.sent += 1;
-      if (/NORMAL|PNEUMONIA|rejected|failed/.test(r.badge.className) && r.li.classList.contains("sent")) c.done += 1;
-    });
-    summary.textContent = `${c.sent} queued, ${c.refused} refused; ${c.done} of ${c.sent} finished`;
+    if (!batch.length) return;  // files chosen since: the last batch's late results no longer speak
+    const of = (cls) => batch.filter((r) => r.li.classList.contains(cls)).length;
+    const accepted = of("sent"), refused = of("refused"), done = batch.filter((r) => r.final).length;
+    if (sending) { summary.textContent = `Sending: ${accepted + refused} of ${batch.length} sent`; return; }
+    const head = `${accepted} accepted${refused ? `, ${refused} refused` : ""}`;
+    if (!accepted) summary.textContent = `None accepted, ${refused} refused`;
+    else if (done === accepted) summary.textContent = `${head}: all ${accepted} finished`;
+    else summary.textContent = `${head}: ${done} of ${accepted} finished, ${accepted - done} waiting for the model`;
+  }
+
+  // After a batch the details go, unless the user ticked "keep": the next file is most often the next patient's.
+  const keep = document.getElementById("id_keep_details");
+  const fate = document.getElementById("details-fate");
+  const detailFields = [...form.querySelectorAll("fieldset input:not([type=checkbox]), fieldset select, fieldset textarea")];
+  function settleDetails(described) {
+    if (keep && keep.checked) {
+      fate.textContent = `Kept for the next upload: ${described}.`;
+    } else {
+      detailFields.forEach((f) => { f.value = ""; });
+      checkAge();
+      fate.textContent = "The study details were cleared for the next patient.";
+    }
+    fate.hidden = false;
   }
 
   form.addEventListener("submit", async (e) => {
     if (!rows.length) return;  // nothing chosen: the server's form explains
     e.preventDefault();
+    const details = new FormData(form);
+    sentDetails = "";
+    batch = rows;
+    rows = [];  // a second Analyse sends what is chosen next, never this batch again
+    sending = true;
     button.disabled = true;
-    zone.querySelectorAll("input").forEach((i) => (i.disabled = true));
+    form.querySelectorAll("input, select, textarea").forEach((i) => (i.disabled = true));
+    fate.hidden = true;
+    counts();
     // Two at a time: each file's progress is its own, and one refused file never takes the others with it.
-    const queue = [...rows];
-    const worker = async () => { while (queue.length) await send(queue.shift()); };
+    const queue = [...batch];
+    const worker = async () => { while (queue.length) { await send(queue.shift(), details); counts(); } };
     await Promise.all([worker(), worker()]);
+    sending = false;
+    form.querySelectorAll("input, select, textarea").forEach((i) => (i.disabled = false));
+    settleDetails(sentDetails || "the details in the form");
     // One file, accepted: its study page is where the clinician goes next (as without the script).
-    const only = rows.length === 1 && rows[0].li.querySelector("a.name");
+    const only = batch.length === 1 && batch[0].li.querySelector("a.name");
     if (only) { location.href = only.href; return; }
     counts();
     button.disabled = false;
-    input.disabled = false;
     input.value = "";
     document.getElementById("to-history").hidden = false;
   });

@@ -12,6 +12,7 @@
     const ctl = (name) => root.querySelector(`[data-ctl="${name}"]`);
     const s = { scale: 1, tx: 0, ty: 0 };
 
+    const followers = [];
     function heatmap() { return root.querySelector("[data-heatmap-image]"); }
 
     function clamp() {
@@ -21,7 +22,7 @@
       s.ty = Math.min(h * 0.9, Math.max(s.ty, h * 0.1 - h * s.scale));
     }
 
-    function apply() {
+    function apply(quiet) {
       clamp();
       layer.style.transform = `translate(${s.tx}px, ${s.ty}px) scale(${s.scale})`;
       const b = Number(ctl("brightness").value) / 100, c = Number(ctl("contrast").value) / 100;
@@ -35,6 +36,18 @@
       }
       root.dataset.scale = s.scale.toFixed(2);
       readout.textContent = `${Math.round(s.scale * 100)} % · B ${ctl("brightness").value} · C ${ctl("contrast").value}`;
+      if (quiet !== true) followers.forEach((f) => f(view()));
+    }
+
+    // The view as fractions of the stage (two viewers of a comparison may differ in size), for linking.
+    function view() {
+      return { scale: s.scale, x: s.tx / (stage.clientWidth || 1), y: s.ty / (stage.clientHeight || 1),
+        brightness: ctl("brightness").value, contrast: ctl("contrast").value };
+    }
+    function follow(v) {
+      s.scale = v.scale; s.tx = v.x * stage.clientWidth; s.ty = v.y * stage.clientHeight;
+      ctl("brightness").value = v.brightness; ctl("contrast").value = v.contrast;
+      apply(true);  // quiet: the other viewer led, it must not be told back
     }
 
     function zoomAt(factor, cx, cy) {
@@ -109,7 +122,7 @@
     }, { passive: false });
     stage.addEventListener("dblclick", reset);
 
-    root.querySelectorAll("input[data-ctl]").forEach((input) => input.addEventListener("input", apply));
+    root.querySelectorAll("input[data-ctl]").forEach((input) => input.addEventListener("input", () => apply()));
     root.querySelectorAll("[data-act]").forEach((button) => button.addEventListener("click", () => {
       ({ "zoom-in": () => zoomAt(1.25), "zoom-out": () => zoomAt(1 / 1.25), reset, fullscreen })[button.dataset.act]();
     }));
@@ -144,8 +157,8 @@
     }
 
     apply();
-    window.addEventListener("resize", apply);
-    return { root, stage, key, reset, showHeatmap };
+    window.addEventListener("resize", () => apply(true));
+    return { root, stage, key, reset, showHeatmap, view, follow, onChange: (f) => followers.push(f) };
   }
 
   // Text fields keep their keys; radios, checkboxes and buttons do not type.
@@ -160,4 +173,11 @@
     if (v.key(e)) e.preventDefault();
   });
   window.xrayViewers = viewers;
+
+  // A comparison's "Link viewers": each change of one viewer's zoom, pan or window/level is the other's too.
+  const link = document.getElementById("link-viewers");
+  if (link && viewers.length === 2) {
+    viewers.forEach((v, i) => v.onChange((state) => { if (link.checked) viewers[1 - i].follow(state); }));
+    link.addEventListener("change", () => { if (link.checked) viewers[1].follow(viewers[0].view()); });
+  }
 })();
