@@ -98,6 +98,7 @@ def unsaved_result(job: InferenceJob, prediction: Prediction) -> Result:
         model_version=prediction.model_version,
         inference_ms=prediction.inference_ms,
         logit=prediction.logit,
+        runtime=prediction.runtime,
     )
     # Names of their own: two runs of one job (a re-sent message) never write, nor later remove, the same file,
     # even on object storage, where "does it exist, then write" is not atomic.

@@ -42,6 +42,12 @@ class StudySerializer(serializers.ModelSerializer[Study]):
     probability = serializers.FloatField(source="result.probability", read_only=True, allow_null=True)
     threshold = serializers.FloatField(source="result.threshold", read_only=True, allow_null=True)
     model_version = serializers.CharField(source="result.model_version", read_only=True, allow_null=True)
+    runtime = serializers.CharField(
+        source="result.runtime",
+        read_only=True,
+        allow_null=True,
+        help_text='What ran the model: "litert", "tensorflow" or "jax" (INFERENCE_RUNTIME); "" before it was kept.',
+    )
     operating_point = serializers.IntegerField(
         source="result.operating_point.version",
         read_only=True,
@@ -74,6 +80,7 @@ class StudySerializer(serializers.ModelSerializer[Study]):
             "probability",
             "threshold",
             "model_version",
+            "runtime",
             "operating_point",
             "site_validated",
             "acceptance",

@@ -20,6 +20,9 @@ import keras
 import numpy as np
 from keras import ops
 
+from worker.ml.cams import cam_from as cam_from  # re-exported: the arithmetic lives where no framework is imported
+from worker.ml.cams import scaled as scaled
+
 Tensors = list[Any]  # backend tensors: tf.Tensor or jax.Array
 Fn = Callable[[Any], Any]
 
@@ -118,6 +121,11 @@ class GradCam:
         head = keras.Model(analysis.outputs[:n_conv], analysis.outputs[n_conv:])
         self._run = _compiled(body, head)
 
+    @property
+    def runtime(self) -> str:
+        """What computes the maps, as results record it: Keras's backend ("tensorflow", or "jax" on the GPU)."""
+        return str(keras.backend.backend())
+
     def warm_up(self, chunk: int = 64) -> None:
         """Compile for every batch that batch() can run: TensorFlow traces once for any size, JAX once for each
         padded size that a pass of up to `chunk` images can take (1, 2, 4 ... up to the power of two >= chunk)."""
@@ -138,26 +146,13 @@ class GradCam:
         cam_all[~np.isfinite(cam_all)] = 0.0
         return np.concatenate(logits).astype(np.float64), cam_all, np.concatenate(feats).astype(np.float32)
 
+    def outputs(self, images: np.ndarray, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
+        """images: (n, H, W) uint8 -> logits (n,) float64, features (n, d): the forward pass alone."""
+        outs = self.analysis.predict(images[..., None], batch_size=chunk, verbose=0)
+        feats = np.concatenate(outs[self.n_conv : -1], axis=-1)
+        return np.asarray(outs[-1][:, 0], dtype=np.float64), np.asarray(feats)
+
     def __call__(self, image: np.ndarray) -> CamResult:
         """image: (H, W) uint8 model input. Gradients of the logit (not the sigmoid) w.r.t. the conv maps."""
         logits, cams, feats = self.batch(image[None])
         return CamResult(logit=float(logits[0]), cam=cams[0], features=feats[0])
-
-
-def cam_from(convs: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> np.ndarray:
-    """convs, grads: one (h, w, c) pair per member. Channel weights are the spatial mean of the gradients.
-
-    Returns (h, w) float32 >= 0: the positive part of the summed weighted maps, i.e. Grad-CAM over the
-    members' channels side by side. Negative evidence (for NORMAL) is clipped, and a zero map stays zero.
-    """
-    total = sum((conv * grad.mean(axis=(0, 1))).sum(axis=-1) for conv, grad in zip(convs, grads, strict=True))
-    cam = np.maximum(np.asarray(total, dtype=np.float64), 0.0)
-    cam[~np.isfinite(cam)] = 0.0
-    return np.asarray(cam, dtype=np.float32)
-
-
-def scaled(cam: np.ndarray, cam_scale: float) -> np.ndarray:
-    """Raw evidence -> [0, 1] on the card's absolute scale (values above cam_scale are drawn at full strength)."""
-    if cam_scale <= 0:
-        raise ValueError(f"cam_scale must be positive, got {cam_scale}")
-    return np.asarray(np.clip(cam / cam_scale, 0.0, 1.0), dtype=np.float32)

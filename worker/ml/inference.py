@@ -1,4 +1,5 @@
-"""Load a ModelSpec once and turn image bytes into a Prediction (imports Keras: TensorFlow or JAX, KERAS_BACKEND)."""
+"""Load a ModelSpec once and turn image bytes into a Prediction. The model runs on an engine (worker.ml.engines:
+LiteRT, or Keras on TensorFlow or JAX), which alone imports its framework."""
 
 from __future__ import annotations
 
@@ -7,13 +8,12 @@ from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TypeVar, cast
 
-import keras
 import numpy as np
 import threadpoolctl
 
-from worker.ml import overlay, preprocessing, refusals, working
+from worker.ml import engines, overlay, preprocessing, refusals, working
+from worker.ml.cams import scaled
 from worker.ml.gate import Gate
-from worker.ml.gradcam import GradCam, analysis_model, scaled
 from worker.ml.operating_point import OperatingPoint
 from worker.ml.polarity import Polarity
 from worker.ml.prediction import Judged, Prediction, Prepared
@@ -25,7 +25,7 @@ E = TypeVar("E", bound=Exception)
 
 
 class Predictor:
-    """Holds the loaded model, its Grad-CAM analysis model, the gate and the polarity detector.
+    """Holds the engine that runs the model and its Grad-CAM (worker.ml.engines), the gate and the polarity detector.
 
     Numpy's BLAS is limited to one thread in a process that holds a Predictor: the model's framework owns the
     cores, and BLAS threads spinning beside it made the gate's small matrix product take 20 ms a batch instead
@@ -35,22 +35,33 @@ class Predictor:
     on the card's absolute scale; a NORMAL call shows no map (the model found no focal evidence).
     """
 
-    def __init__(self, spec: ModelSpec, batch: int = 64, threads: int = 1) -> None:
+    def __init__(
+        self,
+        spec: ModelSpec,
+        batch: int = 64,
+        threads: int = 1,
+        *,
+        runtime: str = "tensorflow",
+        model_threads: int | None = None,
+    ) -> None:
         """batch: the most images one compiled pass takes (the worker's INFERENCE_BATCH_SIZE); larger batches run
         in passes of this size, and every shape up to it is compiled here, not on the first studies.
 
         threads: how many threads decode the images and render the heatmaps and overlays of a batch (the
         worker's INFERENCE_THREADS). Pillow and OpenCV release the GIL for their pixel work, so on a GPU worker,
         where the model is nearly free, this raises images/s (README: measured on an H100); on a CPU worker the
-        model's framework owns the cores, and 1 (no pool) is right."""
+        model's framework owns the cores, and 1 (no pool) is right.
+
+        runtime: the engine that runs the model (worker.ml.engines.RUNTIMES; the worker's INFERENCE_RUNTIME);
+        model_threads: the cores LiteRT may use (None: all this process may run on)."""
         self.spec = spec
         self.batch = batch
         self._threads = threads
         self._pool = ThreadPoolExecutor(threads, thread_name_prefix="predictor") if threads > 1 else None
         threadpoolctl.threadpool_limits(1, user_api="blas")
-        model = keras.models.load_model(spec.verified_path(spec.weights_file, spec.sha256), compile=False)
-        self.analysis = analysis_model(model, spec.conv_layers, spec.feature_layers)
-        self.gradcam = GradCam(self.analysis, len(spec.conv_layers))
+        # The engine: logits, raw Grad-CAM maps and pooled features of a batch (named for what it computes last).
+        self.gradcam: engines.Engine = engines.load(spec, runtime, model_threads)
+        self.runtime = self.gradcam.runtime
         self.gate = Gate.load(spec.verified_path(spec.gate.file, spec.gate.sha256)) if spec.gate else None
         self.polarity = (
             Polarity.load(spec.verified_path(spec.polarity.file, spec.polarity.sha256)) if spec.polarity else None
@@ -58,10 +69,9 @@ class Predictor:
         self.gradcam.warm_up(batch)
 
     def batch_outputs(self, images: np.ndarray, batch: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """images: (n, S, S) uint8 -> (logits (n,), features (n, d)); no Grad-CAM, for evaluation."""
-        outs = self.analysis.predict(images[..., None], batch_size=batch, verbose=0)
-        feats = np.concatenate(outs[len(self.spec.conv_layers) : -1], axis=-1)
-        return np.asarray(outs[-1][:, 0], dtype=np.float64), np.asarray(feats)
+        """images: (n, S, S) uint8 -> (logits (n,), features (n, d)), for evaluation: no maps where the engine can
+        leave them out."""
+        return self.gradcam.outputs(images, batch)
 
     def shown_cam(self, cam: np.ndarray, label: str) -> np.ndarray:
         """The heatmap rule: raw cam -> the map drawn, (h, w) in [0, 1]; all zero for a NORMAL call."""
@@ -189,6 +199,7 @@ class Predictor:
                     overlay_jpeg=overlay_jpeg,
                     inference_ms=round(j.judge_ms + share_ms),
                     logit=j.logit,
+                    runtime=self.runtime,
                 )
             )
         return done

@@ -290,7 +290,14 @@ def main(argv: list[str] | None = None) -> None:
         "packaged_seconds": round(time.time() - start),
     }
     (out / "card.json").write_text(json.dumps(card, indent=2) + "\n")
-    print(json.dumps({k: card[k] for k in ("version", "temperature", "threshold", "gate", "polarity")}, indent=1))
+    from worker.ml import litert_export  # the CPU worker's model: converted, and checked against model.keras
+
+    card["litert"] = litert_export.export(out, args.data)
+    print(
+        json.dumps(
+            {k: card[k] for k in ("version", "temperature", "threshold", "gate", "polarity", "litert")}, indent=1
+        )
+    )
 
 
 def side_data(raw: np.ndarray, x: np.ndarray, y: np.ndarray, names: list[str]) -> tuple[np.ndarray, np.ndarray]:

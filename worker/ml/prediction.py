@@ -16,7 +16,8 @@ class Prediction:
     """One image's result. probability is the calibrated P(pneumonia) in [0, 1] at the operating point it was
     judged with; label is the spec's label at `threshold`; logit is the model's raw output (a site's calibration
     is fitted on it); heatmap_png is PNG bytes and overlay_jpeg JPEG bytes (worker.ml.overlay); inference_ms is the
-    wall time of predict()."""
+    wall time of predict(); runtime is the engine that ran the model (worker.ml.engines: "litert", "tensorflow" or
+    "jax")."""
 
     label: str
     probability: float
@@ -26,6 +27,7 @@ class Prediction:
     overlay_jpeg: bytes
     inference_ms: int
     logit: float
+    runtime: str = ""
 
 
 @dataclass(frozen=True)

@@ -43,6 +43,16 @@ class ArtifactSpec:
 
 
 @dataclass(frozen=True)
+class LiteRtSpec:
+    """The model converted for LiteRT (worker.ml.litert_export): its file and sha256, and the sha256 of the Keras
+    file it was converted from, which must be the card's (a conversion of another model is refused)."""
+
+    file: str
+    sha256: str
+    converted_from_sha256: str
+
+
+@dataclass(frozen=True)
 class ModelSpec:
     """conv_layers: the layers Grad-CAM reads (one per ensemble member); cam_scale: the raw Grad-CAM value
     drawn at full strength, the same for every study, so that map colours compare across studies."""
@@ -61,6 +71,7 @@ class ModelSpec:
     labels: tuple[str, ...] = LABELS
     gate: GateSpec | None = None
     polarity: ArtifactSpec | None = None
+    litert: LiteRtSpec | None = None
     card: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @property
@@ -76,7 +87,7 @@ class ModelSpec:
     def load(cls, directory: Path | str = DEFAULT_MODEL_DIR) -> ModelSpec:
         directory = Path(directory)
         card = json.loads((directory / "card.json").read_text())
-        gate, polarity = card.get("gate"), card.get("polarity")
+        gate, polarity, litert = card.get("gate"), card.get("polarity"), card.get("litert")
         return cls(
             version=card["version"],
             directory=directory,
@@ -92,6 +103,7 @@ class ModelSpec:
             labels=tuple(card.get("labels", LABELS)),
             gate=GateSpec(**{k: gate[k] for k in ("file", "sha256", "max_distance", "max_chroma")}) if gate else None,
             polarity=ArtifactSpec(polarity["file"], polarity["sha256"]) if polarity else None,
+            litert=LiteRtSpec(litert["file"], litert["sha256"], litert["converted_from_sha256"]) if litert else None,
             card=card,
         )
 
@@ -101,6 +113,18 @@ class ModelSpec:
         if actual != expected:
             raise IntegrityError(f"{path} has sha256 {actual}, the model card says {expected}; refusing to load it.")
         return path
+
+    def litert_path(self) -> Path:
+        """The LiteRT model's file, checked like the weights: its own sha256, and converted from this card's
+        weights file."""
+        if self.litert is None:
+            raise IntegrityError(f"the model card in {self.directory} names no LiteRT model (worker.ml.litert_export)")
+        if self.litert.converted_from_sha256 != self.sha256:
+            raise IntegrityError(
+                f"{self.litert.file} was converted from a weights file with sha256 {self.litert.converted_from_sha256}"
+                f", not this card's {self.sha256}; refusing to load it."
+            )
+        return self.verified_path(self.litert.file, self.litert.sha256)
 
 
 def sha256_file(path: Path | str) -> str:

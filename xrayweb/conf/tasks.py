@@ -3,6 +3,8 @@ sizes, threads and time limits of the inference worker; the sweeper's deadlines;
 
 from __future__ import annotations
 
+import re
+
 from celery.schedules import crontab
 from kombu import Queue
 
@@ -16,7 +18,7 @@ from diagnosis.task_names import (
     SEND_REVIEW,
     SWEEP_STALE_JOBS,
 )
-from xrayweb.env import env_int, env_url
+from xrayweb.env import env_int, env_str, env_url
 
 REDIS_URL = env_url("REDIS_URL", "redis://127.0.0.1:6379/0", ("redis", "rediss"))
 # Batched inference: one task claims up to INFERENCE_BATCH_SIZE queued jobs (interactive first, bulk
@@ -27,6 +29,10 @@ INFERENCE_BATCH_WAIT_MS = env_int("INFERENCE_BATCH_WAIT_MS", 100, minimum=0, max
 # Threads that decode and render a batch's images beside the model: 1 on a CPU worker (the model's framework owns
 # the cores), several on a GPU worker, where decoding and rendering are what is left (docs/performance.md).
 INFERENCE_THREADS = env_int("INFERENCE_THREADS", 1, minimum=1, maximum=64)
+# What runs the model (worker.ml.engines): litert, the converted model on LiteRT with XNNPACK (the default: about a
+# quarter of TensorFlow's CPU time for the same answers, and no TensorFlow in the worker; docs/performance.md), or
+# tensorflow, the Keras model on Keras's backend (TensorFlow, the reference; JAX on the GPU worker, KERAS_BACKEND).
+INFERENCE_RUNTIME = env_str("INFERENCE_RUNTIME", "litert", re.compile("litert|tensorflow"), "litert or tensorflow")
 # While jobs are queued, a task goes on claiming batches for up to this many seconds, and judges each while a thread
 # draws and stores the one before (diagnosis.tasks). 0: one batch a task, drawn after it is judged.
 # At most a minute: the other tasks of the queue wait behind it.
