@@ -218,3 +218,12 @@ def test_the_details_table_has_one_label_and_one_value_a_row(alice: User) -> Non
         rows = re.findall(r"<tr>(.*?)</tr>", table, re.S)
         shape = [(r.count("<th"), r.count("<td")) for r in rows]
         assert shape == [(1, 1)] * 5, shape
+
+
+def test_no_template_comment_shows_on_the_pages_or_in_the_status(alice: User, borderline_normal) -> None:
+    """Django's {# #} comments end at the line's end: one spread over two lines was printed in the page."""
+    urls = [reverse(name, args=[borderline_normal.pk]) for name in ("diagnosis:study", "diagnosis:study_report")]
+    bodies = [logged_in(alice).get(url).content.decode() for url in [*urls, reverse("diagnosis:upload")]]
+    status = status_payload(borderline_normal)
+    for body in [*bodies, status["result_html"], status["result_more_html"]]:
+        assert "{#" not in body and "#}" not in body and "{%" not in body, body
