@@ -148,7 +148,7 @@ def test_the_priors_and_the_compared_study_give_p_pneumonia(alice: User, borderl
     assert re.search(
         r'Pneumonia</span>\s*·\s*<abbr title="probability of pneumonia">P\(pneumonia\)</abbr> 93 %', priors
     )
-    title = re.search(r'<p class="viewer-title">(.*?)</p>', markup, re.S)
+    title = re.search(r'<p class="viewer-title">(.*?)</p>', markup.split('id="viewer-compare"')[1], re.S)
     assert title and "Pneumonia · P(pneumonia) 93 %" in text(title.group(1)), title
 
 
@@ -192,9 +192,10 @@ def test_priors_show_time_and_file_and_a_later_study_is_called_later(alice: User
     priors = text(markup.split('id="priors"')[1].split("</ul>")[0])
     local = timezone.localtime(later.created)
     assert f"Later {local:%Y-%m-%d %H:%M} second-film.png" in priors, priors
-    title = re.search(r'<p class="viewer-title">(.*?)</p>', markup, re.S)
+    title = re.search(r'<p class="viewer-title">(.*?)</p>', markup.split('id="viewer-compare"')[1], re.S)
     assert title and text(title.group(1)).startswith("Later: second-film.png"), title
     assert "Prior" not in text(markup)
+    assert f"This study: first-film.png, {timezone.localtime(now.created):%Y-%m-%d %H:%M}" in text(markup)
     assert re.search(r'<input[^>]*type="checkbox"[^>]*id="link-viewers"', markup)
     earlier_page = text(page(alice, later, compare=str(now.pk)))
     assert "Earlier: first-film.png" in earlier_page and "Earlier " in earlier_page
