@@ -8,12 +8,14 @@ import json
 import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
+from datetime import timedelta
 from typing import Any
 
 from django.conf import settings
 from django.contrib.auth.models import User
 from django.db.models import Model
 from django.http import HttpRequest
+from django.utils import timezone
 
 from diagnosis.access import AnyUser, membership_of
 from diagnosis.models import AuditAction, AuditEvent, Clinic
@@ -21,16 +23,22 @@ from diagnosis.models import AuditAction, AuditEvent, Clinic
 
 @dataclass(frozen=True)
 class Origin:
-    """Where a request came from, for the audit trail."""
+    """Where a request came from, for the audit trail. embedded: a browser asked for an image to show in a page
+    (Sec-Fetch-Dest: image), not a download, a new tab or a script."""
 
     ip: str | None = None
     user_agent: str = ""
+    embedded: bool = False
 
     @classmethod
     def of(cls, request: HttpRequest | None) -> Origin:
         if request is None:
             return cls()
-        return cls(ip=client_address(request), user_agent=request.META.get("HTTP_USER_AGENT", "")[:300])
+        return cls(
+            ip=client_address(request),
+            user_agent=request.META.get("HTTP_USER_AGENT", "")[:300],
+            embedded=request.headers.get("Sec-Fetch-Dest") == "image",
+        )
 
 
 def client_address(request: HttpRequest) -> str | None:
@@ -94,6 +102,23 @@ def record_many(
         for target, detail in targets
     ]
     return AuditEvent.objects.bulk_create(events)
+
+
+# The images a study page or report shows of its study. Loaded as images by a page the user opened within
+# OPENING_WINDOW, they are that opening, already recorded (the page polls, and the viewer loads the heatmap again
+# when it is shown); the original, and any file fetched otherwise (a download, a new tab, the API), is recorded.
+PAGE_IMAGES = frozenset({"preview", "heatmap", "overlay"})
+OPENING_WINDOW = timedelta(minutes=30)
+
+
+def part_of_opening(user: AnyUser, study: Model, file: str, origin: Origin) -> bool:
+    """Whether loading `file` of `study` is part of an opening of it the trail already has (see PAGE_IMAGES)."""
+    if file not in PAGE_IMAGES or not origin.embedded or not user.is_authenticated:
+        return False
+    opened = AuditEvent.objects.filter(
+        user_id=user.pk, action=AuditAction.VIEW_STUDY, target_type="study", target_id=str(study.pk)
+    )
+    return opened.filter(at__gte=timezone.now() - OPENING_WINDOW).exists()
 
 
 def _valid_ip(raw: str | None) -> str | None:

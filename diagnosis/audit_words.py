@@ -3,13 +3,14 @@ sentence rather than a stored dict. The stored events are unchanged; the CSV exp
 
 from __future__ import annotations
 
+import uuid
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
 
-from diagnosis.models import AuditAction, AuditEvent, Label, Role
+from diagnosis.models import AuditAction, AuditEvent, Label, Role, Study
 
 FILES = {
     "image": "the original image",
@@ -36,24 +37,48 @@ class Line:
 
     event: AuditEvent
     who: str
-    target: str  # the object in words ("" for none); a study also gets a link from the template
+    target: str  # the object in words ("" for none); a study's is its file name, linked by the template
     detail: str
+    patient: str = ""  # a study's patient reference ("" for none)
 
 
 def lines(events: Iterable[AuditEvent]) -> list[Line]:
-    """The events in words, with the people they name looked up in one query."""
+    """The events in words, with the people and the studies they name looked up in one query each."""
     events = list(events)
     ids = {e.user_id for e in events if e.user_id} | {
         int(e.target_id) for e in events if e.target_type == "user" and e.target_id.isdigit()
     }
     names = {u.pk: person(u) for u in User.objects.filter(pk__in=ids)}
+    studies = _studies(events)
     out = []
     for e in events:
         target_name = names.get(int(e.target_id)) if e.target_type == "user" and e.target_id.isdigit() else None
         who = names.get(e.user_id, e.username) if e.user_id else e.username
-        target = target_name or (f"{e.target_type} {e.target_id}" if e.target_type not in ("", "study") else "")
+        if e.target_type == "study":
+            name, patient = studies.get(e.target_id, (f"study {e.target_id[:8]}", ""))
+            out.append(Line(e, who or "(unknown)", name, describe(e, target_name), patient))
+            continue
+        target = target_name or (f"{e.target_type} {e.target_id}" if e.target_type else "")
         out.append(Line(e, who or "(unknown)", target, describe(e, target_name)))
     return out
+
+
+def _studies(events: list[AuditEvent]) -> dict[str, tuple[str, str]]:
+    """study id -> (file name, patient reference) of the studies the events name, each in its event's clinic."""
+    wanted = {(e.clinic_id, e.target_id) for e in events if e.target_type == "study" and e.clinic_id}
+    if not wanted:
+        return {}
+    rows = Study.objects.filter(
+        clinic_id__in={c for c, _ in wanted}, pk__in=[_uuid(t) for _, t in wanted if _uuid(t)]
+    ).values_list("pk", "clinic_id", "original_name", "patient_ref")
+    return {str(pk): (name, ref) for pk, clinic, name, ref in rows if (clinic, str(pk)) in wanted}
+
+
+def _uuid(text: str) -> uuid.UUID | None:
+    try:
+        return uuid.UUID(text)
+    except ValueError:
+        return None
 
 
 def describe(e: AuditEvent, target_name: str | None = None) -> str:

@@ -8,6 +8,7 @@ from typing import Any, cast
 
 from django.contrib import messages
 from django.contrib.auth.models import User
+from django.contrib.auth.views import PasswordResetConfirmView
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
@@ -19,7 +20,7 @@ from diagnosis.audit import Origin
 from diagnosis.filters import AuditFilter, WorklistFilter, worklist_params
 from diagnosis.forms import ActiveForm, InviteForm, RoleForm
 from diagnosis.models import Membership, Role
-from diagnosis.presenters import intended_population, page_query, sort_links, worklist_query
+from diagnosis.presenters import intended_population, is_borderline, page_query, sort_links, worklist_query
 from diagnosis.site import monitoring
 
 
@@ -29,7 +30,8 @@ def worklist(request: HttpRequest) -> HttpResponse:
     filterset = WorklistFilter(worklist_params(request.GET), queryset=selectors.worklist(request.user))
     page = Paginator(filterset.qs, 25).get_page(request.GET.get("page"))
     context = {"filter": filterset, "page": page, "query": page_query(request), "population": intended_population(),
-               "sorting": sort_links(request), "list_query": worklist_query(request)}  # fmt: skip
+               "sorting": sort_links(request), "list_query": worklist_query(request),
+               "filters_set": sum(1 for key, value in request.GET.items() if value and key != "page")}  # fmt: skip
     return render(request, "diagnosis/worklist.html", context)
 
 
@@ -38,7 +40,8 @@ def worklist(request: HttpRequest) -> HttpResponse:
 def worklist_export(request: HttpRequest) -> StreamingHttpResponse:
     """The worklist with its current filters and order, every page of it, as CSV (audited)."""
     filterset = WorklistFilter(worklist_params(request.GET), queryset=selectors.worklist(request.user))
-    return exports.csv_response(request, "worklist", exports.study_rows(filterset.qs.iterator()))
+    rows = exports.study_rows(filterset.qs.iterator(), borderline=is_borderline)
+    return exports.csv_response(request, "worklist", rows)
 
 
 @role_required()
@@ -48,7 +51,10 @@ def dashboard(request: HttpRequest) -> HttpResponse:
     labels = [d.day.strftime("%m-%d") for d in board.days]
     per_day = charts.stacked(
         labels,
-        [("normal", [d.normal for d in board.days]), ("pneumonia", [d.pneumonia for d in board.days])],
+        [
+            (outcome, [getattr(d, outcome) for d in board.days])
+            for outcome in ("normal", "pneumonia", "rejected", "failed")
+        ],
         label_every=7,
         x_title="day (month-day)",
         y_title="studies",
@@ -105,6 +111,23 @@ def audit_export(request: HttpRequest) -> StreamingHttpResponse:
     return exports.csv_response(request, "audit", audit.csv_rows(filterset.qs.iterator()))
 
 
+class SetPasswordView(PasswordResetConfirmView):
+    """The one-time link to set a password (an invitation, or Reset access): not for a deactivated account, whose
+    link says so instead of opening the form."""
+
+    deactivated = False
+
+    def get_user(self, uidb64: str) -> Any:
+        user = super().get_user(uidb64)
+        if user is not None and not user.is_active:
+            self.deactivated = True
+            return None
+        return user
+
+    def get_context_data(self, **kwargs: Any) -> dict[str, Any]:
+        return {**super().get_context_data(**kwargs), "deactivated": self.deactivated}
+
+
 @role_required(Role.ADMIN)
 @require_http_methods(["GET", "POST"])
 def people_list(request: HttpRequest) -> HttpResponse:
@@ -116,6 +139,7 @@ def people_list(request: HttpRequest) -> HttpResponse:
             invitation = people.invite(
                 cast(User, request.user),
                 username=d["username"],
+                full_name=d["full_name"],
                 email=d["email"],
                 role=d["role"],
                 site_url=request.build_absolute_uri("/"),
@@ -131,13 +155,30 @@ def people_list(request: HttpRequest) -> HttpResponse:
 @role_required(Role.ADMIN)
 @require_POST
 def person_role(request: HttpRequest, user_id: int) -> HttpResponse:
-    return _change(request, user_id, RoleForm, "role", people.set_role)
+    return _change(
+        request,
+        user_id,
+        RoleForm,
+        "role",
+        people.set_role,
+        said=lambda name, role: f"{name} is now {Role(role).label}.",
+    )
 
 
 @role_required(Role.ADMIN)
-@require_POST
+@require_http_methods(["GET", "POST"])
 def person_active(request: HttpRequest, user_id: int) -> HttpResponse:
-    return _change(request, user_id, ActiveForm, "active", people.set_active)
+    """GET: the confirmation a deactivation asks for, naming the person and what stops. POST: deactivate or
+    reactivate, and say so by name."""
+    member = selectors.get_member(request.user, user_id)
+    access = people.access_of(member)
+    if request.method == "GET":
+        context = {"member": member, "name": people.person_name(member.user), "access": access}
+        return render(request, "diagnosis/people_deactivate.html", context)
+    return _change(request, user_id, ActiveForm, "active", people.set_active, said=lambda name, active: (
+        f"Reactivated {name}: they can log in again (if they never set a password, give them a new link: Reset "
+        "access)." if active else f"Deactivated {name}: {access.words()}."
+    ))  # fmt: skip
 
 
 @role_required(Role.ADMIN)
@@ -163,8 +204,11 @@ def _change(
     form_class: type[RoleForm | ActiveForm],
     field: str,
     apply: Callable[[User, Membership, Any, Origin], None],
+    *,
+    said: Callable[[str, Any], str],
 ) -> HttpResponse:
-    """A member of the admin's clinic (404 otherwise) changed by `apply` with the form's one field."""
+    """A member of the admin's clinic (404 otherwise) changed by `apply` with the form's one field; said(the
+    person's name, the value) is the message that reports it."""
     member = selectors.get_member(request.user, user_id)
     form = form_class(request.POST)
     if not form.is_valid():
@@ -175,5 +219,5 @@ def _change(
     except people.PeopleError as exc:
         messages.error(request, str(exc))
         return redirect("diagnosis:people")
-    messages.success(request, "Saved.")
+    messages.success(request, said(people.person_name(member.user), form.cleaned_data[field]))
     return redirect("diagnosis:people")

@@ -4,15 +4,23 @@ so it appears in what it exports, and every cell is written so that a spreadshee
 from __future__ import annotations
 
 import itertools
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
 
 from diagnosis import audit
 from diagnosis.audit import Origin
-from diagnosis.models import AuditAction, Study
+from diagnosis.models import AuditAction, Result, Review, Study
 
+Borderline = Callable[[float, float], bool]
+
+# The header is a stable interface (scripts read these names): a column is added, never renamed lightly.
+# probability_of_pneumonia is the model's calibrated P(pneumonia), 0-1, whatever the label: "NORMAL, 0.66" is a
+# normal call with a 66 % probability of pneumonia, not 66 % confidence in normal. borderline: yes near the
+# threshold by the pages' one rule (presenters.is_borderline, which the interface passes in). reason: why a study
+# was rejected or failed. review is blank without a result (nothing to review), else agrees, disagrees or not
+# reviewed.
 STUDY_COLUMNS = [
     "study_id",
     "uploaded",
@@ -21,11 +29,14 @@ STUDY_COLUMNS = [
     "age_years",
     "sex",
     "projection",
+    "clinical_note",
     "file_name",
     "status",
+    "reason",
     "model_label",
-    "probability",
+    "probability_of_pneumonia",
     "threshold",
+    "borderline",
     "model_version",
     "review",
     "final_label",
@@ -35,12 +46,13 @@ STUDY_COLUMNS = [
 ]
 
 
-def study_rows(studies: Iterable[Study]) -> Iterator[str]:
-    """One CSV line per study: its details, the model's result and the review (blank where there is none)."""
-    return audit.csv_stream(STUDY_COLUMNS, (_study_row(s) for s in studies))
+def study_rows(studies: Iterable[Study], *, borderline: Borderline) -> Iterator[str]:
+    """One CSV line per study: its details, the model's result and the review (blank where there is none).
+    borderline(probability, threshold): whether a call is flagged borderline."""
+    return audit.csv_stream(STUDY_COLUMNS, (_study_row(s, borderline) for s in studies))
 
 
-def _study_row(s: Study) -> list[object]:
+def _study_row(s: Study, borderline: Borderline) -> list[object]:
     result, review = getattr(s, "result", None), getattr(s, "review", None)
     return [
         s.pk,
@@ -50,18 +62,29 @@ def _study_row(s: Study) -> list[object]:
         s.age_years,
         s.sex,
         s.projection,
+        s.clinical_note,
         s.original_name,
         s.job.status,
-        result.label if result else "",
-        f"{result.probability:.4f}" if result else "",
-        f"{result.threshold:.4f}" if result else "",
-        result.model_version if result else "",
-        ("agrees" if review.agrees else "disagrees") if review else "not reviewed",
+        s.job.reason,
+        *(_result_cells(result, borderline) if result else [""] * 5),
+        _review_state(result is not None, review),
         review.final_label if review else "",
         review.reviewer.get_username() if review else "",
         timezone.localtime(review.updated).isoformat() if review else "",
         review.note if review else "",
     ]
+
+
+def _result_cells(result: Result, borderline: Borderline) -> list[object]:
+    """model_label, probability_of_pneumonia, threshold, borderline, model_version."""
+    flag = "yes" if borderline(result.probability, result.threshold) else "no"
+    return [result.label, f"{result.probability:.4f}", f"{result.threshold:.4f}", flag, result.model_version]
+
+
+def _review_state(judged: bool, review: Review | None) -> str:
+    if review is not None:
+        return "agrees" if review.agrees else "disagrees"
+    return "not reviewed" if judged else ""
 
 
 def csv_response(request: HttpRequest, what: str, lines: Iterator[str]) -> StreamingHttpResponse:

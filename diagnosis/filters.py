@@ -10,12 +10,33 @@ from typing import Any
 
 import django_filters
 from django import forms
-from django.db.models import Q, QuerySet
+from django.contrib.auth.models import User
+from django.db.models import F, OrderBy, Q, QuerySet
 
 from diagnosis.models import AuditAction, AuditEvent, JobStatus, Label, Study
+from diagnosis.models.studies import fold
 
 YES_NO = [("no", "No"), ("yes", "Yes")]
-DATE = forms.DateInput(attrs={"type": "date"})
+# Dates are written YYYY-MM-DD like every date the pages show: a browser's date input shows the browser's locale
+# instead (mm/dd/yyyy in an English Chromium).
+DATE = forms.DateInput(
+    format="%Y-%m-%d",
+    attrs={"placeholder": "YYYY-MM-DD", "pattern": r"\d{4}-\d{2}-\d{2}", "inputmode": "numeric", "size": 10,
+           "title": "A date as YYYY-MM-DD"},
+)  # fmt: skip
+
+
+def people_matching(users: QuerySet[User], text: str) -> list[int]:
+    """The ids of `users` whose username or full name contains `text`, both folded (case, accents, đ): "dang"
+    finds Đặng. Folded in Python: a clinic's people are few, and SQLite folds ASCII only."""
+    wanted = fold(text.strip())
+    rows = users.values_list("pk", "username", "first_name", "last_name")
+    return [pk for pk, *names in rows if wanted in fold(" ".join(names))]
+
+
+def found(text: str) -> Q:
+    """A study whose patient reference, file name or note contains `text`, folded (Study.search_folded)."""
+    return Q(search_folded__contains=fold(text.strip()))
 
 
 class StudyFilter(django_filters.FilterSet):
@@ -32,6 +53,24 @@ class StudyFilter(django_filters.FilterSet):
 
 # The columns a list can be sorted by (?sort=probability, ?sort=-created, ...).
 SORTS = (("result__probability", "probability"), ("created", "created"), ("patient_ref", "patient"))
+SORT_LABELS = {"result__probability": "P(pneumonia)", "created": "Upload time", "patient_ref": "Patient reference"}
+
+
+class Sort(django_filters.OrderingFilter):
+    """Sorting by a column, in either direction, with the studies that have no value (no result: rejected, failed
+    or not judged yet) last either way, then the newest first among equals."""
+
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
+        super().__init__(*args, fields=SORTS, field_labels=SORT_LABELS, label="Sort by", **kwargs)
+
+    def get_ordering_value(self, param: str) -> OrderBy:
+        descending = param.startswith("-")
+        field = F(self.param_map.get(param.lstrip("-"), param.lstrip("-")))
+        return field.desc(nulls_last=True) if descending else field.asc(nulls_last=True)
+
+    def filter(self, qs: QuerySet[Study], value: Any) -> QuerySet[Study]:
+        sorted_qs = super().filter(qs, value)
+        return sorted_qs.order_by(*sorted_qs.query.order_by, "-created") if value else sorted_qs
 
 
 class HistoryFilter(StudyFilter):
@@ -56,11 +95,11 @@ class HistoryFilter(StudyFilter):
 class HistoryPageFilter(HistoryFilter):
     """The history page adds a search by patient reference or file name, and sorting by column."""
 
-    q = django_filters.CharFilter(method="search", label="Patient or file")
-    sort = django_filters.OrderingFilter(fields=SORTS, label="Sort by")
+    q = django_filters.CharFilter(method="search", label="Patient, file or note")
+    sort = Sort(empty_label="Newest first")
 
     def search(self, qs: QuerySet[Study], name: str, value: str) -> QuerySet[Study]:
-        return qs.filter(Q(original_name__icontains=value) | Q(patient_ref__icontains=value))
+        return qs.filter(found(value))
 
 
 class WorklistFilter(StudyFilter):
@@ -74,16 +113,12 @@ class WorklistFilter(StudyFilter):
         method="filter_disagreement", choices=YES_NO, empty_label="Any", label="Reviewer disagrees"
     )
     patient_ref = django_filters.CharFilter(field_name="patient_ref", lookup_expr="iexact", label="Patient reference")
-    sort = django_filters.OrderingFilter(fields=SORTS, label="Sort by")
+    sort = Sort(empty_label="To verify, then likeliest pneumonia")
 
     def search(self, qs: QuerySet[Study], name: str, value: str) -> QuerySet[Study]:
-        """File name, patient reference, clinical note or uploader."""
-        return qs.filter(
-            Q(original_name__icontains=value)
-            | Q(patient_ref__icontains=value)
-            | Q(clinical_note__icontains=value)
-            | Q(owner__username__icontains=value)
-        )
+        """File name, patient reference, clinical note or uploader (username or full name), folded."""
+        uploaders = User.objects.filter(pk__in=qs.values("owner_id"))
+        return qs.filter(found(value) | Q(owner_id__in=people_matching(uploaders, value)))
 
     def filter_reviewed(self, qs: QuerySet[Study], name: str, value: str) -> QuerySet[Study]:
         return qs.filter(review__isnull=value != "yes")
@@ -102,7 +137,7 @@ def worklist_params(query: Any) -> dict[str, Any]:
 
 class AuditFilter(django_filters.FilterSet):
     action = django_filters.ChoiceFilter(choices=AuditAction.choices, empty_label="Any action")
-    username = django_filters.CharFilter(lookup_expr="iexact", label="User")
+    username = django_filters.CharFilter(method="filter_person", label="User (name or part of it)")
     at_from = django_filters.DateFilter(field_name="at", lookup_expr="date__gte", label="From", widget=DATE)
     at_to = django_filters.DateFilter(field_name="at", lookup_expr="date__lte", label="To", widget=DATE)
     target_id = django_filters.CharFilter(label="Object id")
@@ -118,6 +153,11 @@ class AuditFilter(django_filters.FilterSet):
 
     def keep(self, qs: QuerySet[AuditEvent], name: str, value: str) -> QuerySet[AuditEvent]:
         return qs
+
+    def filter_person(self, qs: QuerySet[AuditEvent], name: str, value: str) -> QuerySet[AuditEvent]:
+        """Part of a username or full name, folded; or part of the name a failed login typed."""
+        people = User.objects.filter(pk__in=qs.values("user_id"))
+        return qs.filter(Q(user_id__in=people_matching(people, value)) | Q(username__icontains=value.strip()))
 
     @property
     def thumbnails_listed(self) -> bool:

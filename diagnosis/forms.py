@@ -148,6 +148,9 @@ def seen(review: Any) -> str:
 
 class InviteForm(forms.Form):
     username = forms.RegexField(regex=r"^[\w.@+-]{1,150}$", max_length=150, help_text="Letters, digits and @.+-_")
+    full_name = forms.CharField(
+        label="Full name", max_length=150, required=False, validators=[printable], help_text="As the trail shows them"
+    )
     email = forms.EmailField()
     role = forms.ChoiceField(choices=Role.choices)
 

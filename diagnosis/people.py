@@ -21,6 +21,7 @@ from django.urls import reverse
 from django.utils import timezone
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from rest_framework.authtoken.models import Token
 
 from diagnosis import audit, lockout
 from diagnosis.access import require_membership
@@ -90,9 +91,17 @@ def _taken(username: str) -> bool:
 
 
 def invite(
-    admin: User, *, username: str, email: str, role: str, site_url: str, origin: Origin = NO_ORIGIN
+    admin: User,
+    *,
+    username: str,
+    email: str,
+    role: str,
+    site_url: str,
+    full_name: str = "",
+    origin: Origin = NO_ORIGIN,
 ) -> Invitation:
-    """Create the account in the admin's clinic with no usable password, and send the set-password link."""
+    """Create the account in the admin's clinic with no usable password, and send the set-password link. The full
+    name is kept whole as typed (in first_name: get_full_name() gives it back; no guess at a family name's place)."""
     clinic = require_membership(admin, Role.ADMIN).clinic
     role = Role(role)  # ValueError for anything else
     username = User.normalize_username(username)  # NFKC, as create_user stores it: fullwidth letters are ASCII
@@ -102,7 +111,8 @@ def invite(
         raise PeopleError(f"The username {username!r} is taken.")
     try:
         with transaction.atomic():
-            user = User.objects.create_user(username=username, email=email)  # no password: an unusable one
+            # no password: an unusable one
+            user = User.objects.create_user(username=username, email=email, first_name=full_name.strip()[:150])
             Membership.objects.create(user=user, clinic=clinic, role=role)
             audit.record(
                 admin,
@@ -135,9 +145,38 @@ def set_role(admin: User, member: Membership, role: str, origin: Origin = NO_ORI
     member.role = role
 
 
+@dataclass(frozen=True)
+class Access:
+    """What a member can do now that a deactivation stops: their live sessions, an API token, an invitation (a
+    set-password link not used yet)."""
+
+    sessions: int
+    api_token: bool
+    invited: bool
+
+    def words(self) -> str:
+        """What stops, in a sentence."""
+        stops = [f"{self.sessions} signed-in session{'' if self.sessions == 1 else 's'} end"]
+        stops.append("their API token stops working" if self.api_token else "they have no API token")
+        if self.invited:
+            stops.append("their invitation link stops working")
+        return "; ".join(stops) + "; they cannot log in until reactivated"
+
+
+def access_of(member: Membership) -> Access:
+    user = member.user
+    return Access(
+        sessions=len(_sessions_of(user)),
+        api_token=Token.objects.filter(user_id=user.pk).exists(),
+        invited=not user.has_usable_password(),
+    )
+
+
 def set_active(admin: User, member: Membership, active: bool, origin: Origin = NO_ORIGIN) -> None:
     """Deactivated users cannot log in, and their sessions and API tokens stop working at once. Their sessions end
-    for good: a reactivation does not bring back a login made before the deactivation (only a new login)."""
+    for good: a reactivation does not bring back a login made before the deactivation (only a new login). An
+    invitation not used yet is void for good too (a new unusable password changes the link's token): after a
+    reactivation the admin issues a new link (Reset access)."""
     _check_other(admin, member)
     if member.user.is_active == active:
         return
@@ -145,6 +184,7 @@ def set_active(admin: User, member: Membership, active: bool, origin: Origin = N
         User.objects.filter(pk=member.user_id).update(is_active=active)
         if not active:
             _end_sessions(member.user)
+            _void_invitation(member.user)
         change = "reactivate" if active else "deactivate"
         audit.record(
             admin,
@@ -157,13 +197,23 @@ def set_active(admin: User, member: Membership, active: bool, origin: Origin = N
 
 
 def _end_sessions(user: User) -> None:
-    """Delete the user's sessions (the database's: SESSION_ENGINE is Django's default). A session names its user
-    only inside its signed data, so the unexpired ones are read: a few per member for a shift each, and a
-    deactivation is rare."""
+    """Delete the user's sessions (the database's: SESSION_ENGINE is Django's default)."""
+    Session.objects.filter(pk__in=_sessions_of(user)).delete()
+
+
+def _sessions_of(user: User) -> list[str]:
+    """The keys of the user's unexpired sessions. A session names its user only inside its signed data, so they are
+    read: a few per member for a shift each, and a deactivation is rare."""
     user_id = str(user.pk)
     live = Session.objects.filter(expire_date__gt=timezone.now())
-    theirs = [s.pk for s in live.iterator() if s.get_decoded().get(SESSION_KEY) == user_id]
-    Session.objects.filter(pk__in=theirs).delete()
+    return [s.pk for s in live.iterator() if s.get_decoded().get(SESSION_KEY) == user_id]
+
+
+def _void_invitation(user: User) -> None:
+    """A set-password link's token is made from the password's hash: a new unusable one voids the links issued."""
+    if not user.has_usable_password():
+        user.set_unusable_password()
+        User.objects.filter(pk=user.pk).update(password=user.password)
 
 
 def reset_access(admin: User, member: Membership, site_url: str, origin: Origin = NO_ORIGIN) -> Invitation:
@@ -171,6 +221,8 @@ def reset_access(admin: User, member: Membership, site_url: str, origin: Origin 
     set a password (e-mailed, and shown to the admin). The old password works until a new one is set."""
     _check_other(admin, member)
     user = member.user
+    if not user.is_active:
+        raise PeopleError(f"{person_name(user)} is deactivated: reactivate them first, then reset their access.")
     with transaction.atomic():
         lockout.unlock(user.username)
         audit.record(admin, AuditAction.UNLOCK, user, {"change": "reset access", "user": user.username}, origin=origin)
@@ -181,6 +233,12 @@ def reset_access(admin: User, member: Membership, site_url: str, origin: Origin 
         user.email,
     )
     return Invitation(user=user, link=link, emailed=emailed)
+
+
+def person_name(user: User) -> str:
+    """A person as the pages name them: full name and username, or the username alone."""
+    full = user.get_full_name()
+    return f"{full} ({user.get_username()})" if full else user.get_username()
 
 
 def _check_other(admin: User, member: Membership) -> None:

@@ -99,6 +99,8 @@ class DayCount:
     total: int
     normal: int
     pneumonia: int
+    rejected: int = 0
+    failed: int = 0
 
 
 @dataclass(frozen=True)
@@ -133,12 +135,20 @@ FEW_REVIEWS = 20
 
 @dataclass(frozen=True)
 class Dashboard:
+    """studies = judged + rejected + failed + in progress (queued or running)."""
+
     days: list[DayCount]
     studies: int
     judged: int
     pneumonia: int
     reviewed: int
     agreement: Agreement
+    rejected: int = 0
+    failed: int = 0
+
+    @property
+    def in_progress(self) -> int:
+        return self.studies - self.judged - self.rejected - self.failed
 
     @property
     def positive_rate(self) -> float | None:
@@ -157,6 +167,9 @@ class Dashboard:
         return FEW_REVIEWS
 
 
+REJECTED, FAILED = Q(job__status=JobStatus.REJECTED), Q(job__status=JobStatus.FAILED)
+
+
 def dashboard(user: AnyUser, days: int = 30) -> Dashboard:
     """The clinic's figures: studies per day over the last `days` days, and totals over all time."""
     qs = studies_for(user).filter(acceptance=False).order_by()
@@ -165,6 +178,8 @@ def dashboard(user: AnyUser, days: int = 30) -> Dashboard:
     totals = qs.aggregate(
         studies=Count("pk"),
         judged=Count("pk", filter=Q(result__isnull=False)),
+        rejected=Count("pk", filter=REJECTED),
+        failed=Count("pk", filter=FAILED),
         pneumonia=Count("pk", filter=model_p),
         reviewed=Count("pk", filter=Q(result__isnull=False, review__isnull=False)),
         tp=Count("pk", filter=model_p & final_p),
@@ -179,6 +194,8 @@ def dashboard(user: AnyUser, days: int = 30) -> Dashboard:
         pneumonia=totals["pneumonia"],
         reviewed=totals["reviewed"],
         agreement=Agreement(tp=totals["tp"], fp=totals["fp"], tn=totals["tn"], fn=totals["fn"]),
+        rejected=totals["rejected"],
+        failed=totals["failed"],
     )
 
 
@@ -195,15 +212,13 @@ def _per_day(qs: QuerySet[Study], days: int) -> list[DayCount]:
             total=Count("pk"),
             normal=Count("pk", filter=Q(result__label=Label.NORMAL)),
             pneumonia=Count("pk", filter=Q(result__label=Label.PNEUMONIA)),
+            rejected=Count("pk", filter=REJECTED),
+            failed=Count("pk", filter=FAILED),
         )
     )
-    by_day = {r["day"]: r for r in rows}
-    out = []
-    for i in range(days):
-        day = first + timedelta(days=i)
-        r = by_day.get(day, {"total": 0, "normal": 0, "pneumonia": 0})
-        out.append(DayCount(day=day, total=r["total"], normal=r["normal"], pneumonia=r["pneumonia"]))
-    return out
+    by_day = {r["day"]: {k: v for k, v in r.items() if k != "day"} for r in rows}
+    zero = {"total": 0, "normal": 0, "pneumonia": 0, "rejected": 0, "failed": 0}
+    return [DayCount(day=day, **by_day.get(day, zero)) for day in (first + timedelta(days=i) for i in range(days))]
 
 
 def _admin_membership(user: AnyUser) -> Membership | None:

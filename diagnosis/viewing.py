@@ -88,7 +88,8 @@ def serve_file(
     if file_kind not in allowed:
         raise Http404("Unknown file.")
     study = selectors.get_study(user, str(study_id))
-    audit.record(user, AuditAction.VIEW_FILE, study, {"file": file_kind.value}, origin=origin)
+    if not audit.part_of_opening(user, study, file_kind.value, origin):  # the page's own images are its opening
+        audit.record(user, AuditAction.VIEW_FILE, study, {"file": file_kind.value}, origin=origin)
     field = file_kind.field(study)
     if not field:
         raise Http404("This file does not exist (yet).")

@@ -24,6 +24,7 @@ from diagnosis.forms import ReviewForm, UploadForm, seen
 from diagnosis.models import Role, Study
 from diagnosis.presenters import (
     intended_population,
+    is_borderline,
     page_query,
     population_warning,
     sort_links,
@@ -221,7 +222,8 @@ def history(request: HttpRequest) -> HttpResponse:
 def history_export(request: HttpRequest) -> StreamingHttpResponse:
     """The user's own studies with the page's filters and order, every page of them, as CSV (audited)."""
     filterset = HistoryPageFilter(request.GET, queryset=selectors.history(request.user))
-    return exports.csv_response(request, "history", exports.study_rows(filterset.qs.iterator()))
+    rows = exports.study_rows(filterset.qs.iterator(), borderline=is_borderline)
+    return exports.csv_response(request, "history", rows)
 
 
 def home(request: HttpRequest) -> HttpResponse:

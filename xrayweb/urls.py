@@ -4,6 +4,7 @@ from django.http import Http404, HttpRequest, HttpResponse
 from django.urls import include, path
 
 from diagnosis.api import dicomweb
+from diagnosis.clinic_views import SetPasswordView
 
 
 def no_self_service_reset(request: HttpRequest) -> HttpResponse:
@@ -23,6 +24,8 @@ urlpatterns = [
             path("accounts/password_reset/done/", no_self_service_reset, name="password_reset_done"),
         ]
     ),
+    # Before Django's own: the set-password link refuses a deactivated account.
+    path("accounts/reset/<uidb64>/<token>/", SetPasswordView.as_view(), name="password_reset_confirm"),
     path("accounts/", include("django.contrib.auth.urls")),
     path("api/v1/", include("diagnosis.api.urls")),
     path(

@@ -39,8 +39,21 @@ class StudySerializer(serializers.ModelSerializer[Study]):
     label = serializers.ChoiceField(  # type: ignore[assignment]  # a field, not Field.label
         source="result.label", choices=Label.choices, read_only=True, allow_null=True
     )
-    probability = serializers.FloatField(source="result.probability", read_only=True, allow_null=True)
-    threshold = serializers.FloatField(source="result.threshold", read_only=True, allow_null=True)
+    probability = serializers.FloatField(
+        source="result.probability",
+        read_only=True,
+        allow_null=True,
+        help_text=(
+            "The probability of pneumonia (calibrated, 0-1), whatever the label: a NORMAL call at 0.66 is 66 % "
+            "probability of pneumonia, not 66 % confidence in normal. null before a result."
+        ),
+    )
+    threshold = serializers.FloatField(
+        source="result.threshold",
+        read_only=True,
+        allow_null=True,
+        help_text="The threshold on the probability of pneumonia: PNEUMONIA at or above it, NORMAL below.",
+    )
     model_version = serializers.CharField(source="result.model_version", read_only=True, allow_null=True)
     runtime = serializers.CharField(
         source="result.runtime",

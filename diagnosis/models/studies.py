@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import unicodedata
 import uuid
+from collections.abc import Iterable
+from typing import Any, cast
 
 from django.conf import settings
 from django.db import models
@@ -45,6 +48,37 @@ class Projection(models.TextChoices):
     AP = "AP", "AP"
 
 
+# Letters NFKD leaves whole (a letter of its own, not a base letter plus a mark): the Vietnamese and Icelandic d
+# (U+0111, U+00F0), the slashed o, the Polish l, the Maltese h, the dotless i, the barred t, and the ligatures
+# ae, oe and thorn. Written as escapes: several look like their Latin base letter.
+_UNDECOMPOSED = str.maketrans(
+    {"\u0111": "d", "\u00f0": "d", "\u00f8": "o", "\u0142": "l", "\u0127": "h", "\u0131": "i", "\u0167": "t"}
+    | {"\u00e6": "ae", "\u0153": "oe", "\u00fe": "th"}
+)
+
+
+def fold(text: str) -> str:
+    """The text as search compares it: case folded (Unicode's, not only ASCII's), compatibility forms made plain
+    (NFKD), accents dropped, and the letters that carry no separate accent mapped to their base ("Đặng" is "dang",
+    "BATCH-Ü-7" is "batch-u-7")."""
+    decomposed = unicodedata.normalize("NFKD", text.casefold())
+    return "".join(c for c in decomposed if not unicodedata.combining(c)).translate(_UNDECOMPOSED)
+
+
+def search_text(patient_ref: str, original_name: str, clinical_note: str) -> str:
+    """What a study is found by: its patient reference, file name and note, folded, one a line."""
+    return "\n".join(fold(part) for part in (patient_ref, original_name, clinical_note))
+
+
+class StudyQuerySet(models.QuerySet["Study"]):
+    def bulk_create(self, objs: Iterable[Study], *args: Any, **kwargs: Any) -> list[Study]:  # type: ignore[override]
+        """Intake stores studies in bulk, past save(): their search text is set here too."""
+        studies = list(objs)
+        for study in studies:
+            study.refold()
+        return cast(list[Study], super().bulk_create(studies, *args, **kwargs))  # type: ignore[arg-type]
+
+
 class Study(models.Model):
     """One uploaded radiograph. The id is a random UUID, so no URL of a study can be guessed."""
 
@@ -76,6 +110,11 @@ class Study(models.Model):
     # this site. Judged like any other; kept out of the clinical worklist, history counts and dashboard rates.
     acceptance = models.BooleanField(default=False, db_index=True)
     reference_label = models.CharField(max_length=10, choices=Label.choices, blank=True)
+    # search_text() of the reference, file name and note, kept in step on save and bulk_create: SQLite folds the
+    # case of ASCII letters only and PostgreSQL's unaccent needs an extension, so search compares this instead.
+    search_folded = models.TextField(blank=True, default="", editable=False)
+
+    objects = StudyQuerySet.as_manager()
 
     class Meta:
         ordering = ["-created"]
@@ -83,6 +122,16 @@ class Study(models.Model):
 
     def __str__(self) -> str:
         return f"{self.original_name} ({self.id})"
+
+    def save(self, *args: Any, **kwargs: Any) -> None:
+        self.refold()
+        fields = kwargs.get("update_fields")
+        if fields is not None and {"patient_ref", "original_name", "clinical_note"} & set(fields):
+            kwargs["update_fields"] = {*fields, "search_folded"}
+        super().save(*args, **kwargs)
+
+    def refold(self) -> None:
+        self.search_folded = search_text(self.patient_ref, self.original_name, self.clinical_note)
 
 
 class JobStatus(models.TextChoices):

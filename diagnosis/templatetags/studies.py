@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 import math
+from typing import Any
 
 from django import template
 
-from diagnosis.presenters import intended_population
+from diagnosis.presenters import intended_population, is_borderline
 from diagnosis.presenters import percent as percent_text
 from worker.ml import site
 
@@ -16,6 +17,12 @@ register = template.Library()
 @register.filter
 def outside_population(age_years: int | None) -> bool:
     return intended_population().excludes(age_years)
+
+
+@register.filter
+def borderline(result: Any) -> bool:
+    """A study's result (or None) flagged borderline by presenters.is_borderline, for the lists."""
+    return result is not None and is_borderline(result.probability, result.threshold)
 
 
 @register.filter

@@ -75,5 +75,7 @@ def test_the_study_exports(alice, clinic_a, start: str, export: str) -> None:
     client = Client()
     client.force_login(reviewer if "worklist" in export else alice)
     rows = assert_formula_safe(_body(client, export, {"reviewed": "yes"} if "worklist" in export else None))
-    refs, notes = [r[3] for r in rows[1:]], [r[17] for r in rows[1:]]
-    assert len(refs) == len(values(start)) and "x;'=1+1" in refs and "x;'=1+1" in notes
+    column = {name: i for i, name in enumerate(rows[0])}
+    refs, notes = [r[column["patient_ref"]] for r in rows[1:]], [r[column["review_note"]] for r in rows[1:]]
+    clinical = [r[column["clinical_note"]] for r in rows[1:]]  # issue 27, item 14: the clinical note, escaped too
+    assert len(refs) == len(values(start)) and "x;'=1+1" in refs and "x;'=1+1" in notes and "x;'=1+1" in clinical

@@ -38,7 +38,7 @@ def test_history_export_holds_only_the_users_own_studies_with_the_pages_filters(
     client.force_login(alice)
     assert {r["patient_ref"] for r in _rows(client, "diagnosis:history_export")} == {"P-1", "P-2"}
     (row,) = _rows(client, "diagnosis:history_export", {"label": Label.PNEUMONIA})
-    assert (row["study_id"], row["uploader"], row["model_label"], row["probability"]) == (
+    assert (row["study_id"], row["uploader"], row["model_label"], row["probability_of_pneumonia"]) == (
         str(mine.pk),
         "alice",
         Label.PNEUMONIA,
