@@ -17,10 +17,11 @@ from django.conf import settings
 from django.contrib.auth.models import User
 from rest_framework.test import APIClient
 
+from diagnosis import dispatch
 from diagnosis.models import FINAL_STATUSES, InferenceJob, JobStatus
 from tests import images
 from tests.factories import token_client, upload_file
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import stuck_model_dir, wait_for
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 API = "/api/v1/studies/"
@@ -54,14 +55,17 @@ def _logs(tmp_path: Path) -> list[Path]:
 def test_kill_9_of_the_worker_mid_batch_loses_nothing_and_recovers_in_seconds(
     alice: User, fault_worker, tmp_path: Path
 ) -> None:
+    """The first worker's model files are pipes nobody writes to: it claims the batch and holds it (RUNNING)
+    until the kill, however fast the model would have judged it; the second has the real model."""
     client = token_client(alice)
-    worker = fault_worker()
+    worker = fault_worker(MODEL_DIR=str(stuck_model_dir(tmp_path / "stuck-model")))
     ids, _ = _submit(client, 12)
-    wait_for(lambda: InferenceJob.objects.filter(status=JobStatus.RUNNING).exists() or _unfinished() < 12, 120,
-             "the batch to start", _logs(tmp_path))  # fmt: skip
+    wait_for(lambda: InferenceJob.objects.filter(status=JobStatus.RUNNING).exists(), 120, "the batch to start",
+             _logs(tmp_path))  # fmt: skip
     worker.kill()
     killed_at = time.monotonic()
     held = InferenceJob.objects.filter(status=JobStatus.RUNNING).count()
+    assert held >= 1 and _unfinished() == 12, "the worker held no job when it was killed"
     fault_worker()
     wait_for(lambda: _unfinished() == 0, 120, "every study final after kill -9", _logs(tmp_path))
     recovery = time.monotonic() - killed_at
@@ -122,10 +126,12 @@ def test_the_first_upload_after_a_redis_restart_is_sent_at_once(
     redis_server.start()
     restarted = time.monotonic()
     ids, took = _submit(client, 1, start=1)
-    wait_for(lambda: _unfinished() == 0, 60, "the study sent after the restart", _logs(tmp_path))
+    assert dispatch.pause.until == 0.0, "the upload's publish failed: its study was left to the sweeper"
+    done = wait_for(lambda: _unfinished() == 0, 60, "the study sent after the restart", _logs(tmp_path))
     print(f"\nRedis restarted: the next upload answered in {took:.2f} s, its study final "
           f"{time.monotonic() - restarted:.1f} s after the restart")  # fmt: skip
     assert InferenceJob.objects.get(study_id=ids[0]).status in FINAL_STATUSES
+    assert took < 3.0 and done < 30.0  # at once: the worker is warm, and nothing waits for a sweep
 
 
 def test_after_the_bad_input_corpus_the_worker_still_takes_a_good_image(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import shutil
 import signal
 import socket
 import subprocess
@@ -14,6 +15,7 @@ from typing import Any, cast
 from urllib.parse import quote, urlparse
 
 import pytest
+from django.conf import settings
 from django.db import connection
 
 from xrayweb.celery import app as celery_app
@@ -66,6 +68,21 @@ def database_url() -> str:
     return f"postgres://{auth}@{s['HOST'] or '127.0.0.1'}:{s['PORT'] or 5432}/{s['NAME']}"
 
 
+def stuck_model_dir(folder: Path) -> Path:
+    """A copy of the model folder whose files (all but card.json) are named pipes nobody writes to.
+
+    A worker claims its job (RUNNING) and then waits for ever to read the weights: it holds the job RUNNING
+    until it is killed, however fast the real model would have been.
+    """
+    folder.mkdir()
+    for item in Path(settings.MODEL_DIR).iterdir():
+        if item.name == "card.json":
+            shutil.copy(item, folder / item.name)
+        elif item.is_file():
+            os.mkfifo(folder / item.name)
+    return folder
+
+
 class WorkerProcess:
     def __init__(self, env: dict[str, str], log: Path) -> None:
         self.log = log
@@ -96,8 +113,6 @@ class WorkerProcess:
 def workers_on(broker_url: str, folder: Path, **defaults: str) -> Iterator[Callable[..., WorkerProcess]]:
     """A starter of real workers against the test database and `broker_url` (env: `defaults`, then each call's
     own); every worker it started is stopped on exit. Logs go to `folder`."""
-    from django.conf import settings
-
     workers: list[WorkerProcess] = []
 
     def start(**extra: str) -> WorkerProcess:

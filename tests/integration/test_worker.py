@@ -1,15 +1,12 @@
-import os
-import shutil
 from pathlib import Path
 
 import pytest
-from django.conf import settings
 
 from diagnosis import intake
 from diagnosis.models import InferenceJob, JobStatus, Study
 from tests import images
 from tests.factories import upload_file
-from tests.integration.conftest import wait_for
+from tests.integration.conftest import stuck_model_dir, wait_for
 
 pytestmark = pytest.mark.integration
 FINAL = (JobStatus.DONE, JobStatus.REJECTED, JobStatus.FAILED)
@@ -36,21 +33,6 @@ def test_real_worker_takes_uploads_to_done_and_rejects_bad_ones(alice, start_wor
         assert result.label in ("NORMAL", "PNEUMONIA") and 0.0 <= result.probability <= 1.0
         assert result.model_version and result.heatmap and result.overlay
     assert worker.proc.poll() is None
-
-
-def stuck_model_dir(folder: Path) -> Path:
-    """A copy of the model folder whose files (all but card.json) are named pipes nobody writes to.
-
-    A worker claims its job (RUNNING) and then waits for ever to read the weights: it holds the job RUNNING
-    until it is killed, however fast the real model would have been.
-    """
-    folder.mkdir()
-    for item in Path(settings.MODEL_DIR).iterdir():
-        if item.name == "card.json":
-            shutil.copy(item, folder / item.name)
-        elif item.is_file():
-            os.mkfifo(folder / item.name)
-    return folder
 
 
 def test_killing_the_worker_mid_job_loses_no_study(alice, start_worker, tmp_path: Path) -> None:
