@@ -32,6 +32,11 @@ def values(start: str) -> list[str]:
     return [f"{prefix}{start}1+1" for prefix in PREFIXES] + FROM_THE_ISSUE
 
 
+def escaped(start: str) -> set[str]:
+    """values(start) as a spreadsheet must get them: an apostrophe before the formula start."""
+    return {f"{prefix}'{start}1+1" for prefix in PREFIXES} | {"x;'=cmd|' /C calc'!A0", "x;'=1+1"}
+
+
 def _body(client: Client, name: str, params: dict[str, str] | None = None) -> str:
     response = client.get(reverse(name), params or {})
     assert response.status_code == 200
@@ -52,7 +57,7 @@ def assert_formula_safe(body: str) -> list[list[str]]:
 
 @pytest.mark.parametrize("start", STARTS, ids=repr)
 def test_the_audit_export(clinic_a, start: str) -> None:
-    admin = make_member("ann", clinic_a, Role.ADMIN)
+    admin = make_member("@ann", clinic_a, Role.ADMIN)  # a name may start with @ + - (Django allows them)
     make_member("alice", clinic_a)
     for value in values(start):
         audit.record(None, AuditAction.LOGIN_FAILED, origin=Origin(user_agent=value), username="alice", clinic=clinic_a)
@@ -62,15 +67,16 @@ def test_the_audit_export(clinic_a, start: str) -> None:
     rows = assert_formula_safe(_body(client, "diagnosis:audit_export"))
     agents = [r[7] for r in rows[1:]]
     assert agents.count("x;'=cmd|' /C calc'!A0") == 2  # the failed login's own row too
-    assert "x;'=1+1" in agents
+    assert "x;'=1+1" in agents and set(agents) >= escaped(start)
+    assert "'@ann" in [r[1] for r in rows[1:]]  # the export's own row names who ran it
 
 
 @pytest.mark.parametrize("start", STARTS, ids=repr)
 @pytest.mark.parametrize("export", ["diagnosis:worklist_export", "diagnosis:history_export"])
 def test_the_study_exports(alice, clinic_a, start: str, export: str) -> None:
-    reviewer = make_member("rita", clinic_a, Role.REVIEWER)
+    reviewer = make_member("-rita", clinic_a, Role.REVIEWER)
     for value in values(start):
-        study = factories.judged_study(alice, Label.PNEUMONIA, patient_ref=value, clinical_note=value)
+        study = factories.judge(factories.study(alice, value, patient_ref=value, clinical_note=value), Label.PNEUMONIA)
         reviews.review_study(reviewer, study, agrees=True, note=value)
     client = Client()
     client.force_login(reviewer if "worklist" in export else alice)
@@ -79,3 +85,7 @@ def test_the_study_exports(alice, clinic_a, start: str, export: str) -> None:
     refs, notes = [r[column["patient_ref"]] for r in rows[1:]], [r[column["review_note"]] for r in rows[1:]]
     clinical = [r[column["clinical_note"]] for r in rows[1:]]  # issue 27, item 14: the clinical note, escaped too
     assert len(refs) == len(values(start)) and "x;'=1+1" in refs and "x;'=1+1" in notes and "x;'=1+1" in clinical
+    for name in ("patient_ref", "clinical_note"):  # kept as typed, so each one's escape is known exactly
+        assert {r[column[name]] for r in rows[1:]} == escaped(start), name
+    names = [r[column["file_name"]] for r in rows[1:]]  # the uploaded file's name, as the browser sent it
+    assert "x;'=1+1" in names and {r[column["reviewer"]] for r in rows[1:]} == {"'-rita"}
