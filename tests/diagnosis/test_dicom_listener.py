@@ -22,7 +22,17 @@ from pynetdicom import AE
 
 from diagnosis.audit_words import describe
 from diagnosis.dicom_listener import start
-from diagnosis.models import AuditAction, AuditEvent, DicomInstance, DicomPeer, InferenceJob, JobStatus, Study
+from diagnosis.models import (
+    AuditAction,
+    AuditEvent,
+    Clinic,
+    DicomInstance,
+    DicomPeer,
+    InferenceJob,
+    JobStatus,
+    Membership,
+    Study,
+)
 from tests import dicoms, images
 from tests.diagnosis.api.test_stow import _post, _seq
 from tests.factories import token_client
@@ -171,12 +181,18 @@ def test_a_listener_process_takes_20_associations_at_once(listener_process: int,
     assert Study.objects.count() == 1
 
 
-def test_a_peer_whose_uploader_left_the_clinic_or_was_deactivated_is_refused(listener: int, peer: DicomPeer) -> None:
+@pytest.mark.parametrize("since", ["deactivated", "moved to clinic B"])
+def test_a_peer_whose_uploader_left_the_clinic_or_was_deactivated_is_refused(
+    listener: int, peer: DicomPeer, clinic_b: Clinic, since: str
+) -> None:
     # The peer's clinic decides where studies go: an uploader deactivated (or moved to another clinic) since the
     # peer was configured must not send them elsewhere, nor be told "try again" forever.
     ds = pydicom.dcmread(io.BytesIO(dicoms.radiograph(images.chest_like())))
-    peer.uploader.is_active = False
-    peer.uploader.save()
+    if since == "deactivated":
+        peer.uploader.is_active = False
+        peer.uploader.save()
+    else:  # still active, now a member of clinic B only
+        Membership.objects.filter(user=peer.uploader).update(clinic=clinic_b)
     (refused,) = _send(listener, "NORTHPACS", ds)
     assert refused.Status == 0xC000 and "not an active member" in refused.ErrorComment
     assert not Study.objects.exists()
