@@ -28,8 +28,9 @@ import time
 from collections.abc import Sequence
 
 from django.conf import settings
-from django.db.models import F, Window
+from django.db.models import F, Q, Window
 from django.db.models.functions import RowNumber
+from django.utils import timezone
 
 from diagnosis import jobs
 from diagnosis.models import InferenceJob, JobPriority, JobStatus
@@ -38,10 +39,12 @@ logger = logging.getLogger(__name__)
 
 
 def fair_order(limit: int) -> list[tuple[int, int]]:
-    """(id, priority) of up to `limit` claimable QUEUED jobs in the fair order."""
+    """(id, priority) of up to `limit` claimable QUEUED jobs in the fair order (not those handed back after a
+    transient error whose backoff has not passed: their own message comes then)."""
     turn = Window(RowNumber(), partition_by=[F("priority"), F("study__clinic_id")], order_by=F("id").asc())
+    due = Q(status=JobStatus.QUEUED, attempts__lt=settings.MAX_ATTEMPTS, enqueued_at__lte=timezone.now())
     rows = (
-        InferenceJob.objects.filter(status=JobStatus.QUEUED, attempts__lt=settings.MAX_ATTEMPTS)
+        InferenceJob.objects.filter(due)
         .annotate(turn=turn)
         .order_by("priority", "turn", "id")
         .values_list("id", "priority")

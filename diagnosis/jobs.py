@@ -112,12 +112,19 @@ def give_back(job_id: int, worker: str) -> bool:
     )
 
 
-def release_job(job_id: int, worker: str = "") -> bool:
-    """Hand a RUNNING job back to the queue after a transient error (the task retries it)."""
+def retry_delay(attempts: int) -> int:
+    """Seconds before a job that met a transient error after `attempts` claims is tried again."""
+    return min(60, 2**attempts)
+
+
+def release_job(job_id: int, worker: str = "", *, after: int = 0) -> bool:
+    """Hand a RUNNING job back to the queue after a transient error (the task retries it), claimable in the fair
+    order only `after` seconds from now (enqueued_at is then in the future): else the same task's next batch, or
+    another worker's, took it again at once, and a brief storage outage spent every attempt in a moment."""
     held = Q(worker=worker) if worker else Q()
     return bool(
         InferenceJob.objects.filter(held, pk=job_id, status=JobStatus.RUNNING).update(
-            status=JobStatus.QUEUED, enqueued_at=timezone.now()
+            status=JobStatus.QUEUED, enqueued_at=timezone.now() + timedelta(seconds=after)
         )
     )
 

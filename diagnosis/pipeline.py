@@ -270,8 +270,8 @@ class BatchRun:
             # not a storage hiccup (or the last try): this job fails alone, with the reason
             jobs.fail_job(job.pk, f"The original image could not be read: {type(error).__name__}: {error}")
             self.ended[job.pk] = "failed"
-        elif jobs.release_job(job.pk, self.worker):  # transient: back to the queue, re-sent after a backoff
-            dispatch.send_later(job.pk, min(60, 2**job.attempts))
+        elif jobs.release_job(job.pk, self.worker, after=jobs.retry_delay(job.attempts)):  # transient: a backoff
+            dispatch.send_later(job.pk, jobs.retry_delay(job.attempts))
             self.ended[job.pk] = "retry"
 
     def run_model(self, ready: list[tuple[InferenceJob, Prepared | Exception]]) -> Judging:
@@ -314,6 +314,8 @@ class BatchRun:
             if isinstance(outcome, ImageRejected):
                 jobs.reject_job(job.pk, str(outcome))
                 self.ended[job.pk] = "rejected"
+            elif isinstance(outcome, result_files.StorageUnavailable) and job.attempts < settings.MAX_ATTEMPTS:
+                self.end_unread(job, outcome)  # its files could not be written: back to the queue, as for a read
             else:
                 jobs.fail_job(job.pk, failure_reason(outcome))
                 self.ended[job.pk] = "failed"
