@@ -8,6 +8,7 @@ from diagnosis import dispatch, intake, jobs, result_files
 from diagnosis.models import InferenceJob, JobStatus, Result
 from tests import factories
 from tests.factories import upload_file
+from tests.needs import need_postgresql
 
 pytestmark = pytest.mark.django_db
 
@@ -21,6 +22,42 @@ def test_claim_is_atomic_and_only_once(alice) -> None:
     claimed = jobs.claim_job(job.pk)
     assert claimed is not None and claimed.status == JobStatus.RUNNING and claimed.attempts == 1
     assert jobs.claim_job(job.pk) is None
+
+
+@pytest.mark.django_db(transaction=True)
+def test_workers_racing_for_the_same_jobs_each_take_a_job_once(alice) -> None:
+    """Eight threads (each its own database connection, as eight worker children) claim the same twenty jobs at
+    once, one by one in the same order and then all together: every job is taken by exactly one of them, once."""
+    import threading
+
+    from django.db import connection
+
+    need_postgresql()
+    ids = [s.job.pk for s in intake.submit_files(alice, [upload_file(f"{i}.png") for i in range(20)]).studies]
+    barrier, taken, errors = threading.Barrier(8), {}, []
+
+    def claim(worker: str) -> None:
+        try:
+            barrier.wait(10)
+            mine = [pk for pk in ids[:10] if jobs.claim_job(pk, worker) is not None]
+            taken[worker] = mine + jobs.claim_queued(ids[10:], worker)
+        except Exception as exc:
+            errors.append(exc)
+        finally:
+            connection.close()
+
+    threads = [threading.Thread(target=claim, args=(f"celery@w{i}|host|{i}",)) for i in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert not errors
+    claims = sorted(pk for mine in taken.values() for pk in mine)
+    assert claims == sorted(ids)  # each job once, none twice
+    rows = InferenceJob.objects.filter(pk__in=ids)
+    assert {(j.status, j.attempts) for j in rows} == {(JobStatus.RUNNING, 1)}
+    holder = {pk: worker for worker, mine in taken.items() for pk in mine}
+    assert all(j.worker == holder[j.pk] for j in rows)
 
 
 def test_record_result_twice_keeps_one_result(alice) -> None:
