@@ -11,6 +11,14 @@ from django.contrib.auth.models import User
 
 from diagnosis.models import Clinic
 from tests.factories import make_member
+from tests.needs import fail_the_skip
+
+
+@pytest.hookimpl(hookwrapper=True)
+def pytest_runtest_makereport(item: pytest.Item, call: pytest.CallInfo[None]) -> Iterator[None]:
+    """In CI (XRAY_REQUIRE_ALL=1) a skip is a failure: see tests/needs.py."""
+    outcome: Any = yield
+    fail_the_skip(outcome.get_result())
 
 
 @pytest.fixture(autouse=True)

@@ -19,6 +19,7 @@ from diagnosis import batching, dispatch, intake, jobs, pipeline, pipeline_steps
 from diagnosis.models import InferenceJob, JobPriority, JobStatus, Result, Study
 from tests import factories, images
 from tests.factories import make_member, upload_file, zip_of
+from tests.needs import need_training_images
 from worker.ml import working
 from worker.ml.prediction import Judged
 from worker.ml.preprocessing import ImageRejected
@@ -132,8 +133,7 @@ def test_good_and_bad_images_in_one_batch_each_end_alone(alice: User, monkeypatc
     radiograph is DONE with a result, the others REJECTED or FAILED with their own reasons. The truncated and
     missing originals are of studies without a working copy (stored before there were any), whose original is
     decoded; the others are judged from their copies."""
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     settings.INFERENCE_BATCH_SIZE = 8
     counting = _CountingPredictor(predictor.get_predictor())
     monkeypatch.setattr(predictor, "get_predictor", lambda: counting)
@@ -498,8 +498,7 @@ def test_files_drawn_for_a_batch_that_cannot_be_recorded_are_removed(
 
 def _real_batch(alice: User, settings: Any, *which: tuple[str, int]) -> tuple[list[bytes], list[Study]]:
     """Training radiographs (label, index) uploaded as one batch for the real model, batches of 8."""
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     settings.INFERENCE_BATCH_SIZE = 8
     radiographs = [images.real_radiograph(label, i) for label, i in which]
     _, submission = intake.submit_batch(alice, [upload_file(f"{i}.jpeg", d) for i, d in enumerate(radiographs)], None)

@@ -9,13 +9,13 @@ from diagnosis.models import InferenceJob, JobStatus
 from diagnosis.tasks import run_inference
 from tests import images
 from tests.factories import upload_file
+from tests.needs import need_training_images
 
 pytestmark = pytest.mark.django_db
 
 
 def test_a_study_goes_to_done_with_a_result(alice) -> None:
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     study = intake.submit_files(alice, [upload_file("real.jpeg", images.real_radiograph("PNEUMONIA"))]).studies[0]
     assert run_inference(study.job.pk) == "done"
     study.refresh_from_db()

@@ -7,6 +7,7 @@ import pytest
 
 from diagnosis.models import Study
 from tests import factories, images
+from tests.needs import need_training_images
 
 pytestmark = pytest.mark.browser
 
@@ -35,8 +36,7 @@ def _wait_for_image(page, selector: str) -> None:
 def test_clinician_uploads_and_sees_the_result_without_reloading(
     page, live_server, start_worker, demo, tmp_path
 ) -> None:
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     xray = tmp_path / "child-chest.jpeg"
     xray.write_bytes(images.real_radiograph("PNEUMONIA", 2))
     _log_in(page, live_server.url, "north-clinician", demo)

@@ -13,13 +13,13 @@ from diagnosis.models import FINAL_STATUSES, InferenceJob, JobStatus, Result
 from tests import images
 from tests.factories import token_client, upload_file
 from tests.integration.conftest import wait_for
+from tests.needs import need_training_images
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
 
 def test_kill_9_mid_batch_every_job_still_ends_done(alice: User, fault_worker, tmp_path: Path) -> None:
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     logs = lambda: sorted(tmp_path.glob("worker*.log"))  # noqa: E731
     files = [
         upload_file(f"{i}.jpeg", images.real_radiograph("PNEUMONIA" if i % 2 else "NORMAL", i % 8)) for i in range(24)

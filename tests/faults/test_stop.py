@@ -17,6 +17,7 @@ from diagnosis.models import FINAL_STATUSES, InferenceJob, JobStatus, Result
 from tests import images
 from tests.factories import token_client, upload_file
 from tests.integration.conftest import wait_for
+from tests.needs import need_training_images
 
 pytestmark = [pytest.mark.integration, pytest.mark.faults]
 
@@ -44,8 +45,7 @@ def _holder_pid() -> int:
 def test_a_stop_mid_batch_hands_the_jobs_back_and_loses_none(
     alice: User, fault_worker: Any, tmp_path: Path, how: str, n: int
 ) -> None:
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     logs = lambda: sorted(tmp_path.glob("worker*.log"))  # noqa: E731
     ids = _submit(alice, n)
     worker = fault_worker(INFERENCE_BATCH_SIZE="8", INFERENCE_BATCH_WAIT_MS="0")

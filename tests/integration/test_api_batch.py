@@ -7,14 +7,14 @@ import pytest
 from rest_framework.authtoken.models import Token
 
 from tests import images
+from tests.needs import need_training_images
 from xrayclient import Client, find_images, write_csv
 
 pytestmark = pytest.mark.integration
 
 
 def test_batch_through_the_api_to_a_real_worker(live_server, start_worker, alice, tmp_path: Path) -> None:
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     folder = tmp_path / "clinic"
     (folder / "sub").mkdir(parents=True)
     for i in range(5):

@@ -21,6 +21,7 @@ import pytest
 import requests
 
 from tests.integration.conftest import wait_for
+from tests.needs import need
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = shutil.which("nginx") or "/usr/sbin/nginx"
@@ -73,8 +74,7 @@ class Upstream:
 @pytest.fixture
 def proxy(tmp_path: Path) -> Iterator[tuple[str, Upstream]]:
     """nginx with deploy/nginx.conf in front of an Upstream: (nginx's base URL, the upstream)."""
-    if not Path(NGINX).exists():
-        pytest.skip("nginx is not installed (apt-get install nginx; .ci/run does)")
+    need(Path(NGINX).exists(), "nginx is not installed (apt-get install nginx; .ci/run does)")
     upstream = Upstream()
     proc, base = None, ""
     try:

@@ -29,6 +29,7 @@ from diagnosis.dicom_listener import start
 from diagnosis.models import DicomPeer, JobStatus, ResultSend, Role, SendStatus, Study
 from tests import dicoms, factories, images
 from tests.integration.conftest import ROOT, database_url, wait_for
+from tests.needs import need, need_training_images
 
 pytestmark = pytest.mark.integration
 ORTHANC = shutil.which("Orthanc") or "/usr/sbin/Orthanc"
@@ -98,8 +99,7 @@ def listener(transactional_db: None) -> Iterator[int]:
 
 
 def _require_orthanc() -> None:
-    if not Path(ORTHANC).exists():
-        pytest.skip("Orthanc is not installed (apt-get install orthanc orthanc-dicomweb; .ci/run does)")
+    need(Path(ORTHANC).exists(), "Orthanc is not installed (apt-get install orthanc orthanc-dicomweb; .ci/run does)")
 
 
 @pytest.fixture
@@ -111,8 +111,7 @@ def orthanc(listener: int, tmp_path: Path) -> Iterator[Orthanc]:
 
 
 def test_orthanc_round_trip(alice, start_worker, listener: int, orthanc: Orthanc) -> None:
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     DicomPeer.objects.create(
         clinic=alice.membership.clinic,
         ae_title="ORTHANC",
@@ -207,8 +206,10 @@ def test_orthancs_dicomweb_client_stores_a_radiograph_through_stow_rs(alice, gun
     a study of that clinic, queued for the model, with its DICOM identity recorded. A knee radiograph is refused,
     and Orthanc reports the failure. (Orthanc sends the body chunked: Django alone read it as empty.)"""
     _require_orthanc()
-    if not DICOMWEB_PLUGIN.exists():
-        pytest.skip(f"Orthanc's DICOMweb plugin is not installed ({DICOMWEB_PLUGIN}: apt-get install orthanc-dicomweb)")
+    need(
+        DICOMWEB_PLUGIN.exists(),
+        f"Orthanc's DICOMweb plugin is not installed ({DICOMWEB_PLUGIN}: apt-get install orthanc-dicomweb)",
+    )
     token = Token.objects.create(user=alice).key
     server = {"Url": f"{gunicorn}/dicomweb/", "HttpHeaders": {"Authorization": f"Token {token}"}}
     pacs = Orthanc(tmp_path / "orthanc", _free_port(), DicomWeb={"Enable": True, "Servers": {"xray": server}})

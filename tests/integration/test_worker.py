@@ -7,6 +7,7 @@ from diagnosis.models import InferenceJob, JobStatus, Study
 from tests import images
 from tests.factories import upload_file
 from tests.integration.conftest import stuck_model_dir, wait_for
+from tests.needs import need_training_images
 
 pytestmark = pytest.mark.integration
 FINAL = (JobStatus.DONE, JobStatus.REJECTED, JobStatus.FAILED)
@@ -17,8 +18,7 @@ def _status(job_id: int) -> str:
 
 
 def test_real_worker_takes_uploads_to_done_and_rejects_bad_ones(alice, start_worker) -> None:
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     worker = start_worker()
     radiographs = [upload_file(f"{label}.jpeg", images.real_radiograph(label, 0)) for label in ("NORMAL", "PNEUMONIA")]
     studies = intake.submit_files(alice, radiographs).studies
@@ -36,8 +36,7 @@ def test_real_worker_takes_uploads_to_done_and_rejects_bad_ones(alice, start_wor
 
 
 def test_killing_the_worker_mid_job_loses_no_study(alice, start_worker, tmp_path: Path) -> None:
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     stale = {"RUNNING_STALE_SECONDS": "4", "QUEUED_STALE_SECONDS": "4"}
     first = start_worker(**stale, MODEL_DIR=str(stuck_model_dir(tmp_path / "stuck-model")))
     study = intake.submit_files(alice, [upload_file("x.jpeg", images.real_radiograph("NORMAL", 1))]).studies[0]

@@ -14,6 +14,7 @@ import pytest
 import requests
 
 from tests import images
+from tests.needs import need_training_images
 from tests.xrayweb.test_launch import _wait_for
 from xrayweb.launch import spawn, wait_ready
 
@@ -34,8 +35,7 @@ def _start(data: Path, log: Path, env: dict[str, str]) -> tuple[subprocess.Popen
 
 
 def test_ctrl_c_mid_batch_then_a_restart_judges_every_study(tmp_path: Path) -> None:
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     env = {
         k: v for k, v in os.environ.items() if k not in ("REDIS_URL", "DATABASE_URL", "MEDIA_ROOT", "DJANGO_SECRET_KEY")
     }

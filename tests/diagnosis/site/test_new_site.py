@@ -25,6 +25,7 @@ from diagnosis.models import InferenceJob, JobStatus, Role, Study
 from diagnosis.site import card
 from tests import images
 from tests.factories import make_member, token_client
+from tests.needs import need_training_images
 from worker.ml import metrics
 
 pytestmark = pytest.mark.django_db
@@ -82,8 +83,7 @@ def figures(studies: list[dict[str, Any]], truth: dict[str, int]) -> dict[str, f
 def test_a_new_site_adopts_its_own_point_and_regains_specificity_and_calibration(
     clinic_a: Any, settings: Any, capsys: Any
 ) -> None:
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     settings.INFERENCE_BATCH_SIZE = 64
     admin = token_client(make_member("site-admin", clinic_a, Role.ADMIN))
     files = the_site()

@@ -10,6 +10,7 @@ import pytest
 from PIL import Image
 
 from tests import dicoms, images
+from tests.needs import need_training_images
 from worker.ml.inference import Predictor
 from worker.ml.spec import ModelSpec
 
@@ -19,8 +20,7 @@ CASES = [("PNEUMONIA", 0), ("PNEUMONIA", 1), ("NORMAL", 0), ("NORMAL", 1)]
 
 @pytest.fixture(scope="module")
 def predictor() -> Predictor:
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     return Predictor(ModelSpec.load())
 
 

@@ -5,6 +5,7 @@ import pytest
 from PIL import Image
 
 from tests import images
+from tests.needs import need_training_images
 from worker.ml import gate
 from worker.ml.inference import Predictor
 from worker.ml.preprocessing import ImageRejected
@@ -70,8 +71,7 @@ def test_shipped_gate_rejects_held_out_photographs_and_other_images(predictor: P
 
 @pytest.mark.data
 def test_shipped_gate_and_polarity_accept_real_radiographs(predictor: Predictor) -> None:
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     for label in ("NORMAL", "PNEUMONIA"):
         for i in range(8):
             assert predictor.predict(images.real_radiograph(label, i)).label in ("NORMAL", "PNEUMONIA")

@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from tests import images
+from tests.needs import need_training_images
 from worker.ml import calibration, data
 from worker.ml.inference import Predictor
 from worker.ml.prediction import Prediction
@@ -15,8 +16,7 @@ pytestmark = pytest.mark.data
 
 @pytest.fixture(scope="module")
 def predictor() -> Predictor:
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     return Predictor(ModelSpec.load())
 
 

@@ -2,6 +2,7 @@ import numpy as np
 import pytest
 
 from tests import images
+from tests.needs import need_training_images
 from worker.ml import polarity, preprocessing
 
 
@@ -28,8 +29,7 @@ def test_a_fitted_detector_tells_negatives_from_radiographs(tmp_path) -> None:  
 
 @pytest.mark.data
 def test_the_shipped_model_refuses_inverted_real_radiographs_and_judges_upright_ones() -> None:
-    if not images.SHARED_DATA.exists():
-        pytest.skip(images.NO_DATA_REASON)
+    need_training_images()
     from worker.ml.inference import Predictor
     from worker.ml.spec import ModelSpec
 
