@@ -3,11 +3,11 @@ printed ratios, bounds and growth are computed from what was measured, never wri
 
 import pytest
 
-from tools.bench import api, services
+from tools.bench import api, figures, runtimes, services
 
 
 def test_the_report_derives_its_ratios_bounds_and_growth(capsys: pytest.CaptureFixture[str], monkeypatch) -> None:
-    monkeypatch.setattr(services.os, "cpu_count", lambda: 2)
+    monkeypatch.setattr(figures.os, "cpu_count", lambda: 2)
     cpu = {"web": 5.0, "worker": 14.0, "broker": 0.5, "client": 0.5, "other": 0.0}
     on = {
         "bulk": 80.0,
@@ -49,3 +49,24 @@ def test_the_disk_probe_times_new_files_in_the_folder_it_is_given(tmp_path) -> N
 def test_percentiles_of_one_value_and_of_many() -> None:
     assert services.pct([3.0], 95) == 3.0
     assert services.pct([float(v) for v in range(1, 101)], 50) == pytest.approx(50.5)
+
+
+def test_the_runtimes_report_puts_both_side_by_side_with_their_ratios(capsys: pytest.CaptureFixture[str]) -> None:
+    ml = {
+        "litert": [{"model": 300.0, "model_cpu_ms": 6.0, "pipeline": 200.0}, {"model": 400.0, "model_cpu_ms": 5.0,
+                   "pipeline": 250.0}],
+        "tensorflow": [{"model": 90.0, "model_cpu_ms": 22.0, "pipeline": 70.0}],
+    }  # fmt: skip
+    service = {
+        "litert": {"bulk": 100.0, "idle": [0.05, 0.06, 0.1], "rss": [(532, 400.0)], "first": 2.5},
+        "tensorflow": {"bulk": 50.0, "idle": [0.1, 0.12, 0.2], "rss": [(532, 1000.0)], "first": 12.5},
+    }
+    runtimes.report(ml, service, services.pct)
+    out = capsys.readouterr().out
+    assert "litert  tensorflow    ratio" in out
+    assert "model + Grad-CAM, core-ms an image                 5.0        22.0    0.23x" in out  # the faster run
+    assert "bulk API (chunks of 50), studies/s               100.0        50.0    2.00x" in out
+    assert "inference worker RSS, MB                           400        1000    0.40x" in out
+    assert "launcher's banner to the first result, s          2.50       12.50    0.20x" in out
+    assert "single study, idle, p50 ms                          60         120    0.50x" in out
+    assert "model + Grad-CAM on litert: 23% of tensorflow's CPU an image" in out

@@ -56,8 +56,7 @@ def bench(data: Path, n: int, chunk: int) -> None:
             bulk = timed(client, paths, chunk)
             single = timed(client, paths, 1)
         finally:
-            os.killpg(proc.pid, signal.SIGINT)
-            proc.wait(60)
+            stop(proc)
     print(f"images: {n} from {data}")
     print(f"bulk, {chunk} images per request:  {n / bulk:7.1f} images/s  ({bulk:.1f} s until all done)")
     print(f"one request per image (baseline): {n / single:7.1f} images/s  ({single:.1f} s until all done)")
@@ -97,6 +96,18 @@ def file_creation_us(folder: Path, n: int = 200) -> float:
 
 
 def start(data_dir: Path, **extra: str) -> tuple[str, str, subprocess.Popen[bytes]]:
+    """The service started (launch), and an API token once the worker has loaded its model."""
+    server, env, log, proc = launch(data_dir, **extra)
+    try:
+        return server, create_token(data_dir, env, log), proc
+    except BaseException:
+        stop(proc)
+        raise
+
+
+def launch(data_dir: Path, **extra: str) -> tuple[str, dict[str, str], Path, subprocess.Popen[bytes]]:
+    """make run's launcher on embedded defaults in `data_dir` (env: `extra`), returned once it has written its
+    ready file and printed its banner: (server URL, its environment, its log, the launcher's process)."""
     env = {k: v for k, v in os.environ.items() if k not in ("DATABASE_URL", "MEDIA_ROOT", "DJANGO_SECRET_KEY")}
     env.update(
         **extra,
@@ -107,16 +118,21 @@ def start(data_dir: Path, **extra: str) -> tuple[str, str, subprocess.Popen[byte
     log = data_dir / "service.log"
     proc = spawn(data_dir, log, env)
     try:
-        try:
-            server = wait_ready(data_dir, proc)["url"].rstrip("/")
-        except RuntimeError as exc:
-            raise BenchError(f"{exc}:\n{log.read_text(errors='replace')[-3000:]}") from exc
-        return server, create_token(data_dir, env, log), proc
+        server = wait_ready(data_dir, proc)["url"].rstrip("/")
+    except RuntimeError as exc:
+        stop(proc)
+        raise BenchError(f"{exc}:\n{log.read_text(errors='replace')[-3000:]}") from exc
     except BaseException:  # nothing of the service outlives a failed start (one that exited left nothing)
-        with contextlib.suppress(ProcessLookupError):
-            os.killpg(proc.pid, signal.SIGINT)
-        proc.wait(60)
+        stop(proc)
         raise
+    return server, env, log, proc
+
+
+def stop(proc: subprocess.Popen[bytes]) -> None:
+    """Stop the launcher and everything it started (Ctrl-C to its process group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(proc.pid, signal.SIGINT)
+    proc.wait(60)
 
 
 def create_token(data_dir: Path, env: dict[str, str], log: Path) -> str:

@@ -16,7 +16,8 @@ a clinic's radiographs of 2,000-3,000 pixels are; the training images are 224). 
 path in P processes at once, as a worker with CELERY_WORKER_CONCURRENCY=P does (each its own Predictor, all
 sharing the machine's one GPU), and prints their images/s together. --soak S then runs the worker's path over and
 over for S seconds, for a profiler to attach to (tools/device_bench.sh). All run under whichever KERAS_BACKEND is set
-(tensorflow or jax, CPU or GPU); nothing here needs Django.
+(tensorflow or jax, CPU or GPU), or on LiteRT with --runtime litert (the CPU worker's default: the same paths, the
+model on its engine); nothing here needs Django.
 """
 
 from __future__ import annotations
@@ -37,6 +38,7 @@ import keras
 import numpy as np
 
 from worker.ml import preprocessing, working
+from worker.ml.engines import RUNTIMES
 from worker.ml.inference import Predictor
 from worker.ml.prediction import Prediction, Prepared
 from worker.ml.spec import ModelSpec
@@ -54,12 +56,12 @@ def per_call_ms(fn: Callable[[], object], n: int) -> float:
     return (time.perf_counter() - start) * 1000 / n
 
 
-def eager_gradcam(predictor: Predictor, x: np.ndarray) -> object:
+def eager_gradcam(predictor: Predictor, analysis: keras.Model, x: np.ndarray) -> object:
     import tensorflow as tf  # the TensorFlow backend's baseline
 
     n = len(predictor.spec.conv_layers)
     with tf.GradientTape() as tape:
-        outs = predictor.analysis(x, training=False)
+        outs = analysis(x, training=False)
         target = outs[-1][:, 0]
     return tape.gradient(target, outs[:n])
 
@@ -75,13 +77,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--processes", type=int, default=1, help="processes running --batch-path at once")
     p.add_argument("--side", type=int, default=0, help="enlarge the radiographs to this longest side first")
     p.add_argument("--soak", type=float, default=0.0, help="then run the worker's path for this many seconds")
+    p.add_argument("--runtime", choices=RUNTIMES, default="tensorflow", help="the engine (INFERENCE_RUNTIME)")
     args = p.parse_args(argv)
-    print(f"Keras {keras.__version__} on {keras.backend.backend()}, {_device()}, {args.threads} decode/render threads")
+    engine = f"Keras {keras.__version__} on {keras.backend.backend()}" if args.runtime != "litert" else "LiteRT"
+    print(f"{engine}, {_device()}, {args.threads} decode/render threads")
     if args.batch_path and args.processes > 1:
-        parallel(args.processes, (args.folder, args.batch_path, args.batch, args.threads, args.side))
+        parallel(args.processes, (args.folder, args.batch_path, args.batch, args.threads, args.side, args.runtime))
         return
     began = time.perf_counter()
-    predictor = Predictor(ModelSpec.load(), max(args.batch, 64) if args.batch_path else 64, args.threads)
+    batch = max(args.batch, 64) if args.batch_path else 64
+    predictor = Predictor(ModelSpec.load(), batch, args.threads, runtime=args.runtime)
     print(f"model loaded and compiled in {time.perf_counter() - began:.0f} s", flush=True)
     if args.batch_path:
         batch_path(predictor, _radiographs(args.folder, args.batch_path, args.side), args.batch, args.soak)
@@ -95,11 +100,13 @@ def latency(predictor: Predictor, image: Path, n: int) -> None:
     _, png = cv2.imencode(".png", gray)
     data = bytes(png.tobytes())
     x = preprocessing.model_input(gray)[None, :, :, None].astype(np.float32)
-    model_only = predictor.analysis
     batch64 = np.repeat(preprocessing.model_input(gray)[None], 64, axis=0)
-    rows = {"forward pass only (baseline)": per_call_ms(lambda: model_only(x, training=False), n)}
-    if keras.backend.backend() == "tensorflow":
-        rows["Grad-CAM, eager (baseline)"] = per_call_ms(lambda: eager_gradcam(predictor, x), n)
+    rows = {}
+    analysis = getattr(predictor.gradcam, "analysis", None)  # the Keras engine's model; LiteRT has one graph
+    if analysis is not None:
+        rows["forward pass only (baseline)"] = per_call_ms(lambda: analysis(x, training=False), n)
+    if analysis is not None and keras.backend.backend() == "tensorflow":
+        rows["Grad-CAM, eager (baseline)"] = per_call_ms(lambda: eager_gradcam(predictor, analysis, x), n)
     rows["Grad-CAM, compiled, batch of 64"] = (
         per_call_ms(lambda: predictor.gradcam.batch(batch64), max(1, n // 10)) / 64
     )
@@ -225,7 +232,7 @@ def pipelined(predictor: Predictor, batches: list[list[Any]], prepare: Prepare, 
     return judged
 
 
-Job = tuple[Path, int, int, int, int]  # folder, images, batch, threads, side
+Job = tuple[Path, int, int, int, int, str]  # folder, images, batch, threads, side, runtime
 
 
 def parallel(processes: int, job: Job) -> None:
@@ -266,8 +273,8 @@ def _collect(results: multiprocessing.Queue[int], children: Sequence[BaseProcess
 
 
 def _child(job: Job, go: Event, results: multiprocessing.Queue[int]) -> None:
-    folder, n, batch, threads, side = job
-    predictor = Predictor(ModelSpec.load(), max(batch, 64), threads)
+    folder, n, batch, threads, side, runtime = job
+    predictor = Predictor(ModelSpec.load(), max(batch, 64), threads, runtime=runtime)
     datas = _radiographs(folder, n, side)
     copies = _copies(predictor, [datas[i : i + batch] for i in range(0, n, batch)])
     prepare = _from_copies(predictor)

@@ -14,6 +14,10 @@
    CPU time each part (web server, worker, broker, this client) spends per bulk study, which bounds studies/s on
    this machine's cores.
 4. The same service with INFERENCE_BATCH_SIZE=1 (the per-job path, the baseline): bulk API and page uploads.
+5. The two runtimes (tools.bench.runtimes): 2 and 3 run on LiteRT (INFERENCE_RUNTIME's default); the ML package and
+   a batched service are measured on TensorFlow too (bulk, idle latency, worker RSS), and every service's time from
+   the launcher's banner to its first study's result (one radiograph uploaded on the page as soon as the banner is
+   out). --runtimes runs only this comparison.
 """
 
 from __future__ import annotations
@@ -23,8 +27,6 @@ import json
 import os
 import queue
 import re
-import signal
-import statistics
 import subprocess
 import sys
 import threading
@@ -35,7 +37,10 @@ from typing import Any
 import psutil
 import requests
 
-from tools.bench.api import BenchError, file_creation_us, scratch, start
+from tools.bench import runtimes
+from tools.bench.api import BenchError, create_token, file_creation_us, launch, scratch, stop
+from tools.bench.figures import pct, report
+from tools.bench.runtimes import RUNTIMES, ml_throughput
 from xrayclient import Client, find_images
 from xrayweb.launch import READY_FILE
 from xrayweb.paths import BASE_DIR
@@ -46,28 +51,6 @@ WARM_UP = 32  # studies judged before anything is timed (the worker loads the mo
 # Who spends the CPU, by a word of each process's command line (the client is this process).
 # "worker" is the Celery worker's whole tree: the pool child that judges, its parent, and the sweeper's beat.
 ROLES = {"web": "gunicorn", "worker": "celery", "broker": "redis", "client": "", "other": ""}
-ML_CHILD = """
-import json, sys, time
-from pathlib import Path
-import numpy as np
-from worker.ml import preprocessing
-from worker.ml.inference import Predictor
-from worker.ml.spec import ModelSpec
-paths, batch = [Path(p) for p in json.loads(sys.argv[1])], int(sys.argv[2])
-p = Predictor(ModelSpec.load())
-datas = [x.read_bytes() for x in paths]
-images = np.stack([preprocessing.model_input(preprocessing.decode(d).gray, p.spec.input_size) for d in datas])
-p.gradcam.batch(images[:batch]); p.predict_batch(datas[:batch])
-t, cpu = time.perf_counter(), time.process_time()
-for i in range(0, len(images), batch):
-    p.gradcam.batch(images[i:i + batch])
-model = len(images) / (time.perf_counter() - t)
-model_cpu_ms = (time.process_time() - cpu) * 1000 / len(images)
-t = time.perf_counter()
-for i in range(0, len(datas), batch):
-    p.predict_batch(datas[i:i + batch])
-print(json.dumps({"model": model, "model_cpu_ms": model_cpu_ms, "pipeline": len(datas) / (time.perf_counter() - t)}))
-"""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -75,6 +58,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", type=Path, default=BASE_DIR.parent / "shared/data/chest_xray/train")
     p.add_argument("--quick", action="store_true", help="fewer studies (about a minute): a smoke run")
     p.add_argument("--batch", type=int, default=32, help="INFERENCE_BATCH_SIZE of the batched run")
+    p.add_argument("--runtimes", action="store_true", help="only the runtimes' comparison (5 above)")
     args = p.parse_args(argv)
     sizes = (
         {"n": 100, "page": 40, "ml": 64, "big": 300, "total": 1000, "idle": 8}
@@ -82,14 +66,14 @@ def main(argv: list[str] | None = None) -> int:
         else {"n": 500, "page": 150, "ml": 256, "big": 1000, "total": 5000, "idle": 20}
     )
     try:
-        bench(args.data, args.batch, sizes)
+        bench(args.data, args.batch, sizes, only_runtimes=args.runtimes)
     except BenchError as exc:
         print(exc, file=sys.stderr)
         return 1
     return 0
 
 
-def bench(data: Path, batch: int, sizes: dict[str, int]) -> None:
+def bench(data: Path, batch: int, sizes: dict[str, int], only_runtimes: bool = False) -> None:
     found = find_images(data) if data.exists() else []
     if len(found) < sizes["n"]:
         raise BenchError(f"need {sizes['n']} images under {data}, found {len(found)}")
@@ -104,37 +88,43 @@ def bench(data: Path, batch: int, sizes: dict[str, int]) -> None:
             print(f"warning: over {SLOW_DISK_US} us: the disk is slow to create files now (on ext4 without a journal, "
                   "after many files were deleted nearby, such as by an earlier run); every figure below pays for "
                   "it, so wait a few minutes and run again", flush=True)  # fmt: skip
-        ml_runs = [ml_throughput(paths[: sizes["ml"]], batch)]
-        first = ml_runs[0]
-        print(f"ML package, batch {batch}: model + Grad-CAM {first['model']:.1f} images/s; "
-              f"predict_batch (decode .. encoded images) {first['pipeline']:.1f} images/s", flush=True)  # fmt: skip
-        batched = run_service(root / "batched", paths, sizes, {"INFERENCE_BATCH_SIZE": str(batch)}, full=True)
-        baseline = run_service(root / "per-image", paths, sizes, {"INFERENCE_BATCH_SIZE": "1"}, full=False)
-        ml_runs.append(ml_throughput(paths[: sizes["ml"]], batch))  # this machine's speed drifts: measured again
+        ml_runs = {rt: [ml_throughput(paths[: sizes["ml"]], batch, rt)] for rt in RUNTIMES}
+        for rt, (first,) in ml_runs.items():
+            print(f"ML package on {rt}, batch {batch}: model + Grad-CAM {first['model']:.1f} images/s "
+                  f"({first['model_cpu_ms']:.1f} core-ms each); predict_batch {first['pipeline']:.1f} images/s",
+                  flush=True)  # fmt: skip
+        on = {rt: {"INFERENCE_BATCH_SIZE": str(batch), "INFERENCE_RUNTIME": rt} for rt in RUNTIMES}
+        mode = "runtime" if only_runtimes else "full"
+        batched = {RUNTIMES[0]: run_service(root / "batched", paths, sizes, on[RUNTIMES[0]], mode)}
+        for rt in RUNTIMES[1:]:
+            batched[rt] = run_service(root / f"batched-{rt}", paths, sizes, on[rt], "runtime")
+        if not only_runtimes:
+            baseline = run_service(root / "per-image", paths, sizes, {"INFERENCE_BATCH_SIZE": "1"}, "baseline")
+        for rt in RUNTIMES:  # this machine's speed drifts: measured again
+            ml_runs[rt].append(ml_throughput(paths[: sizes["ml"]], batch, rt))
         disk.append(file_creation_us(root))
-    report(batch, ml_runs, batched, baseline, sizes=sizes, disk=disk)
-
-
-def ml_throughput(paths: list[Path], batch: int) -> dict[str, float]:
-    out = subprocess.run(
-        [sys.executable, "-c", ML_CHILD, json.dumps([str(p) for p in paths]), str(batch)],
-        cwd=BASE_DIR,
-        capture_output=True,
-        text=True,
-        env={**os.environ, "TF_CPP_MIN_LOG_LEVEL": "2"},
-    )
-    if out.returncode:
-        raise BenchError(f"the ML benchmark failed:\n{out.stderr[-3000:]}")
-    return dict(json.loads(out.stdout.strip().splitlines()[-1]))
+    if not only_runtimes:
+        report(batch, ml_runs[RUNTIMES[0]], batched[RUNTIMES[0]], baseline, sizes=sizes, disk=disk)
+    runtimes.report(ml_runs, batched, pct)
 
 
 class Service:
-    def __init__(self, tmp: Path, extra: dict[str, str]) -> None:
+    """make run's launcher in `tmp` (env: `extra`). first: a radiograph uploaded on the page as soon as the
+    launcher's banner is out, to time its result from the banner (first_result_s); then the API's token."""
+
+    def __init__(self, tmp: Path, extra: dict[str, str], first: Path | None = None) -> None:
         self.tmp = tmp
-        self.server, token, self.proc = start(tmp, **extra)
-        self.client = Client(self.server, token)
-        self.other = Client(self.server, self.token_of(OTHER_CLINIC_USER))
-        self.password = json.loads((tmp / READY_FILE).read_text())["password"]
+        self.server, env, log, self.proc = launch(tmp, **extra)
+        try:
+            ready = tmp / READY_FILE
+            banner_at = ready.stat().st_mtime  # written just before the banner is printed
+            self.password = json.loads(ready.read_text())["password"]
+            self.first_result_s = first_result(self, first, banner_at) if first else float("nan")
+            self.client = Client(self.server, create_token(tmp, env, log))
+            self.other = Client(self.server, self.token_of(OTHER_CLINIC_USER))
+        except BaseException:
+            stop(self.proc)
+            raise
 
     def token_of(self, user: str) -> str:
         env = {**os.environ, "DJANGO_SECRET_KEY": (self.tmp / "secret_key").read_text(), "XRAY_DATA_DIR": str(self.tmp)}
@@ -148,8 +138,7 @@ class Service:
         return found.group(1)
 
     def stop(self) -> None:
-        os.killpg(self.proc.pid, signal.SIGINT)
-        self.proc.wait(60)
+        stop(self.proc)
 
     def cpu_seconds(self) -> dict[str, float]:
         """CPU time (user + system) so far of each part of the service, and of this client, by role."""
@@ -181,34 +170,55 @@ class Service:
 
 
 def run_service(
-    folder: Path, paths: list[Path], sizes: dict[str, int], extra: dict[str, str], full: bool
+    folder: Path, paths: list[Path], sizes: dict[str, int], extra: dict[str, str], mode: str
 ) -> dict[str, Any]:
-    out: dict[str, Any] = {}
+    """mode: "full" (every figure), "runtime" (bulk, idle latencies, the worker's RSS: for comparing runtimes) or
+    "baseline" (bulk and page uploads); each also the banner-to-first-result time."""
     folder.mkdir()
-    svc = Service(folder, extra)
+    svc = Service(folder, extra, first=paths[-WARM_UP - 1])
+    out: dict[str, Any] = {"first": svc.first_result_s}
     try:
         timed_bulk(svc.client, paths[-WARM_UP:])  # the model loaded and compiled: steady state from here
         before = svc.cpu_seconds()
         out["bulk"] = sizes["n"] / timed_bulk(svc.client, paths[: sizes["n"]])
         after = svc.cpu_seconds()
         out["cpu_ms"] = {k: (after[k] - before[k]) * 1000 / sizes["n"] for k in ROLES}
-        out["page"] = sizes["page"] / timed_page(svc, paths[sizes["n"] : sizes["n"] + sizes["page"]])
-        if full:
-            done = sizes["n"] + sizes["page"]
-            out["rss"] = [(done, svc.inference_rss_mb())]
+        if mode != "runtime":
+            out["page"] = sizes["page"] / timed_page(svc, paths[sizes["n"] : sizes["n"] + sizes["page"]])
+        if mode != "baseline":
+            out["rss"] = [(sizes["n"] + WARM_UP, svc.inference_rss_mb())]
             out["idle"] = [single_latency(svc.client, paths[i]) for i in range(sizes["idle"])]
-            out["behind"], busy = latency_behind(svc, paths, sizes["big"])
-            out["busy_rate"] = busy
-            done += sizes["idle"] + sizes["big"] + len(out["behind"])
-            out["rss"].append((done, svc.inference_rss_mb()))
-            while done < sizes["total"]:
-                chunk = [paths[i % len(paths)] for i in range(done, min(sizes["total"], done + 500))]
-                timed_bulk(svc.client, chunk)
-                done += len(chunk)
-                out["rss"].append((done, svc.inference_rss_mb()))
+        if mode == "full":
+            out.update(long_run(svc, paths, sizes))
     finally:
         svc.stop()
     return out
+
+
+def long_run(svc: Service, paths: list[Path], sizes: dict[str, int]) -> dict[str, Any]:
+    """Latency behind another clinic's big batch, then bulk up to sizes["total"] studies, the worker's RSS after
+    each 500."""
+    done = sizes["n"] + sizes["page"] + sizes["idle"]
+    out: dict[str, Any] = {"rss": [(done, svc.inference_rss_mb())]}
+    out["behind"], out["busy_rate"] = latency_behind(svc, paths, sizes["big"])
+    done += sizes["big"] + len(out["behind"])
+    out["rss"].append((done, svc.inference_rss_mb()))
+    while done < sizes["total"]:
+        chunk = [paths[i % len(paths)] for i in range(done, min(sizes["total"], done + 500))]
+        timed_bulk(svc.client, chunk)
+        done += len(chunk)
+        out["rss"].append((done, svc.inference_rss_mb()))
+    return out
+
+
+def first_result(svc: Service, path: Path, since: float) -> float:
+    """Seconds from `since` (time.time()) until a study uploaded on the page now is final: the first study after a
+    start waits for the worker to import its code and load the model."""
+    session = svc.page_session()
+    (study_id,) = page_upload(svc, session, path)
+    while not session.get(f"{svc.server}/studies/{study_id}/status/").json()["final"]:
+        time.sleep(0.02)
+    return time.time() - since
 
 
 def timed_bulk(client: Client, paths: list[Path], chunk: int = 50) -> float:
@@ -236,14 +246,11 @@ def timed_page(svc: Service, paths: list[Path], senders: int = 2) -> float:
                 p = todo.get_nowait()
             except queue.Empty:
                 return
-            with p.open("rb") as fh:
-                r = s.post(f"{svc.server}/upload/", files={"images": (p.name, fh)},
-                           headers={"Accept": "application/json", "X-CSRFToken": s.cookies["csrftoken"],
-                                    "Referer": f"{svc.server}/upload/"})  # fmt: skip
-            if r.status_code != 200:
-                failed.append(f"page upload refused: {r.status_code} {r.text[:300]}")
+            try:
+                ids.extend(page_upload(svc, s, p))
+            except BenchError as exc:
+                failed.append(str(exc))
                 return
-            ids.extend(study["id"] for study in r.json()["studies"])
 
     began = time.perf_counter()
     threads = [threading.Thread(target=send, args=(s,)) for s in sessions]
@@ -257,6 +264,17 @@ def timed_page(svc: Service, paths: list[Path], senders: int = 2) -> float:
         while not sessions[0].get(f"{svc.server}/studies/{study_id}/status/").json()["final"]:
             time.sleep(0.05)
     return time.perf_counter() - began
+
+
+def page_upload(svc: Service, session: requests.Session, path: Path) -> list[str]:
+    """One file to the upload page, as its script sends it: the ids of the studies made."""
+    with path.open("rb") as fh:
+        r = session.post(f"{svc.server}/upload/", files={"images": (path.name, fh)},
+                         headers={"Accept": "application/json", "X-CSRFToken": session.cookies["csrftoken"],
+                                  "Referer": f"{svc.server}/upload/"})  # fmt: skip
+    if r.status_code != 200:
+        raise BenchError(f"page upload refused: {r.status_code} {r.text[:300]}")
+    return [study["id"] for study in r.json()["studies"]]
 
 
 def single_latency(client: Client, path: Path) -> float:
@@ -284,54 +302,6 @@ def latency_behind(svc: Service, paths: list[Path], big: int) -> tuple[list[floa
     if not took:
         raise BenchError("the background batch failed (see above)")
     return latencies, big / took[0]
-
-
-def pct(values: list[float], q: float) -> float:
-    return statistics.quantiles(values, n=100, method="inclusive")[int(q) - 1] if len(values) > 1 else values[0]
-
-
-def report(
-    batch: int,
-    ml_runs: list[dict[str, float]],
-    on: dict[str, Any],
-    off: dict[str, Any],
-    *,
-    sizes: dict[str, int],
-    disk: list[float],
-) -> None:
-    """ml_runs: the ML package measured before and after the services; the faster run is the one compared with
-    (the lower ratio: the machine's speed drifts by up to a third within a run, and a slow moment flatters)."""
-    ml = max(ml_runs, key=lambda r: r["model"])
-    print(f"\n== make bench: {sizes['n']} bulk, {sizes['page']} page uploads; batch {batch} vs per-image ==")
-    print(f"disk: a new file cost {disk[0]:.0f} us of CPU at the start, {disk[1]:.0f} us at the end (6 files a study)")
-    print(f"{'':34}{'batched':>10}{'per-image':>11}{'ratio':>8}")
-    for key, name in (
-        ("bulk", "bulk API (chunks of 50), studies/s"),
-        ("page", "page uploads (2 at a time), st/s"),
-    ):
-        print(f"{name:34}{on[key]:10.1f}{off[key]:11.1f}{on[key] / off[key]:7.2f}x")
-    runs = " and ".join(f"{r['model']:.1f}" for r in ml_runs)
-    print(f"ML package: model + Grad-CAM {ml['model']:.1f} images/s ({ml['model_cpu_ms']:.1f} core-ms each; the "
-          f"faster of {runs}, before and after the services), predict_batch {ml['pipeline']:.1f} images/s")  # fmt: skip
-    print(f"bulk end to end / model + Grad-CAM: {on['bulk'] / ml['model']:.0%}")
-    worker_share = ml["model_cpu_ms"] / on["cpu_ms"]["worker"]
-    print(f"the model + Grad-CAM's share of the batched worker's CPU: {worker_share:.0%} (the rest: decoding, "
-          "rendering, files, database, broker)")  # fmt: skip
-    for name, run in (("batched", on), ("per-image", off)):
-        cpu = run["cpu_ms"]
-        total = sum(cpu.values())
-        parts = ", ".join(f"{k} {v:.1f}" for k, v in cpu.items())
-        print(f"CPU per bulk study, {name} (core-ms): {parts}; total {total:.1f}: at most "
-              f"{(os.cpu_count() or 1) * 1000 / total:.0f} studies/s on {os.cpu_count()} cores")  # fmt: skip
-    idle, behind = [x * 1000 for x in on["idle"]], [x * 1000 for x in on["behind"]]
-    print(f"single study, idle ({len(idle)}):    p50 {pct(idle, 50):6.0f} ms  p95 {pct(idle, 95):6.0f} ms")
-    print(f"single study behind another clinic's {sizes['big']}-image batch ({len(behind)}): "
-          f"p50 {pct(behind, 50):6.0f} ms  p95 {pct(behind, 95):6.0f} ms "
-          f"(that batch: {on['busy_rate']:.1f} st/s)")  # fmt: skip
-    rss = on["rss"]
-    print("inference worker RSS: " + ", ".join(f"{n}: {mb:.0f} MB" for n, mb in rss))
-    base = min(rss, key=lambda r: abs(r[0] - 500))[1]
-    print(f"growth from study ~500 to {rss[-1][0]}: {(rss[-1][1] - base) / base:+.1%}")
 
 
 if __name__ == "__main__":
