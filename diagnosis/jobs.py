@@ -84,7 +84,10 @@ def claim_queued(ids: Sequence[int], worker: str) -> list[int]:
     if not ids:
         return []
     now = timezone.now()
-    InferenceJob.objects.filter(pk__in=ids, status=JobStatus.QUEUED, attempts__lt=settings.MAX_ATTEMPTS).update(
+    # A job handed back after a transient error (release_job) waits out its backoff even when a message names it (an
+    # earlier message, or another task's): else a brief storage outage spent every attempt in a moment.
+    due = Q(attempts=0) | Q(enqueued_at__lte=now)
+    InferenceJob.objects.filter(due, pk__in=ids, status=JobStatus.QUEUED, attempts__lt=settings.MAX_ATTEMPTS).update(
         **_running(now), worker=worker
     )
     mine = InferenceJob.objects.filter(pk__in=ids, status=JobStatus.RUNNING, worker=worker, started_at=now)

@@ -10,8 +10,9 @@ from __future__ import annotations
 import logging
 import threading
 import uuid
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from contextlib import contextmanager
 from typing import TypeVar
 
 from django.conf import settings
@@ -27,13 +28,34 @@ T = TypeVar("T")
 R = TypeVar("R")
 
 
+try:  # object storage's errors (django-storages over boto3): no answer, or an error answer such as 503 SlowDown
+    from botocore.exceptions import BotoCoreError, ClientError
+
+    OBJECT_STORE_ERRORS: tuple[type[Exception], ...] = (BotoCoreError, ClientError)
+except ImportError:  # no boto3: no object storage
+    OBJECT_STORE_ERRORS = ()
+
+
 class OriginalMissing(Exception):
     """The study's original image cannot be read (deleted, or never stored): final, never retried."""
 
 
+class StorageUnavailable(OSError):
+    """Object storage did not answer, or answered with an error (not "no such file"): a hiccup like a local disk's
+    OSError, so the job goes back to the queue (diagnosis.pipeline) instead of failing."""
+
+
+@contextmanager
+def object_store_errors_as_os_errors() -> Iterator[None]:
+    try:
+        yield
+    except OBJECT_STORE_ERRORS as exc:
+        raise StorageUnavailable(f"{type(exc).__name__}: {exc}") from exc
+
+
 def read_original(job: InferenceJob) -> bytes:
     try:
-        with job.study.image.open("rb") as fh:
+        with object_store_errors_as_os_errors(), job.study.image.open("rb") as fh:
             return bytes(fh.read())
     except FileNotFoundError as exc:
         raise OriginalMissing("The original image is missing from storage; it cannot be judged.") from exc
@@ -84,8 +106,13 @@ def storage_map(fn: Callable[[T], R], items: Sequence[T]) -> list[R | Exception]
 
 def store_results(outcomes: Sequence[tuple[InferenceJob, Prediction]]) -> list[Result | Exception]:
     """Each job's unsaved Result with its heatmap and overlay files written (storage_map), or the Exception that
-    stopped its files being written (none of them is left)."""
-    return storage_map(lambda outcome: unsaved_result(*outcome), outcomes)
+    stopped its files being written (none of them is left; object storage away: StorageUnavailable)."""
+
+    def one(outcome: tuple[InferenceJob, Prediction]) -> Result:
+        with object_store_errors_as_os_errors():
+            return unsaved_result(*outcome)
+
+    return storage_map(one, outcomes)
 
 
 def unsaved_result(job: InferenceJob, prediction: Prediction) -> Result:

@@ -36,9 +36,14 @@ class Client:
         self.timeout = timeout
         self.retries = retries
 
-    def _request(self, method: str, url: str, **kwargs: Any) -> requests.Response:
-        """Retries connection errors, 429 (honouring Retry-After) and 5xx with backoff."""
+    def _request(
+        self, method: str, url: str, before: Callable[[], None] | None = None, **kwargs: Any
+    ) -> requests.Response:
+        """Retries connection errors, 429 (honouring Retry-After) and 5xx with backoff; `before` runs before each
+        try (it rewinds the files a retry sends again)."""
         for attempt in range(self.retries + 1):
+            if before:
+                before()
             try:
                 response = self.session.request(method, url, timeout=self.timeout, **kwargs)
             except requests.ConnectionError:
@@ -64,12 +69,12 @@ class Client:
                 for p in paths
             ]
 
-            def rewind_and_post() -> requests.Response:
+            def rewind() -> None:  # each try reads the files to their end: a retry sends them from the start
                 for _, (_, fh) in files:
                     fh.seek(0)
-                return self._request("POST", f"{self.base}/studies/", files=files, headers={"Idempotency-Key": key})
 
-            return dict(rewind_and_post().json())
+            url, headers = f"{self.base}/studies/", {"Idempotency-Key": key}
+            return dict(self._request("POST", url, before=rewind, files=files, headers=headers).json())
 
     def batch(self, batch_id: str) -> dict[str, Any]:
         return dict(self._request("GET", f"{self.base}/batches/{batch_id}/").json())
