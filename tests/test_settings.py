@@ -1,3 +1,4 @@
+import json
 import os
 import re
 import subprocess
@@ -144,3 +145,57 @@ def test_the_settings_modules_read_the_environment_through_the_helpers() -> None
     for path in (ROOT / "xrayweb" / "conf").glob("*.py"):
         assert "os.environ" not in path.read_text(), path
     assert re.findall(r"os\.environ\S*", (ROOT / "xrayweb" / "settings.py").read_text()) == ["os.environ)"]
+
+
+def _storage(**env: str) -> dict[str, object]:
+    """The default storage Django builds under `env` (the object, not only the settings), as JSON."""
+    code = (
+        "import json, django; django.setup(); from django.conf import settings as s;"
+        "from django.core.files.storage import storages; d = storages['default'];"
+        "print(json.dumps({'class': type(d).__name__, 'threads': s.STORAGE_THREADS, **{k: getattr(d, k, None) for k"
+        " in ('bucket_name', 'endpoint_url', 'region_name', 'access_key', 'secret_key', 'default_acl',"
+        " 'querystring_auth', 'file_overwrite')}}))"
+    )
+    clean = {k: v for k, v in os.environ.items() if not k.startswith(("S3_", "STORAGE_", "DJANGO_"))}
+    result = subprocess.run(
+        [sys.executable, "-c", code],
+        cwd=ROOT,
+        env={**clean, "DJANGO_SETTINGS_MODULE": "xrayweb.settings", "DJANGO_SECRET_KEY": "k", **env},
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+    assert result.returncode == 0, result.stderr[-2000:]
+    return json.loads(result.stdout.splitlines()[-1])
+
+
+def test_s3_variables_switch_the_file_storage_to_a_private_bucket() -> None:
+    local = _storage()
+    assert (local["class"], local["threads"]) == ("FileSystemStorage", 1)
+    s3 = _storage(
+        S3_BUCKET="xray-files",
+        S3_ENDPOINT_URL="https://minio.example.org:9000",
+        S3_REGION="eu-west-3",
+        S3_ACCESS_KEY_ID="AKIA-TEST",
+        S3_SECRET_ACCESS_KEY="s3cr3t",
+    )
+    assert s3 == {
+        "class": "S3Storage",
+        "threads": 16,  # object storage answers each call in tens of ms: files are read and written in parallel
+        "bucket_name": "xray-files",
+        "endpoint_url": "https://minio.example.org:9000",
+        "region_name": "eu-west-3",
+        "access_key": "AKIA-TEST",
+        "secret_key": "s3cr3t",
+        "default_acl": None,  # the bucket's own policy: never public-read
+        "querystring_auth": True,  # any URL handed out is signed and expires
+        "file_overwrite": False,  # a second file of one name never replaces the first
+    }
+    assert _storage(S3_BUCKET="b", STORAGE_THREADS="4")["threads"] == 4
+    unset = _storage(S3_BUCKET="b")
+    assert (unset["endpoint_url"], unset["region_name"], unset["access_key"]) == (None, None, None)  # AWS defaults
+
+
+def test_a_bad_s3_endpoint_fails_loudly() -> None:
+    result = _load_settings(DJANGO_SECRET_KEY="k", S3_BUCKET="b", S3_ENDPOINT_URL="ftp://minio:21")
+    assert result.returncode != 0 and "S3_ENDPOINT_URL" in result.stderr

@@ -48,6 +48,26 @@ def test_an_invited_user_sets_a_password_with_the_link_and_logs_in(admin, client
     assert event.username == "ann" and event.detail == {"change": "invite", "user": "newdoc", "role": "reviewer"}
 
 
+def test_an_invitation_link_works_for_seven_days_and_not_a_second_longer(admin, monkeypatch) -> None:
+    """INVITATION_VALID_SECONDS (default 7 days) is how long the set-password link works; then it says so."""
+    from datetime import datetime, timedelta
+
+    from django.contrib.auth.tokens import PasswordResetTokenGenerator
+
+    invitation = people.invite(admin, username="newdoc", email="newdoc@example.org", role=Role.CLINICIAN,
+                               site_url="http://testserver")  # fmt: skip
+    path = invitation.link.removeprefix("http://testserver")
+    sent = datetime.now()
+
+    def opened_after(seconds: int) -> str:
+        monkeypatch.setattr(PasswordResetTokenGenerator, "_now", lambda self: sent + timedelta(seconds=seconds))
+        return Client().get(path, follow=True).content.decode()
+
+    assert 'name="new_password1"' in opened_after(7 * 24 * 3600 - 60)
+    late = opened_after(7 * 24 * 3600 + 60)
+    assert "expired or was already used" in late and 'name="new_password1"' not in late
+
+
 @pytest.mark.parametrize("username", ["alice", "ALICE", "Alice", "\uff21\uff2c\uff29\uff23\uff25", "\uff21lice"])
 def test_a_taken_username_or_a_look_alike_of_it_is_a_form_error(admin, alice, client, username: str) -> None:
     client.force_login(admin)

@@ -88,6 +88,23 @@ def test_idempotency_key_replays_the_first_answer(alice_api: APIClient) -> None:
     assert other.json()["batch"] != first.json()["batch"] and Study.objects.count() == 2
 
 
+def test_one_idempotency_key_used_by_two_users_is_two_requests(alice_api: APIClient, bob_api: APIClient) -> None:
+    """Keys are per user: bob reusing alice's key (a client's counter, a default) gets his own study in his own
+    clinic, never alice's stored answer; each one's retry replays their own."""
+    headers = {"Idempotency-Key": "batch-0001"}
+    post = lambda client: client.post(  # noqa: E731
+        f"{API}/studies/", {"images": [upload_file()]}, format="multipart", headers=headers
+    )
+    alices, bobs = post(alice_api), post(bob_api)
+    assert alices.status_code == bobs.status_code == 202
+    alice_ids, bob_ids = ({s["id"] for s in r.json()["studies"]} for r in (alices, bobs))
+    assert len(alice_ids) == len(bob_ids) == 1 and not alice_ids & bob_ids
+    assert {str(s.pk): s.clinic.slug for s in Study.objects.all()} == {**dict.fromkeys(alice_ids, "a"),
+                                                                       **dict.fromkeys(bob_ids, "b")}  # fmt: skip
+    assert post(alice_api).json() == alices.json() and post(bob_api).json() == bobs.json()
+    assert Study.objects.count() == 2
+
+
 def test_detail_for_owner_other_and_anonymous(alice, alice_api: APIClient, bob_api: APIClient) -> None:
     study = _done(intake.submit_files(alice, [upload_file("d.png")]).studies[0])
     r = alice_api.get(f"{API}/studies/{study.pk}/")
