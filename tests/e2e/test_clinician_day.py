@@ -21,11 +21,12 @@ AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 
 @pytest.fixture
 def open_page(browser):
-    """open_page(width, height) -> a page in a fresh context of that size; CSP reports and page errors are kept."""
+    """open_page(width, height, scheme) -> a page in a fresh context of that size and system colour scheme ("light"
+    or "dark"); CSP reports and page errors are kept."""
     contexts = []
 
-    def make(width: int = 1366, height: int = 768):
-        context = browser.new_context(viewport={"width": width, "height": height})
+    def make(width: int = 1366, height: int = 768, scheme: str = "light"):
+        context = browser.new_context(viewport={"width": width, "height": height}, color_scheme=scheme)
         contexts.append(context)
         p = context.new_page()
         p.problems = []
@@ -327,13 +328,15 @@ def test_no_page_scrolls_sideways(open_page, live_server, demo, width: int) -> N
         assert not page.problems, page.problems
 
 
-def test_pages_have_no_serious_accessibility_violations(open_page, live_server, demo) -> None:
-    """axe-core (npm, vendored for the tests only): zero serious or critical violations on every page."""
+@pytest.mark.parametrize(("width", "scheme"), [(1366, "light"), (1366, "dark"), (375, "light"), (375, "dark")])
+def test_pages_have_no_serious_accessibility_violations(open_page, live_server, demo, width: int, scheme: str) -> None:
+    """axe-core (npm, vendored for the tests only): zero serious or critical violations on every page of every role,
+    light and dark (contrast is checked against each palette), on a desktop and a phone."""
     study = _seed()
     source = AXE.read_text()
     found = []
     for username, paths in PAGES.items():
-        page = open_page()
+        page = open_page(width, 800, scheme)
         log_in(page, live_server.url, username, demo)
         for path in paths:
             page.goto(live_server.url + path.format(study=study.pk))
@@ -341,7 +344,8 @@ def test_pages_have_no_serious_accessibility_violations(open_page, live_server, 
             result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
             for v in result["violations"]:
                 if v["impact"] in ("serious", "critical"):
-                    found.append(f"{username} {path}: {v['id']} {v['help']} {[n['target'] for n in v['nodes']][:3]}")
+                    where = [n["target"] for n in v["nodes"]][:3]
+                    found.append(f"{scheme} {width} px {username} {path}: {v['id']} {v['help']} {where}")
     assert not found, "\n".join(found)
 
 
