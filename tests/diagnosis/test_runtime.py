@@ -67,5 +67,7 @@ def test_the_runtime_setting_defaults_to_litert_and_refuses_others() -> None:
 def test_the_compose_workers_health_check_asks_for_the_model_and_the_gpu_worker_runs_keras() -> None:
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
     for name in ("inference", "maintenance"):
-        assert "celery -A xrayweb inspect model " in compose["services"][name]["healthcheck"]["test"][1]
+        assert "celery -A xrayweb inspect model --json " in compose["services"][name]["healthcheck"]["test"][1]
+        assert compose["services"][name]["healthcheck"]["test"][1].endswith("| grep -q runtime")
     assert compose["services"]["inference"]["environment"]["INFERENCE_RUNTIME"] == "tensorflow"  # Keras on JAX
+    assert "KERAS_BACKEND=jax INFERENCE_RUNTIME=tensorflow" in (ROOT / "Dockerfile.gpu").read_text()  # any deployment

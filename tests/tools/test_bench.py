@@ -66,7 +66,7 @@ def test_the_runtimes_report_puts_both_side_by_side_with_their_ratios(capsys: py
     assert "litert  tensorflow    ratio" in out
     assert "model + Grad-CAM, core-ms an image                 5.0        22.0    0.23x" in out  # the faster run
     assert "bulk API (chunks of 50), studies/s               100.0        50.0    2.00x" in out
-    assert "inference worker RSS, MB                           400        1000    0.40x" in out
+    assert "inference worker RSS after ~500 studies, MB        400        1000    0.40x" in out
     assert "launcher's banner to the first result, s          2.50       12.50    0.20x" in out
     assert "single study, idle, p50 ms                          60         120    0.50x" in out
     assert "model + Grad-CAM on litert: 23% of tensorflow's CPU an image" in out

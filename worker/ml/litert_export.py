@@ -32,6 +32,11 @@ import tensorflow as tf
 from worker.ml.spec import DEFAULT_MODEL_DIR, sha256_file
 
 LITERT_FILE = "model.tflite"
+CARD_FIGURES = (
+    "every other figure of this card was computed by the Keras model (model.keras) on TensorFlow when it was "
+    "packaged; the CPU worker serves this file by default (INFERENCE_RUNTIME=litert), which gives the same answers "
+    "(equivalence)"
+)
 Backward = Callable[[tf.Tensor, tf.Tensor | None], tf.Tensor]  # (d out, the layer's output) -> d in
 # A wrong export on purpose (tests: the equivalence checks must catch it): "no_mask" drops every ReLU6 mask.
 SABOTAGES = ("no_mask",)
@@ -206,6 +211,7 @@ def export(directory: Path, data_root: Path | None = None) -> dict[str, Any]:
         "converter": f"TensorFlow {tf.__version__} TFLiteConverter, float32, builtin operators only, XNNPACK runs all",
         "grad_cam": "the tail after each Grad-CAM layer differentiated at export into forward operators "
         "(worker.ml.litert_export), the exact gradient of the same network",
+        "card_figures": CARD_FIGURES,
     }
     try:
         if data_root is not None:
