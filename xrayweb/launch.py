@@ -65,8 +65,9 @@ def redis_server_binary() -> str:
         return found
 
 
-def start_embedded_redis(data_dir: Path) -> tuple[subprocess.Popen[bytes], str]:
-    port = free_port()
+def start_embedded_redis(data_dir: Path, port: int = 0) -> tuple[subprocess.Popen[bytes], str]:
+    """A redis-server of our own on `port` (0: a free one), keeping nothing on disk; its URL."""
+    port = port or free_port()
     proc = child(
         [
             redis_server_binary(),
@@ -109,23 +110,14 @@ def wait_for_port(port: int, proc: subprocess.Popen[bytes], timeout: float = 60.
     raise SystemExit(f"The web server did not start on port {port}.")
 
 
-def worker_argv(beat_schedule: Path) -> list[str]:
-    """One Celery worker consuming both queues, with the sweeper's beat embedded (one-machine set-ups)."""
-    return [
-        sys.executable,
-        "-m",
-        "celery",
-        "-A",
-        "xrayweb",
-        "worker",
-        "-B",
-        "-Q",
-        f"{INFERENCE_QUEUE},{MAINTENANCE_QUEUE}",
-        "--loglevel",
-        "INFO",
-        "-s",
-        str(beat_schedule),
-    ]
+BOTH_QUEUES = (INFERENCE_QUEUE, MAINTENANCE_QUEUE)
+
+
+def worker_argv(beat_schedule: Path | None, queues: tuple[str, ...] = BOTH_QUEUES) -> list[str]:
+    """A Celery worker consuming `queues`, by default both with the sweeper's beat embedded (one-machine set-ups);
+    no beat when beat_schedule is None (an inference node among others: tests/cluster)."""
+    argv = [sys.executable, "-m", "celery", "-A", "xrayweb", "worker", "-Q", ",".join(queues), "--loglevel", "INFO"]
+    return [*argv, "-B", "-s", str(beat_schedule)] if beat_schedule else argv
 
 
 def manage(*args: str) -> None:

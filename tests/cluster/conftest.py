@@ -1,0 +1,46 @@
+"""One cluster (tools.cluster) for the whole suite: started once, shared by its modules in order, stopped after the
+last. A test that breaks a node or a service (tests/cluster/test_faults.py) restores it before it ends."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from tests.cluster.records import Records
+from tests.images import SHARED_DATA
+from tools.cluster.cluster import Cluster, server_url
+from tools.cluster.services import NGINX
+
+
+def _missing() -> str:
+    if not Path(NGINX).exists():
+        return "nginx is not installed (apt-get install nginx; .ci/run does)"
+    if not (SHARED_DATA / "train").is_dir():
+        return f"the training radiographs are not at {SHARED_DATA}"
+    try:
+        psycopg.connect(server_url().rsplit("/", 1)[0] + "/postgres", connect_timeout=3).close()
+    except psycopg.Error as exc:
+        return f"no PostgreSQL server answers at {server_url()} (set DATABASE_URL): {exc}"
+    return ""
+
+
+@pytest.fixture(scope="package")
+def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
+    missing = _missing()
+    if missing:
+        pytest.skip(missing)
+    # Batches of 8 (4 studies a message): a few dozen studies spread over both workers.
+    started = Cluster(tmp_path_factory.mktemp("cluster"), env={"INFERENCE_BATCH_SIZE": "8"})
+    try:
+        print("\n" + "; ".join(f"{what}: {s:.1f} s" for what, s in started.timings.items()))
+        yield started
+    finally:
+        started.stop()
+
+
+@pytest.fixture(scope="package")
+def records(cluster: Cluster) -> Records:
+    return Records(cluster.db.url)
