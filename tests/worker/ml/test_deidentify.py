@@ -63,9 +63,11 @@ def _item() -> Dataset:
 
 
 def _set(ds: Dataset, keyword: str) -> None:
-    vr = dictionary_VR(tag_for_keyword(keyword))
+    tag = tag_for_keyword(keyword)
+    assert tag is not None, keyword
+    vr = dictionary_VR(tag)
     value = Sequence([_item()]) if vr == "SQ" else VALUES.get(vr, "Jane Doe 3")
-    ds.add_new(tag_for_keyword(keyword), vr, value)
+    ds.add_new(tag, vr, value)
 
 
 @functools.cache
