@@ -4,8 +4,19 @@ card's absolute scale it is drawn on. worker.ml.gradcam (Keras) and worker.ml.li
 from __future__ import annotations
 
 from collections.abc import Sequence
+from dataclasses import dataclass
 
 import numpy as np
+
+
+@dataclass(frozen=True)
+class CamResult:
+    """One image through an engine: logit, the raw model output; cam: (h, w) float32 >= 0, raw evidence for the
+    positive class; features: (d,) float32, the members' pooled features side by side."""
+
+    logit: float
+    cam: np.ndarray
+    features: np.ndarray
 
 
 def cam_from(convs: Sequence[np.ndarray], grads: Sequence[np.ndarray]) -> np.ndarray:

@@ -10,33 +10,20 @@ Each engine's framework is imported only when that engine is loaded.
 
 from __future__ import annotations
 
-from typing import Protocol
-
-import numpy as np
+from typing import TYPE_CHECKING, TypeAlias
 
 from worker.ml.spec import ModelSpec
 
+if TYPE_CHECKING:
+    from worker.ml.gradcam import GradCam
+    from worker.ml.litert import LiteRtEngine
+
 RUNTIMES = ("litert", "tensorflow")
-
-
-class Engine(Protocol):
-    @property
-    def runtime(self) -> str:
-        """What computes the maps, as a result records it: "litert", "tensorflow" or "jax"."""
-        ...
-
-    def warm_up(self, chunk: int = 64) -> None:
-        """Compile or allocate now for the batch sizes batch() runs, not on the first studies."""
-
-    def batch(self, images: np.ndarray, chunk: int = 64) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-        """images: (n, H, W) uint8 -> logits (n,) float64, cams (n, h, w) float32 >= 0 (raw), features (n, d)
-        float32, in passes of at most `chunk` images."""
-        ...
-
-    def outputs(self, images: np.ndarray, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
-        """images: (n, H, W) uint8 -> logits (n,) float64, features (n, d): batch() without the maps, for
-        evaluation (faster where the engine can leave the gradients out)."""
-        ...
+# Every engine has: runtime ("litert", "tensorflow" or "jax": what a result records); warm_up(chunk) (compile or
+# allocate for the batch sizes batch() runs); batch(images (n, H, W) uint8, chunk) -> logits (n,) float64, raw maps
+# (n, h, w) float32 >= 0, features (n, d) float32, in passes of at most chunk images; outputs(images, chunk) ->
+# logits and features alone (for evaluation); and engine(image) -> a CamResult for one image.
+Engine: TypeAlias = "GradCam | LiteRtEngine"
 
 
 def load(spec: ModelSpec, runtime: str, threads: int | None = None) -> Engine:

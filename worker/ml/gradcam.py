@@ -13,28 +13,18 @@ jax.jit on the model's weights). TensorFlow and JAX are imported only by the bac
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
 from typing import Any
 
 import keras
 import numpy as np
 from keras import ops
 
+from worker.ml.cams import CamResult
 from worker.ml.cams import cam_from as cam_from  # re-exported: the arithmetic lives where no framework is imported
 from worker.ml.cams import scaled as scaled
 
 Tensors = list[Any]  # backend tensors: tf.Tensor or jax.Array
 Fn = Callable[[Any], Any]
-
-
-@dataclass(frozen=True)
-class CamResult:
-    """logit: the raw model output; cam: (h, w) float32 >= 0, raw evidence for the positive class;
-    features: (d,) float32, the members' pooled features side by side."""
-
-    logit: float
-    cam: np.ndarray
-    features: np.ndarray
 
 
 def analysis_model(model: keras.Model, conv_layers: Sequence[str], feature_layers: Sequence[str]) -> keras.Model:

@@ -13,6 +13,7 @@ import threading
 import numpy as np
 from ai_edge_litert.interpreter import Interpreter
 
+from worker.ml.cams import CamResult
 from worker.ml.spec import ModelSpec
 
 SIGNATURE = "serving_default"  # worker.ml.litert_export's (the converter's name for its one function)
@@ -57,6 +58,11 @@ class LiteRtEngine:
         cam_all = np.concatenate(cams).astype(np.float32)
         cam_all[~np.isfinite(cam_all)] = 0.0
         return np.concatenate(logits).astype(np.float64), cam_all, np.concatenate(feats).astype(np.float32)
+
+    def __call__(self, image: np.ndarray) -> CamResult:
+        """image: (H, W) uint8 model input -> its logit, raw map and features."""
+        logits, cams, feats = self.batch(image[None])
+        return CamResult(logit=float(logits[0]), cam=cams[0], features=feats[0])
 
     def outputs(self, images: np.ndarray, chunk: int = 64) -> tuple[np.ndarray, np.ndarray]:
         """logits and features: batch() without the maps (one graph computes all three)."""
