@@ -61,28 +61,39 @@ class Equivalence:
         return {k: round(float(v), 7) if isinstance(v, float) else int(v) for k, v in asdict(self).items()}
 
 
-def compare(reference: Predictor, candidate: Predictor, images: np.ndarray, chroma: np.ndarray) -> Equivalence:
-    """images: (n, S, S) uint8 model inputs, chroma: (n,) their colour; each judged by both at the card's point."""
+@dataclass(frozen=True)
+class Answers:
+    """One Predictor's answers on a set of images: each image's Judged or refusal, and the raw maps (n, h, w)."""
+
+    outcomes: list[Judged | Exception]
+    cams: np.ndarray
+
+
+def answers(predictor: Predictor, images: np.ndarray, chroma: np.ndarray) -> Answers:
+    """images: (n, S, S) uint8 model inputs, chroma: (n,) their colour; judged at the card's point."""
     prepared: list[Prepared | Exception] = [
         Prepared(model_input=x, display=np.zeros((1, 1), np.uint8), chroma=float(c), prepare_ms=0.0)
         for x, c in zip(images, chroma, strict=True)
     ]
-    ref, new = reference.judge_prepared(prepared), candidate.judge_prepared(prepared)
-    ref_cams = reference.gradcam.batch(images, reference.batch)[1]
-    new_cams = candidate.gradcam.batch(images, candidate.batch)[1]
+    return Answers(predictor.judge_prepared(prepared), predictor.gradcam.batch(images, predictor.batch)[1])
+
+
+def compare(reference: Answers, candidate: Answers, cam_scale: float) -> Equivalence:
+    """The candidate's answers against the reference's, on the same images; cam_scale: the card's."""
+    ref, new = reference.outcomes, candidate.outcomes
     judged = [(a, b) for a, b in zip(ref, new, strict=True) if isinstance(a, Judged) and isinstance(b, Judged)]
-    correlations = [_correlation(a, b) for a, b in zip(ref_cams, new_cams, strict=True) if np.ptp(a) > 0]
-    flat = [np.ptp(b) > 0 for a, b in zip(ref_cams, new_cams, strict=True) if np.ptp(a) == 0]
+    pairs = list(zip(reference.cams, candidate.cams, strict=True))
+    correlations = [_correlation(a, b) for a, b in pairs if np.ptp(a) > 0]
     return Equivalence(
-        n=len(images),
+        n=len(ref),
         refused=sum(not isinstance(a, Judged) for a in ref),
         max_probability_difference=max((abs(a.probability - b.probability) for a, b in judged), default=0.0),
         labels_differ=sum(a.label != b.label for a, b in judged),
         refusals_differ=sum(_decision(a) != _decision(b) for a, b in zip(ref, new, strict=True)),
         cams_compared=len(correlations),
         min_cam_correlation=min(correlations, default=1.0),
-        flat_maps_differ=sum(flat),
-        max_cam_difference=float(np.abs(ref_cams - new_cams).max() / reference.spec.cam_scale),
+        flat_maps_differ=sum(np.ptp(b) > 0 for a, b in pairs if np.ptp(a) == 0),
+        max_cam_difference=float(np.abs(reference.cams - candidate.cams).max() / cam_scale),
     )
 
 

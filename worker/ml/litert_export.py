@@ -233,7 +233,9 @@ def _equivalence(directory: Path, card: dict[str, Any], data_root: Path) -> dict
     (directory / "card.json").write_text(json.dumps(card, indent=2) + "\n")  # the LiteRT engine reads its entry
     spec = ModelSpec.load(directory)
     images, chroma, what = equivalence.image_set(data_root)
-    found = equivalence.compare(Predictor(spec, 32), Predictor(spec, 32, runtime="litert"), images, chroma)
+    reference = equivalence.answers(Predictor(spec, 32), images, chroma)
+    found = equivalence.compare(reference, equivalence.answers(Predictor(spec, 32, runtime="litert"), images, chroma),
+                                spec.cam_scale)  # fmt: skip
     if found.failures():
         raise SystemExit(f"the LiteRT model does not give the Keras model's answers: {'; '.join(found.failures())}")
     return {"images": what, "reference": f"Keras {keras.__version__} on TensorFlow {tf.__version__}", **found.as_dict()}

@@ -30,14 +30,20 @@ def image_set() -> tuple[np.ndarray, np.ndarray]:
 
 
 @pytest.fixture(scope="module")
-def reference() -> Predictor:
-    return Predictor(ModelSpec.load(), 32)
+def reference(image_set: tuple[np.ndarray, np.ndarray]) -> equivalence.Answers:
+    """TensorFlow's answers, computed once for both tests."""
+    return equivalence.answers(Predictor(ModelSpec.load(), 32), *image_set)
+
+
+def _litert(folder: Path | None, image_set: tuple[np.ndarray, np.ndarray]) -> equivalence.Answers:
+    return equivalence.answers(Predictor(ModelSpec.load(folder) if folder else ModelSpec.load(), 32, runtime="litert"),
+                               *image_set)  # fmt: skip
 
 
 def test_litert_gives_tensorflows_answers_on_real_radiographs(
-    reference: Predictor, image_set: tuple[np.ndarray, np.ndarray]
+    reference: equivalence.Answers, image_set: tuple[np.ndarray, np.ndarray]
 ) -> None:
-    found = equivalence.compare(reference, Predictor(ModelSpec.load(), 32, runtime="litert"), *image_set)
+    found = equivalence.compare(reference, _litert(None, image_set), ModelSpec.load().cam_scale)
     print(found.as_dict())  # -s: the figures, maximum difference of the maps included
     assert found.n == 16 + 200 + 16 + 32
     assert found.refused == 48  # every inverted radiograph and non-radiograph, refused alike by both
@@ -50,12 +56,11 @@ def test_litert_gives_tensorflows_answers_on_real_radiographs(
 
 
 def test_an_export_without_the_relu6_masks_fails_it(
-    reference: Predictor, image_set: tuple[np.ndarray, np.ndarray], tmp_path: Path
+    reference: equivalence.Answers, image_set: tuple[np.ndarray, np.ndarray], tmp_path: Path
 ) -> None:
     spec = ModelSpec.load()
     model = keras.models.load_model(spec.directory / spec.weights_file, compile=False)
     folder = model_dir_with(tmp_path, litert_export.convert(model, spec.card, "no_mask"))
-    found: Equivalence = equivalence.compare(reference, Predictor(ModelSpec.load(folder), 32, runtime="litert"),
-                                             *image_set)  # fmt: skip
+    found: Equivalence = equivalence.compare(reference, _litert(folder, image_set), spec.cam_scale)
     print(found.as_dict())
     assert found.min_cam_correlation < 0.5 and found.failures()
