@@ -10,13 +10,17 @@ what it lists: each clinic's own rows appear to those who may see them, and the 
 from __future__ import annotations
 
 import io
+from collections.abc import Iterator
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import pytest
+from django.conf import settings as django_settings
 from django.contrib.auth.models import User
 from django.core.management import call_command
-from django.test import Client
+from django.db import transaction
+from django.test import Client, override_settings
 from django.urls import URLPattern, URLResolver, get_resolver, reverse
 
 from diagnosis.management.commands.create_demo_clinics import demo_username
@@ -118,16 +122,14 @@ ADOPT_PAGE = _expect(True, "302", "302", min_role="admin")
 ADOPT_API = _expect(False, "201", "201", min_role="admin")
 REVERT_API = _expect(False, "200", "200", min_role="admin")
 STUDY = {"study_id": "study"}
-STUDIES = {"lists": "study_ids"}
-OWN_STUDIES = {**STUDIES, "seen_by": "owner"}
 TABLE = [
     Row("diagnosis:home", {**dict.fromkeys(CALLERS, "302"), "anon": "302", "a_deactivated": "302"}),
     Row("diagnosis:upload", member_page()),
     Row("diagnosis:upload", member_page("302"), "post", data={"images": "FILE"}, effect="uploaded"),
-    Row("diagnosis:history", member_page(), **OWN_STUDIES),
-    Row("diagnosis:history_export", member_page(), **OWN_STUDIES),
-    Row("diagnosis:worklist", member_page(), **STUDIES),
-    Row("diagnosis:worklist_export", member_page(), **STUDIES),
+    Row("diagnosis:history", member_page(), lists="study_ids", seen_by="owner"),
+    Row("diagnosis:history_export", member_page(), lists="study_ids", seen_by="owner"),
+    Row("diagnosis:worklist", member_page(), lists="study_ids"),
+    Row("diagnosis:worklist_export", member_page(), lists="study_ids"),
     Row("diagnosis:dashboard", member_page()),
     Row("diagnosis:study", clinic_object(), kwargs=STUDY),
     Row("diagnosis:study_status", clinic_object(), kwargs=STUDY),
@@ -163,7 +165,7 @@ TABLE = [
         {"user_id": "member"},
         effect="access_reset",
     ),
-    Row("api:study-list", _expect(False, "200", "200"), **OWN_STUDIES),
+    Row("api:study-list", _expect(False, "200", "200"), lists="study_ids", seen_by="owner"),
     Row("api:study-list", _expect(False, "202", "202"), "post", data={"images": "FILE"}, effect="uploaded"),
     Row("api:study-detail", clinic_object(page=False), kwargs={"pk": "study"}),
     Row("api:study-file", clinic_object(page=False), kwargs={"pk": "study", "kind": "=overlay"}),
@@ -205,6 +207,8 @@ TABLE = [
 
 class World:
     """The demo set-up (`create_demo_clinics`: north is clinic A, river is clinic B) and three more callers."""
+
+    media: Path
 
     def __init__(self) -> None:
         call_command("create_demo_clinics", password="demo-pass-123", stdout=io.StringIO())
@@ -294,10 +298,34 @@ def _cases() -> list[Any]:
     ]
 
 
+@pytest.fixture(scope="module")
+def world(django_db_setup: None, django_db_blocker: Any, tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
+    """The World, made once for the module inside a transaction rolled back after its last case: each case runs in
+    a savepoint of it (pytest-django's db), so what a write row changed is undone before the next case. Its files
+    live in a folder of the module's own."""
+    media = tmp_path_factory.mktemp("matrix-media")
+    with override_settings(**_storage_in(media)), django_db_blocker.unblock(), transaction.atomic():
+        made = World()
+        made.media = media
+        yield made
+        transaction.set_rollback(True)
+
+
+def _storage_in(media: Path) -> dict[str, Any]:
+    default = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": media}}
+    return {"MEDIA_ROOT": media, "STORAGES": {**django_settings.STORAGES, "default": default}}
+
+
+@pytest.fixture
+def world_files(world: World, settings: Any) -> None:
+    """The case reads and writes the World's files (the autouse _media_in_tmp gave it an empty folder)."""
+    for name, value in _storage_in(world.media).items():
+        setattr(settings, name, value)
+
+
 @pytest.mark.django_db
 @pytest.mark.parametrize(("row", "caller"), _cases())
-def test_matrix(row: Row, caller: str) -> None:
-    world = World()
+def test_matrix(row: Row, caller: str, world: World, world_files: None) -> None:
     client = Client()
     user = world.users[caller]
     if user is not None:
