@@ -115,9 +115,11 @@ BOTH_QUEUES = (INFERENCE_QUEUE, MAINTENANCE_QUEUE)
 
 def worker_argv(beat_schedule: Path | None, queues: tuple[str, ...] = BOTH_QUEUES) -> list[str]:
     """A Celery worker consuming `queues`, by default both with the sweeper's beat embedded (one-machine set-ups);
-    no beat when beat_schedule is None (an inference node among others: tests/cluster)."""
+    no beat when beat_schedule is None (an inference node among others: tests/cluster). A one-machine worker has no
+    peer to mingle or gossip with: skipping both saves over a second before it takes the first study."""
     argv = [sys.executable, "-m", "celery", "-A", "xrayweb", "worker", "-Q", ",".join(queues), "--loglevel", "INFO"]
-    return [*argv, "-B", "-s", str(beat_schedule)] if beat_schedule else argv
+    alone = ["-B", "-s", str(beat_schedule), "--without-mingle", "--without-gossip"]
+    return [*argv, *alone] if beat_schedule else argv
 
 
 def manage(*args: str) -> None:
