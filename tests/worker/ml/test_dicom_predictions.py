@@ -12,16 +12,15 @@ from PIL import Image
 from tests import dicoms, images
 from tests.needs import need_training_images
 from worker.ml.inference import Predictor
-from worker.ml.spec import ModelSpec
 
 pytestmark = pytest.mark.data
 CASES = [("PNEUMONIA", 0), ("PNEUMONIA", 1), ("NORMAL", 0), ("NORMAL", 1)]
 
 
 @pytest.fixture(scope="module")
-def predictor() -> Predictor:
+def predictor(shipped_predictor: Predictor) -> Predictor:
     need_training_images()
-    return Predictor(ModelSpec.load())
+    return shipped_predictor
 
 
 @pytest.mark.parametrize(("label", "index"), CASES)

@@ -9,7 +9,6 @@ from tests.needs import need_training_images
 from worker.ml import gate
 from worker.ml.inference import Predictor
 from worker.ml.preprocessing import ImageRejected
-from worker.ml.spec import ModelSpec
 
 
 def test_gate_rejects_far_features_and_colour() -> None:
@@ -33,8 +32,8 @@ def test_save_and_load_round_trip(tmp_path: Path) -> None:
 
 
 @pytest.fixture(scope="module")
-def predictor() -> Predictor:
-    return Predictor(ModelSpec.load())
+def predictor(shipped_predictor: Predictor) -> Predictor:
+    return shipped_predictor
 
 
 def _held_out_non_radiographs() -> list[tuple[str, bytes]]:

@@ -9,15 +9,14 @@ from tests.needs import need_training_images
 from worker.ml import calibration, data
 from worker.ml.inference import Predictor
 from worker.ml.prediction import Prediction
-from worker.ml.spec import ModelSpec
 
 pytestmark = pytest.mark.data
 
 
 @pytest.fixture(scope="module")
-def predictor() -> Predictor:
+def predictor(shipped_predictor: Predictor) -> Predictor:
     need_training_images()
-    return Predictor(ModelSpec.load())
+    return shipped_predictor
 
 
 def _decode(png: bytes) -> np.ndarray:

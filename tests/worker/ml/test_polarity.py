@@ -1,3 +1,5 @@
+from typing import Any
+
 import numpy as np
 import pytest
 
@@ -28,12 +30,9 @@ def test_a_fitted_detector_tells_negatives_from_radiographs(tmp_path) -> None:  
 
 
 @pytest.mark.data
-def test_the_shipped_model_refuses_inverted_real_radiographs_and_judges_upright_ones() -> None:
+def test_the_shipped_model_refuses_inverted_real_radiographs_and_judges_upright_ones(shipped_predictor: Any) -> None:
     need_training_images()
-    from worker.ml.inference import Predictor
-    from worker.ml.spec import ModelSpec
-
-    predictor = Predictor(ModelSpec.load())
+    predictor = shipped_predictor
     for label in ("NORMAL", "PNEUMONIA"):
         for i in range(3):
             data = images.real_radiograph(label, i)
