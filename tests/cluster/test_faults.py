@@ -63,7 +63,7 @@ def test_a_worker_node_killed_mid_batch_has_its_jobs_finished_by_the_other(clust
     cluster.restart("worker0")
     assert (outcome.done, outcome.lost, outcome.duplicated) == (n, 0, 0)
     assert set(records.judged_by(held)) == {"worker1"}
-    cluster.wait_ready(["worker0"])
+    print(f"worker node 0 started again: its model loaded in {cluster.wait_ready(['worker0']):.1f} s")
 
 
 def test_a_web_node_killed_mid_upload_is_completed_by_the_retry_on_the_other(

@@ -127,7 +127,9 @@ class Cluster:
         wait_until(lambda: port_open(self.dicom_port), 60, "the DICOM listener")
         self._timed("web nodes, nginx, maintenance, DICOM listener", began)
 
-    def wait_ready(self, names: list[str], timeout: float = 240) -> None:
+    def wait_ready(self, names: list[str], timeout: float = 240) -> float:
+        """Seconds until every named worker or maintenance node is ready (a worker: its model loaded)."""
+        began = time.monotonic()
         for name in names:
             node = self.nodes[name]
             pattern = READY["maintenance" if name == "maintenance" else "worker"]
@@ -138,6 +140,7 @@ class Cluster:
             wait_until(ready_or_gone, timeout, f"{name} ready")
             if not node.alive():
                 raise RuntimeError(f"{name} exited:\n{node.log.read_text(errors='replace')[-3000:]}")
+        return time.monotonic() - began
 
     @staticmethod
     def serves(port: int) -> bool:

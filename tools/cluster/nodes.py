@@ -38,8 +38,10 @@ class Node:
         }
         self.log = logs / f"{name}.log"
         self.proc: subprocess.Popen[bytes] | None = None
+        self.since = 0
 
     def start(self) -> Node:
+        self.since = self.log.stat().st_size if self.log.exists() else 0  # logged() reads this start's lines only
         with self.log.open("ab") as out:
             self.proc = child(self.argv, cwd=self.folder / "work", env=self.env, stdout=out, stderr=subprocess.STDOUT)
         return self
@@ -71,7 +73,12 @@ class Node:
             stop([self.proc])
 
     def logged(self, pattern: str) -> bool:
-        return self.log.exists() and re.search(pattern, self.log.read_text(errors="replace")) is not None
+        """Whether this start of the node has logged a line matching `pattern`."""
+        if not self.log.exists():
+            return False
+        with self.log.open("rb") as fh:
+            fh.seek(self.since)
+            return re.search(pattern, fh.read().decode(errors="replace")) is not None
 
     def files(self) -> list[Path]:
         """Every file this node has on its own disk."""

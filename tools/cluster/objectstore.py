@@ -16,7 +16,7 @@ from moto.server import ThreadedMotoServer
 
 
 def main(port: int) -> None:
-    logging.getLogger("werkzeug").setLevel(logging.WARNING)  # not a line per request
+    logging.basicConfig(level=logging.INFO, format="%(message)s")  # a line per call: ObjectStore.calls() counts them
     # Blocked before the server's thread starts, so that it inherits the mask and only sigwait() sees them.
     signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGUSR1, signal.SIGUSR2, signal.SIGTERM, signal.SIGINT})
     server: ThreadedMotoServer | None = _start(port)

@@ -7,11 +7,13 @@ from __future__ import annotations
 
 import contextlib
 import os
+import re
 import shutil
 import signal
 import subprocess
 import sys
 import time
+from collections import Counter
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -107,6 +109,10 @@ class ObjectStore:
         """Every object's key in the bucket."""
         pages = self.client().get_paginator("list_objects_v2").paginate(Bucket=self.BUCKET)
         return {item["Key"] for page in pages for item in page.get("Contents", [])}
+
+    def calls(self) -> Counter[str]:
+        """The calls the store has answered so far, by HTTP method (its log has a line for each)."""
+        return Counter(re.findall(r'"(GET|PUT|HEAD|POST|DELETE) /', self.log.read_text(errors="replace")))
 
     def answers(self) -> bool:
         try:
