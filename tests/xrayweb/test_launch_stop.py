@@ -16,7 +16,7 @@ import requests
 from tests import images
 from tests.needs import need_training_images
 from tests.xrayweb.test_launch import _wait_for
-from xrayweb.launch import spawn, wait_ready
+from xrayweb.launch import READY_FILE, spawn, wait_ready
 
 pytestmark = pytest.mark.integration
 
@@ -62,6 +62,7 @@ def test_ctrl_c_mid_batch_then_a_restart_judges_every_study(tmp_path: Path) -> N
     finally:
         os.killpg(proc.pid, signal.SIGINT)  # Ctrl-C
         proc.wait(60)
+    assert proc.returncode == 0 and not (data / READY_FILE).exists()  # a stopped service is not "ready"
     assert "failed" not in _statuses(db), _statuses(db)
     proc, _ = _start(data, log, env)
     try:
@@ -69,4 +70,5 @@ def test_ctrl_c_mid_batch_then_a_restart_judges_every_study(tmp_path: Path) -> N
     finally:
         os.killpg(proc.pid, signal.SIGINT)
         proc.wait(60)
+    assert proc.returncode == 0 and not (data / READY_FILE).exists()
     assert _statuses(db) == ["done"] * 40
