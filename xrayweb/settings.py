@@ -101,8 +101,9 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
         "init_command": "PRAGMA journal_mode=WAL;",
     }
     DATABASES["default"]["CONN_MAX_AGE"] = 0
-    # A file, not :memory:, so that a real worker process can share the test database.
-    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / "test-db.sqlite3")}
+    # A file, not :memory:, so that a real worker process can share the test database (it is handed the path);
+    # one per test run, so that two runs in one checkout at once do not write one file ("disk I/O error").
+    DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")}
 
 
 LANGUAGE_CODE = "en-us"

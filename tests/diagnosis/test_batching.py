@@ -97,8 +97,8 @@ def test_a_single_api_study_or_a_page_upload_is_interactive_and_many_files_or_a_
 def test_a_batch_with_an_interactive_study_never_waits_for_more(alice: User) -> None:
     job = _queued(alice, JobPriority.INTERACTIVE)
     began = time.monotonic()
-    assert [j.pk for j in batching.claim_batch([job], "w|h|1", 32, wait_ms=3000)] == [job]
-    assert time.monotonic() - began < 1.0
+    assert [j.pk for j in batching.claim_batch([job], "w|h|1", 32, wait_ms=5000)] == [job]
+    assert time.monotonic() - began < 2.0  # not the 5 s it may wait, with room for a busy machine
 
 
 def test_a_bulk_batch_waits_at_most_the_setting(alice: User) -> None:

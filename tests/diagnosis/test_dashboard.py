@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from datetime import timedelta
+from datetime import date, datetime, time, timedelta
 
 import pytest
 from django.urls import reverse
@@ -12,6 +12,15 @@ from tests import factories
 from tests.factories import make_member
 
 pytestmark = pytest.mark.django_db
+
+
+@pytest.fixture(params=["00:00:01", "23:59:59"], ids=["just-after-midnight", "just-before-midnight"])
+def clock(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch) -> datetime:
+    """Django's clock fixed a second after, or before, a local midnight: a test about calendar days then gives the
+    same answer whenever it runs (a study stored at 23:59:59 and a chart drawn at 00:00:00 no longer disagree)."""
+    at = timezone.make_aware(datetime.combine(date(2026, 3, 14), time.fromisoformat(request.param)))
+    monkeypatch.setattr(timezone, "now", lambda: at)
+    return at
 
 
 def test_agreement_against_reviewers_final_labels(alice, bob, clinic_a) -> None:
@@ -33,13 +42,13 @@ def test_agreement_against_reviewers_final_labels(alice, bob, clinic_a) -> None:
     assert board.positive_rate == pytest.approx(4 / 6) and board.review_coverage == pytest.approx(5 / 6)
 
 
-def test_counts_per_day_include_empty_days(alice) -> None:
+def test_counts_per_day_include_empty_days(alice, clock: datetime) -> None:
     old = factories.judged_study(alice, Label.NORMAL)
     Study.objects.filter(pk=old.pk).update(created=timezone.now() - timedelta(days=3))
     factories.judged_study(alice, Label.PNEUMONIA)
     factories.judged_study(alice, Label.PNEUMONIA)
     days = selectors.dashboard(alice, days=7).days
-    assert len(days) == 7 and days[-1].day == timezone.localdate()
+    assert len(days) == 7 and days[-1].day == date(2026, 3, 14) == timezone.localdate()
     assert (days[-1].pneumonia, days[-1].normal) == (2, 0)
     assert (days[-4].normal, days[-4].pneumonia) == (1, 0)
     assert sum(d.total for d in days) == 3
@@ -52,12 +61,12 @@ def test_empty_clinic_has_no_rates_not_a_division_by_zero(alice, client) -> None
     assert client.get(reverse("diagnosis:dashboard")).status_code == 200
 
 
-def test_dashboard_page_draws_a_bar_per_day(alice, client) -> None:
+def test_dashboard_page_draws_a_bar_per_day(alice, client, clock: datetime) -> None:
     factories.judged_study(alice, Label.PNEUMONIA)
     client.force_login(alice)
     page = client.get(reverse("diagnosis:dashboard")).content.decode()
     assert page.count('<svg class="chart"') == 3
-    assert f"{timezone.localdate():%m-%d}: normal 0, pneumonia 1" in page
+    assert "03-14: normal 0, pneumonia 1" in page
     assert 'id="stat-positive">100%' in page
 
 

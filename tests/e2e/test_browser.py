@@ -4,6 +4,7 @@ import os
 import re
 
 import pytest
+from playwright.sync_api import expect
 
 from diagnosis.models import Study
 from tests import factories, images
@@ -78,7 +79,7 @@ def test_clinician_uploads_and_sees_the_result_without_reloading(
 
     page.click("text=History")
     row = page.locator("#history tbody tr", has_text="child-chest.jpeg")
-    assert row.count() == 1
+    expect(row).to_have_count(1)
     assert label in (row.text_content() or "")
     _wait_for_image(page, "#history tbody tr img")
     assert "not reviewed" in (row.text_content() or "")
@@ -106,7 +107,7 @@ def test_reviewer_reviews_from_the_worklist(page, live_server, demo) -> None:
     _log_in(page, live_server.url, "north-reviewer", demo)
     page.click("nav >> text=Worklist")
     rows = page.locator("#worklist tbody tr")
-    assert rows.count() == 2  # the other clinic's study is not there
+    expect(rows).to_have_count(2)  # the other clinic's study is not there
     assert "P-1" in (rows.nth(0).text_content() or "") and "P-2" in (rows.nth(1).text_content() or "")
     _shot(page, "worklist")
 
@@ -117,20 +118,21 @@ def test_reviewer_reviews_from_the_worklist(page, live_server, demo) -> None:
     page.fill("textarea[name=note]", "No consolidation; artefact.")
     page.click("#back-to-worklist")  # save & next is tested in test_clinician_day.py; here: save, then back
     page.wait_for_url(re.compile(r".*/worklist/$"))
-    assert page.locator("#worklist tbody tr").count() == 2  # not saved: still unreviewed
+    expect(page.locator("#worklist tbody tr")).to_have_count(2)  # not saved: still unreviewed
     rows.nth(0).locator("a.open").click()
     page.check("input[name=decision][value=disagree]")
     page.fill("textarea[name=note]", "No consolidation; artefact.")
     page.click("#save-review")
     page.wait_for_url(re.compile(rf".*/studies/{likely.pk}/\?from=worklist&wl=$"))
     page.click("#back-to-worklist")
-    assert page.locator("#worklist tbody tr").count() == 1  # reviewed studies leave the default worklist
+    expect(page.locator("#worklist tbody tr")).to_have_count(1)  # reviewed studies leave the default worklist
 
     page.select_option("#id_reviewed", "yes")
     page.select_option("#id_disagreement", "yes")
     page.click("#worklist-filters button")
     row = page.locator("#worklist tbody tr")
-    assert row.count() == 1 and "disagrees: Normal" in (row.text_content() or "")
+    expect(row).to_have_count(1)
+    assert "disagrees: Normal" in (row.text_content() or "")
     row.locator("a.open").click()
     assert page.text_content("#label") == "Pneumonia" and page.text_content("#review-label") == "Normal"
     assert "disagrees" in (page.text_content("#review-agreement") or "")
@@ -177,7 +179,8 @@ def test_clinic_admin_sees_the_audit_entries(page, live_server, demo, tmp_path) 
     page.select_option("#id_action", "view_study")
     page.click("form.filters button")
     rows = page.locator("#audit tbody tr.audit-row")
-    assert rows.count() == 1 and "north-reviewer" in (rows.first.text_content() or "")
+    expect(rows).to_have_count(1)
+    assert "north-reviewer" in (rows.first.text_content() or "")
 
     with page.expect_download() as download:
         page.click("#export-csv")

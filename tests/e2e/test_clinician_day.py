@@ -10,6 +10,7 @@ import re
 from pathlib import Path
 
 import pytest
+from playwright.sync_api import expect
 
 from diagnosis.models import Label, Review, Study
 from diagnosis.site import card, monitoring
@@ -127,7 +128,7 @@ def test_probability_bar_marks_the_threshold_and_a_normal_call_has_no_map(open_p
     assert page.text_content("#threshold") == "42 %"
     assert page.get_attribute(".prob-threshold", "style") == "left:42.0%"
     assert not page.is_visible("#borderline")
-    assert page.locator("#viewer-current [data-heatmap-image]").count() == 0  # no map on a normal call
+    expect(page.locator("#viewer-current [data-heatmap-image]")).to_have_count(0)  # no map on a normal call
     assert not page.is_visible("#viewer-current .heatmap-tools")
     assert "no map" in (page.text_content("#heatmap-legend") or "")
 
@@ -146,7 +147,8 @@ def test_rejected_study_has_no_image_slots_or_review_box(open_page, live_server,
     log_in(page, live_server.url, "north-reviewer", demo)
     page.goto(f"{live_server.url}/studies/{s.pk}/")
     assert "Not judged: This does not look like a chest radiograph." in (page.text_content("#reason") or "")
-    assert page.locator("#review").count() == 0 and page.locator("#review-form").count() == 0
+    expect(page.locator("#review")).to_have_count(0)
+    expect(page.locator("#review-form")).to_have_count(0)
     assert page.evaluate("[...document.images].every(i => i.getAttribute('src'))")  # no empty image slot
     wait_image(page, "#viewer-current [data-image]")
 
@@ -175,7 +177,7 @@ def test_save_and_next_through_three_studies_with_the_keyboard_only(open_page, l
         page.keyboard.press("Enter")  # Save & next
     page.wait_for_url(re.compile(r".*/worklist/\?label=PNEUMONIA$"))
     assert "last study of this worklist" in (page.text_content(".messages") or "")
-    assert page.locator("#worklist tbody tr[data-study]").count() == 0
+    expect(page.locator("#worklist tbody tr[data-study]")).to_have_count(0)
     finals = [Review.objects.get(study=s).final_label for s in studies]
     assert finals == [Label.PNEUMONIA, Label.NORMAL, Label.PNEUMONIA]
 
@@ -261,16 +263,17 @@ def test_drag_and_drop_ten_files_with_progress_and_a_live_batch_view(open_page, 
     log_in(page, live_server.url, "north-clinician", demo)
     page.evaluate(DROP, [files])
     rows = page.locator("#file-list li")
-    assert rows.count() == 10
+    expect(rows).to_have_count(10)
     assert re.search(r"film-0\.png · \d+ KB", rows.nth(0).text_content() or "")
     page.fill("#id_patient_ref", "B-7")
     page.click("#analyse")
     assert page.is_disabled("#analyse")  # while it sends
     page.wait_for_function("() => document.querySelectorAll('#file-list li.sent, #file-list li.refused').length === 10")
     assert page.is_enabled("#analyse")
-    assert page.locator("#file-list li.sent").count() == 9  # the empty file took no other file with it
+    expect(page.locator("#file-list li.sent")).to_have_count(9)  # the empty file took no other file with it
     refused = page.locator("#file-list li.refused")
-    assert refused.count() == 1 and "empty.png" in (refused.text_content() or "")
+    expect(refused).to_have_count(1)
+    assert "empty.png" in (refused.text_content() or "")
     assert "empty" in (refused.locator(".error").text_content() or "").lower()
     assert page.evaluate("[...document.querySelectorAll('#file-list li.sent')].every(li => li.dataset.sent === '100')")
     shot(page, "upload-batch")

@@ -30,23 +30,41 @@ class RedisServer:
     """A redis-server this test owns: stall it (SIGSTOP/SIGCONT), or kill it and start it again empty."""
 
     def __init__(self, folder: Path) -> None:
-        self.folder, self.port = folder, free_port()
-        self.url = f"redis://127.0.0.1:{self.port}/0"
+        """redis-server binds the port it is given (it cannot be handed a socket): chosen free, the port may be
+        taken before it binds it, so the first start tries others; a restart keeps its port (the URL is fixed)."""
+        self.folder = folder
         self.proc: subprocess.Popen[bytes] | None = None
-        self.start()
+        for _ in range(3):
+            self.port = free_port()
+            self.url = f"redis://127.0.0.1:{self.port}/0"
+            if self.start(fail=False):
+                return
+        raise RuntimeError(f"redis-server did not start\n{(folder / 'redis.log').read_text(errors='replace')}")
 
-    def start(self) -> None:
+    def start(self, fail: bool = True) -> bool:
         self.proc = subprocess.Popen(
             [redis_server_binary(), "--port", str(self.port), "--bind", "127.0.0.1", "--save", "", "--appendonly",
              "no", "--dir", str(self.folder), "--logfile", str(self.folder / "redis.log")],
         )  # fmt: skip
         deadline = time.monotonic() + 10
-        while time.monotonic() < deadline:
-            with socket.socket() as s:
-                if s.connect_ex(("127.0.0.1", self.port)) == 0:
-                    return
+        while time.monotonic() < deadline and self.proc.poll() is None:
+            if self._answers_as_ours():
+                return True
             time.sleep(0.05)
-        raise RuntimeError("redis-server did not start")
+        self.kill()
+        if fail:
+            raise RuntimeError(f"redis-server did not start on port {self.port} (taken meanwhile?)")
+        return False
+
+    def _answers_as_ours(self) -> bool:
+        """The server on the port is this process (INFO's process_id), not another that took the port first."""
+        assert self.proc is not None
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as s:
+                s.sendall(b"INFO server\r\n")
+                return f"process_id:{self.proc.pid}\r".encode() in s.recv(65536)
+        except OSError:
+            return False
 
     def stall(self) -> None:
         assert self.proc is not None

@@ -7,6 +7,7 @@ import shutil
 import signal
 import socket
 import subprocess
+import sys
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -141,6 +142,29 @@ def start_worker(transactional_db: Any, redis_url: str, tmp_path: Path) -> Itera
     celery_app.control.purge()
     with workers_on(redis_url, tmp_path, DJANGO_SECRET_KEY="integration") as start:
         yield start
+
+
+@contextmanager
+def listening_socket() -> Iterator[socket.socket]:
+    """A TCP socket on 127.0.0.1, on a port the kernel chose, already listening: a server process is handed the
+    socket itself (gunicorn_on), so no other process can take the port between its choice and the bind."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock.listen(64)
+        sock.set_inheritable(True)
+        yield sock
+
+
+def gunicorn_on(sock: socket.socket, env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    """`gunicorn xrayweb.wsgi` (one worker) serving on `sock` (gunicorn's fd:// bind), its output to `log`."""
+    argv = [sys.executable, "-m", "gunicorn", "xrayweb.wsgi", "--bind", f"fd://{sock.fileno()}", "--workers", "1"]
+    return subprocess.Popen(
+        argv, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT, pass_fds=[sock.fileno()]
+    )
+
+
+def url_of(sock: socket.socket) -> str:
+    return f"http://127.0.0.1:{sock.getsockname()[1]}"
 
 
 def wait_for(predicate: Callable[[], bool], timeout: float, what: str, logs: list[Path] | None = None) -> float:

@@ -21,8 +21,7 @@ from rest_framework.authtoken.models import Token
 
 from diagnosis.models import Clinic
 from tests.factories import make_member
-from tests.integration.conftest import ROOT, database_url, wait_for
-from xrayweb.launch import free_port
+from tests.integration.conftest import ROOT, database_url, gunicorn_on, listening_socket, url_of, wait_for
 
 API = "/api/v1/studies/"
 
@@ -44,23 +43,20 @@ def two_servers(request: Any, transactional_db: None, tmp_path: Path, settings: 
     if request.param == "database":  # this process may count in Redis (CI's REDIS_URL): its migrate made no table
         manage = [sys.executable, "manage.py", "createcachetable"]
         subprocess.run(manage, cwd=ROOT, env=env, check=True, capture_output=True)
-    procs, urls = [], []
-    for i in range(2):
-        port, log = free_port(), tmp_path / f"gunicorn{i}.log"
-        argv = [sys.executable, "-m", "gunicorn", "xrayweb.wsgi", "--bind", f"127.0.0.1:{port}", "--workers", "1"]
-        procs.append(subprocess.Popen(argv, cwd=ROOT, env=env, stdout=log.open("ab"), stderr=subprocess.STDOUT))
-        urls.append(f"http://127.0.0.1:{port}")
-    try:
-        for i, url in enumerate(urls):
-            login_page = f"{url}/accounts/login/"
-            wait_for(partial(_answers, login_page), 60, "gunicorn answering", [tmp_path / f"gunicorn{i}.log"])
-        yield urls
-    finally:
-        for proc in procs:
-            proc.terminate()
-        for proc in procs:
-            proc.wait(15)
-        cache.clear()  # the database's counts (the test database's table) would refuse later tests' bad tokens
+    with listening_socket() as first, listening_socket() as second:
+        logs = [tmp_path / "gunicorn0.log", tmp_path / "gunicorn1.log"]
+        procs = [gunicorn_on(sock, env, log) for sock, log in zip((first, second), logs, strict=True)]
+        urls = [url_of(first), url_of(second)]
+        try:
+            for url, log in zip(urls, logs, strict=True):
+                wait_for(partial(_answers, f"{url}/accounts/login/"), 60, "gunicorn answering", [log])
+            yield urls
+        finally:
+            for proc in procs:
+                proc.terminate()
+            for proc in procs:
+                proc.wait(15)
+            cache.clear()  # the database's counts (the test database's table) would refuse later tests' bad tokens
 
 
 def test_two_web_servers_allow_the_documented_limits_together(two_servers: list[str]) -> None:
