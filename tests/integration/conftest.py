@@ -102,12 +102,21 @@ class WorkerProcess:
         self.proc.wait(10)
 
     def stop(self) -> None:
+        """SIGTERM the whole worker and wait until every process of it is gone (a pool child still exiting holds
+        its database connection: the test database could not be dropped after it)."""
         if self.proc.poll() is None:
             os.killpg(self.proc.pid, signal.SIGTERM)
             try:
                 self.proc.wait(20)
             except subprocess.TimeoutExpired:
                 self.kill()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline:
+            try:
+                os.killpg(self.proc.pid, 0)
+            except ProcessLookupError:
+                return
+            time.sleep(0.05)
 
 
 @contextmanager
@@ -142,6 +151,37 @@ def start_worker(transactional_db: Any, redis_url: str, tmp_path: Path) -> Itera
     celery_app.control.purge()
     with workers_on(redis_url, tmp_path, DJANGO_SECRET_KEY="integration") as start:
         yield start
+
+
+@pytest.fixture(scope="session")
+def _shared_worker_process(
+    django_db_setup: None, redis_url: str, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[WorkerProcess, Path]]:
+    """One real worker (shipped defaults) and its media folder, started when the first test asks for it and stopped
+    before the test database goes (each start loads the model: tens of seconds on two cores)."""
+    from django.test import override_settings
+
+    media = tmp_path_factory.mktemp("shared-worker-media")
+    with (
+        override_settings(MEDIA_ROOT=media),
+        workers_on(redis_url, tmp_path_factory.mktemp("shared-worker"), DJANGO_SECRET_KEY="integration") as start,
+    ):
+        yield start(), media
+
+
+@pytest.fixture
+def shared_worker(
+    _shared_worker_process: tuple[WorkerProcess, Path], transactional_db: Any, settings: Any
+) -> WorkerProcess:
+    """For a test that only sends a real worker studies (it never stops, stalls or reconfigures it): the session's
+    worker, alive, with the broker's queues purged, and this test's files in the worker's media folder."""
+    worker, media = _shared_worker_process
+    assert worker.proc.poll() is None, worker.log.read_text(errors="replace")[-3000:]
+    celery_app.control.purge()
+    settings.MEDIA_ROOT = media
+    storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": media}}
+    settings.STORAGES = {**settings.STORAGES, "default": storage}
+    return worker
 
 
 @contextmanager

@@ -13,7 +13,7 @@ from xrayclient import Client, find_images, write_csv
 pytestmark = pytest.mark.integration
 
 
-def test_batch_through_the_api_to_a_real_worker(live_server, start_worker, alice, tmp_path: Path) -> None:
+def test_batch_through_the_api_to_a_real_worker(live_server, shared_worker, alice, tmp_path: Path) -> None:
     need_training_images()
     folder = tmp_path / "clinic"
     (folder / "sub").mkdir(parents=True)
@@ -21,7 +21,7 @@ def test_batch_through_the_api_to_a_real_worker(live_server, start_worker, alice
         data = images.real_radiograph("NORMAL" if i % 2 else "PNEUMONIA", i)
         (folder / ("sub" if i % 2 else "") / f"{i}.jpeg").write_bytes(data)
     (folder / "broken.png").write_bytes(b"\x89PNG broken")
-    worker = start_worker()
+    worker = shared_worker
     client = Client(live_server.url, Token.objects.create(user=alice).key)
     submitted = client.submit_all(find_images(folder), chunk=3, root=folder)
     assert len(submitted.batches) == 2 and len(submitted.study_ids) == 5

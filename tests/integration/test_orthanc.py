@@ -123,7 +123,7 @@ def orthanc(listener: int, tmp_path: Path) -> Iterator[Orthanc]:
     pacs.stop()
 
 
-def test_orthanc_round_trip(alice, start_worker, listener: int, orthanc: Orthanc) -> None:
+def test_orthanc_round_trip(alice, shared_worker, listener: int, orthanc: Orthanc) -> None:
     need_training_images()
     DicomPeer.objects.create(
         clinic=alice.membership.clinic,
@@ -133,7 +133,7 @@ def test_orthanc_round_trip(alice, start_worker, listener: int, orthanc: Orthanc
         send_host="127.0.0.1",
         send_port=orthanc.dicom,
     )
-    worker = start_worker()
+    worker = shared_worker
     # the round trip is timed on a warm worker: its child logs when the model is loaded
     wait_for(lambda: "loaded" in worker.log.read_text(errors="replace"), 120, "the model loaded", [worker.log])
     gray = np.asarray(Image.open(io.BytesIO(images.real_radiograph("PNEUMONIA", 0))).convert("L"))

@@ -17,9 +17,9 @@ def _status(job_id: int) -> str:
     return InferenceJob.objects.get(pk=job_id).status
 
 
-def test_real_worker_takes_uploads_to_done_and_rejects_bad_ones(alice, start_worker) -> None:
+def test_real_worker_takes_uploads_to_done_and_rejects_bad_ones(alice, shared_worker) -> None:
     need_training_images()
-    worker = start_worker()
+    worker = shared_worker
     radiographs = [upload_file(f"{label}.jpeg", images.real_radiograph(label, 0)) for label in ("NORMAL", "PNEUMONIA")]
     studies = intake.submit_files(alice, radiographs).studies
     photo = intake.submit_files(alice, [upload_file("noise.png", images.encode(images.colour_noise()))]).studies[0]
