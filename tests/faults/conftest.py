@@ -107,3 +107,41 @@ def fault_worker(
     """Start real workers on the test's Redis; a short sweep so that recovery is measured in seconds."""
     with workers_on(redis_server.url, tmp_path, DJANGO_SECRET_KEY="faults", QUEUED_STALE_SECONDS="3") as start:
         yield start
+
+
+@pytest.fixture(scope="module")
+def _fault_stack(
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[RedisServer, WorkerProcess, Path]]:
+    """A redis-server and a real worker on it (a short sweep), with their media folder, for the module's tests that
+    stall the broker but never stop the worker: one model load for them all."""
+    from django.test import override_settings
+
+    folder = tmp_path_factory.mktemp("fault-stack")
+    server = RedisServer(folder)
+    try:
+        with (
+            override_settings(MEDIA_ROOT=folder / "media"),
+            workers_on(server.url, folder, DJANGO_SECRET_KEY="faults", QUEUED_STALE_SECONDS="3") as start,
+        ):
+            yield server, start(), folder / "media"
+    finally:
+        server.kill()
+
+
+@pytest.fixture
+def shared_fault_worker(
+    _fault_stack: tuple[RedisServer, WorkerProcess, Path], transactional_db: Any, settings: Any
+) -> Iterator[tuple[RedisServer, WorkerProcess]]:
+    """The module's redis-server (running, whatever an earlier test did to it) and worker (alive), this process's
+    Celery app pointed at that server, and this test's files in the worker's media folder."""
+    server, worker, media = _fault_stack
+    server.resume()
+    assert worker.proc.poll() is None, worker.log.read_text(errors="replace")[-3000:]
+    settings.MEDIA_ROOT = media
+    storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": media}}
+    settings.STORAGES = {**settings.STORAGES, "default": storage}
+    previous = celery_app.conf.broker_url
+    use_broker(server.url)
+    yield server, worker
+    use_broker(previous)

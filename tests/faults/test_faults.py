@@ -78,11 +78,11 @@ def test_kill_9_of_the_worker_mid_batch_loses_nothing_and_recovers_in_seconds(
     assert recovery < 90
 
 
-def test_a_stalled_broker_never_stalls_an_upload(alice: User, fault_worker, redis_server, tmp_path: Path) -> None:
+def test_a_stalled_broker_never_stalls_an_upload(alice: User, shared_fault_worker) -> None:
+    redis_server, worker = shared_fault_worker
     client = token_client(alice)
-    fault_worker()
     _submit(client, 1)
-    wait_for(lambda: _unfinished() == 0, 120, "the first study", _logs(tmp_path))
+    wait_for(lambda: _unfinished() == 0, 120, "the first study", [worker.log])
     redis_server.stall()
     latencies = []
     try:
@@ -93,7 +93,7 @@ def test_a_stalled_broker_never_stalls_an_upload(alice: User, fault_worker, redi
     finally:
         redis_server.resume()
     resumed = time.monotonic()
-    wait_for(lambda: _unfinished() == 0, 120, "every study final after SIGCONT", _logs(tmp_path))
+    wait_for(lambda: _unfinished() == 0, 120, "every study final after SIGCONT", [worker.log])
     print(f"\nstalled broker: 5 uploads of 2 images answered in {', '.join(f'{t:.2f}' for t in latencies)} s; "
           f"all 11 studies final {time.monotonic() - resumed:.1f} s after SIGCONT")  # fmt: skip
     assert max(latencies) < 3.0
@@ -134,9 +134,7 @@ def test_the_first_upload_after_a_redis_restart_is_sent_at_once(
     assert took < 3.0 and done < 30.0  # at once: the worker is warm, and nothing waits for a sweep
 
 
-def test_after_the_bad_input_corpus_the_worker_still_takes_a_good_image(
-    alice: User, fault_worker, tmp_path: Path
-) -> None:
+def test_after_the_bad_input_corpus_the_worker_still_takes_a_good_image(alice: User, shared_fault_worker) -> None:
     """Every corpus case through the API (no 5xx), then a real worker: whatever was stored ends final, and a good
     image sent afterwards is judged."""
     from django.core.cache import cache
@@ -144,15 +142,15 @@ def test_after_the_bad_input_corpus_the_worker_still_takes_a_good_image(
     from tests import badinput
     from tests.diagnosis.test_bad_input_corpus import submit_api
 
+    _, worker = shared_fault_worker
     client = token_client(alice)
-    worker = fault_worker()
     statuses = []
     for case in badinput.corpus():
         cache.clear()  # the submission throttle is not under test here
         statuses.append(submit_api(client, case).status_code)
     assert all(s < 500 for s in statuses), statuses
     ids, _ = _submit(client, 1, start=99)
-    wait_for(lambda: _unfinished() == 0, 180, "every stored study final", _logs(tmp_path))
+    wait_for(lambda: _unfinished() == 0, 180, "every stored study final", [worker.log])
     good = InferenceJob.objects.get(study_id=ids[0])
     stored, errors = InferenceJob.objects.count() - 1, sum(s >= 500 for s in statuses)
     print(f"\nbad-input corpus through the API: {len(statuses)} cases, {errors} 5xx, {stored} studies stored "
