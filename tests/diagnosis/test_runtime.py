@@ -34,7 +34,10 @@ def test_a_result_records_the_runtime_that_computed_it_and_the_api_shows_it(alic
     assert factories.token_client(alice).get(f"/api/v1/studies/{queued.pk}/").json()["runtime"] is None
 
 
-def test_the_health_check_reports_the_runtime_and_checks_its_file(settings: Any, tmp_path: Path) -> None:
+def test_the_health_check_reports_the_runtime_and_checks_its_file(
+    settings: Any, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(predictor, "_loaded", predictor._Loaded())  # as in a process that loaded no model yet
     settings.INFERENCE_RUNTIME = "litert"
     report = Panel.data["model"](None)  # what `celery -A xrayweb inspect model` asks a worker
     assert report == {
