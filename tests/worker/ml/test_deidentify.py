@@ -84,6 +84,8 @@ def dirty() -> Dataset:
     ds.add_new(0x60000011, "US", 64)
     ds.add_new(0x60003000, "OW", b"\xff" * (48 * 64 // 8))
     ds.add_new(0x50003000, "OW", b"\x00\x01" * 8)
+    ds.BurnedInAnnotation = "YES"  # text in the pixels, which de-identification leaves alone: it must still say so
+    ds.file_meta.SourceApplicationEntityTitle = "NORTH_PACS"
     procedure = _item()
     for keyword in NESTED:
         _set(procedure, keyword)
@@ -151,3 +153,12 @@ def test_it_says_it_was_de_identified_and_keeps_the_pixels() -> None:
     assert code.CodeMeaning == "Basic Application Confidentiality Profile"
     assert clean.PixelData == source.PixelData and clean.SOPClassUID == source.SOPClassUID
     assert clean.SOPInstanceUID == deidentify.new_uid(source.SOPInstanceUID, "salt") != source.SOPInstanceUID
+    assert clean.file_meta.MediaStorageSOPInstanceUID == clean.SOPInstanceUID  # not the original's, in the header
+    assert "SourceApplicationEntityTitle" not in clean.file_meta  # the sending PACS's name
+    assert clean.BurnedInAnnotation == "YES"
+
+
+def test_a_radiograph_that_does_not_say_says_no_burned_in_annotation() -> None:
+    plain = pydicom.dcmread(io.BytesIO(dicoms.radiograph(images.chest_like(64, 48))))
+    del plain.BurnedInAnnotation  # an optional attribute: many modalities leave it out
+    assert pydicom.dcmread(io.BytesIO(deidentify.deidentify(plain, "salt"))).BurnedInAnnotation == "NO"
