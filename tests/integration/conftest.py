@@ -55,6 +55,14 @@ def redis_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
         proc.terminate()
 
 
+@pytest.fixture(autouse=True)
+def _broker_is_the_tests(request: pytest.FixtureRequest) -> None:
+    """A test that takes redis_url sends to it, whatever an earlier test in another folder pointed the app at (a
+    random-order run found the sweeper's test sending to a fault test's stopped server)."""
+    if "redis_url" in request.fixturenames:
+        use_broker(request.getfixturevalue("redis_url"))
+
+
 def use_broker(url: str) -> None:
     """Point this process's Celery app at `url`, dropping connections an earlier test may have pooled."""
     celery_app.conf.broker_url = url  # type: ignore[misc]  # read-only in the stubs, settable at runtime
