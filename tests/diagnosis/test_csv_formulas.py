@@ -23,6 +23,8 @@ from tests.factories import make_member
 pytestmark = pytest.mark.django_db
 
 STARTS = ["=", "+", "-", "@", "\t", "\r"]
+# Plain test ids: repr's '\\t' and '\\r' were ids a node id given back to pytest (as mutmut does) did not find.
+START_IDS = ["equals", "plus", "minus", "at", "tab", "carriage-return"]
 # Where a formula may begin: the cell's start, after leading spaces, after each separator an importer may split at.
 PREFIXES = ["", "  ", "x;", "x,", "x\t", "x; "]
 FROM_THE_ISSUE = ["x;=cmd|' /C calc'!A0", "x;=1+1"]
@@ -55,7 +57,7 @@ def assert_formula_safe(body: str) -> list[list[str]]:
     return rows
 
 
-@pytest.mark.parametrize("start", STARTS, ids=repr)
+@pytest.mark.parametrize("start", STARTS, ids=START_IDS)
 def test_the_audit_export(clinic_a, start: str) -> None:
     admin = make_member("@ann", clinic_a, Role.ADMIN)  # a name may start with @ + - (Django allows them)
     make_member("alice", clinic_a)
@@ -71,7 +73,7 @@ def test_the_audit_export(clinic_a, start: str) -> None:
     assert "'@ann" in [r[1] for r in rows[1:]]  # the export's own row names who ran it
 
 
-@pytest.mark.parametrize("start", STARTS, ids=repr)
+@pytest.mark.parametrize("start", STARTS, ids=START_IDS)
 @pytest.mark.parametrize("export", ["diagnosis:worklist_export", "diagnosis:history_export"])
 def test_the_study_exports(alice, clinic_a, start: str, export: str) -> None:
     reviewer = make_member("-rita", clinic_a, Role.REVIEWER)
