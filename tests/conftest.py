@@ -49,6 +49,22 @@ def _broker_not_paused() -> Iterator[None]:
 
 
 @pytest.fixture(autouse=True)
+def _celery_app_stays_current() -> Iterator[None]:
+    """The project's code sends through `celery.current_app`: a test that made another Celery app current (its
+    constructor does, unless set_as_current=False) fails here, and the project's app is current again for the next
+    (CI's fixed order once sent every later integration test's studies to a stopped Redis that way)."""
+    from celery import current_app
+
+    from xrayweb.celery import app
+
+    yield
+    current = current_app._get_current_object()
+    if current is not app:
+        app.set_current()
+        pytest.fail(f"the test left Celery app {current.main!r} current instead of the project's")
+
+
+@pytest.fixture(autouse=True)
 def _media_in_tmp(settings: Any, tmp_path: Path) -> Iterator[None]:
     """Every test writes its files to its own folder."""
     settings.MEDIA_ROOT = tmp_path / "media"

@@ -153,7 +153,7 @@ def test_the_list_keda_reads_is_where_celery_puts_an_inference_message(tmp_path:
 
     proc, url = start_embedded_redis(tmp_path)
     try:
-        app = Celery("keda-check")
+        app = Celery("keda-check", set_as_current=False)  # the project's app stays current_app for later tests
         app.config_from_object("django.conf:settings", namespace="CELERY")
         app.conf.update(broker_url=url)
         app.send_task(RUN_INFERENCE, args=[1, 2])
