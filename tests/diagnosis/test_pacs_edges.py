@@ -43,6 +43,7 @@ def pacs_answering() -> Iterator[tuple[int, list[pydicom.Dataset], list[int]]]:
     ae.require_called_aet = True
     ae.supported_contexts = AllStoragePresentationContexts
     server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    assert server is not None
     yield int(server.server_address[1]), received, answer
     server.shutdown()
 
