@@ -60,6 +60,9 @@ MIDDLEWARE = [
     "django.middleware.security.SecurityMiddleware",
     "whitenoise.middleware.WhiteNoiseMiddleware",
     "django.contrib.sessions.middleware.SessionMiddleware",
+    # After sessions, before CommonMiddleware (Django's order): the browser's language (Accept-Language, the
+    # language cookie) for every page; diagnosis.locale_middleware below overrides it for a signed-in member.
+    "django.middleware.locale.LocaleMiddleware",
     "django.middleware.common.CommonMiddleware",
     "django.middleware.csrf.CsrfViewMiddleware",
     "django.contrib.auth.middleware.AuthenticationMiddleware",
@@ -106,7 +109,11 @@ if DATABASES["default"]["ENGINE"] == "django.db.backends.sqlite3":
     DATABASES["default"]["TEST"] = {"NAME": str(DATA_DIR / f"test-db-{os.getpid()}.sqlite3")}
 
 
-LANGUAGE_CODE = "en-us"
+# English and Vietnamese; who sees which: the member's choice, else the clinic's, else the browser's
+# (diagnosis.locale_middleware). TIME_ZONE (TZ_NAME) is the default of each clinic's own zone (Clinic.time_zone).
+LANGUAGE_CODE = "en"
+LANGUAGES = [("en", "English"), ("vi", "Tiếng Việt")]  # each in its own language: the switcher shows them so
+LOCALE_PATHS = [BASE_DIR / "locale"]
 TIME_ZONE = env_time_zone("TZ_NAME", "UTC")
 USE_I18N = True
 USE_TZ = True

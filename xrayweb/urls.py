@@ -5,6 +5,7 @@ from django.urls import include, path
 
 from diagnosis.api import dicomweb
 from diagnosis.clinic_views import SetPasswordView
+from diagnosis.locale_views import javascript_catalog, set_language
 
 
 def no_self_service_reset(request: HttpRequest) -> HttpResponse:
@@ -16,6 +17,8 @@ handler500 = "diagnosis.errors.server_error"
 
 urlpatterns = [
     path("admin/", admin.site.urls),
+    path("language/", set_language, name="set_language"),
+    path("jsi18n/", javascript_catalog, name="javascript-catalog"),
     *(
         []
         if settings.PASSWORD_RESET_BY_EMAIL
