@@ -58,7 +58,7 @@ class InferenceJobAdmin(admin.ModelAdmin):
 
 @admin.register(Clinic)
 class ClinicAdmin(admin.ModelAdmin):
-    list_display = ("name", "slug", "created")
+    list_display = ("name", "slug", "language", "time_zone", "created")
     prepopulated_fields = {"slug": ("name",)}
     search_fields = ("name",)
 

@@ -1,6 +1,6 @@
 from django.urls import path
 
-from diagnosis import clinic_views, site_views, views
+from diagnosis import clinic_views, locale_views, site_views, views
 
 app_name = "diagnosis"
 urlpatterns = [
@@ -26,4 +26,5 @@ urlpatterns = [
     path("people/<int:user_id>/role/", clinic_views.person_role, name="person_role"),
     path("people/<int:user_id>/active/", clinic_views.person_active, name="person_active"),
     path("people/<int:user_id>/reset/", clinic_views.person_reset, name="person_reset"),
+    path("clinic/", locale_views.clinic_settings, name="clinic_settings"),
 ]

@@ -3,10 +3,34 @@
 from __future__ import annotations
 
 import uuid
+import zoneinfo
+from functools import cache
 
 from django.conf import settings
+from django.core.exceptions import ValidationError
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
+
+
+@cache
+def time_zone_names() -> frozenset[str]:
+    """The IANA zones this machine knows (the system's tzdata, else the tzdata package): read once, it is ~600."""
+    return frozenset(zoneinfo.available_timezones())
+
+
+def validate_time_zone(value: str) -> None:
+    if value not in time_zone_names():
+        raise ValidationError(_("%(value)s is not an IANA time zone."), code="invalid", params={"value": value})
+
+
+def default_time_zone() -> str:
+    """A new clinic's zone: the installation's (TZ_NAME). A callable, so that no migration holds the value."""
+    return str(settings.TIME_ZONE)
+
+
+def language_choices() -> list[tuple[str, str]]:
+    return [(code, name) for code, name in settings.LANGUAGES]
 
 
 class Clinic(models.Model):
@@ -15,6 +39,18 @@ class Clinic(models.Model):
     name = models.CharField(max_length=120, unique=True)
     slug = models.SlugField(max_length=60, unique=True)
     created = models.DateTimeField(auto_now_add=True)
+    # The members' language unless a member chose one; blank: each browser's (Accept-Language).
+    language = models.CharField(
+        _("language"),
+        max_length=10,
+        blank=True,
+        choices=language_choices,
+        help_text=_("Blank: each browser's language."),
+    )
+    # Every page, report, export and the dashboard's days are in this zone (diagnosis.locale_middleware).
+    time_zone = models.CharField(
+        _("time zone"), max_length=64, default=default_time_zone, validators=[validate_time_zone]
+    )
 
     class Meta:
         ordering = ["name"]
@@ -41,6 +77,10 @@ class Membership(models.Model):
     clinic = models.ForeignKey(Clinic, on_delete=models.PROTECT, related_name="memberships")
     role = models.CharField(max_length=10, choices=Role.choices, default=Role.CLINICIAN)
     created = models.DateTimeField(auto_now_add=True)
+    # The language this member chose in the header's switcher; blank: the clinic's.
+    language = models.CharField(
+        _("language"), max_length=10, blank=True, choices=language_choices, help_text=_("Blank: the clinic's language.")
+    )
 
     def __str__(self) -> str:
         return f"{self.user} ({self.get_role_display()}, {self.clinic})"

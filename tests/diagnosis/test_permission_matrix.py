@@ -122,6 +122,7 @@ ADOPT_PAGE = _expect(True, "302", "302", min_role="admin")
 ADOPT_API = _expect(False, "201", "201", min_role="admin")
 REVERT_API = _expect(False, "200", "200", min_role="admin")
 STUDY = {"study_id": "study"}
+CLINIC_LOCALE = {"language": "vi", "time_zone": "Asia/Ho_Chi_Minh"}
 TABLE = [
     Row("diagnosis:home", {**dict.fromkeys(CALLERS, "302"), "anon": "302", "a_deactivated": "302"}),
     Row("diagnosis:upload", member_page()),
@@ -199,6 +200,12 @@ TABLE = [
     Row(
         "api:site-operating-point-revert", REVERT_API, "post", data=REASON, effect="reverted", prepare="points_in_force"
     ),
+    # Issue 29: the language switcher (anyone: the cookie; a member's choice is saved too) and the JavaScript strings;
+    # the clinic's language and time zone, set by its admin only, in their own clinic.
+    Row("set_language", dict.fromkeys(CALLERS, "302"), "post", data={"language": "vi", "next": "/"}),
+    Row("javascript-catalog", public()),
+    Row("diagnosis:clinic_settings", admin_page()),
+    Row("diagnosis:clinic_settings", admin_page("302"), "post", data=CLINIC_LOCALE, effect="clinic_locale_set"),
     Row("api:schema", public()),
     Row("api:docs", public()),
     Row("api:not-found", dict.fromkeys(CALLERS, "404")),  # names nothing, for anyone: JSON, not HTML
@@ -246,6 +253,10 @@ class World:
 
     def deactivated(self) -> bool:
         return not User.objects.get(pk=self.member).is_active
+
+    def clinic_locale_set(self) -> bool:
+        """The admin's own clinic took the language and zone (which clinic: test_clinic_locale says)."""
+        return Clinic.objects.filter(**CLINIC_LOCALE).exists()
 
     def send_failed(self) -> None:
         """The study's results came by DICOM and their send to the PACS failed for good."""
