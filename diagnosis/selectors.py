@@ -200,13 +200,15 @@ def dashboard(user: AnyUser, days: int = 30) -> Dashboard:
 
 
 def _per_day(qs: QuerySet[Study], days: int) -> list[DayCount]:
-    """One entry per calendar day (in TIME_ZONE), days without studies included as zeros."""
-    today = timezone.localdate()
+    """One entry per calendar day in the active time zone (the clinic's: diagnosis.locale_middleware activates it
+    for its members), days without studies included as zeros: a day starts at the clinic's midnight."""
+    zone = timezone.get_current_timezone()
+    today = timezone.localdate(timezone=zone)
     first = today - timedelta(days=days - 1)
-    start = timezone.make_aware(datetime.combine(first, time.min))
+    start = timezone.make_aware(datetime.combine(first, time.min), zone)
     rows = (
         qs.filter(created__gte=start)
-        .annotate(day=TruncDate("created"))
+        .annotate(day=TruncDate("created", tzinfo=zone))
         .values("day")
         .annotate(
             total=Count("pk"),
