@@ -15,6 +15,10 @@ from collections.abc import Callable, Iterator
 from pathlib import PurePosixPath
 from typing import IO, NamedTuple
 
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop
+
 from diagnosis.sizes import megabytes, size_over
 
 ARCHIVE_SUFFIXES = frozenset({".zip", ".tar", ".gz", ".tgz", ".bz2", ".xz", ".7z", ".rar"})
@@ -45,7 +49,7 @@ ENTRY_ERRORS: tuple[type[Exception], ...] = (
     RuntimeError,
     ValueError,
 )
-CORRUPT_ENTRY = "the archive entry is corrupt or uses an unsupported format ({})."
+CORRUPT_ENTRY = gettext_noop("the archive entry is corrupt or uses an unsupported format (%(error)s).")
 ENTRIES_PER_FILE = 4  # an archive's entries per file at most, before its directory is read: folders, __MACOSX
 
 
@@ -61,7 +65,7 @@ def entries(
     try:
         archive = zipfile.ZipFile(fileobj)
     except (zipfile.BadZipFile, OSError) as exc:
-        raise BadArchive("not a valid zip archive.") from exc
+        raise BadArchive(_("not a valid zip archive.")) from exc
     total = 0
     with archive:
         files = [
@@ -70,18 +74,23 @@ def entries(
             if not i.is_dir() and not i.filename.startswith("__MACOSX/") and not (skip and i.filename == skip)
         ]
         if len(files) > max_files:
-            raise BadArchive(f"the archive holds {len(files):,} files; the limit is {max_files:,}: split it.")
+            raise BadArchive(
+                _("the archive holds %(files)s files; the limit is %(limit)s: split it.")
+                % {"files": _count(len(files)), "limit": _count(max_files)}
+            )
         for info in files:
             problem = _problem(info, max_entry_bytes)
             if problem is None and total + info.file_size > max_total_bytes:
-                problem = f"the archive's uncompressed size passes the {megabytes(max_total_bytes)} limit."
+                problem = _("the archive's uncompressed size passes the %(limit)s limit.") % {
+                    "limit": megabytes(max_total_bytes)
+                }
             if problem:
                 refuse(info.filename, problem)
                 continue
             try:
                 stream = archive.open(info)
             except ENTRY_ERRORS as exc:
-                refuse(info.filename, CORRUPT_ENTRY.format(exc))
+                refuse(info.filename, corrupt_entry(exc))
                 continue
             total += info.file_size
             yield Entry(info.filename, info.file_size, stream)
@@ -92,21 +101,33 @@ def check_declared(fileobj: IO[bytes], max_files: int) -> None:
     to be called before anything opens it with ZipFile, which parses the whole directory."""
     declared = _declared_entries(fileobj)
     if declared is not None and declared > ENTRIES_PER_FILE * max_files:
-        raise BadArchive(f"the archive holds {declared:,} entries; the limit is {max_files:,} files: split it.")
+        raise BadArchive(
+            _("the archive holds %(entries)s entries; the limit is %(limit)s files: split it.")
+            % {"entries": _count(declared), "limit": _count(max_files)}
+        )
 
 
 def _problem(info: zipfile.ZipInfo, max_entry_bytes: int) -> str | None:
     name = info.filename
     path = PurePosixPath(name.replace("\\", "/"))
     if path.is_absolute() or ".." in path.parts or (len(name) > 1 and name[1] == ":"):
-        return "unsafe path in the archive; entry refused."
+        return _("unsafe path in the archive; entry refused.")
     if path.suffix.lower() in ARCHIVE_SUFFIXES:
-        return "nested archives are not accepted."
+        return _("nested archives are not accepted.")
     if info.flag_bits & 0x1:
-        return "encrypted entries are not accepted."
+        return _("encrypted entries are not accepted.")
     if info.file_size > max_entry_bytes:
-        return f"the entry is {size_over(info.file_size, max_entry_bytes)} (uncompressed)."
+        return _("the entry is %(size)s (uncompressed).") % {"size": size_over(info.file_size, max_entry_bytes)}
     return None
+
+
+def corrupt_entry(exc: BaseException) -> str:
+    """Why an entry that fails while it is read is refused."""
+    return _(CORRUPT_ENTRY) % {"error": exc}
+
+
+def _count(n: int) -> str:
+    return number_format(n, force_grouping=True)
 
 
 def _declared_entries(fileobj: IO[bytes]) -> int | None:

@@ -1,5 +1,8 @@
 """The audit trail in words, for the admin's page: people by name (full name, else username), what happened in a
-sentence rather than a stored dict. The stored events are unchanged; the CSV export keeps their raw detail."""
+sentence rather than a stored dict. The stored events are unchanged; the CSV export keeps their raw detail.
+
+The sentences are made at display time from the stored detail (codes, names and figures, never a sentence), in the
+active language: an event recorded while English was active reads in Vietnamese on a Vietnamese page."""
 
 from __future__ import annotations
 
@@ -9,21 +12,23 @@ from dataclasses import dataclass
 from typing import Any
 
 from django.contrib.auth.models import User
+from django.utils.translation import gettext, pgettext_lazy
+from django.utils.translation import gettext_lazy as _
 
 from diagnosis.models import AuditAction, AuditEvent, Label, Role, Study
 
 FILES = {
-    "image": "the original image",
-    "preview": "the display preview",
-    "thumbnail": "a thumbnail",
-    "heatmap": "the Grad-CAM heatmap",
-    "overlay": "the heatmap overlay",
+    "image": _("the original image"),
+    "preview": _("the display preview"),
+    "thumbnail": _("a thumbnail"),
+    "heatmap": _("the Grad-CAM heatmap"),
+    "overlay": _("the heatmap overlay"),
 }
-VIA = {"page": "opened the study page", "report": "opened the printable report"}
+VIA = {"page": _("opened the study page"), "report": _("opened the printable report")}
 EXPORTS = {
-    "audit_csv": "the audit trail",
-    "history_csv": "their own studies (History)",
-    "worklist_csv": "the Worklist",
+    "audit_csv": _("the audit trail"),
+    "history_csv": _("their own studies (History)"),
+    "worklist_csv": _("the Worklist"),
 }
 
 
@@ -55,11 +60,12 @@ def lines(events: Iterable[AuditEvent]) -> list[Line]:
         target_name = names.get(int(e.target_id)) if e.target_type == "user" and e.target_id.isdigit() else None
         who = names.get(e.user_id, e.username) if e.user_id else e.username
         if e.target_type == "study":
-            name, patient = studies.get(e.target_id, (f"study {e.target_id[:8]}", ""))
-            out.append(Line(e, who or "(unknown)", name, describe(e, target_name), patient))
+            unknown = gettext("study %(id)s") % {"id": e.target_id[:8]}
+            name, patient = studies.get(e.target_id, (unknown, ""))
+            out.append(Line(e, who or gettext("(unknown)"), name, describe(e, target_name), patient))
             continue
         target = target_name or (f"{e.target_type} {e.target_id}" if e.target_type else "")
-        out.append(Line(e, who or "(unknown)", target, describe(e, target_name)))
+        out.append(Line(e, who or gettext("(unknown)"), target, describe(e, target_name)))
     return out
 
 
@@ -84,52 +90,77 @@ def _uuid(text: str) -> uuid.UUID | None:
 def describe(e: AuditEvent, target_name: str | None = None) -> str:
     """The event's detail as a sentence."""
     d: dict[str, Any] = e.detail if isinstance(e.detail, dict) else {"detail": e.detail}
-    subject = target_name or d.get("user") or "a user"
+    subject = target_name or d.get("user") or gettext("a user")
     action = e.action
     if action == AuditAction.UPLOAD:
-        batch = f", in batch {str(d['batch'])[:8]}" if d.get("batch") else ""
+        said = gettext("uploaded %(file)s") % {"file": d.get("file_name") or gettext("a file")}
+        if d.get("batch"):
+            said += gettext(", in batch %(batch)s") % {"batch": str(d["batch"])[:8]}
         dropped = d.get("dicom_dropped")
-        left_out = f"; left out of its DICOM header: {'; '.join(map(str, dropped))}" if dropped else ""
-        return f"uploaded {d.get('file_name', 'a file')}{batch}{left_out}"
+        if dropped:
+            said += gettext("; left out of its DICOM header: %(values)s") % {"values": "; ".join(map(str, dropped))}
+        return said
     if action == AuditAction.VIEW_STUDY:
-        return VIA.get(str(d.get("via")), "opened the study")
+        return str(VIA.get(str(d.get("via")), gettext("opened the study")))
     if action == AuditAction.VIEW_FILE:
-        return f"loaded {FILES.get(str(d.get('file')), 'a file')}"
+        return gettext("loaded %(file)s") % {"file": FILES.get(str(d.get("file")), gettext("a file"))}
     if action == AuditAction.REVIEW:
         return _review(d)
     if action == AuditAction.EXPORT:
-        return f"exported {EXPORTS.get(str(d.get('what')), 'a list')} as CSV, {_filters(d.get('filters') or {})}"
+        what = EXPORTS.get(str(d.get("what")), gettext("a list"))
+        return gettext("exported %(what)s as CSV, %(filters)s") % {
+            "what": what,
+            "filters": _filters(d.get("filters") or {}),
+        }
     if action == AuditAction.PERMISSION_CHANGE:
         return _permission(d, subject)
     if action == AuditAction.UNLOCK:
-        return f"reset the access of {subject} (unlocked, new set-password link)"
+        return gettext("reset the access of %(person)s (unlocked, new set-password link)") % {"person": subject}
     if action == AuditAction.DICOM_REFUSED:
-        called = f" (calling {d['called_ae']})" if d.get("called_ae") else ""
-        return f"refused DICOM caller {d.get('calling_ae', '?')}{called}: {d.get('reason', 'no reason given')}"
+        values = {"caller": d.get("calling_ae", "?"), "reason": d.get("reason") or gettext("no reason given")}
+        if d.get("called_ae"):
+            return gettext("refused DICOM caller %(caller)s (calling %(called)s): %(reason)s") % {
+                **values,
+                "called": d["called_ae"],
+            }
+        return gettext("refused DICOM caller %(caller)s: %(reason)s") % values
     return words(d) if d else ""
 
 
 def _label(value: object) -> str:
-    return Label(value).label if value in Label.values else str(value)
+    return str(Label(value).label) if value in Label.values else str(value)
 
 
 def _role(value: object) -> str:
-    return Role(value).label.lower() if value in Role.values else str(value)
+    return str(Role(value).label).lower() if value in Role.values else str(value)
 
 
 def _review(d: dict[str, Any]) -> str:
     model, final = _label(d.get("model_label")), _label(d.get("final_label"))
-    said = f"agreed with the model: {final}" if d.get("agrees") else f"disagreed with the model ({model}): {final}"
+    if d.get("agrees"):
+        said = gettext("agreed with the model: %(final)s") % {"final": final}
+    else:
+        said = gettext("disagreed with the model (%(model)s): %(final)s") % {"model": model, "final": final}
     note = str(d.get("note") or "")
     if note:
-        said += f"; note: {_quoted(note)}"
+        said += gettext("; note: %(note)s") % {"note": _quoted(note)}
     previous = d.get("previous")
     if isinstance(previous, dict):
-        by = f" by {previous['reviewer__username']}" if previous.get("reviewer__username") else ""
-        said += f"; revised a review that said {_label(previous.get('final_label'))}{by}"
+        earlier = _label(previous.get("final_label"))
+        if previous.get("reviewer__username"):
+            said += gettext("; revised a review that said %(label)s by %(reviewer)s") % {
+                "label": earlier,
+                "reviewer": previous["reviewer__username"],
+            }
+        else:
+            said += gettext("; revised a review that said %(label)s") % {"label": earlier}
         before = str(previous.get("note") or "")
         if before != note and "note" in previous:  # audit rows older than the note's record say nothing of it
-            said += f", whose note was {_quoted(before)}" if before else ", which had no note"
+            said += (
+                gettext(", whose note was %(note)s") % {"note": _quoted(before)}
+                if before
+                else gettext(", which had no note")
+            )
     return said
 
 
@@ -139,22 +170,56 @@ def _quoted(text: str, at_most: int = 200) -> str:
     return f"“{flat if len(flat) <= at_most else flat[: at_most - 1] + '…'}”"
 
 
+# The filters an export was asked with, by their query parameter (named as the key reads, underscores as spaces);
+# another is named by its key.
+FILTER_NAMES = {
+    "q": pgettext_lazy("filter", "q"),
+    "label": pgettext_lazy("filter", "label"),
+    "status": pgettext_lazy("filter", "status"),
+    "acceptance": pgettext_lazy("filter", "acceptance"),
+    "sort": pgettext_lazy("filter", "sort"),
+    "created_from": pgettext_lazy("filter", "created from"),
+    "created_to": pgettext_lazy("filter", "created to"),
+    "reviewed": pgettext_lazy("filter", "reviewed"),
+    "disagreement": pgettext_lazy("filter", "disagreement"),
+    "patient_ref": pgettext_lazy("filter", "patient ref"),
+    "action": pgettext_lazy("filter", "action"),
+    "username": pgettext_lazy("filter", "username"),
+    "at_from": pgettext_lazy("filter", "at from"),
+    "at_to": pgettext_lazy("filter", "at to"),
+    "target_id": pgettext_lazy("filter", "target id"),
+    "thumbnails": pgettext_lazy("filter", "thumbnails"),
+    "page": pgettext_lazy("filter", "page"),
+}
+
+
 def _filters(filters: dict[str, Any]) -> str:
     if not filters:
-        return "no filters"
-    return "filtered by " + ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in sorted(filters.items()))
+        return gettext("no filters")
+    named = ", ".join(f"{FILTER_NAMES.get(k, k.replace('_', ' '))} {v}" for k, v in sorted(filters.items()))
+    return gettext("filtered by %(filters)s") % {"filters": named}
 
 
 def _permission(d: dict[str, Any], subject: str) -> str:
     change = d.get("change")
     if change == "invite":
-        return f"invited {subject} as {_role(d.get('role'))}"
+        return gettext("invited %(person)s as %(role)s") % {"person": subject, "role": _role(d.get("role"))}
     if change == "role":
-        return f"changed the role of {subject} from {_role(d.get('from'))} to {_role(d.get('to'))}"
-    if change in ("deactivate", "reactivate"):
-        return f"{change}d {subject}"
+        return gettext("changed the role of %(person)s from %(before)s to %(after)s") % {
+            "person": subject,
+            "before": _role(d.get("from")),
+            "after": _role(d.get("to")),
+        }
+    if change == "deactivate":
+        return gettext("deactivated %(person)s") % {"person": subject}
+    if change == "reactivate":
+        return gettext("reactivated %(person)s") % {"person": subject}
     if change == "django admin":
-        return f"changed {subject} in Django admin: from {words(d.get('from'))} to {words(d.get('to'))}"
+        return gettext("changed %(person)s in Django admin: from %(before)s to %(after)s") % {
+            "person": subject,
+            "before": words(d.get("from")),
+            "after": words(d.get("to")),
+        }
     return words(d)
 
 
@@ -162,12 +227,12 @@ def words(value: object) -> str:
     """Any stored value in words: keys without underscores, yes/no, lists joined; never a Python repr."""
     if isinstance(value, dict):
         if not value:
-            return "nothing"
+            return gettext("nothing")
         return "; ".join(f"{str(k).replace('_', ' ')}: {words(v)}" for k, v in value.items())
     if isinstance(value, list | tuple):
-        return ", ".join(words(v) for v in value) or "none"
+        return ", ".join(words(v) for v in value) or gettext("none")
     if isinstance(value, bool):
-        return "yes" if value else "no"
+        return gettext("yes") if value else gettext("no")
     if value is None or value == "":
-        return "none"
+        return gettext("none")
     return str(value)

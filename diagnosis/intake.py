@@ -13,6 +13,7 @@ from django.core.files.base import ContentFile
 from django.core.files.uploadedfile import UploadedFile
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext as _
 
 from diagnosis import archives, audit, dicom_instances, dispatch
 from diagnosis.access import require_membership
@@ -273,7 +274,7 @@ def _submit_archive(owner: User, archive: UploadedFile, **opts: Any) -> Submissi
     except archives.BadArchive as exc:
         submission.refuse(archive.name or "archive", str(exc))
     if not submission.studies and not submission.errors:
-        submission.refuse(archive.name or "archive", "the archive holds no files.")
+        submission.refuse(archive.name or "archive", _("the archive holds no files."))
     return submission
 
 
@@ -315,7 +316,7 @@ def _store(
                 progress()
             entry_details = _labelled(details, name, labels)
             if entry_details is None:
-                submission.refuse(name, f"{acceptance.LABELS_FILE} gives no label for this file.")
+                submission.refuse(name, _("%(file)s gives no label for this file.") % {"file": acceptance.LABELS_FILE})
                 continue
             try:
                 upload = validate_upload(name, size, stream)
@@ -323,7 +324,7 @@ def _store(
                 submission.errors.append(exc)
                 continue
             except archives.ENTRY_ERRORS as exc:  # a broken zip entry fails while it is read: that entry only
-                submission.refuse(name, archives.CORRUPT_ENTRY.format(exc))
+                submission.refuse(name, archives.corrupt_entry(exc))
                 continue
             if any(dicom_instances.same_instance(p.header, upload.dicom) for p in pending):  # sent twice in one request
                 submission.studies += record(owner, pending, origin, priority=priority)

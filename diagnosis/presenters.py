@@ -11,8 +11,12 @@ from urllib.parse import urlencode
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils.formats import number_format
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_noop, pgettext
 
 from diagnosis.models import Label, Study
+from diagnosis.refusal_words import reason_text
 from diagnosis.site import card as model_card
 from diagnosis.site.operating_points import operating_point_text
 from diagnosis.study_details import describe
@@ -66,12 +70,34 @@ def percent(probability: float) -> str:
     return f"{round(probability * 100)} %"
 
 
+def decimal(value: float) -> str:
+    """A figure rounded to one decimal in the active locale's format, without a trailing zero: "3.6", "4"; "3,6" in
+    Vietnamese."""
+    rounded = round(value, 1)
+    return number_format(int(rounded)) if rounded == int(rounded) else number_format(rounded, decimal_pos=1)
+
+
 def margin_text(probability: float, threshold: float) -> str:
     """How far the probability lies from the threshold, in percentage points: "3.6 points below", "at"."""
     points = round(abs(probability - threshold) * 100, 1)
     if points == 0:
-        return "at"
-    return f"{points:g} points {'above' if probability > threshold else 'below'}"
+        return pgettext("the probability lies ... the decision threshold", "at")
+    if probability > threshold:
+        return _("%(points)s points above") % {"points": decimal(points)}
+    return _("%(points)s points below") % {"points": decimal(points)}
+
+
+def relation_text(probability: float, threshold: float) -> str:
+    """The margin in a phrase: "3.6 points below the decision threshold 69.6 %"."""
+    return _("%(margin)s the decision threshold %(threshold)s") % {
+        "margin": margin_text(probability, threshold),
+        "threshold": threshold_text(threshold),
+    }
+
+
+def threshold_text(threshold: float) -> str:
+    """The threshold in percent, one decimal where it has one: "69.6 %", "50 %"."""
+    return f"{decimal(threshold * 100)} %"
 
 
 def probability_scale(probability: float, threshold: float) -> dict[str, Any]:
@@ -79,7 +105,8 @@ def probability_scale(probability: float, threshold: float) -> dict[str, Any]:
     return {
         "probability_text": percent(probability),
         "margin_text": margin_text(probability, threshold),
-        "threshold_text": f"{threshold * 100:.1f} %".replace(".0 %", " %"),
+        "threshold_text": threshold_text(threshold),
+        "relation_text": relation_text(probability, threshold),
         "probability_pos": round(probability * 100, 1),
         "threshold_pos": round(threshold * 100, 1),
         "band_from": round(max(threshold - BORDERLINE, 0.0) * 100, 1),
@@ -99,7 +126,7 @@ def status_payload(study: Study) -> dict[str, Any]:
         "id": str(study.pk),
         "status": job.status,
         "final": job.is_final,
-        "reason": job.reason,
+        "reason": reason_text(job.reason),
         "attempts": job.attempts,
         "created": study.created.isoformat(),
         "processing_ms": job.processing_ms,
@@ -131,7 +158,10 @@ def status_payload(study: Study) -> dict[str, Any]:
 
 def decisions(model_label: str) -> dict[str, str]:
     """A reviewer's two choices on a call, each naming the final label it records ("Disagree → Normal")."""
-    return {"agree": f"Agree → {Label(model_label).label}", "disagree": f"Disagree → {Label.other(model_label).label}"}
+    return {
+        "agree": _("Agree → %(label)s") % {"label": Label(model_label).label},
+        "disagree": _("Disagree → %(label)s") % {"label": Label.other(model_label).label},
+    }
 
 
 def upload_entry(study: Study) -> dict[str, str]:
@@ -172,7 +202,20 @@ def population_warning(age_years: int | None) -> str:
     pop = intended_population()
     if not pop.excludes(age_years):
         return ""
-    return (
-        f"Outside the model's intended population: the patient is {age_years} years old, the model was trained "
-        f"on {pop.description}. Its output may be unreliable; rely on your own reading."
-    )
+    return _(
+        "Outside the model's intended population: the patient is %(age)s years old, the model was trained on "
+        "%(population)s. Its output may be unreliable; rely on your own reading."
+    ) % {"age": age_years, "population": population_text(pop.description)}
+
+
+def population_text(description: str) -> str:
+    """The model card's population in the active language: the shipped card's description is a known sentence
+    (translated in the catalog); another card's is shown as written."""
+    return _(description) if description == SHIPPED_POPULATION else description
+
+
+# The shipped card's population (worker.ml.spec's default), marked for the catalog.
+SHIPPED_POPULATION = gettext_noop(
+    "frontal chest radiographs of children aged 1 to 5 years (Guangzhou Women and Children's Medical Center, "
+    "Kermany et al. 2018)"
+)

@@ -8,6 +8,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass, fields, replace
 from typing import Any, Protocol
 
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
+
 from diagnosis.models import MAX_AGE_YEARS, PATIENT_REF_MAX_LENGTH, Sex
 from worker.ml.dicom import DicomHeader
 
@@ -62,14 +65,15 @@ def describe(details: HasDetails) -> str:
     """The details in one line, as the upload page confirms them ("Patient P-7 · 4 years · Female · AP · Note: …")."""
     age = details.age_years
     note = details.clinical_note
+    shown = note if len(note) <= NOTE_SHOWN else note[: NOTE_SHOWN - 1] + "…"
     parts = [
-        f"Patient {details.patient_ref}" if details.patient_ref else "",
-        "" if age is None else f"{age} year{'' if age == 1 else 's'}",
-        Sex(details.sex).label if details.sex else "",
+        _("Patient %(ref)s") % {"ref": details.patient_ref} if details.patient_ref else "",
+        "" if age is None else ngettext("%(age)d year", "%(age)d years", age) % {"age": age},
+        str(Sex(details.sex).label) if details.sex else "",
         details.projection,
-        f"Note: {note if len(note) <= NOTE_SHOWN else note[: NOTE_SHOWN - 1] + '…'}" if note else "",
+        _("Note: %(note)s") % {"note": shown} if note else "",
     ]
-    return " · ".join(p for p in parts if p) or "No study details"
+    return " · ".join(p for p in parts if p) or _("No study details")
 
 
 def with_header(details: StudyDetails, header: DicomHeader | None) -> StudyDetails:

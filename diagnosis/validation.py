@@ -12,7 +12,9 @@ from dataclasses import dataclass
 from typing import IO
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 
+from diagnosis.refusal_words import reason_text
 from diagnosis.sizes import megabytes, size_over
 from worker.ml import deidentify, dicom, overlay, working
 from worker.ml.preprocessing import DecodedImage, ImageRejected, decode, display_image
@@ -57,10 +59,10 @@ def validate_upload(name: str, size: int | None, stream: IO[bytes]) -> Validated
     name = clean_name(name)
     limit = settings.MAX_UPLOAD_BYTES
     if size is not None and size > limit:
-        raise UploadError(name, f"the file is {size_over(size, limit)}.")
+        raise UploadError(name, _("the file is %(size)s.") % {"size": size_over(size, limit)})
     data = stream.read(limit + 1)
     if len(data) > limit:
-        raise UploadError(name, f"the file is larger than the {megabytes(limit)} limit.")
+        raise UploadError(name, _("the file is larger than the %(limit)s limit.") % {"limit": megabytes(limit)})
     header = None
     try:
         if dicom.is_dicom(data):
@@ -71,7 +73,7 @@ def validate_upload(name: str, size: int | None, stream: IO[bytes]) -> Validated
         else:
             decoded = decode(data, max_pixels=settings.MAX_IMAGE_PIXELS)
     except ImageRejected as exc:
-        raise UploadError(name, str(exc)) from exc
+        raise UploadError(name, reason_text(str(exc))) from exc
     return _validated(name, data, decoded, header)
 
 

@@ -7,26 +7,27 @@ from typing import Any, NoReturn
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from diagnosis.models.clinics import Clinic
 
 
 class AuditAction(models.TextChoices):
-    LOGIN = "login", "Login"
-    LOGIN_FAILED = "login_failed", "Failed login"
-    LOGOUT = "logout", "Logout"
-    UPLOAD = "upload", "Upload"
-    VIEW_STUDY = "view_study", "View study"
-    VIEW_FILE = "view_file", "View file"
-    REVIEW = "review", "Review"
-    EXPORT = "export", "Export"
-    PERMISSION_CHANGE = "permission_change", "Permission change"
-    LOCKOUT = "lockout", "Locked out"
-    UNLOCK = "unlock", "Unlocked"
-    DICOM_REFUSED = "dicom_refused", "DICOM caller refused"
-    DICOM_SENT = "dicom_sent", "Results sent to PACS"
-    OPERATING_POINT = "operating_point", "Operating point changed"
-    SITE_ALERT = "site_alert", "Model health alert"
+    LOGIN = "login", _("Login")
+    LOGIN_FAILED = "login_failed", _("Failed login")
+    LOGOUT = "logout", _("Logout")
+    UPLOAD = "upload", _("Upload")
+    VIEW_STUDY = "view_study", _("View study")
+    VIEW_FILE = "view_file", _("View file")
+    REVIEW = "review", _("Review")
+    EXPORT = "export", _("Export")
+    PERMISSION_CHANGE = "permission_change", _("Permission change")
+    LOCKOUT = "lockout", _("Locked out")
+    UNLOCK = "unlock", _("Unlocked")
+    DICOM_REFUSED = "dicom_refused", _("DICOM caller refused")
+    DICOM_SENT = "dicom_sent", _("Results sent to PACS")
+    OPERATING_POINT = "operating_point", _("Operating point changed")
+    SITE_ALERT = "site_alert", _("Model health alert")
 
 
 class AppendOnlyError(Exception):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from diagnosis.models.clinics import Clinic
 from diagnosis.models.common import NOTE_MAX_LENGTH
@@ -64,9 +65,9 @@ class DicomInstance(models.Model):
 
 
 class SendStatus(models.TextChoices):
-    PENDING = "pending", "Sending"
-    SENT = "sent", "Sent"
-    FAILED = "failed", "Failed"
+    PENDING = "pending", _("Sending")
+    SENT = "sent", _("Sent")
+    FAILED = "failed", _("Failed")
 
 
 class ResultSend(models.Model):

@@ -5,6 +5,7 @@ from __future__ import annotations
 from django.conf import settings
 from django.db import models
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from diagnosis.models.clinics import Clinic
 from diagnosis.models.common import NOTE_MAX_LENGTH, printable
@@ -60,8 +61,8 @@ class SiteSettings(models.Model):
 
 
 class AlertLevel(models.TextChoices):
-    WATCH = "watch", "Watch"
-    ACT = "act", "Act"
+    WATCH = "watch", _("Watch")
+    ACT = "act", _("Act")
 
 
 class SiteAlert(models.Model):

@@ -9,6 +9,7 @@ from typing import Any, cast
 
 from django.conf import settings
 from django.db import models
+from django.utils.translation import gettext_lazy as _
 
 from diagnosis.models.clinics import Batch, Clinic
 from diagnosis.models.common import (
@@ -24,8 +25,8 @@ class Label(models.TextChoices):
     """The model's labels. The declaration is worker.ml.spec.LABELS; the names here exist for queries
     (Label.PNEUMONIA) and must match it, which is checked when this module loads."""
 
-    NORMAL = "NORMAL", "Normal"
-    PNEUMONIA = "PNEUMONIA", "Pneumonia"
+    NORMAL = "NORMAL", _("Normal")
+    PNEUMONIA = "PNEUMONIA", _("Pneumonia")
 
     @classmethod
     def other(cls, label: str) -> Label:
@@ -38,9 +39,9 @@ if tuple(Label.values) != LABELS:
 
 
 class Sex(models.TextChoices):
-    FEMALE = "F", "Female"
-    MALE = "M", "Male"
-    OTHER = "O", "Other"
+    FEMALE = "F", _("Female")
+    MALE = "M", _("Male")
+    OTHER = "O", _("Other")
 
 
 class Projection(models.TextChoices):
@@ -101,8 +102,8 @@ class Study(models.Model):
     height = models.PositiveIntegerField()
     created = models.DateTimeField(auto_now_add=True, db_index=True)
     # Optional, pseudonymous details given at upload: never a name, only the clinic's own reference.
-    patient_ref = models.CharField("patient reference", max_length=PATIENT_REF_MAX_LENGTH, blank=True, db_index=True)
-    age_years = models.PositiveSmallIntegerField("age (years)", null=True, blank=True)
+    patient_ref = models.CharField(_("patient reference"), max_length=PATIENT_REF_MAX_LENGTH, blank=True, db_index=True)
+    age_years = models.PositiveSmallIntegerField(_("age (years)"), null=True, blank=True)
     sex = models.CharField(max_length=1, choices=Sex.choices, blank=True)
     projection = models.CharField(max_length=2, choices=Projection.choices, blank=True)
     clinical_note = models.TextField(max_length=NOTE_MAX_LENGTH, blank=True)
@@ -135,11 +136,11 @@ class Study(models.Model):
 
 
 class JobStatus(models.TextChoices):
-    QUEUED = "queued", "Queued"
-    RUNNING = "running", "Running"
-    DONE = "done", "Done"
-    FAILED = "failed", "Failed"
-    REJECTED = "rejected", "Rejected"
+    QUEUED = "queued", _("Queued")
+    RUNNING = "running", _("Running")
+    DONE = "done", _("Done")
+    FAILED = "failed", _("Failed")
+    REJECTED = "rejected", _("Rejected")
 
 
 FINAL_STATUSES = (JobStatus.DONE, JobStatus.FAILED, JobStatus.REJECTED)
@@ -150,8 +151,8 @@ class JobPriority(models.IntegerChoices):
     single-study API call, a DICOM instance) before bulk work, so that no one at a screen waits behind a batch;
     bulk work round-robin between clinics, so that one clinic's big batch does not hold up another's."""
 
-    INTERACTIVE = 0, "Interactive"
-    BULK = 1, "Bulk"
+    INTERACTIVE = 0, _("Interactive")
+    BULK = 1, _("Bulk")
 
 
 class InferenceJob(models.Model):

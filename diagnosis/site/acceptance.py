@@ -16,13 +16,15 @@ from pathlib import PurePosixPath
 from typing import IO
 
 from django.core.exceptions import PermissionDenied
+from django.utils.translation import gettext as _
+from django.utils.translation import gettext_lazy
 
 from diagnosis.access import AnyUser, has_role
 from diagnosis.models import Label, Role
 
 LABELS_FILE = "labels.csv"
 MAX_LABELS_BYTES = 4 * 1024 * 1024
-ONLY_ADMINS = "Only a clinic admin may submit reference labels (an acceptance set)."
+ONLY_ADMINS = gettext_lazy("Only a clinic admin may submit reference labels (an acceptance set).")
 
 
 class LabelsError(ValueError):
@@ -50,7 +52,10 @@ def read_labels(archive: IO[bytes]) -> dict[str, str] | None:
             if info is None:
                 return None
             if info.file_size > MAX_LABELS_BYTES:
-                raise LabelsError(f"{LABELS_FILE} is over {MAX_LABELS_BYTES // (1024 * 1024)} MB.")
+                raise LabelsError(
+                    _("%(file)s is over %(megabytes)s MB.")
+                    % {"file": LABELS_FILE, "megabytes": MAX_LABELS_BYTES // (1024 * 1024)}
+                )
             raw = _read(zf, info)
             names = [i.filename for i in zf.infolist() if not i.is_dir() and i.filename != LABELS_FILE]
     finally:
@@ -63,7 +68,9 @@ def _read(zf: zipfile.ZipFile, info: zipfile.ZipInfo) -> bytes:
     try:
         return zf.read(info)
     except (zipfile.BadZipFile, OSError, EOFError, NotImplementedError, RuntimeError, ValueError, zlib.error) as exc:
-        raise LabelsError(f"{LABELS_FILE} cannot be read from the archive ({exc}).") from exc
+        raise LabelsError(
+            _("%(file)s cannot be read from the archive (%(error)s).") % {"file": LABELS_FILE, "error": exc}
+        ) from exc
 
 
 def parse_labels(raw: bytes) -> dict[str, str]:
@@ -72,13 +79,15 @@ def parse_labels(raw: bytes) -> dict[str, str]:
     try:
         text = raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
-        raise LabelsError(f"{LABELS_FILE} is not UTF-8 text.") from exc
+        raise LabelsError(_("%(file)s is not UTF-8 text.") % {"file": LABELS_FILE}) from exc
     labels: dict[str, str] = {}
     try:
         for number, row in enumerate(csv.reader(io.StringIO(text)), start=1):
             _add(labels, number, [c.strip() for c in row])
     except csv.Error as exc:  # a field over the csv module's limit, say
-        raise LabelsError(f"{LABELS_FILE} is not CSV text of 'file name,label' rows: {exc}.") from exc
+        raise LabelsError(
+            _("%(file)s is not CSV text of 'file name,label' rows: %(error)s.") % {"file": LABELS_FILE, "error": exc}
+        ) from exc
     return labels
 
 
@@ -86,14 +95,20 @@ def _add(labels: dict[str, str], number: int, cells: list[str]) -> None:
     if not any(cells):
         return
     if len(cells) < 2 or not cells[0]:
-        raise LabelsError(f"{LABELS_FILE}, row {number}: write 'file name,label'.")
+        raise LabelsError(_("%(file)s, row %(row)s: write 'file name,label'.") % {"file": LABELS_FILE, "row": number})
     label = cells[1].upper()
     if label not in Label.values:
         if number == 1:
             return  # a header
-        raise LabelsError(f"{LABELS_FILE}, row {number}: '{cells[1]}' is not NORMAL or PNEUMONIA.")
+        raise LabelsError(
+            _("%(file)s, row %(row)s: '%(label)s' is not NORMAL or PNEUMONIA.")
+            % {"file": LABELS_FILE, "row": number, "label": cells[1]}
+        )
     if labels.get(cells[0], label) != label:
-        raise LabelsError(f"{LABELS_FILE}, row {number}: '{cells[0]}' is labelled both NORMAL and PNEUMONIA.")
+        raise LabelsError(
+            _("%(file)s, row %(row)s: '%(name)s' is labelled both NORMAL and PNEUMONIA.")
+            % {"file": LABELS_FILE, "row": number, "name": cells[0]}
+        )
     labels[cells[0]] = label
 
 

@@ -8,7 +8,9 @@ inverted back and shown to the gate again: a negative radiograph, inverted, lies
 (distance 22-26 on the shipped model, limit 39.5), a photograph does not (40-79). Only the images the detector flags
 pay for that second forward pass, and an upright radiograph is almost never flagged.
 
-Each reason is the clinician's sentence, then the figures after gate.DETAIL (the job's reason keeps both).
+Each reason is the clinician's sentence, then the figures after gate.DETAIL (the job's reason keeps both). The
+sentence is English (this package is Django-free); code() names it, so that the web pages say it in the reader's
+language (diagnosis.refusal_words) from the code and the figures.
 """
 
 from __future__ import annotations
@@ -17,11 +19,28 @@ from collections.abc import Callable
 
 import numpy as np
 
-from worker.ml.gate import COLOUR, NOT_A_RADIOGRAPH, Gate, explained
+from worker.ml.gate import COLOUR, DETAIL, NOT_A_RADIOGRAPH, Gate, explained
 from worker.ml.polarity import INVERTED, Polarity
 from worker.ml.polarity import detail as inverted_detail
 
 Features = Callable[[np.ndarray], np.ndarray]
+
+# Stable codes of the refusals' sentences.
+COLOUR_CODE = "colour"
+INVERTED_CODE = "inverted"
+NOT_A_RADIOGRAPH_CODE = "not_a_radiograph"
+_CODES = {COLOUR: COLOUR_CODE, INVERTED: INVERTED_CODE, NOT_A_RADIOGRAPH: NOT_A_RADIOGRAPH_CODE}
+
+
+def code(reason: str) -> str | None:
+    """The code of a reason given here (or by the gate or the detector alone); None for any other text."""
+    return _CODES.get(reason.partition(DETAIL)[0])
+
+
+def detail(reason: str) -> str:
+    """A reason's figures (after gate.DETAIL, without the closing full stop); "" when it has none."""
+    _, found, figures = reason.partition(DETAIL)
+    return figures.removesuffix(".") if found else ""
 
 
 def reasons(
