@@ -16,6 +16,7 @@ from django.contrib.auth.models import User
 from django.db.models import Model
 from django.http import HttpRequest
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 
 from diagnosis.access import AnyUser, membership_of
 from diagnosis.models import AuditAction, AuditEvent, Clinic
@@ -150,9 +151,22 @@ def csv_stream(header: list[str], rows: Iterable[Iterable[object]]) -> Iterator[
         yield writer.writerow([safe_cell("" if v is None else str(v)) for v in row])
 
 
+# The header in the active language (CSV_COLUMNS where no translation is active); the cells are as stored.
+CSV_NAMES = {
+    "time": pgettext_lazy("CSV column", "time"),
+    "user": pgettext_lazy("CSV column", "user"),
+    "action": pgettext_lazy("CSV column", "action"),
+    "target_type": pgettext_lazy("CSV column", "target_type"),
+    "target_id": pgettext_lazy("CSV column", "target_id"),
+    "detail": pgettext_lazy("CSV column", "detail"),
+    "ip": pgettext_lazy("CSV column", "ip"),
+    "user_agent": pgettext_lazy("CSV column", "user_agent"),
+}
+
+
 def csv_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
     """The events as CSV lines, streamed (see csv_stream)."""
-    return csv_stream(CSV_COLUMNS, (_event_row(e) for e in events))
+    return csv_stream([str(CSV_NAMES[c]) for c in CSV_COLUMNS], (_event_row(e) for e in events))
 
 
 def _event_row(e: AuditEvent) -> list[object]:

@@ -4,8 +4,10 @@ a value axis with gridlines and labelled ticks, axis titles, and each bar's valu
 from __future__ import annotations
 
 import math
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
+
+from django.utils.formats import number_format
 
 WIDTH, HEIGHT = 600.0, 160.0
 
@@ -64,7 +66,11 @@ def nice_step(top: float, most: int = 4) -> float:
 
 
 def _format(value: float, percent: bool) -> str:
-    return f"{round(value * 100)}%" if percent else f"{value:g}"
+    """A value or a whole percentage, in the active locale's format."""
+    if percent:
+        return f"{round(value * 100)}%"
+    shown = float(f"{value:g}")  # at most six significant digits, as before
+    return number_format(int(shown) if shown == int(shown) else shown)
 
 
 def stacked(
@@ -76,11 +82,13 @@ def stacked(
     percent: bool = False,
     x_title: str = "",
     y_title: str = "",
+    names: Mapping[str, object] | None = None,
 ) -> Chart:
     """One bar per label; each series (css class, values) stacks on the previous one. Heights scale to
     `maximum` (else the largest stack, rounded up to a whole step of the value axis), so a chart of rates can be
     drawn against 1.0. Every `label_every`-th label, counted back from the last, is written under its bar.
-    With `percent`, values and ticks read as percentages."""
+    With `percent`, values and ticks read as percentages. names: each series' name in the bars' titles, by its css
+    class (else the class itself)."""
     totals = [sum(values[i] for _, values in series) for i in range(len(labels))]
     if maximum:
         top, step = maximum, maximum / 4
@@ -95,7 +103,7 @@ def stacked(
             h = HEIGHT * values[i] / top
             y -= h
             segments.append((round(y, 2), round(h, 2), css))
-        detail = ", ".join(f"{css} {_format(values[i], percent)}" for css, values in series)
+        detail = ", ".join(f"{(names or {}).get(css, css)} {_format(values[i], percent)}" for css, values in series)
         bars.append(
             Bar(
                 x=round(i * slot + slot * 0.1, 2),

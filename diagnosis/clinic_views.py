@@ -12,6 +12,8 @@ from django.contrib.auth.views import PasswordResetConfirmView
 from django.core.paginator import Paginator
 from django.http import HttpRequest, HttpResponse, StreamingHttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext as _
+from django.utils.translation import pgettext, pgettext_lazy
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from diagnosis import audit, audit_words, charts, exports, people, selectors
@@ -48,7 +50,9 @@ def worklist_export(request: HttpRequest) -> StreamingHttpResponse:
 @require_GET
 def dashboard(request: HttpRequest) -> HttpResponse:
     board = selectors.dashboard(request.user, days=30)
-    labels = [d.day.strftime("%m-%d") for d in board.days]
+    # The day's label in the chart: month-day in English, day/month where the locale writes the day first.
+    labels = [d.day.strftime(pgettext("chart day, strftime format", "%m-%d")) for d in board.days]
+    x_title = pgettext("chart axis", "day (month-day)")
     per_day = charts.stacked(
         labels,
         [
@@ -56,21 +60,23 @@ def dashboard(request: HttpRequest) -> HttpResponse:
             for outcome in ("normal", "pneumonia", "rejected", "failed")
         ],
         label_every=7,
-        x_title="day (month-day)",
-        y_title="studies",
+        x_title=x_title,
+        y_title=pgettext("chart axis", "studies"),
+        names=OUTCOMES,
     )
     rates = [d.pneumonia / (d.normal + d.pneumonia) if d.normal + d.pneumonia else 0.0 for d in board.days]
     positive = charts.stacked(
         labels, [("pneumonia", rates)], maximum=1.0, label_every=7, percent=True,
-        x_title="day (month-day)", y_title="called pneumonia",
+        x_title=x_title, y_title=pgettext("chart axis", "called pneumonia"), names=OUTCOMES,
     )  # fmt: skip
     a = board.agreement
     agreement = charts.stacked(
-        ["accuracy", "sensitivity", "specificity", "review coverage"],
+        [_("accuracy"), _("sensitivity"), _("specificity"), _("review coverage")],
         [("metric", [v or 0.0 for v in (a.accuracy, a.sensitivity, a.specificity, board.review_coverage)])],
         maximum=1.0,
         percent=True,
-        y_title="share",
+        y_title=pgettext("chart axis", "share"),
+        names={"metric": _("metric")},
     )
     clinic = require_membership(request.user).clinic
     try:
@@ -88,6 +94,15 @@ def dashboard(request: HttpRequest) -> HttpResponse:
         "last_day": board.days[-1].day,
     }
     return render(request, "diagnosis/dashboard.html", context)
+
+
+# The dashboard's outcomes by their css class, as the bars' titles name them.
+OUTCOMES = {
+    "normal": pgettext_lazy("outcome", "normal"),
+    "pneumonia": pgettext_lazy("outcome", "pneumonia"),
+    "rejected": pgettext_lazy("outcome", "rejected"),
+    "failed": pgettext_lazy("outcome", "failed"),
+}
 
 
 @role_required(Role.ADMIN)
@@ -161,7 +176,7 @@ def person_role(request: HttpRequest, user_id: int) -> HttpResponse:
         RoleForm,
         "role",
         people.set_role,
-        said=lambda name, role: f"{name} is now {Role(role).label}.",
+        said=lambda name, role: _("%(name)s is now %(role)s.") % {"name": name, "role": Role(role).label},
     )
 
 
@@ -176,8 +191,9 @@ def person_active(request: HttpRequest, user_id: int) -> HttpResponse:
         context = {"member": member, "name": people.person_name(member.user), "access": access}
         return render(request, "diagnosis/people_deactivate.html", context)
     return _change(request, user_id, ActiveForm, "active", people.set_active, said=lambda name, active: (
-        f"Reactivated {name}: they can log in again (if they never set a password, give them a new link: Reset "
-        "access)." if active else f"Deactivated {name}: {access.words()}."
+        _("Reactivated %(name)s: they can log in again (if they never set a password, give them a new link: Reset "
+          "access).") % {"name": name} if active
+        else _("Deactivated %(name)s: %(what_stops)s.") % {"name": name, "what_stops": access.words()}
     ))  # fmt: skip
 
 
@@ -212,7 +228,7 @@ def _change(
     member = selectors.get_member(request.user, user_id)
     form = form_class(request.POST)
     if not form.is_valid():
-        messages.error(request, "Invalid change.")
+        messages.error(request, _("Invalid change."))
         return redirect("diagnosis:people")
     try:
         apply(cast(User, request.user), member, form.cleaned_data[field], Origin.of(request))

@@ -7,10 +7,11 @@ import sys
 
 from django.db import InterfaceError, OperationalError
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils.translation import gettext_lazy
 from django.views import defaults
 
 RETRY_AFTER_SECONDS = 10
-UNAVAILABLE = "The database is unavailable for a moment; nothing was lost. Retry shortly."
+UNAVAILABLE = gettext_lazy("The database is unavailable for a moment; nothing was lost. Retry shortly.")
 
 
 def server_error(request: HttpRequest) -> HttpResponse:
@@ -19,7 +20,7 @@ def server_error(request: HttpRequest) -> HttpResponse:
         return defaults.server_error(request)
     response: HttpResponse
     if request.path.startswith("/api/"):
-        response = JsonResponse({"detail": UNAVAILABLE}, status=503)
+        response = JsonResponse({"detail": str(UNAVAILABLE)}, status=503)
     else:
         response = HttpResponse(UNAVAILABLE, status=503, content_type="text/plain; charset=utf-8")
     response["Retry-After"] = str(RETRY_AFTER_SECONDS)

@@ -8,6 +8,7 @@ from collections.abc import Callable, Iterable, Iterator
 
 from django.http import HttpRequest, StreamingHttpResponse
 from django.utils import timezone
+from django.utils.translation import pgettext_lazy
 
 from diagnosis import audit
 from diagnosis.audit import Origin
@@ -46,10 +47,41 @@ STUDY_COLUMNS = [
 ]
 
 
+# The header in the active language (the English names above where no translation is active); the cells keep their
+# codes (status, labels, yes/no), which scripts compare.
+COLUMN_NAMES = {
+    "study_id": pgettext_lazy("CSV column", "study_id"),
+    "uploaded": pgettext_lazy("CSV column", "uploaded"),
+    "uploader": pgettext_lazy("CSV column", "uploader"),
+    "patient_ref": pgettext_lazy("CSV column", "patient_ref"),
+    "age_years": pgettext_lazy("CSV column", "age_years"),
+    "sex": pgettext_lazy("CSV column", "sex"),
+    "projection": pgettext_lazy("CSV column", "projection"),
+    "clinical_note": pgettext_lazy("CSV column", "clinical_note"),
+    "file_name": pgettext_lazy("CSV column", "file_name"),
+    "status": pgettext_lazy("CSV column", "status"),
+    "reason": pgettext_lazy("CSV column", "reason"),
+    "model_label": pgettext_lazy("CSV column", "model_label"),
+    "probability_of_pneumonia": pgettext_lazy("CSV column", "probability_of_pneumonia"),
+    "threshold": pgettext_lazy("CSV column", "threshold"),
+    "borderline": pgettext_lazy("CSV column", "borderline"),
+    "model_version": pgettext_lazy("CSV column", "model_version"),
+    "review": pgettext_lazy("CSV column", "review"),
+    "final_label": pgettext_lazy("CSV column", "final_label"),
+    "reviewer": pgettext_lazy("CSV column", "reviewer"),
+    "reviewed": pgettext_lazy("CSV column", "reviewed"),
+    "review_note": pgettext_lazy("CSV column", "review_note"),
+}
+
+
+def header() -> list[str]:
+    return [str(COLUMN_NAMES[c]) for c in STUDY_COLUMNS]
+
+
 def study_rows(studies: Iterable[Study], *, borderline: Borderline) -> Iterator[str]:
     """One CSV line per study: its details, the model's result and the review (blank where there is none).
     borderline(probability, threshold): whether a call is flagged borderline."""
-    return audit.csv_stream(STUDY_COLUMNS, (_study_row(s, borderline) for s in studies))
+    return audit.csv_stream(header(), (_study_row(s, borderline) for s in studies))
 
 
 def _study_row(s: Study, borderline: Borderline) -> list[object]:

@@ -12,17 +12,18 @@ import django_filters
 from django import forms
 from django.contrib.auth.models import User
 from django.db.models import F, OrderBy, Q, QuerySet
+from django.utils.translation import gettext_lazy as _
 
 from diagnosis.models import AuditAction, AuditEvent, JobStatus, Label, Study
 from diagnosis.models.studies import fold
 
-YES_NO = [("no", "No"), ("yes", "Yes")]
+YES_NO = [("no", _("No")), ("yes", _("Yes"))]
 # Dates are written YYYY-MM-DD like every date the pages show: a browser's date input shows the browser's locale
 # instead (mm/dd/yyyy in an English Chromium).
 DATE = forms.DateInput(
     format="%Y-%m-%d",
     attrs={"placeholder": "YYYY-MM-DD", "pattern": r"\d{4}-\d{2}-\d{2}", "inputmode": "numeric", "size": 10,
-           "title": "A date as YYYY-MM-DD"},
+           "title": _("A date as YYYY-MM-DD")},
 )  # fmt: skip
 
 
@@ -43,7 +44,7 @@ class StudyFilter(django_filters.FilterSet):
     """The model's label: every list of studies filters by it."""
 
     label = django_filters.ChoiceFilter(
-        field_name="result__label", choices=Label.choices, empty_label="Any label", label="Model label"
+        field_name="result__label", choices=Label.choices, empty_label=_("Any label"), label=_("Model label")
     )
 
     class Meta:
@@ -53,7 +54,11 @@ class StudyFilter(django_filters.FilterSet):
 
 # The columns a list can be sorted by (?sort=probability, ?sort=-created, ...).
 SORTS = (("result__probability", "probability"), ("created", "created"), ("patient_ref", "patient"))
-SORT_LABELS = {"result__probability": "P(pneumonia)", "created": "Upload time", "patient_ref": "Patient reference"}
+SORT_LABELS = {
+    "result__probability": _("P(pneumonia)"),
+    "created": _("Upload time"),
+    "patient_ref": _("Patient reference"),
+}
 
 
 class Sort(django_filters.OrderingFilter):
@@ -61,7 +66,7 @@ class Sort(django_filters.OrderingFilter):
     or not judged yet) last either way, then the newest first among equals."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        super().__init__(*args, fields=SORTS, field_labels=SORT_LABELS, label="Sort by", **kwargs)
+        super().__init__(*args, fields=SORTS, field_labels=SORT_LABELS, label=_("Sort by"), **kwargs)
 
     def get_ordering_value(self, param: str) -> OrderBy:
         descending = param.startswith("-")
@@ -78,10 +83,10 @@ class HistoryFilter(StudyFilter):
     only, unless acceptance=yes asks for the acceptance set (a clinic admin's labelled studies) instead."""
 
     status = django_filters.ChoiceFilter(
-        field_name="job__status", choices=JobStatus.choices, empty_label="Any status", label="Status"
+        field_name="job__status", choices=JobStatus.choices, empty_label=_("Any status"), label=_("Status")
     )
     acceptance = django_filters.ChoiceFilter(
-        choices=YES_NO, method="keep", empty_label="Clinical studies", label="Acceptance set"
+        choices=YES_NO, method="keep", empty_label=_("Clinical studies"), label=_("Acceptance set")
     )
 
     def keep(self, qs: QuerySet[Study], name: str, value: str) -> QuerySet[Study]:
@@ -95,25 +100,29 @@ class HistoryFilter(StudyFilter):
 class HistoryPageFilter(HistoryFilter):
     """The history page adds a search by patient reference or file name, and sorting by column."""
 
-    q = django_filters.CharFilter(method="search", label="Patient, file or note")
-    sort = Sort(empty_label="Newest first")
+    q = django_filters.CharFilter(method="search", label=_("Patient, file or note"))
+    sort = Sort(empty_label=_("Newest first"))
 
     def search(self, qs: QuerySet[Study], name: str, value: str) -> QuerySet[Study]:
         return qs.filter(found(value))
 
 
 class WorklistFilter(StudyFilter):
-    q = django_filters.CharFilter(method="search", label="Search")
-    created_from = django_filters.DateFilter(field_name="created", lookup_expr="date__gte", label="From", widget=DATE)
-    created_to = django_filters.DateFilter(field_name="created", lookup_expr="date__lte", label="To", widget=DATE)
+    q = django_filters.CharFilter(method="search", label=_("Search"))
+    created_from = django_filters.DateFilter(
+        field_name="created", lookup_expr="date__gte", label=_("From"), widget=DATE
+    )
+    created_to = django_filters.DateFilter(field_name="created", lookup_expr="date__lte", label=_("To"), widget=DATE)
     reviewed = django_filters.ChoiceFilter(
-        method="filter_reviewed", choices=YES_NO, empty_label="Any", label="Reviewed"
+        method="filter_reviewed", choices=YES_NO, empty_label=_("Any"), label=_("Reviewed")
     )
     disagreement = django_filters.ChoiceFilter(
-        method="filter_disagreement", choices=YES_NO, empty_label="Any", label="Reviewer disagrees"
+        method="filter_disagreement", choices=YES_NO, empty_label=_("Any"), label=_("Reviewer disagrees")
     )
-    patient_ref = django_filters.CharFilter(field_name="patient_ref", lookup_expr="iexact", label="Patient reference")
-    sort = Sort(empty_label="To verify, then likeliest pneumonia")
+    patient_ref = django_filters.CharFilter(
+        field_name="patient_ref", lookup_expr="iexact", label=_("Patient reference")
+    )
+    sort = Sort(empty_label=_("To verify, then likeliest pneumonia"))
 
     def search(self, qs: QuerySet[Study], name: str, value: str) -> QuerySet[Study]:
         """File name, patient reference, clinical note or uploader (username or full name), folded."""
@@ -136,15 +145,15 @@ def worklist_params(query: Any) -> dict[str, Any]:
 
 
 class AuditFilter(django_filters.FilterSet):
-    action = django_filters.ChoiceFilter(choices=AuditAction.choices, empty_label="Any action")
-    username = django_filters.CharFilter(method="filter_person", label="User (name or part of it)")
-    at_from = django_filters.DateFilter(field_name="at", lookup_expr="date__gte", label="From", widget=DATE)
-    at_to = django_filters.DateFilter(field_name="at", lookup_expr="date__lte", label="To", widget=DATE)
-    target_id = django_filters.CharFilter(label="Object id")
+    action = django_filters.ChoiceFilter(choices=AuditAction.choices, empty_label=_("Any action"), label=_("Action"))
+    username = django_filters.CharFilter(method="filter_person", label=_("User (name or part of it)"))
+    at_from = django_filters.DateFilter(field_name="at", lookup_expr="date__gte", label=_("From"), widget=DATE)
+    at_to = django_filters.DateFilter(field_name="at", lookup_expr="date__lte", label=_("To"), widget=DATE)
+    target_id = django_filters.CharFilter(label=_("Object id"))
     # Thumbnails are loaded by the pages that list studies: by default they are folded into those pages' views
     # rather than listed one line each (a worklist page alone loads 25).
     thumbnails = django_filters.ChoiceFilter(
-        method="keep", choices=[("listed", "Listed")], empty_label="Collapsed", label="Thumbnail loads"
+        method="keep", choices=[("listed", _("Listed"))], empty_label=_("Collapsed"), label=_("Thumbnail loads")
     )
 
     class Meta:

@@ -6,6 +6,8 @@ from typing import Any
 from django import forms
 from django.conf import settings
 from django.utils.dateparse import parse_datetime
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 
 from diagnosis.models import (
     MAX_AGE_YEARS,
@@ -46,36 +48,38 @@ class MultipleFileField(forms.FileField):
 
 
 class UploadForm(forms.Form):
-    images = MultipleFileField(label="Chest X-ray images (DICOM, JPEG or PNG)")
+    images = MultipleFileField(label=_("Chest X-ray images (DICOM, JPEG or PNG)"))
     patient_ref = forms.CharField(
-        label="Patient reference",
+        label=_("Patient reference"),
         max_length=PATIENT_REF_MAX_LENGTH,
         required=False,
         validators=[printable],
-        help_text="Your clinic's pseudonymous reference, never a name.",
+        help_text=_("Your clinic's pseudonymous reference, never a name."),
     )
-    age_years = forms.IntegerField(label="Age (years)", min_value=0, max_value=MAX_AGE_YEARS, required=False)
-    sex = forms.ChoiceField(choices=[("", "Not given"), *Sex.choices], required=False)
-    projection = forms.ChoiceField(choices=[("", "Not given"), *Projection.choices], required=False)
+    age_years = forms.IntegerField(label=_("Age (years)"), min_value=0, max_value=MAX_AGE_YEARS, required=False)
+    sex = forms.ChoiceField(label=_("Sex"), choices=[("", _("Not given")), *Sex.choices], required=False)
+    projection = forms.ChoiceField(
+        label=_("Projection"), choices=[("", _("Not given")), *Projection.choices], required=False
+    )
     clinical_note = forms.CharField(
-        label="Clinical note",
+        label=_("Clinical note"),
         max_length=NOTE_MAX_LENGTH,
         required=False,
         validators=[printable],
         widget=forms.Textarea(attrs={"rows": 2}),
     )
     reference_label = forms.ChoiceField(
-        label="Acceptance set: true label",
-        choices=[("", "None: clinical studies"), *Label.choices],
+        label=_("Acceptance set: true label"),
+        choices=[("", _("None: clinical studies")), *Label.choices],
         required=False,
-        help_text=(
+        help_text=_(
             "Clinic admins only. Every file of this upload is a labelled radiograph for measuring the model at "
             "this site; it stays out of the worklist, history counts and dashboard rates."
         ),
     )
 
     # Unticked, the details are cleared once an upload is sent: the next file is most often the next patient's.
-    keep_details = forms.BooleanField(label="Keep these details for the next upload", required=False)
+    keep_details = forms.BooleanField(label=_("Keep these details for the next upload"), required=False)
 
     def details(self) -> StudyDetails:
         return details_from(self.cleaned_data)
@@ -91,18 +95,24 @@ class UploadForm(forms.Form):
         files: list[Any] = self.cleaned_data["images"]
         if len(files) > settings.MAX_FILES_PER_UPLOAD:
             raise forms.ValidationError(
-                f"Upload at most {settings.MAX_FILES_PER_UPLOAD} files at once (use the API for bulk submission)."
+                gettext("Upload at most %(count)s files at once (use the API for bulk submission).")
+                % {"count": settings.MAX_FILES_PER_UPLOAD}
             )
         return files
 
 
 class ReviewForm(forms.Form):
     decision = forms.ChoiceField(
-        choices=[("agree", "Agree with the model"), ("disagree", "Disagree with the model")],
+        label=_("Decision"),
+        choices=[("agree", _("Agree with the model")), ("disagree", _("Disagree with the model"))],
         widget=forms.RadioSelect,
     )
     note = forms.CharField(
-        max_length=NOTE_MAX_LENGTH, required=False, validators=[printable], widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Note"),
+        max_length=NOTE_MAX_LENGTH,
+        required=False,
+        validators=[printable],
+        widget=forms.Textarea(attrs={"rows": 2}),
     )
     # The reading the page showed, by its time ("none": not reviewed): a colleague's reading saved since is not
     # replaced unseen (reviews.ReviewConflict). Empty or absent: not checked.
@@ -134,7 +144,7 @@ class ReviewForm(forms.Form):
         except ValueError:  # well formed, but no such date (2026-02-30)
             when = None
         if when is None or when.tzinfo is None:  # the page writes an aware time: anything else was not written by it
-            raise forms.ValidationError("This page is out of date: reload it, then save again.")
+            raise forms.ValidationError(gettext("This page is out of date: reload it, then save again."))
         return when
 
 
@@ -147,17 +157,26 @@ def seen(review: Any) -> str:
 
 
 class InviteForm(forms.Form):
-    username = forms.RegexField(regex=r"^[\w.@+-]{1,150}$", max_length=150, help_text="Letters, digits and @.+-_")
-    full_name = forms.CharField(
-        label="Full name", max_length=150, required=False, validators=[printable], help_text="As the trail shows them"
+    username = forms.RegexField(
+        label=_("Username"),
+        regex=r"^[\w.@+-]{1,150}$",
+        max_length=150,
+        help_text=_("Letters, digits and @.+-_"),
     )
-    email = forms.EmailField()
-    role = forms.ChoiceField(choices=Role.choices)
+    full_name = forms.CharField(
+        label=_("Full name"),
+        max_length=150,
+        required=False,
+        validators=[printable],
+        help_text=_("As the trail shows them"),
+    )
+    email = forms.EmailField(label=_("Email"))
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
 
 
 class RoleForm(forms.Form):
-    role = forms.ChoiceField(choices=Role.choices)
+    role = forms.ChoiceField(label=_("Role"), choices=Role.choices)
 
 
 class ActiveForm(forms.Form):
-    active = forms.TypedChoiceField(choices=[("1", "Reactivate"), ("0", "Deactivate")], coerce=lambda v: v == "1")
+    active = forms.TypedChoiceField(choices=[("1", _("Reactivate")), ("0", _("Deactivate"))], coerce=lambda v: v == "1")

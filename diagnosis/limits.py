@@ -9,6 +9,8 @@ from typing import Any
 from django.conf import settings
 from django.core.files.uploadhandler import TemporaryFileUploadHandler
 from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.utils import translation
+from django.utils.translation import gettext as _
 
 from diagnosis.sizes import size_over
 
@@ -37,18 +39,26 @@ class RequestSizeLimitMiddleware:
         except ValueError:
             length = 0
         if length > settings.MAX_REQUEST_BYTES:
-            reason = f"The request is {size_over(length, settings.MAX_REQUEST_BYTES)}."
-            return _refuse(request, 413, reason)
+            return _refuse(
+                request,
+                413,
+                lambda: _("The request is %(size)s.") % {"size": size_over(length, settings.MAX_REQUEST_BYTES)},
+            )
         if (
             request.method in BODY_METHODS
             and is_chunked(request.META)
             and not request.path_info.startswith(CHUNKED_ONLY_FOR)
         ):
-            return _refuse(request, 411, "Send the request with a Content-Length; a chunked body cannot be read here.")
+            return _refuse(
+                request, 411, lambda: _("Send the request with a Content-Length; a chunked body cannot be read here.")
+            )
         return self.get_response(request)
 
 
-def _refuse(request: HttpRequest, status: int, reason: str) -> HttpResponse:
+def _refuse(request: HttpRequest, status: int, say: Callable[[], str]) -> HttpResponse:
+    """say() is the reason, in the browser's language (Accept-Language): this runs before the locale middleware."""
+    with translation.override(translation.get_language_from_request(request)):
+        reason = say()
     if request.path_info.startswith("/api/"):
         return JsonResponse({"detail": reason}, status=status)
     return HttpResponse(reason, status=status, content_type="text/plain; charset=utf-8")

@@ -18,9 +18,11 @@ from django.contrib.sessions.models import Session
 from django.core.mail import send_mail
 from django.db import IntegrityError, transaction
 from django.urls import reverse
-from django.utils import timezone
+from django.utils import timezone, translation
 from django.utils.encoding import force_bytes
 from django.utils.http import urlsafe_base64_encode
+from django.utils.translation import gettext as _
+from django.utils.translation import ngettext
 from rest_framework.authtoken.models import Token
 
 from diagnosis import audit, lockout
@@ -106,9 +108,9 @@ def invite(
     role = Role(role)  # ValueError for anything else
     username = User.normalize_username(username)  # NFKC, as create_user stores it: fullwidth letters are ASCII
     if _mixed_scripts(username):
-        raise PeopleError("Use letters of one script in a username (a name mixing Latin with Cyrillic or Greek).")
+        raise PeopleError(_("Use letters of one script in a username (a name mixing Latin with Cyrillic or Greek)."))
     if _taken(username):
-        raise PeopleError(f"The username {username!r} is taken.")
+        raise PeopleError(_("The username %(name)s is taken.") % {"name": repr(username)})
     try:
         with transaction.atomic():
             # no password: an unusable one
@@ -122,13 +124,16 @@ def invite(
                 origin=origin,
             )
     except IntegrityError as exc:
-        raise PeopleError(f"The username {username!r} is taken.") from exc
+        raise PeopleError(_("The username %(name)s is taken.") % {"name": repr(username)}) from exc
     link = site_url.rstrip("/") + invitation_path(user)
-    emailed = _mail(
-        f"Invitation to {clinic.name} on the chest X-ray portal",
-        f"{admin.get_username()} invited you as {Role(role).label.lower()}.\nSet your password: {link}\n",
-        email,
-    )
+    # In the clinic's language (the new member has chosen none), else the admin's page's.
+    with translation.override(clinic.language or translation.get_language()):
+        emailed = _mail(
+            _("Invitation to %(clinic)s on the chest X-ray portal") % {"clinic": clinic.name},
+            _("%(admin)s invited you as %(role)s.\nSet your password: %(link)s\n")
+            % {"admin": admin.get_username(), "role": str(Role(role).label).lower(), "link": link},
+            email,
+        )
     return Invitation(user=user, link=link, emailed=emailed)
 
 
@@ -156,11 +161,14 @@ class Access:
 
     def words(self) -> str:
         """What stops, in a sentence."""
-        stops = [f"{self.sessions} signed-in session{'' if self.sessions == 1 else 's'} end"]
-        stops.append("their API token stops working" if self.api_token else "they have no API token")
+        stops = [
+            ngettext("%(count)d signed-in session end", "%(count)d signed-in sessions end", self.sessions)
+            % {"count": self.sessions}
+        ]
+        stops.append(_("their API token stops working") if self.api_token else _("they have no API token"))
         if self.invited:
-            stops.append("their invitation link stops working")
-        return "; ".join(stops) + "; they cannot log in until reactivated"
+            stops.append(_("their invitation link stops working"))
+        return "; ".join([*stops, _("they cannot log in until reactivated")])
 
 
 def access_of(member: Membership) -> Access:
@@ -222,16 +230,21 @@ def reset_access(admin: User, member: Membership, site_url: str, origin: Origin 
     _check_other(admin, member)
     user = member.user
     if not user.is_active:
-        raise PeopleError(f"{person_name(user)} is deactivated: reactivate them first, then reset their access.")
+        raise PeopleError(
+            _("%(name)s is deactivated: reactivate them first, then reset their access.") % {"name": person_name(user)}
+        )
     with transaction.atomic():
         lockout.unlock(user.username)
         audit.record(admin, AuditAction.UNLOCK, user, {"change": "reset access", "user": user.username}, origin=origin)
     link = site_url.rstrip("/") + invitation_path(user)
-    emailed = _mail(
-        "Set your password on the chest X-ray portal",
-        f"{admin.get_username()} issued you a new link to set your password: {link}\n",
-        user.email,
-    )
+    # In the member's language, else the clinic's, else the admin's page's.
+    with translation.override(member.language or member.clinic.language or translation.get_language()):
+        emailed = _mail(
+            _("Set your password on the chest X-ray portal"),
+            _("%(admin)s issued you a new link to set your password: %(link)s\n")
+            % {"admin": admin.get_username(), "link": link},
+            user.email,
+        )
     return Invitation(user=user, link=link, emailed=emailed)
 
 
@@ -243,6 +256,6 @@ def person_name(user: User) -> str:
 
 def _check_other(admin: User, member: Membership) -> None:
     if require_membership(admin, Role.ADMIN).clinic_id != member.clinic_id:
-        raise PeopleError("That user is not in your clinic.")
+        raise PeopleError(_("That user is not in your clinic."))
     if member.user_id == admin.pk:
-        raise PeopleError("You cannot change your own role or deactivate yourself; ask another clinic admin.")
+        raise PeopleError(_("You cannot change your own role or deactivate yourself; ask another clinic admin."))

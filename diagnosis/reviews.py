@@ -9,6 +9,7 @@ from celery import current_app
 from django.contrib.auth.models import User
 from django.db import transaction
 from django.utils import timezone
+from django.utils.translation import gettext
 from pydicom.uid import generate_uid
 
 from diagnosis import audit
@@ -27,14 +28,14 @@ class ReviewConflict(ReviewError):
 
     def __init__(self, current: Review | None) -> None:
         if current is None:
-            text = "The reading of this study was removed since you opened it, and yours was not saved."
+            text = gettext("The reading of this study was removed since you opened it, and yours was not saved.")
         else:
             when = timezone.localtime(current.updated).strftime("%Y-%m-%d %H:%M")
-            text = (
-                f"{current.reviewer.get_username()} saved a reading of this study ({current.get_final_label_display()})"
-                f" at {when}, after you opened it, and yours was not saved."
-            )
-        super().__init__(f"{text} Read it, then save again to replace it.")
+            text = gettext(
+                "%(reviewer)s saved a reading of this study (%(label)s) at %(when)s, after you opened it, and yours "
+                "was not saved."
+            ) % {"reviewer": current.reviewer.get_username(), "label": current.get_final_label_display(), "when": when}
+        super().__init__(f"{text} {gettext('Read it, then save again to replace it.')}")
         self.current = current
 
 
@@ -61,7 +62,7 @@ def review_study(
     note = note.replace("\r\n", "\n").strip()  # as the page, the API and the PACS will all show it
     result = getattr(study, "result", None)
     if result is None:
-        raise ReviewError("Only a study the model has judged can be reviewed.")
+        raise ReviewError(gettext("Only a study the model has judged can be reviewed."))
     final = result.label if agrees else Label.other(result.label)
     with transaction.atomic():
         # The study row is locked (a review may not exist yet to lock), so that two reviewers saving at once

@@ -14,6 +14,7 @@ from django.core.paginator import Paginator
 from django.http import FileResponse, Http404, HttpRequest, HttpResponse, JsonResponse, QueryDict, StreamingHttpResponse
 from django.shortcuts import redirect, render
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from django.views.decorators.http import require_GET, require_http_methods, require_POST
 
 from diagnosis import exports, intake, pacs, reviews, selectors, viewing
@@ -55,7 +56,7 @@ def upload(request: HttpRequest) -> HttpResponse:
     if submission.studies and not submission.errors:
         if len(submission.studies) == 1:
             return redirect("diagnosis:study", study_id=submission.studies[0].pk)
-        messages.success(request, f"{len(submission.studies)} studies queued.")
+        messages.success(request, _("%(count)s studies queued.") % {"count": len(submission.studies)})
         return redirect("diagnosis:history")
     # The page lists each file's fate and the details each study got; the form is the next upload's: cleared,
     # unless the user chose to keep the details (the page then says which it kept).
@@ -132,7 +133,7 @@ def study_detail(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
         "place": WorklistPlace.of(request, request.GET, study),
         "compare": compare,
         "compare_status": status_payload(compare) if compare else None,
-        "compare_relation": ("Later" if compare.created > study.created else "Earlier") if compare else "",
+        "compare_relation": (_("Later") if compare.created > study.created else _("Earlier")) if compare else "",
     }
     return render(request, "diagnosis/study.html", context)
 
@@ -170,15 +171,15 @@ def study_review(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
         context = {**_study_context(request, study), "form": form, "place": place}
         return render(request, "diagnosis/study.html", context, status=status)
     if place is None:
-        messages.success(request, "Review saved.")
+        messages.success(request, _("Review saved."))
         return redirect("diagnosis:study", study_id=study.pk)
     if request.POST.get("action") != "next":
-        messages.success(request, "Review saved.")
+        messages.success(request, _("Review saved."))
         return redirect(place.study_url(study.pk))
     if place.next is None:
-        messages.success(request, "Review saved. That was the last study of this worklist.")
+        messages.success(request, _("Review saved. That was the last study of this worklist."))
         return redirect(place.list_url)
-    messages.success(request, f"Review of {study.original_name} saved.")
+    messages.success(request, _("Review of %(name)s saved.") % {"name": study.original_name})
     return redirect(place.study_url(place.next))
 
 
@@ -188,9 +189,9 @@ def study_resend(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
     """A clinic admin sends the study's failed results (and readings) to the PACS again."""
     study = selectors.get_study(request.user, study_id)
     if pacs.retry(study.pk):
-        messages.success(request, "Sending the results to the PACS again.")
+        messages.success(request, _("Sending the results to the PACS again."))
     else:
-        messages.info(request, "Nothing to send again: no send of this study has failed.")
+        messages.info(request, _("Nothing to send again: no send of this study has failed."))
     return redirect("diagnosis:study", study_id=study.pk)
 
 

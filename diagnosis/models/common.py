@@ -6,6 +6,7 @@ import unicodedata
 
 from django.core.exceptions import ValidationError
 from django.db import models
+from django.utils.translation import gettext
 
 # Limits of the optional study details and of notes, read by the model fields, the upload form and the API.
 PATIENT_REF_MAX_LENGTH = 64
@@ -26,7 +27,9 @@ def printable(value: str) -> None:
     in a structured report."""
     bad = sorted({f"U+{ord(c):04X}" for c in value if unicodedata.category(c) in ("Cc", "Cf") and c not in "\n\r\t"})
     if bad:
-        raise ValidationError(f"Remove the control characters ({', '.join(bad)}).")
+        raise ValidationError(
+            gettext("Remove the control characters (%(characters)s).") % {"characters": ", ".join(bad)}
+        )
 
 
 def _study_path(folder: str, instance: models.Model, filename: str) -> str:
