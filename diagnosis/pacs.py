@@ -21,13 +21,13 @@ from celery import current_app
 from django.conf import settings
 from django.db import transaction
 from django.db.models import F
-from django.utils import timezone
+from django.utils import timezone, translation
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
 from pynetdicom import AE
 
 from diagnosis import pacs_documents as documents
-from diagnosis.models import DicomInstance, ResultSend, ReviewSend, SendStatus
+from diagnosis.models import Clinic, DicomInstance, ResultSend, ReviewSend, SendStatus
 from diagnosis.pacs_documents import SendError
 from diagnosis.task_names import SEND_RESULTS, SEND_REVIEW
 
@@ -61,9 +61,12 @@ def _enqueue(task_name: str, key: UUID | str) -> None:
 
 def send(study_id: str) -> ResultSend:
     """Build and C-STORE the SR and the SC; record SENT or FAILED with the reason. Safe to run twice."""
-    row = ResultSend.objects.select_related("study__dicom__peer", "study__result").get(study_id=study_id)
+    row = ResultSend.objects.select_related("study__dicom__peer", "study__result", "study__clinic").get(
+        study_id=study_id
+    )
     if row.status != SendStatus.SENT:
-        _deliver(row, lambda: [documents.structured_report(row), documents.secondary_capture(row, _overlay(row))])
+        with translation.override(_language(row.study.clinic)):
+            _deliver(row, lambda: [documents.structured_report(row), documents.secondary_capture(row, _overlay(row))])
         row.refresh_from_db()
     return row
 
@@ -75,7 +78,8 @@ def send_review(send_id: int) -> ReviewSend:
         "study__dicom__peer", "study__result", "study__result_send", "study__clinic"
     ).get(pk=send_id)
     if row.status != SendStatus.SENT:
-        _deliver(row, lambda: [_reviewed_report(row)])
+        with translation.override(_language(row.study.clinic)):
+            _deliver(row, lambda: [_reviewed_report(row)])
         row.refresh_from_db()
     return row
 
@@ -83,6 +87,11 @@ def send_review(send_id: int) -> ReviewSend:
 def _overlay(row: ResultSend) -> bytes:
     with row.study.result.overlay.open("rb") as fh:
         return fh.read()
+
+
+def _language(clinic: Clinic) -> str:
+    """The documents' text items are in the clinic's language (a worker has no request to take one from)."""
+    return clinic.language or settings.LANGUAGE_CODE
 
 
 def _reviewed_report(row: ReviewSend) -> Dataset:

@@ -1,7 +1,11 @@
 """The DICOM documents sent back to a PACS, built from rows already read (no queries here, no sending): the model's
 Comprehensive SR (label, calibrated probability, threshold, model version), the Secondary Capture of the overlay
 with a burned-in legend, and a reviewer's verified SR. All go in the original study (its Study Instance UID and
-patient module) in one new results series, built with highdicom."""
+patient module) in one new results series, built with highdicom.
+
+The SRs' text items are in the active language (diagnosis.pacs builds them in the clinic's); their coded concepts
+stay coded, in English meanings. The capture's burned-in legend stays English: OpenCV's Hershey fonts draw ASCII
+only, so Vietnamese letters would come out as question marks."""
 
 from __future__ import annotations
 
@@ -11,10 +15,12 @@ from typing import TYPE_CHECKING, Any
 import cv2
 import highdicom as hd
 import numpy as np
+from django.utils.translation import gettext, gettext_noop
 from pydicom.dataset import Dataset
 from pydicom.sr.codedict import codes
 from pydicom.uid import ComprehensiveSRStorage
 
+from diagnosis.numbers import percent
 from diagnosis.site.wording import NOT_VALIDATED, VALIDATED_SHORT
 from worker.ml import overlay
 from worker.ml.dicom import ACCESSION_MAX, SEXES
@@ -24,7 +30,7 @@ if TYPE_CHECKING:
 
 MANUFACTURER = "Chest X-ray pneumonia service"
 SERIES_NUMBER = 9901
-DECISION_SUPPORT = "AI decision support - not a diagnosis; a clinician reads the image"
+DECISION_SUPPORT = gettext_noop("AI decision support - not a diagnosis; a clinician reads the image")
 SCT_PNEUMONIA = hd.sr.CodedConcept("233604007", "SCT", "Pneumonia")
 SCT_NORMAL = hd.sr.CodedConcept("17621005", "SCT", "Normal")
 PROBABILITY = hd.sr.CodedConcept("PNEUMONIA-P", "99XRAYAI", "Calibrated probability of pneumonia")
@@ -71,7 +77,7 @@ def structured_report(row: ResultSend) -> Dataset:
         hd.sr.NumContentItem(THRESHOLD, round(result.threshold, 4), NO_UNITS, relationship_type="CONTAINS"),
         hd.sr.TextContentItem(codes.DCM.AlgorithmName, MANUFACTURER, relationship_type="CONTAINS"),
         hd.sr.TextContentItem(codes.DCM.AlgorithmVersion, result.model_version, relationship_type="CONTAINS"),
-        hd.sr.TextContentItem(codes.DCM.Comment, DECISION_SUPPORT, relationship_type="CONTAINS"),
+        hd.sr.TextContentItem(codes.DCM.Comment, gettext(DECISION_SUPPORT), relationship_type="CONTAINS"),
         hd.sr.TextContentItem(codes.DCM.Comment, _operating_point(result), relationship_type="CONTAINS"),
     ]
     return _report(study, items, row.series_uid, row.sr_uid, 1)
@@ -80,7 +86,7 @@ def structured_report(row: ResultSend) -> Dataset:
 def _operating_point(result: Result) -> str:
     """Whether the threshold and probability were validated at this site (by id alone: this module runs no
     query)."""
-    return VALIDATED_SHORT if result.operating_point_id is not None else NOT_VALIDATED
+    return gettext(VALIDATED_SHORT if result.operating_point_id is not None else NOT_VALIDATED)
 
 
 def _report(
@@ -109,11 +115,22 @@ def reviewed_report(row: ReviewSend, *, readings_before: int, revises: str | Non
     latest of them (None for the first reading)."""
     study, result, model_send = row.study, row.study.result, row.study.result_send
     finding = SCT_PNEUMONIA if row.final_label == "PNEUMONIA" else SCT_NORMAL
-    verdict = "agrees" if row.agrees else "disagrees"
-    reading = (
-        f"Clinician's reading: {row.get_final_label_display()}. The reviewer {verdict} with the model's call "
-        f"({result.get_label_display()}, P(pneumonia) {result.probability:.1%})."
-    )
+    figures = {
+        "final": row.get_final_label_display(),
+        "model": result.get_label_display(),
+        "probability": percent(result.probability, 1),
+    }
+    if row.agrees:
+        reading = gettext(
+            "Clinician's reading: %(final)s. The reviewer agrees with the model's call (%(model)s, P(pneumonia) "
+            "%(probability)s)."
+        )
+    else:
+        reading = gettext(
+            "Clinician's reading: %(final)s. The reviewer disagrees with the model's call (%(model)s, P(pneumonia) "
+            "%(probability)s)."
+        )
+    reading %= figures
     items: list[hd.sr.ContentItem] = [
         hd.sr.CodeContentItem(codes.DCM.Finding, finding, relationship_type="CONTAINS"),
         hd.sr.TextContentItem(codes.DCM.Comment, reading, relationship_type="CONTAINS"),
@@ -121,7 +138,7 @@ def reviewed_report(row: ReviewSend, *, readings_before: int, revises: str | Non
         hd.sr.TextContentItem(codes.DCM.AlgorithmVersion, result.model_version, relationship_type="CONTAINS"),
     ]
     if row.note:
-        note = f"Reviewer's note: {row.note}"
+        note = gettext("Reviewer's note: %(note)s") % {"note": row.note}
         items.insert(2, hd.sr.TextContentItem(codes.DCM.Comment, note, relationship_type="CONTAINS"))
     # The predecessors: the model's SR, and the reading this one revises (so the PACS can chain the versions).
     previous = [model_send.sr_uid] + [uid for uid in [revises] if uid]

@@ -9,11 +9,14 @@ from django import forms
 from django.contrib import messages
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import redirect, render
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from django.views.decorators.http import require_POST
 
 from diagnosis.access import require_membership, role_required
 from diagnosis.audit import Origin
 from diagnosis.models import NOTE_MAX_LENGTH, Role, printable
+from diagnosis.numbers import percent
 from diagnosis.site import monitoring, operating_points, performance
 from worker.ml import site
 
@@ -22,15 +25,15 @@ SIDE = 200  # the charts' square, in SVG units
 
 
 class AdoptForm(forms.Form):
-    target_sensitivity = forms.FloatField(label="Target sensitivity", min_value=0.5, max_value=0.995)
+    target_sensitivity = forms.FloatField(label=_("Target sensitivity"), min_value=0.5, max_value=0.995)
     reason = forms.CharField(
-        label="Reason", max_length=NOTE_MAX_LENGTH, validators=[printable], widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Reason"), max_length=NOTE_MAX_LENGTH, validators=[printable], widget=forms.Textarea(attrs={"rows": 2})
     )
 
 
 class RevertForm(forms.Form):
     reason = forms.CharField(
-        label="Reason", max_length=NOTE_MAX_LENGTH, validators=[printable], widget=forms.Textarea(attrs={"rows": 2})
+        label=_("Reason"), max_length=NOTE_MAX_LENGTH, validators=[printable], widget=forms.Textarea(attrs={"rows": 2})
     )
 
 
@@ -51,7 +54,7 @@ def site_page(request: HttpRequest) -> HttpResponse:
         "periods": list(PERIODS),
         "standing": standing,
         "measured": measured,
-        "sources": [(performance.SOURCES[name], perf, _plots(perf)) for name, perf in measured.by_source.items()],
+        "sources": [(str(performance.SOURCES[name]), perf, _plots(perf)) for name, perf in measured.by_source.items()],
         "health": health,
         "rules": {"proposal": site.PROPOSAL_RULE, "agreement": monitoring.AGREEMENT_RULES},
         "adopt_form": AdoptForm(initial={"target_sensitivity": standing.target_sensitivity}),
@@ -79,9 +82,12 @@ def _plots(perf: site.Performance | None) -> dict[str, str] | None:
 def site_adopt(request: HttpRequest) -> HttpResponse:
     def act(data: dict[str, Any]) -> str:
         row = operating_points.adopt(user=request.user, origin=Origin.of(request), **data)
-        return f"Operating point version {row.version} adopted: threshold {row.threshold:.1%}."
+        return gettext("Operating point version %(version)s adopted: threshold %(threshold)s.") % {
+            "version": row.version,
+            "threshold": percent(row.threshold, 1),
+        }
 
-    return _posted(request, AdoptForm(request.POST), act, "Not adopted")
+    return _posted(request, AdoptForm(request.POST), act, gettext("Not adopted"))
 
 
 @role_required(Role.ADMIN)
@@ -90,10 +96,13 @@ def site_revert(request: HttpRequest) -> HttpResponse:
     def act(data: dict[str, Any]) -> str:
         row = operating_points.revert(user=request.user, origin=Origin.of(request), **data)
         if row is None:
-            return "Reverted. In force now: the model card's threshold, not validated at this site."
-        return f"Reverted. In force now: version {row.version}, threshold {row.threshold:.1%}."
+            return gettext("Reverted. In force now: the model card's threshold, not validated at this site.")
+        return gettext("Reverted. In force now: version %(version)s, threshold %(threshold)s.") % {
+            "version": row.version,
+            "threshold": percent(row.threshold, 1),
+        }
 
-    return _posted(request, RevertForm(request.POST), act, "Not reverted")
+    return _posted(request, RevertForm(request.POST), act, gettext("Not reverted"))
 
 
 def _posted(request: HttpRequest, form: forms.Form, act: Callable[[dict[str, Any]], str], refused: str) -> HttpResponse:

@@ -16,11 +16,13 @@ from django.contrib.auth.models import User
 from django.db import transaction
 from django.db.models import Max
 from django.utils import timezone
+from django.utils.translation import gettext
 
 from diagnosis import audit
 from diagnosis.access import AnyUser, require_membership
 from diagnosis.audit import NO_ORIGIN, Origin
 from diagnosis.models import AuditAction, Clinic, OperatingPoint, Result, Role, SiteSettings
+from diagnosis.numbers import percent
 from diagnosis.site import card as model_card
 from diagnosis.site.ground_truth import ACCEPTANCE, VERIFICATION, GroundTruth, local_ground_truth
 from diagnosis.site.wording import NOT_VALIDATED
@@ -34,12 +36,15 @@ def operating_point_text(result: Result) -> str:
     """Which operating point a call was made at, in words (the study page, the report)."""
     point = result.operating_point if result.operating_point_id is not None else None
     if point is None:
-        return NOT_VALIDATED
-    return (
-        f"Judged at this site's own operating point (version {point.version}, adopted "
-        f"{point.adopted_at:%Y-%m-%d} from local labelled studies; target sensitivity "
-        f"{point.target_sensitivity:.0%})."
-    )
+        return gettext(NOT_VALIDATED)
+    return gettext(
+        "Judged at this site's own operating point (version %(version)s, adopted %(day)s from local labelled "
+        "studies; target sensitivity %(target)s)."
+    ) % {
+        "version": point.version,
+        "day": f"{timezone.localtime(point.adopted_at):%Y-%m-%d}",
+        "target": percent(point.target_sensitivity),
+    }
 
 
 class NotEnoughEvidence(ValueError):
@@ -125,12 +130,12 @@ def _propose(truth: GroundTruth, target: float) -> tuple[site.Proposal | None, s
     try:
         proposal = site.propose(truth.logits, truth.labels, target, weights=truth.weights if truth.weighted else None)
     except ValueError as exc:
-        return None, f"Nothing to propose yet: {exc}."
+        return None, gettext("Nothing to propose yet: %(why)s.") % {"why": exc}
     if not proposal.enough:
-        why = (
-            f"Not enough local evidence to adopt: {proposal.n_positive} pneumonia and {proposal.n_negative} normal "
-            f"studies, at least {MIN_PER_CLASS} of each are needed."
-        )
+        why = gettext(
+            "Not enough local evidence to adopt: %(pneumonia)s pneumonia and %(normal)s normal studies, at least "
+            "%(least)s of each are needed."
+        ) % {"pneumonia": proposal.n_positive, "normal": proposal.n_negative, "least": MIN_PER_CLASS}
         return proposal, why
     return proposal, ""
 

@@ -9,6 +9,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from django.utils import timezone
+from django.utils.translation import gettext_lazy as _
 
 from diagnosis.models import Clinic, OperatingPoint
 from diagnosis.site import card as model_card
@@ -18,8 +19,8 @@ from worker.ml import site
 from worker.ml.operating_point import OperatingPoint as Point
 
 SOURCES = {
-    ACCEPTANCE: "Acceptance set (labelled by a clinic admin)",
-    VERIFICATION: "Verification sample (reviewed; weighted by the inverse of each study's sampling probability)",
+    ACCEPTANCE: _("Acceptance set (labelled by a clinic admin)"),
+    VERIFICATION: _("Verification sample (reviewed; weighted by the inverse of each study's sampling probability)"),
 }
 
 
