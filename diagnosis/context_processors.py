@@ -2,6 +2,7 @@ from __future__ import annotations
 
 from typing import Any
 
+from django.conf import settings
 from django.http import HttpRequest
 from django.utils import timezone
 
@@ -23,4 +24,6 @@ def membership(request: HttpRequest) -> dict[str, Any]:
         "is_clinic_admin": admin,
         "site_alerts": monitoring.banner(m.clinic_id) if m is not None and admin else [],
         "TIME_ZONE_NAME": timezone.get_current_timezone_name(),
+        # The header's switcher: each language named in itself (settings.LANGUAGES as written, untranslated).
+        "language_choices": settings.LANGUAGES,
     }
