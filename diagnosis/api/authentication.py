@@ -7,6 +7,7 @@ from typing import Any
 
 from django.conf import settings
 from django.core.cache import cache
+from django.utils.translation import gettext
 from rest_framework import authentication, exceptions
 from rest_framework.request import Request
 
@@ -25,7 +26,7 @@ class TokenAuthentication(authentication.TokenAuthentication):
             return None
         key = _key(request)
         if cache.get(key, 0) >= settings.API_BAD_TOKEN_LIMIT:
-            raise exceptions.Throttled(WINDOW_SECONDS, "Too many invalid tokens from this address.")
+            raise exceptions.Throttled(WINDOW_SECONDS, gettext("Too many invalid tokens from this address."))
         try:
             return super().authenticate(request)
         except exceptions.AuthenticationFailed:

@@ -30,6 +30,7 @@ from django.contrib.auth.models import User
 from django.core.files.uploadedfile import UploadedFile
 from django.http import HttpResponse, JsonResponse
 from django.urls import reverse
+from django.utils.translation import gettext
 from drf_spectacular.authentication import SessionScheme
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import extend_schema
@@ -43,7 +44,7 @@ from rest_framework.views import APIView
 
 from diagnosis import intake, limits
 from diagnosis.api.authentication import TokenAuthentication
-from diagnosis.api.multipart import BadBody, Part, boundary_of, close_parts, not_dicom, parse
+from diagnosis.api.multipart import BadBody, Part, boundary_of, close_parts, not_dicom, parse, too_large
 from diagnosis.api.throttles import ScopedRateThrottle
 from diagnosis.audit import Origin
 from diagnosis.models import Study
@@ -111,7 +112,7 @@ def store(owner: User, parts: list[Part], study_uid: str, origin: Origin) -> lis
             continue
         if study_uid and study != study_uid:
             outcome.failure = STUDY_MISMATCH
-            outcome.reason = f"the instance's Study Instance UID is not {study_uid}."
+            outcome.reason = gettext("the instance's Study Instance UID is not %(uid)s.") % {"uid": study_uid}
             continue
         name = f"{sop or f'part-{part.index}'}.dcm"[:200]
         upload = UploadedFile(part.file, name, "application/dicom", part.size)
@@ -119,7 +120,8 @@ def store(owner: User, parts: list[Part], study_uid: str, origin: Origin) -> lis
             submission = intake.submit_files(owner, [upload], batch=batch, origin=origin, priority=priority)
         except Exception:  # a failure to store is this instance's answer, never a 500
             logger.exception("STOW-RS: could not store part %s", part.index)
-            outcome.failure, outcome.reason = PROCESSING_FAILURE, "the service could not store the instance; try again."
+            outcome.failure = PROCESSING_FAILURE
+            outcome.reason = gettext("the service could not store the instance; try again.")
             continue
         if submission.errors:
             outcome.failure, outcome.reason = CANNOT_UNDERSTAND, submission.errors[0].message
@@ -176,7 +178,7 @@ def _body_reader(request: Request) -> Callable[[int], bytes]:
     limit = max_bytes()
     declared = request.META.get("CONTENT_LENGTH") or "0"
     if declared.isdigit() and int(declared) > limit:
-        raise BadBody(413, f"The body is larger than {limit / 2**20:.0f} MB; send fewer instances at a time.")
+        raise BadBody(413, too_large(limit))
     stream = request.META["wsgi.input"] if limits.is_chunked(request.META) else request._request
     return cast(Callable[[int], bytes], stream.read)
 
@@ -214,7 +216,7 @@ class StowView(APIView):
     @extend_schema(operation_id="dicomweb_store", request=STOW_REQUEST, responses=STOW_RESPONSES)
     def post(self, request: Request, study_uid: str = "") -> HttpResponse:
         if study_uid and (len(study_uid) > 64 or not UID.match(study_uid)):
-            return _error(400, "The Study Instance UID in the URL is not a UID.")
+            return _error(400, gettext("The Study Instance UID in the URL is not a UID."))
         content_type = request.META.get("CONTENT_TYPE", "")
         try:
             boundary_of(content_type)  # a wrong Content-Type is answered before a byte of the body is read

@@ -27,6 +27,8 @@ from django.contrib.auth.models import User
 from django.db import IntegrityError, transaction
 from django.db.models import QuerySet
 from django.utils import timezone
+from django.utils.text import format_lazy
+from django.utils.translation import gettext_lazy as _
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter
 from rest_framework.request import Request
@@ -53,12 +55,12 @@ PARAMETER = OpenApiParameter(
         "progress takes over and completes the same batch."
     ),
 )
-IN_PROGRESS = {"detail": "A request with this Idempotency-Key is still being processed; retry shortly."}
+IN_PROGRESS = {"detail": _("A request with this Idempotency-Key is still being processed; retry shortly.")}
 TAKEN_OVER = {
-    "detail": "This request stalled and a retry with its Idempotency-Key took over its batch; that retry answers."
+    "detail": _("This request stalled and a retry with its Idempotency-Key took over its batch; that retry answers.")
 }
-MISMATCH = {"detail": "This Idempotency-Key was already used for a different request; use a new key."}
-TOO_LONG = {"detail": f"The Idempotency-Key is longer than {KEY_MAX_LENGTH} characters."}
+MISMATCH = {"detail": _("This Idempotency-Key was already used for a different request; use a new key.")}
+TOO_LONG = {"detail": format_lazy(_("The Idempotency-Key is longer than {length} characters."), length=KEY_MAX_LENGTH)}
 
 Method = TypeVar("Method", bound=Callable[..., Response])
 

@@ -16,6 +16,7 @@ from email.message import Message
 from typing import IO
 
 from django.conf import settings
+from django.utils.translation import gettext as _
 from gunicorn.http.errors import ParseException
 
 from worker.ml.dicom import PREAMBLE_END
@@ -59,13 +60,15 @@ def boundary_of(content_type: str) -> bytes:
     head = Message()
     head["Content-Type"] = content_type
     if head.get_content_type() != "multipart/related":
-        raise BadBody(415, 'Send multipart/related; type="application/dicom".')
+        raise BadBody(415, _('Send multipart/related; type="application/dicom".'))
     root_type = str(head.get_param("type") or "").lower()
     if root_type != "application/dicom":
-        raise BadBody(415, f'The multipart/related type must be "application/dicom", not "{root_type}".')
+        raise BadBody(
+            415, _('The multipart/related type must be "application/dicom", not "%(type)s".') % {"type": root_type}
+        )
     boundary = head.get_boundary()
     if not boundary:
-        raise BadBody(400, "The Content-Type has no boundary.")
+        raise BadBody(400, _("The Content-Type has no boundary."))
     return boundary.encode("latin-1", "replace")
 
 
@@ -81,10 +84,10 @@ class _Body:
             chunk = self._read(min(CHUNK, self.limit + 1 - self.total))
         except (OSError, ValueError, ParseException) as exc:  # gunicorn: InvalidChunkSize..., NoMoreData (OSError)
             logger.info("STOW-RS body not read: %s: %s", type(exc).__name__, exc)
-            raise BadBody(400, "The body could not be read: its chunks are malformed, or it was cut short.") from exc
+            raise BadBody(400, _("The body could not be read: its chunks are malformed, or it was cut short.")) from exc
         self.total += len(chunk)
         if self.total > self.limit:
-            raise BadBody(413, f"The body is larger than {self.limit / 2**20:.0f} MB; send fewer instances at a time.")
+            raise BadBody(413, too_large(self.limit))
         self.ended = not chunk
         self.buffer += chunk
 
@@ -126,19 +129,19 @@ def parse(content_type: str, read: Callable[[int], bytes], limit: int) -> list[P
     parts: list[Part] = []
     try:
         if not body.until(delimiter, None):
-            raise BadBody(400, "The multipart body is malformed (no boundary in the body).")
+            raise BadBody(400, _("The multipart body is malformed (no boundary in the body)."))
         while True:
             after = body.peek(2)
             if after == b"--":
                 break  # the close delimiter; an epilogue after it is ignored
             if not body.until(b"\r\n", None, at_most=1024):  # the rest of the boundary line (transport padding)
-                raise BadBody(400, "The multipart body is malformed (a boundary line does not end).")
+                raise BadBody(400, _("The multipart body is malformed (a boundary line does not end)."))
             parts.append(_part(body, len(parts) + 1, delimiter))
     except BaseException:
         close_parts(parts)
         raise
     if not parts:
-        raise BadBody(400, "The multipart body has no parts.")
+        raise BadBody(400, _("The multipart body has no parts."))
     return parts
 
 
@@ -147,15 +150,20 @@ def _part(body: _Body, index: int, delimiter: bytes) -> Part:
     if body.peek(2) == b"\r\n":  # no headers at all
         del body.buffer[:2]
     elif not body.until(b"\r\n\r\n", raw, at_most=MAX_PART_HEADERS):
-        raise BadBody(400, f"The multipart body is malformed (part {index}'s headers do not end).")
+        raise BadBody(
+            400, _("The multipart body is malformed (part %(index)s's headers do not end).") % {"index": index}
+        )
     headers = email.parser.BytesHeaderParser(policy=email.policy.HTTP).parsebytes(raw.getvalue() + b"\r\n\r\n")
     declared = headers.get_content_type() if headers["Content-Type"] else "application/dicom"
     if declared.startswith("multipart/"):
-        raise BadBody(400, f"Part {index} is itself multipart.")
+        raise BadBody(400, _("Part %(index)s is itself multipart.") % {"index": index})
     file: IO[bytes] = tempfile.TemporaryFile(dir=settings.FILE_UPLOAD_TEMP_DIR)  # noqa: SIM115 (close_parts)
     try:
         if not body.until(delimiter, file):
-            raise BadBody(400, f"The multipart body is malformed (part {index} does not end with a boundary).")
+            raise BadBody(
+                400,
+                _("The multipart body is malformed (part %(index)s does not end with a boundary).") % {"index": index},
+            )
         encoding = str(headers.get("Content-Transfer-Encoding", "")).strip().lower()
         if encoding in TRANSFER_DECODERS:
             file = _decoded(file, TRANSFER_DECODERS[encoding])
@@ -185,16 +193,22 @@ def not_dicom(head: bytes) -> str:
     """Why an application/dicom part that is not a DICOM Part 10 file is refused, naming what it looks like."""
     text = head.lstrip()[:15].lower()
     if head.startswith(b"\xff\xd8\xff"):
-        what = "a JPEG image"
+        what = _("a JPEG image")
     elif head.startswith(b"\x89PNG"):
-        what = "a PNG image"
+        what = _("a PNG image")
     elif text.startswith((b"<!doctype html", b"<html", b"<head", b"<body", b"<script")):
-        what = "an HTML page"
+        what = _("an HTML page")
     elif head.startswith(b"%PDF"):
-        what = "a PDF document"
+        what = _("a PDF document")
     else:
-        what = "something else"
-    return (
-        f"the part is not DICOM (it is {what}): an application/dicom part must be a DICOM Part 10 file "
+        what = _("something else")
+    return _(
+        "the part is not DICOM (it is %(what)s): an application/dicom part must be a DICOM Part 10 file "
         "(a 128-byte preamble, then DICM)."
-    )
+    ) % {"what": what}
+
+
+def too_large(limit: float) -> str:
+    return _("The body is larger than %(megabytes)s MB; send fewer instances at a time.") % {
+        "megabytes": f"{limit / 2**20:.0f}"
+    }

@@ -11,13 +11,15 @@ from typing import IO, Any
 
 from django.conf import settings
 from django.core.exceptions import RequestDataTooBig, TooManyFieldsSent, TooManyFilesSent
+from django.utils.translation import gettext
+from django.utils.translation import gettext_lazy as _
 from rest_framework import parsers, status
 from rest_framework.exceptions import APIException, ParseError
 
 
 class RequestTooLarge(APIException):
     status_code = status.HTTP_413_REQUEST_ENTITY_TOO_LARGE
-    default_detail = "The request is too large."
+    default_detail = _("The request is too large.")
     default_code = "request_too_large"
 
 
@@ -26,7 +28,7 @@ class JSONParser(parsers.JSONParser):
         try:
             return super().parse(stream, media_type, parser_context)
         except RecursionError as exc:
-            raise ParseError("JSON parse error - the document is nested too deeply.") from exc
+            raise ParseError(gettext("JSON parse error - the document is nested too deeply.")) from exc
 
 
 class MultiPartParser(parsers.MultiPartParser):
@@ -35,14 +37,17 @@ class MultiPartParser(parsers.MultiPartParser):
             return super().parse(stream, media_type, parser_context)
         except TooManyFilesSent as exc:
             raise ParseError(
-                f"Too many files: send at most {settings.DATA_UPLOAD_MAX_NUMBER_FILES} per request."
+                gettext("Too many files: send at most %(count)s per request.")
+                % {"count": settings.DATA_UPLOAD_MAX_NUMBER_FILES}
             ) from exc
         except TooManyFieldsSent as exc:
             raise ParseError(
-                f"Too many fields: send at most {settings.DATA_UPLOAD_MAX_NUMBER_FIELDS} per request."
+                gettext("Too many fields: send at most %(count)s per request.")
+                % {"count": settings.DATA_UPLOAD_MAX_NUMBER_FIELDS}
             ) from exc
         except RequestDataTooBig as exc:
             limit = settings.DATA_UPLOAD_MAX_MEMORY_SIZE / 2**20
             raise RequestTooLarge(
-                f"A form field is larger than {limit:.0f} MB (files go in 'images' or 'archive')."
+                gettext("A form field is larger than %(megabytes)s MB (files go in 'images' or 'archive').")
+                % {"megabytes": f"{limit:.0f}"}
             ) from exc

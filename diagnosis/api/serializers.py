@@ -3,6 +3,7 @@ from __future__ import annotations
 from typing import Any
 
 from django.urls import reverse
+from django.utils.translation import gettext as _
 from drf_spectacular.utils import extend_schema_field
 from rest_framework import serializers
 
@@ -196,9 +197,9 @@ class SubmitSerializer(serializers.Serializer[Any]):
 
     def validate(self, attrs: dict[str, Any]) -> dict[str, Any]:
         if not attrs.get("images") and not attrs.get("archive"):
-            raise serializers.ValidationError("Send one or more files in 'images', or one zip file in 'archive'.")
+            raise serializers.ValidationError(_("Send one or more files in 'images', or one zip file in 'archive'."))
         if attrs.get("images") and attrs.get("archive"):
-            raise serializers.ValidationError("Send either 'images' or 'archive', not both.")
+            raise serializers.ValidationError(_("Send either 'images' or 'archive', not both."))
         return attrs
 
 

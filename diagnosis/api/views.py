@@ -9,6 +9,7 @@ from typing import Any, cast
 from django.contrib.auth.models import User
 from django.db.models import QuerySet
 from django.http import FileResponse, HttpRequest, JsonResponse
+from django.utils.translation import gettext
 from django_filters.rest_framework import DjangoFilterBackend
 from drf_spectacular.types import OpenApiTypes
 from drf_spectacular.utils import OpenApiParameter, extend_schema, extend_schema_view
@@ -40,8 +41,9 @@ from diagnosis.site import acceptance
 
 def not_found(request: HttpRequest) -> JsonResponse:
     """404 for a path under the API that names nothing: JSON, as every other answer of the API."""
-    hint = "" if request.path.endswith("/") else " API paths end with a slash."
-    return JsonResponse({"detail": f"Not found.{hint}"}, status=404)
+    if request.path.endswith("/"):
+        return JsonResponse({"detail": gettext("Not found.")}, status=404)
+    return JsonResponse({"detail": gettext("Not found. API paths end with a slash.")}, status=404)
 
 
 def _user(request: Request) -> User:
