@@ -1,6 +1,8 @@
 // Every page: the theme toggle, clickable list rows, the print button, focus on the first row of a list.
 (function () {
   "use strict";
+  // Django's JavaScript catalog (/jsi18n/, loaded before this script) translates; without it, English as written.
+  const gettext = window.gettext || ((text) => text);
   const root = document.documentElement;
   const toggle = document.getElementById("theme-toggle");
   function current() {
@@ -9,7 +11,7 @@
   function label() {
     if (!toggle) return;
     const dark = current() === "dark";
-    toggle.textContent = dark ? "Light theme" : "Dark theme";
+    toggle.textContent = dark ? gettext("Light theme") : gettext("Dark theme");
     toggle.setAttribute("aria-pressed", String(dark));
   }
   if (toggle) {

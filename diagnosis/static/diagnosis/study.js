@@ -3,14 +3,26 @@
 // result comes (no reload); the reviewer's keys and focus; the help dialog.
 (function () {
   "use strict";
+  // Django's JavaScript catalog (/jsi18n/, loaded before this script) translates; without it, English as written.
+  const gettext = window.gettext || ((text) => text);
+  const pgettext = window.pgettext || ((context, text) => text);
+  // A job's status as a badge names it (the codes stay in the class names).
+  const STATUS_WORDS = {
+    queued: pgettext("job status", "queued"),
+    running: pgettext("job status", "running"),
+    done: pgettext("job status", "done"),
+    failed: pgettext("job status", "failed"),
+    rejected: pgettext("job status", "rejected"),
+  };
+  const statusWord = (status) => STATUS_WORDS[status] || status;
   const box = document.getElementById("study");
   const $ = (id) => document.getElementById(id);
   const typing = window.xrayTyping || (() => false);
 
   function show(s) {
-    $("status-badge").textContent = s.status;
+    $("status-badge").textContent = statusWord(s.status);
     $("status-badge").className = "badge " + s.status;
-    if (s.reason) { $("reason").textContent = (s.status === "rejected" ? "Not judged: " : "") + s.reason; $("reason").hidden = false; }
+    if (s.reason) { $("reason").textContent = (s.status === "rejected" ? gettext("Not judged: ") : "") + s.reason; $("reason").hidden = false; }
     if (s.final) { $("progress-box").hidden = true; }
     if (s.result) {
       $("result").outerHTML = s.result_html;  // inside the aria-live region: screen readers hear the result

@@ -4,6 +4,23 @@
 // posts every file at once and the page lists each file's fate.
 (function () {
   "use strict";
+  // Django's JavaScript catalog (/jsi18n/, loaded before this script) translates; without it, English as written.
+  const gettext = window.gettext || ((text) => text);
+  const ngettext = window.ngettext || ((singular, plural, n) => (n === 1 ? singular : plural));
+  // interpolate(format, {name: value}, true) fills %(name)s, as Django's catalog does.
+  const interpolate = window.interpolate || ((format, values) => format.replace(/%\((\w+)\)s/g, (m, name) => String(values[name])));
+  const pgettext = window.pgettext || ((context, text) => text);
+  // A job's status as a badge names it (the codes stay in the class names).
+  const STATUS_WORDS = {
+    sending: pgettext("job status", "sending"),
+    refused: pgettext("job status", "refused"),
+    queued: pgettext("job status", "queued"),
+    running: pgettext("job status", "running"),
+    done: pgettext("job status", "done"),
+    failed: pgettext("job status", "failed"),
+    rejected: pgettext("job status", "rejected"),
+  };
+  const statusWord = (status) => STATUS_WORDS[status] || status;
   const form = document.getElementById("upload-form");
   const input = form.querySelector("input[type=file]");
   const list = document.getElementById("file-list");
@@ -42,12 +59,14 @@
       const badge = el("span", "badge", "chosen");
       const bar = el("progress");
       bar.max = 100; bar.value = 0; bar.hidden = true;
-      bar.setAttribute("aria-label", `${file.name} sent`);
+      bar.setAttribute("aria-label", interpolate(gettext("%(name)s sent"), { name: file.name }, true));
       li.append(thumb, name, badge, bar);
       list.append(li);
       return { file, li, thumb, name, badge, bar };
     });
-    summary.textContent = rows.length ? `${rows.length} file${rows.length === 1 ? "" : "s"} chosen` : "";
+    summary.textContent = rows.length
+      ? interpolate(ngettext("%(count)s file chosen", "%(count)s files chosen", rows.length), { count: rows.length }, true)
+      : "";
     batch = [];  // the last batch's view is gone
   }
   input.addEventListener("change", showChosen);
@@ -64,7 +83,7 @@
 
   function setBadge(row, status, text) {
     row.badge.className = `badge ${status}`;
-    row.badge.textContent = text || status;
+    row.badge.textContent = text || statusWord(status);
   }
 
   // The details as they were when Analyse was pressed: every file of the batch gets those, whatever is typed meanwhile.
@@ -77,7 +96,7 @@
       xhr.open("POST", form.action);
       xhr.setRequestHeader("Accept", "application/json");
       row.bar.hidden = false;
-      setBadge(row, "running", "sending");
+      setBadge(row, "running", STATUS_WORDS.sending);
       xhr.upload.addEventListener("progress", (e) => {
         if (!e.lengthComputable) return;
         row.bar.value = (100 * e.loaded) / e.total;
@@ -90,10 +109,10 @@
         if (body && body.details) sentDetails = body.details;
         if (body && body.studies && body.studies.length) { sent(row, body.studies[0]); resolve(true); return; }
         const error = body && body.errors && body.errors[0];
-        refused(row, error ? error.message : `The server answered ${xhr.status}.`);
+        refused(row, error ? error.message : interpolate(gettext("The server answered %(status)s."), { status: xhr.status }, true));
         resolve(false);
       });
-      xhr.addEventListener("error", () => { refused(row, "The upload did not reach the server (network error)."); resolve(false); });
+      xhr.addEventListener("error", () => { refused(row, gettext("The upload did not reach the server (network error).")); resolve(false); });
       xhr.send(data);
     });
   }
@@ -101,7 +120,7 @@
   function refused(row, message) {
     row.li.className = "refused";
     row.bar.hidden = true;
-    setBadge(row, "rejected", "refused");
+    setBadge(row, "rejected", STATUS_WORDS.refused);
     row.li.append(el("span", "error", message));
   }
 
@@ -125,9 +144,9 @@
   function showResult(row, r) {
     setBadge(row, r.label);
     const p = el("abbr", null, "P(pneumonia)");
-    p.title = "probability of pneumonia";
-    row.badge.replaceChildren(`${r.label_display} · `, p, ` ${r.probability_text}${r.borderline ? " · borderline" : ""}`);
-    if (r.borderline) row.badge.title = `${r.margin_text} the decision threshold ${r.threshold_text}`;
+    p.title = gettext("probability of pneumonia");
+    row.badge.replaceChildren(`${r.label_display} · `, p, ` ${r.probability_text}${r.borderline ? ` · ${gettext("borderline")}` : ""}`);
+    if (r.borderline) row.badge.title = r.relation_text;  // "3.6 points below the decision threshold 50 %", from the server
   }
 
   // The live batch view: each study's status until it is final, with its result once there is one.
@@ -153,11 +172,12 @@
     if (!batch.length) return;  // files chosen since: the last batch's late results no longer speak
     const of = (cls) => batch.filter((r) => r.li.classList.contains(cls)).length;
     const accepted = of("sent"), refused = of("refused"), done = batch.filter((r) => r.final).length;
-    if (sending) { summary.textContent = `Sending: ${accepted + refused} of ${batch.length} sent`; return; }
-    const head = `${accepted} accepted${refused ? `, ${refused} refused` : ""}`;
-    if (!accepted) summary.textContent = `None accepted, ${refused} refused`;
-    else if (done === accepted) summary.textContent = `${head}: all ${accepted} finished`;
-    else summary.textContent = `${head}: ${done} of ${accepted} finished, ${accepted - done} waiting for the model`;
+    const say = (format, values) => interpolate(gettext(format), values, true);
+    if (sending) { summary.textContent = say("Sending: %(sent)s of %(total)s sent", { sent: accepted + refused, total: batch.length }); return; }
+    const head = refused ? say("%(accepted)s accepted, %(refused)s refused", { accepted, refused }) : say("%(accepted)s accepted", { accepted });
+    if (!accepted) summary.textContent = say("None accepted, %(refused)s refused", { refused });
+    else if (done === accepted) summary.textContent = say("%(head)s: all %(accepted)s finished", { head, accepted });
+    else summary.textContent = say("%(head)s: %(done)s of %(accepted)s finished, %(waiting)s waiting for the model", { head, done, accepted, waiting: accepted - done });
   }
 
   // After a batch the details go, unless the user ticked "keep": the next file is most often the next patient's.
@@ -166,11 +186,11 @@
   const detailFields = [...form.querySelectorAll("fieldset input:not([type=checkbox]), fieldset select, fieldset textarea")];
   function settleDetails(described) {
     if (keep && keep.checked) {
-      fate.textContent = `Kept for the next upload: ${described}.`;
+      fate.textContent = interpolate(gettext("Kept for the next upload: %(details)s."), { details: described }, true);
     } else {
       detailFields.forEach((f) => { f.value = ""; });
       checkAge();
-      fate.textContent = "The study details were cleared for the next patient.";
+      fate.textContent = gettext("The study details were cleared for the next patient.");
     }
     fate.hidden = false;
   }
@@ -193,7 +213,7 @@
     await Promise.all([worker(), worker()]);
     sending = false;
     form.querySelectorAll("input, select, textarea").forEach((i) => (i.disabled = false));
-    settleDetails(sentDetails || "the details in the form");
+    settleDetails(sentDetails || gettext("the details in the form"));
     // One file, accepted: its study page is where the clinician goes next (as without the script).
     const only = batch.length === 1 && batch[0].li.querySelector("a.name");
     if (only) { location.href = only.href; return; }

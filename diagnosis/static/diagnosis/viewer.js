@@ -2,6 +2,8 @@
 // full screen and reset, by mouse, touch and keys. Plain JavaScript: no library, nothing inline (strict CSP).
 (function () {
   "use strict";
+  // Django's JavaScript catalog (/jsi18n/, loaded before this script) translates; without it, English as written.
+  const gettext = window.gettext || ((text) => text);
   const MIN_SCALE = 1, MAX_SCALE = 12;
 
   function Viewer(root) {
@@ -148,7 +150,7 @@
       const map = document.createElement("img");
       map.className = "viewer-heatmap";
       map.dataset.heatmapImage = "";
-      map.alt = "Grad-CAM heatmap over the radiograph";
+      map.alt = gettext("Grad-CAM heatmap over the radiograph");
       map.src = url;
       layer.appendChild(map);
       root.querySelector(".heatmap-tools").hidden = false;
