@@ -8,6 +8,8 @@ RUN apt-get update && apt-get install -y --no-install-recommends libgl1 libglib2
 COPY requirements.lock .
 RUN pip install --no-cache-dir --require-hashes -r requirements.lock
 COPY . .
+# The translation catalogs, compiled here (.mo files are build output, never in the repository: tools/messages.py).
+RUN python -m tools.messages --quiet
 # The media volume mounts at /data/media: created here, owned by the app user, so the volume starts writable.
 RUN groupadd --gid 10001 app && useradd --create-home --uid 10001 --gid 10001 app \
     && mkdir -p /data/media && chown -R 10001:10001 /data

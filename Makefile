@@ -12,7 +12,7 @@ DEV_STAMP := $(VENV)/.dev-deps-$(shell sha256sum $(DEV_LOCK) | cut -c1-16)
 UV_VERSION := 0.9.5
 COMPILE = $(BIN)/uv pip compile -q --generate-hashes --python-version 3.11 --python-platform x86_64-manylinux_2_28
 
-.PHONY: run test lint bench mutate install install-dev lock token superuser manage
+.PHONY: run test lint bench mutate install install-dev lock token superuser manage messages
 
 $(BIN)/python:
 	$(PYTHON) -m venv $(VENV)
@@ -29,7 +29,13 @@ $(DEV_STAMP): $(DEV_LOCK) | $(BIN)/python
 install: $(RUN_STAMP)
 install-dev: $(DEV_STAMP)
 
-run: install
+# The translation catalogs (locale/ and diagnosis/locale/: .po to .mo, tools/messages.py, polib from the locks):
+# built, never committed, so they cannot go stale. Listed after install/install-dev in run's and test's
+# prerequisites, which make builds in that order.
+messages: | $(BIN)/python
+	$(BIN)/python -m tools.messages --quiet
+
+run: install messages
 	$(BIN)/python -m xrayweb.launch
 
 # manage.py on make run's data folder and generated secret key (xrayweb/local.py), on a fresh clone too.
@@ -47,7 +53,7 @@ superuser: install  ## make superuser: the platform superuser for /admin/ (asks 
 manage: install  ## make manage ARGS="...": any manage.py command on make run's data
 	$(LOCAL) $(ARGS)
 
-test: install-dev
+test: install-dev messages
 	DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-tests-only-secret} $(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # Mutation testing of the modules that guard a promise (tools/mutate.py, [tool.mutmut] in pyproject.toml): per

@@ -30,7 +30,7 @@ def catalogs(root: Path = ROOT) -> Iterator[Path]:
 
 def compile_catalog(po_path: Path) -> tuple[Path, int]:
     """Write po_path's .mo next to it; the number of translated entries it holds."""
-    catalog = polib.pofile(str(po_path))
+    catalog = polib.pofile(str(po_path), check_for_duplicates=True)  # msgfmt refuses a message given twice
     mo_path = po_path.with_suffix(".mo")
     catalog.save_as_mofile(str(mo_path))
     return mo_path, len(catalog.translated_entries())
@@ -44,7 +44,7 @@ def main(argv: list[str] | None = None) -> int:
     for po_path in catalogs(args.root):
         try:
             mo_path, count = compile_catalog(po_path)
-        except (OSError, ValueError) as exc:  # polib raises OSError (IOError) for a syntax error in the .po
+        except (OSError, ValueError) as exc:  # polib: OSError for a syntax error, ValueError for a duplicate
             print(f"{po_path}: {exc}", file=sys.stderr)
             return 1
         if not args.quiet:
