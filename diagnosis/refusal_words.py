@@ -15,94 +15,95 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 from django.utils.formats import number_format
-from django.utils.translation import gettext
-from django.utils.translation import gettext_noop as _noop
+from django.utils.translation import gettext, gettext_noop
 
 from worker.ml import refusals
 
 # The gate's refusals, by code (the sentences are worker.ml.gate's and worker.ml.polarity's).
 CODES = {
-    refusals.COLOUR_CODE: _noop(
+    refusals.COLOUR_CODE: gettext_noop(
         "This looks like a colour photograph, not a chest X-ray. Only chest radiographs are judged."
     ),
-    refusals.NOT_A_RADIOGRAPH_CODE: _noop(
+    refusals.NOT_A_RADIOGRAPH_CODE: gettext_noop(
         "This does not look like a chest X-ray: it may be a photograph, a document or another kind of scan (a CT or MR "
         "slice). Only chest radiographs are judged."
     ),
-    refusals.INVERTED_CODE: _noop(
+    refusals.INVERTED_CODE: gettext_noop(
         "This chest X-ray looks inverted (a negative: bones dark, lungs bright). "
         "Export the radiograph with its usual polarity (MONOCHROME2) and upload it again."
     ),
 }
-TECHNICAL_DETAIL = _noop("Technical detail: %(detail)s.")
+TECHNICAL_DETAIL = gettext_noop("Technical detail: %(detail)s.")
 
 # The pieces of a technical detail (joined by "; "). A group named detail* is itself a piece, translated in turn.
 DETAILS = (
-    _noop("colour saturation %(chroma)s, limit %(limit)s"),
-    _noop("feature distance %(distance)s from the training radiographs, limit %(limit)s"),
-    _noop("P(inverted) %(p)s"),
-    _noop("inverted, %(detail)s (as sent, %(distance)s)"),
-    _noop("%(detail)s, but inverted it lies at %(distance)s"),
+    gettext_noop("colour saturation %(chroma)s, limit %(limit)s"),
+    gettext_noop("feature distance %(distance)s from the training radiographs, limit %(limit)s"),
+    gettext_noop("P(inverted) %(p)s"),
+    gettext_noop("inverted, %(detail)s (as sent, %(distance)s)"),
+    gettext_noop("%(detail)s, but inverted it lies at %(distance)s"),
 )
 
 # Whole sentences: the upload gate's (worker.ml.preprocessing, pixels, dicom), then the pipeline's failures. Groups
 # named error*, text*, name* are shown as written (an exception's text, a DICOM value); digits are figures.
 SENTENCES = (
-    _noop("The file is empty."),
-    _noop("The file is not a JPEG or PNG image."),
-    _noop("The image is truncated or corrupt (its image data ends early: a part of it is missing)."),
-    _noop("The image is truncated or corrupt (%(error)s)."),
-    _noop("The image is too large to decode safely; the limit is %(megapixels)s megapixels."),
-    _noop("The image cannot be read (%(error)s)."),
-    _noop("Unsupported image format %(name)s; upload a JPEG, PNG or DICOM file."),
-    _noop("The image is too small (%(width)sx%(height)s); at least %(side)sx%(side)s pixels are needed."),
-    _noop("The image is too large (%(width)sx%(height)s pixels); the limit is %(megapixels)s megapixels."),
-    _noop(
+    gettext_noop("The file is empty."),
+    gettext_noop("The file is not a JPEG or PNG image."),
+    gettext_noop("The image is truncated or corrupt (its image data ends early: a part of it is missing)."),
+    gettext_noop("The image is truncated or corrupt (%(error)s)."),
+    gettext_noop("The image is too large to decode safely; the limit is %(megapixels)s megapixels."),
+    gettext_noop("The image cannot be read (%(error)s)."),
+    gettext_noop("Unsupported image format %(name)s; upload a JPEG, PNG or DICOM file."),
+    gettext_noop("The image is too small (%(width)sx%(height)s); at least %(side)sx%(side)s pixels are needed."),
+    gettext_noop("The image is too large (%(width)sx%(height)s pixels); the limit is %(megapixels)s megapixels."),
+    gettext_noop(
         "The image is %(width)sx%(height)s pixels, more than %(ratio)s times longer than it is wide: a strip or a "
         "crop, not a whole chest radiograph, and it cannot be judged."
     ),
-    _noop("The image is blank (every pixel is within %(levels)s grey levels of the others)."),
-    _noop("The DICOM file cannot be read (%(error)s)."),
-    _noop("This DICOM file is an encapsulated PDF, not an image; send a chest radiograph."),
-    _noop("This DICOM file is an encapsulated CDA document, not an image; send a chest radiograph."),
-    _noop("This DICOM file is a structured report (SR), not an image; send a chest radiograph."),
-    _noop("This DICOM file (no modality) holds no image; it may be truncated."),
-    _noop("This DICOM file (%(name)s) holds no image; it may be truncated."),
-    _noop("This DICOM file is %(detail)s image (modality %(name)s); only chest radiographs (CR or DX) are judged."),
-    _noop("This DICOM file is multi-frame (%(frames)s frames); send a single-frame chest radiograph."),
-    _noop("The body part examined is %(name)s, not the chest; only chest radiographs are judged."),
-    _noop("This secondary capture is in colour (%(name)s), not a radiograph."),
-    _noop("%(bits)s-bit DICOM pixels are not supported; 8 to 16 bits are."),
-    _noop(
+    gettext_noop("The image is blank (every pixel is within %(levels)s grey levels of the others)."),
+    gettext_noop("The DICOM file cannot be read (%(error)s)."),
+    gettext_noop("This DICOM file is an encapsulated PDF, not an image; send a chest radiograph."),
+    gettext_noop("This DICOM file is an encapsulated CDA document, not an image; send a chest radiograph."),
+    gettext_noop("This DICOM file is a structured report (SR), not an image; send a chest radiograph."),
+    gettext_noop("This DICOM file (no modality) holds no image; it may be truncated."),
+    gettext_noop("This DICOM file (%(name)s) holds no image; it may be truncated."),
+    gettext_noop(
+        "This DICOM file is %(detail)s image (modality %(name)s); only chest radiographs (CR or DX) are judged."
+    ),
+    gettext_noop("This DICOM file is multi-frame (%(frames)s frames); send a single-frame chest radiograph."),
+    gettext_noop("The body part examined is %(name)s, not the chest; only chest radiographs are judged."),
+    gettext_noop("This secondary capture is in colour (%(name)s), not a radiograph."),
+    gettext_noop("%(bits)s-bit DICOM pixels are not supported; 8 to 16 bits are."),
+    gettext_noop(
         "The DICOM pixel data cannot be decoded (%(error)s): it is corrupt, cut short, or in an encoding this "
         "service does not read."
     ),
-    _noop("The original image is missing from storage; it cannot be judged."),
-    _noop("The original image could not be read: %(error)s"),
-    _noop("Processing took longer than %(seconds)s s; it was stopped."),
-    _noop("Processing stopped %(attempts)s times without finishing; the image was not judged."),
-    _noop("Inference failed: %(error)s"),
+    gettext_noop("The original image is missing from storage; it cannot be judged."),
+    gettext_noop("The original image could not be read: %(error)s"),
+    gettext_noop("Processing took longer than %(seconds)s s; it was stopped."),
+    gettext_noop("Processing stopped %(attempts)s times without finishing; the image was not judged."),
+    gettext_noop("Inference failed: %(error)s"),
 )
 
 # What a refused DICOM file is (worker.ml.dicom.MODALITY_NAMES), as the modality sentence names it.
 MODALITIES = (
-    _noop("a CT"),
-    _noop("an MR"),
-    _noop("an ultrasound"),
-    _noop("a nuclear medicine"),
-    _noop("a PET"),
-    _noop("a mammography"),
-    _noop("an angiography"),
-    _noop("a fluoroscopy"),
-    _noop("a structured report (SR)"),
-    _noop("a document"),
-    _noop("a radiotherapy dose"),
-    _noop("a radiotherapy structure set"),
-    _noop("a radiotherapy plan"),
-    _noop("an ECG waveform"),
-    _noop("a segmentation"),
-    _noop("an 'other' modality"),
-    _noop("modality %(name)s"),
+    gettext_noop("a CT"),
+    gettext_noop("an MR"),
+    gettext_noop("an ultrasound"),
+    gettext_noop("a nuclear medicine"),
+    gettext_noop("a PET"),
+    gettext_noop("a mammography"),
+    gettext_noop("an angiography"),
+    gettext_noop("a fluoroscopy"),
+    gettext_noop("a structured report (SR)"),
+    gettext_noop("a document"),
+    gettext_noop("a radiotherapy dose"),
+    gettext_noop("a radiotherapy structure set"),
+    gettext_noop("a radiotherapy plan"),
+    gettext_noop("an ECG waveform"),
+    gettext_noop("a segmentation"),
+    gettext_noop("an 'other' modality"),
+    gettext_noop("modality %(name)s"),
 )
 
 _PLACEHOLDER = re.compile(r"%\((\w+)\)s")
