@@ -99,7 +99,8 @@ def test_the_apis_detail_follows_accept_language_and_its_field_names_stay_englis
 def test_the_switcher_saves_a_members_choice_and_sets_the_cookie(alice: User, alice_client: Client) -> None:
     response = alice_client.post(reverse("set_language"), {"language": "vi", "next": "/history/?page=2"})
     assert response.status_code == 302 and response["Location"] == "/history/?page=2"
-    assert response.cookies[settings.LANGUAGE_COOKIE_NAME].value == "vi"
+    cookie = response.cookies[settings.LANGUAGE_COOKIE_NAME]
+    assert cookie.value == "vi" and cookie["httponly"] and cookie["samesite"] == "Lax"
     assert Membership.objects.get(user=alice).language == "vi"
     alice_client.cookies.clear()  # another device: the saved choice still holds
     alice_client.force_login(alice)
