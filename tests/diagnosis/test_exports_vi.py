@@ -19,7 +19,7 @@ def _export(user, language: str) -> list[str]:
     client.force_login(user)
     response = client.get(reverse("diagnosis:history_export"))
     assert response.status_code == 200
-    return b"".join(response.streaming_content).decode("utf-8-sig").splitlines()
+    return b"".join(response.streaming_content).decode("utf-8-sig").splitlines()  # type: ignore[attr-defined]
 
 
 def test_history_csv_header_in_vietnamese(alice) -> None:
