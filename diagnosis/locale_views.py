@@ -4,7 +4,7 @@ time-zone settings. Parse, check, call diagnosis.locale_settings, answer."""
 from __future__ import annotations
 
 import time
-from typing import cast
+from typing import Literal, cast
 
 from django import forms
 from django.conf import settings
@@ -57,7 +57,7 @@ def set_language(request: HttpRequest) -> HttpResponse:
             domain=settings.LANGUAGE_COOKIE_DOMAIN,
             secure=settings.LANGUAGE_COOKIE_SECURE,
             httponly=settings.LANGUAGE_COOKIE_HTTPONLY,
-            samesite=settings.LANGUAGE_COOKIE_SAMESITE,
+            samesite=cast(Literal["Lax", "Strict", "None"], settings.LANGUAGE_COOKIE_SAMESITE),
         )
     return response
 
