@@ -150,7 +150,9 @@ def test_the_clinic_admin_sets_the_clinics_language_and_zone_audited(clinic_a: C
     client = Client()
     client.force_login(admin)
     page = client.get(reverse("diagnosis:clinic_settings"))
-    assert page.status_code == 200 and f'<option value="{settings.TIME_ZONE}" selected>' in page.content.decode()
+    html = page.content.decode()
+    assert page.status_code == 200 and f'<option value="{settings.TIME_ZONE}" selected>' in html
+    assert 'aria-describedby="id_time_zone_helptext"' in html and 'id="id_time_zone_helptext"' in html
     response = client.post(reverse("diagnosis:clinic_settings"), {"language": "vi", "time_zone": SAIGON})
     assert response.status_code == 302
     clinic_a.refresh_from_db()
