@@ -133,7 +133,7 @@ def study_detail(request: HttpRequest, study_id: uuid.UUID) -> HttpResponse:
         "place": WorklistPlace.of(request, request.GET, study),
         "compare": compare,
         "compare_status": status_payload(compare) if compare else None,
-        "compare_relation": (_("Later") if compare.created > study.created else _("Earlier")) if compare else "",
+        "compare_relation": ("Later" if compare.created > study.created else "Earlier") if compare else "",
     }
     return render(request, "diagnosis/study.html", context)
 
