@@ -209,17 +209,19 @@ def _uploaded_cell(client: Client) -> str:
 def test_two_clinics_see_the_same_instant_at_their_own_local_time(
     alice: User, bob: User, two_zones: tuple[Study, Study]
 ) -> None:
-    seen: dict[str, tuple[str, str, str]] = {}
+    seen: dict[str, tuple[str, tuple[str, str], str]] = {}
     for user, study in zip((alice, bob), two_zones, strict=True):
         client = Client()
         client.force_login(user)
         response = client.get(reverse("diagnosis:study", kwargs={"study_id": study.pk}))
-        assert response.status_code == 200
-        seen[user.username] = (response.context["TIME_ZONE_NAME"], response.content.decode(), _uploaded_cell(client))
-    zone, page, cell = seen["alice"]
-    assert zone == SAIGON and "2026-03-14 09:30" in page and cell == "2026-03-14T09:30:00+07:00"
-    zone, page, cell = seen["bob"]
-    assert zone == NEW_YORK and "2026-03-13 22:30" in page and cell == "2026-03-13T22:30:00-04:00"
+        report = client.get(reverse("diagnosis:study_report", kwargs={"study_id": study.pk}))
+        assert response.status_code == report.status_code == 200
+        pages = (response.content.decode(), report.content.decode())
+        seen[user.username] = (response.context["TIME_ZONE_NAME"], pages, _uploaded_cell(client))
+    zone, pages, cell = seen["alice"]
+    assert zone == SAIGON and all("2026-03-14 09:30" in p for p in pages) and cell == "2026-03-14T09:30:00+07:00"
+    zone, pages, cell = seen["bob"]
+    assert zone == NEW_YORK and all("2026-03-13 22:30" in p for p in pages) and cell == "2026-03-13T22:30:00-04:00"
 
 
 def test_a_member_outside_any_zone_setting_sees_tz_name(alice: User, client: Client) -> None:
