@@ -30,7 +30,14 @@ FORBIDDEN = {
 }
 # Layers inside the app, lowest first: a module may import its own layer or lower ones, never a higher one.
 APP_LAYERS = (
-    ("diagnosis.models", "diagnosis.task_names", "diagnosis.archives", "diagnosis.sizes"),
+    (
+        "diagnosis.models",
+        "diagnosis.task_names",
+        "diagnosis.archives",
+        "diagnosis.sizes",
+        "diagnosis.numbers",
+        "diagnosis.refusal_words",
+    ),
     (
         "diagnosis.access",
         "diagnosis.audit",
@@ -58,6 +65,7 @@ APP_LAYERS = (
         "diagnosis.pacs",
         "diagnosis.pacs_documents",
         "diagnosis.site",
+        "diagnosis.locale_settings",
     ),
 )
 # The app's interfaces, above every layer: pages, API, tasks, commands, admin, middleware, signal receivers, wiring.
@@ -81,6 +89,8 @@ INTERFACES = (
     "diagnosis.limits",
     "diagnosis.errors",
     "diagnosis.signals",
+    "diagnosis.locale_views",
+    "diagnosis.locale_middleware",
 )
 
 
