@@ -172,12 +172,12 @@
     if (!batch.length) return;  // files chosen since: the last batch's late results no longer speak
     const of = (cls) => batch.filter((r) => r.li.classList.contains(cls)).length;
     const accepted = of("sent"), refused = of("refused"), done = batch.filter((r) => r.final).length;
-    const say = (format, values) => interpolate(gettext(format), values, true);
-    if (sending) { summary.textContent = say("Sending: %(sent)s of %(total)s sent", { sent: accepted + refused, total: batch.length }); return; }
-    const head = refused ? say("%(accepted)s accepted, %(refused)s refused", { accepted, refused }) : say("%(accepted)s accepted", { accepted });
-    if (!accepted) summary.textContent = say("None accepted, %(refused)s refused", { refused });
-    else if (done === accepted) summary.textContent = say("%(head)s: all %(accepted)s finished", { head, accepted });
-    else summary.textContent = say("%(head)s: %(done)s of %(accepted)s finished, %(waiting)s waiting for the model", { head, done, accepted, waiting: accepted - done });
+    const say = (format, values) => interpolate(format, values, true);
+    if (sending) { summary.textContent = say(gettext("Sending: %(sent)s of %(total)s sent"), { sent: accepted + refused, total: batch.length }); return; }
+    const head = refused ? say(gettext("%(accepted)s accepted, %(refused)s refused"), { accepted, refused }) : say(gettext("%(accepted)s accepted"), { accepted });
+    if (!accepted) summary.textContent = say(gettext("None accepted, %(refused)s refused"), { refused });
+    else if (done === accepted) summary.textContent = say(gettext("%(head)s: all %(accepted)s finished"), { head, accepted });
+    else summary.textContent = say(gettext("%(head)s: %(done)s of %(accepted)s finished, %(waiting)s waiting for the model"), { head, done, accepted, waiting: accepted - done });
   }
 
   // After a batch the details go, unless the user ticked "keep": the next file is most often the next patient's.
