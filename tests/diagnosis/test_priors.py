@@ -3,6 +3,7 @@ may use the same patient reference for another child, and its study must never s
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import pytest
@@ -50,4 +51,5 @@ def test_it_compares_side_by_side_only_within_the_clinic(alice: User, studies: d
     assert context["compare"] == studies["a_before"] and "side-by-side" in body
     body, context = _page(alice, studies["a_now"], compare=str(studies["b_same_ref"].pk))
     assert context["compare"] is None and context["compare_status"] is None
+    body = re.sub(r'name="next" value="[^"]*"', "", body)  # the language switcher echoes the URL the user asked for
     assert "side-by-side" not in body and str(studies["b_same_ref"].pk) not in body
