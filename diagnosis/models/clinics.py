@@ -62,9 +62,9 @@ class Clinic(models.Model):
 class Role(models.TextChoices):
     """Each role can do everything the roles before it can."""
 
-    CLINICIAN = "clinician", "Clinician"
-    REVIEWER = "reviewer", "Reviewer"
-    ADMIN = "admin", "Clinic admin"
+    CLINICIAN = "clinician", _("Clinician")
+    REVIEWER = "reviewer", _("Reviewer")
+    ADMIN = "admin", _("Clinic admin")
 
 
 ROLE_RANK = {Role.CLINICIAN: 1, Role.REVIEWER: 2, Role.ADMIN: 3}
