@@ -171,7 +171,16 @@ def csv_rows(events: Iterable[AuditEvent]) -> Iterator[str]:
 
 def _event_row(e: AuditEvent) -> list[object]:
     detail = json.dumps(e.detail, sort_keys=True)
-    return [e.at.isoformat(), e.username, e.action, e.target_type, e.target_id, detail, e.ip or "", e.user_agent]
+    return [
+        timezone.localtime(e.at).isoformat(),
+        e.username,
+        e.action,
+        e.target_type,
+        e.target_id,
+        detail,
+        e.ip or "",
+        e.user_agent,
+    ]
 
 
 # A formula starts with = + - @ (or a tab or CR, which spreadsheets skip before one). A spreadsheet may split a cell

@@ -126,6 +126,6 @@ def csv_response(request: HttpRequest, what: str, lines: Iterator[str]) -> Strea
     # UTF-8 with a byte-order mark: without it Excel, which most clinics open these in, reads them as its local
     # code page, and a note's accents or a name's letters come out garbled.
     response = StreamingHttpResponse(itertools.chain(["\ufeff"], lines), content_type="text/csv; charset=utf-8")
-    stamp = timezone.now().strftime("%Y%m%d-%H%M%S")
+    stamp = timezone.localtime().strftime("%Y%m%d-%H%M%S")
     response["Content-Disposition"] = f'attachment; filename="{what}-{stamp}.csv"'
     return response

@@ -11,6 +11,7 @@ from urllib.parse import urlencode
 from django.http import HttpRequest
 from django.template.loader import render_to_string
 from django.urls import reverse
+from django.utils import timezone
 from django.utils.formats import number_format
 from django.utils.translation import gettext as _
 from django.utils.translation import gettext_noop, pgettext
@@ -128,7 +129,7 @@ def status_payload(study: Study) -> dict[str, Any]:
         "final": job.is_final,
         "reason": reason_text(job.reason),
         "attempts": job.attempts,
-        "created": study.created.isoformat(),
+        "created": timezone.localtime(study.created).isoformat(),
         "processing_ms": job.processing_ms,
         "preview_url": file_url(study, FileKind.PREVIEW),
         "image_url": file_url(study, FileKind.IMAGE),

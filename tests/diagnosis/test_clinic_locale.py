@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import zoneinfo
 from datetime import UTC, date, datetime
 from typing import Any
 
@@ -243,3 +244,21 @@ def test_the_dashboards_days_split_at_each_clinics_midnight(
         assert days[-1].day == date(2026, 3, 14)
         by_user[user.username] = {d.day: (d.pneumonia, d.normal) for d in days if d.total}
     assert by_user == {"alice": {date(2026, 3, 14): (1, 0)}, "bob": {date(2026, 3, 13): (0, 1)}}
+
+
+def test_the_status_payload_and_the_audit_export_give_times_in_the_clinics_zone(
+    alice: User, clinic_a: Clinic, two_zones: tuple[Study, Study]
+) -> None:
+    admin = make_member("ada", clinic_a, Role.ADMIN)
+    client = Client()
+    client.force_login(admin)
+    status = client.get(reverse("diagnosis:study_status", kwargs={"study_id": two_zones[0].pk})).json()
+    assert status["created"] == "2026-03-14T09:30:00+07:00"
+    client.get(reverse("diagnosis:study", kwargs={"study_id": two_zones[0].pk}))  # audited: the study was opened
+    saigon = zoneinfo.ZoneInfo(SAIGON)
+    expected = {at.astimezone(saigon).isoformat() for at in clinic_a.audit_events.values_list("at", flat=True)}
+    response = client.get(reverse("diagnosis:audit_export"))
+    body = b"".join(response.streaming_content).decode("utf-8-sig")  # type: ignore[attr-defined]
+    rows = list(csv.reader(io.StringIO(body)))
+    times = {row[0] for row in rows[1:]}  # the export records itself too: a newer event, after `expected`
+    assert expected and expected <= times and all(t.endswith("+07:00") for t in times)
