@@ -6,6 +6,7 @@ tests that exercise them), then this prints, per module, how many mutants the te
     python -m tools.mutate diagnosis/selectors.py   # one
     python -m tools.mutate --report                 # the figures of the last runs, running nothing
     python -m tools.mutate --again                  # every mutant again (after the tests changed)
+    python -m tools.mutate --survivors              # only the survivors again (after tests were added for them)
 
 `make mutate` runs it. It takes hours on two cores (see the README); each module's mutmut output goes to
 mutants/<module>.log, and mutmut's own results stay in mutants/ so a second run tests only what changed.
@@ -59,19 +60,27 @@ def dotted(path: str) -> str:
     return path.removesuffix(".py").replace("/", ".")
 
 
-def run(path: str, max_children: int, again: bool) -> float:
+def run(path: str, max_children: int, again: bool, survivors: bool = False) -> float:
     """mutmut on one module's mutants (those not tested yet, unless `again`: a run cut short goes on where it
-    stopped); its output appended to mutants/<module>.log. Seconds it took."""
+    stopped; with `survivors`, the survivors too); its output appended to mutants/<module>.log. Seconds it took."""
     (ROOT / "mutants").mkdir(exist_ok=True)
     log = ROOT / "mutants" / f"{dotted(path)}.log"
-    known = outcome(path).statuses
-    names = [f"{dotted(path)}.*"] if again or not known else [n for n, s in known.items() if s == "not checked"]
+    names = to_test(outcome(path), again=again, survivors=survivors)
     began = time.monotonic()
     if names:
         with log.open("a") as out:
             argv = [sys.executable, "-m", "mutmut", "run", "--max-children", str(max_children), *names]
             subprocess.run(argv, cwd=ROOT, stdout=out, stderr=subprocess.STDOUT, check=False)
     return time.monotonic() - began
+
+
+def to_test(known: Outcome, *, again: bool, survivors: bool) -> list[str]:
+    """The mutant names (or pattern) to give mutmut: all of a module never run or run `again`; else those not
+    tested yet and, with `survivors`, those that survived (added tests can only kill more: killed stays killed)."""
+    if again or not known.statuses:
+        return [f"{known.module}.*"]
+    retest = {"not checked", *(("survived", "no tests") if survivors else ())}
+    return [name for name, status in known.statuses.items() if status in retest]
 
 
 def outcome(path: str) -> Outcome:
@@ -106,11 +115,12 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--report", action="store_true", help="print the last runs' figures, run nothing")
     parser.add_argument("--max-children", type=int, default=1, help="mutants tested at once (default 1)")
     parser.add_argument("--again", action="store_true", help="test every mutant again, not only those untested")
+    parser.add_argument("--survivors", action="store_true", help="test the survivors again (and those untested)")
     args = parser.parse_args(argv)
     paths = args.paths or modules()
     seconds: dict[str, float] = {}
     for path in [] if args.report else paths:
-        seconds[dotted(path)] = run(path, args.max_children, args.again)
+        seconds[dotted(path)] = run(path, args.max_children, args.again, args.survivors)
         done = outcome(path)
         print(f"{done.module}: {done.counts['killed'] + done.counts['timeout']} of {len(done.statuses)} killed, "
               f"{seconds[done.module] / 60:.0f} min", flush=True)  # fmt: skip

@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import csv
 import io
+from datetime import datetime, timedelta
 
 import pytest
 from django.test import Client
 from django.urls import reverse
+from django.utils import timezone
 
 from diagnosis import reviews
 from diagnosis.exports import STUDY_COLUMNS
-from diagnosis.models import AuditAction, AuditEvent, Label, Role
+from diagnosis.models import AuditAction, AuditEvent, JobStatus, Label, Review, Role, Study
 from tests import factories
 from tests.factories import make_member
 
@@ -82,3 +84,27 @@ def test_the_list_pages_link_their_export_with_their_filters(alice, client) -> N
     assert f'href="{reverse("diagnosis:history_export")}?label=NORMAL"' in page
     page = client.get(reverse("diagnosis:worklist"), {"reviewed": "yes"}).content.decode()
     assert f'href="{reverse("diagnosis:worklist_export")}?reviewed=yes"' in page
+
+
+def test_a_row_gives_when_it_was_uploaded_and_reviewed_and_blanks_what_a_study_without_a_result_lacks(
+    alice, clinic_a, client
+) -> None:
+    """The timestamps are the study's and the review's own (not the time of the export); a study still queued has
+    empty result and review cells, not placeholders."""
+    reviewer = make_member("rita", clinic_a, Role.REVIEWER)
+    judged = factories.judged_study(alice, Label.PNEUMONIA, 0.9, patient_ref="J-1")
+    review = reviews.review_study(reviewer, judged, agrees=True, note="fine")
+    factories.study(alice, patient_ref="Q-1")
+    long_ago = timezone.now() - timedelta(days=40, hours=5)
+    Study.objects.filter(patient_ref__in=["J-1", "Q-1"]).update(created=long_ago)
+    Review.objects.filter(pk=review.pk).update(updated=long_ago + timedelta(hours=1))
+    client.force_login(alice)
+    rows = {r["patient_ref"]: r for r in _rows(client, "diagnosis:history_export")}
+    assert datetime.fromisoformat(rows["J-1"]["uploaded"]) == long_ago
+    assert datetime.fromisoformat(rows["Q-1"]["uploaded"]) == long_ago
+    assert datetime.fromisoformat(rows["J-1"]["reviewed"]) == long_ago + timedelta(hours=1)
+    assert (rows["J-1"]["review"], rows["J-1"]["reviewer"], rows["J-1"]["review_note"]) == ("agrees", "rita", "fine")
+    blank = ["model_label", "probability_of_pneumonia", "threshold", "borderline", "model_version"]
+    blank += ["review", "final_label", "reviewer", "reviewed", "review_note"]
+    assert {name: rows["Q-1"][name] for name in blank} == dict.fromkeys(blank, "")
+    assert rows["Q-1"]["status"] == JobStatus.QUEUED
