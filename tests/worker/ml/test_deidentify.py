@@ -162,3 +162,19 @@ def test_a_radiograph_that_does_not_say_says_no_burned_in_annotation() -> None:
     plain = pydicom.dcmread(io.BytesIO(dicoms.radiograph(images.chest_like(64, 48))))
     del plain.BurnedInAnnotation  # an optional attribute: many modalities leave it out
     assert pydicom.dcmread(io.BytesIO(deidentify.deidentify(plain, "salt"))).BurnedInAnnotation == "NO"
+
+
+def test_a_radiograph_with_an_empty_burned_in_annotation_says_no() -> None:
+    """Type 3 but present and empty (some modalities write it so): the copy says NO rather than nothing."""
+    plain = pydicom.dcmread(io.BytesIO(dicoms.radiograph(images.chest_like(64, 48))))
+    plain.BurnedInAnnotation = ""
+    assert pydicom.dcmread(io.BytesIO(deidentify.deidentify(plain, "salt"))).BurnedInAnnotation == "NO"
+
+
+def test_an_earlier_de_identification_record_is_replaced_not_kept() -> None:
+    """A file de-identified before (by a modality or another tool) says what this profile did, once."""
+    plain = pydicom.dcmread(io.BytesIO(dicoms.radiograph(images.chest_like(64, 48))))
+    plain.PatientIdentityRemoved, plain.DeidentificationMethod = "NO", ["Vendor scrub v1", "manual"]
+    clean = pydicom.dcmread(io.BytesIO(deidentify.deidentify(plain, "salt")))
+    assert clean.PatientIdentityRemoved == "YES"
+    assert clean.DeidentificationMethod == deidentify.DEIDENTIFICATION_METHOD
