@@ -11,11 +11,14 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
+from django.conf import settings
 from django.contrib.auth.models import User
 from django.utils.translation import gettext, pgettext_lazy
 from django.utils.translation import gettext_lazy as _
 
 from diagnosis.models import AuditAction, AuditEvent, Label, Role, Study
+from diagnosis.numbers import percent
+from diagnosis.site import alert_words
 
 FILES = {
     "image": _("the original image"),
@@ -29,6 +32,13 @@ EXPORTS = {
     "audit_csv": _("the audit trail"),
     "history_csv": _("their own studies (History)"),
     "worklist_csv": _("the Worklist"),
+}
+# The objects an event names by their type and id (a study and a user are named by their name instead); English
+# shows the stored type as it is.
+TARGET_TYPES = {
+    "clinic": pgettext_lazy("audit target", "clinic"),
+    "operatingpoint": pgettext_lazy("audit target", "operatingpoint"),
+    "sitealert": pgettext_lazy("audit target", "sitealert"),
 }
 
 
@@ -64,7 +74,8 @@ def lines(events: Iterable[AuditEvent]) -> list[Line]:
             name, patient = studies.get(e.target_id, (unknown, ""))
             out.append(Line(e, who or gettext("(unknown)"), name, describe(e, target_name), patient))
             continue
-        target = target_name or (f"{e.target_type} {e.target_id}" if e.target_type else "")
+        kind = TARGET_TYPES.get(e.target_type, e.target_type)
+        target = target_name or (f"{kind} {e.target_id}" if e.target_type else "")
         out.append(Line(e, who or gettext("(unknown)"), target, describe(e, target_name)))
     return out
 
@@ -124,7 +135,70 @@ def describe(e: AuditEvent, target_name: str | None = None) -> str:
                 "called": d["called_ae"],
             }
         return gettext("refused DICOM caller %(caller)s: %(reason)s") % values
+    if action == AuditAction.OPERATING_POINT:
+        return _operating_point(d)
+    if action == AuditAction.SITE_ALERT:
+        return gettext("level %(level)s: %(message)s") % {
+            "level": alert_words.level_text(str(d.get("level", ""))),
+            "message": alert_words.message_text(str(d.get("message", ""))),
+        }
     return words(d) if d else ""
+
+
+def _operating_point(d: dict[str, Any]) -> str:
+    """diagnosis.site.operating_points' events: `what` is "adopted", "reinstated version N" or "reverted to the
+    model card's point"."""
+    what = str(d.get("what", ""))
+    values = {
+        "version": d.get("version", "?"),
+        "model": d.get("model_version", "?"),
+        "threshold": percent(float(d.get("threshold", 0.0)), 1),
+        "target": percent(float(d.get("target_sensitivity", 0.0))),
+        "reason": _quoted(str(d.get("reason") or "")),
+    }
+    if what == "adopted":
+        said = gettext(
+            "adopted operating point version %(version)s for model %(model)s: threshold %(threshold)s, target "
+            "sensitivity %(target)s; reason: %(reason)s"
+        )
+    elif what == "reverted to the model card's point":
+        said = gettext(
+            "retired operating point version %(version)s for model %(model)s, back to the model card's threshold; "
+            "reason: %(reason)s"
+        )
+    elif what.startswith("reinstated version ") and what.rpartition(" ")[2].isdigit():
+        values["earlier"] = what.rpartition(" ")[2]
+        said = gettext(
+            "reinstated operating point version %(earlier)s as version %(version)s for model %(model)s: threshold "
+            "%(threshold)s, target sensitivity %(target)s; reason: %(reason)s"
+        )
+    else:
+        return words(d)
+    return said % values
+
+
+def _language(code: object) -> str:
+    """A clinic's language as the switcher names it (each in itself); blank: the browser's."""
+    return str(dict(settings.LANGUAGES).get(str(code), code)) if code else gettext("follow the browser")
+
+
+def _clinic_settings(d: dict[str, Any]) -> str:
+    """diagnosis.locale_settings' event: the settings before and after (language, time zone)."""
+    before, after = d.get("from"), d.get("to")
+    if not isinstance(before, dict) or not isinstance(after, dict):
+        return words(d)
+    changes = []
+    if before.get("language") != after.get("language"):
+        changes.append(
+            gettext("language %(before)s → %(after)s")
+            % {"before": _language(before.get("language")), "after": _language(after.get("language"))}
+        )
+    if before.get("time_zone") != after.get("time_zone"):
+        changes.append(
+            gettext("time zone %(before)s → %(after)s")
+            % {"before": words(before.get("time_zone")), "after": words(after.get("time_zone"))}
+        )
+    return gettext("changed the clinic's settings: %(changes)s") % {"changes": "; ".join(changes) or words(after)}
 
 
 def _label(value: object) -> str:
@@ -210,6 +284,8 @@ def _permission(d: dict[str, Any], subject: str) -> str:
             "before": _role(d.get("from")),
             "after": _role(d.get("to")),
         }
+    if change == "clinic settings":
+        return _clinic_settings(d)
     if change == "deactivate":
         return gettext("deactivated %(person)s") % {"person": subject}
     if change == "reactivate":

@@ -22,7 +22,7 @@ def membership(request: HttpRequest) -> dict[str, Any]:
         "membership": m,
         "is_reviewer": bool(m and m.allows(Role.REVIEWER)),
         "is_clinic_admin": admin,
-        "site_alerts": monitoring.banner(m.clinic_id) if m is not None and admin else [],
+        "site_alerts": monitoring.banner_in_words(m.clinic_id) if m is not None and admin else [],
         "TIME_ZONE_NAME": timezone.get_current_timezone_name(),
         # The header's switcher: each language named in itself (settings.LANGUAGES as written, untranslated).
         "language_choices": settings.LANGUAGES,

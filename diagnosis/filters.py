@@ -12,6 +12,8 @@ import django_filters
 from django import forms
 from django.contrib.auth.models import User
 from django.db.models import F, OrderBy, Q, QuerySet
+from django.utils.functional import Promise, lazy
+from django.utils.translation import gettext, gettext_noop
 from django.utils.translation import gettext_lazy as _
 
 from diagnosis.models import AuditAction, AuditEvent, JobStatus, Label, Study
@@ -61,12 +63,27 @@ SORT_LABELS = {
 }
 
 
+def _descending(label: Promise | str) -> str:
+    return gettext(Sort.descending_fmt) % label
+
+
 class Sort(django_filters.OrderingFilter):
     """Sorting by a column, in either direction, with the studies that have no value (no result: rejected, failed
     or not judged yet) last either way, then the newest first among equals."""
 
+    # Our own message (django-filter's catalog has no Vietnamese); the choices are built once, when the list's
+    # filter class is declared, so each descending label stays lazy and is worded in the request's language.
+    descending_fmt = gettext_noop("%s (descending)")
+
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         super().__init__(*args, fields=SORTS, field_labels=SORT_LABELS, label=_("Sort by"), **kwargs)
+
+    def build_choices(self, fields: dict[str, str], labels: dict[str, Any]) -> list[tuple[str, Any]]:
+        choices: list[tuple[str, Any]] = []
+        for field, param in fields.items():
+            label = labels.get(field, param)
+            choices += [(param, label), (f"-{param}", labels.get(f"-{param}", lazy(_descending, str)(label)))]
+        return choices
 
     def get_ordering_value(self, param: str) -> OrderBy:
         descending = param.startswith("-")

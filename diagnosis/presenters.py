@@ -3,7 +3,7 @@ result template), and the model's intended population (one rule, read by the pag
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlencode
@@ -192,15 +192,21 @@ class Population:
 
 
 @lru_cache(maxsize=1)
-def intended_population() -> Population:
-    """From the shipped model card (plain JSON: the web process never loads TensorFlow)."""
+def _card_population() -> Population:
+    """From the shipped model card (plain JSON: the web process never loads TensorFlow), as the card words it."""
     pop = model_card.card().population
     return Population(int(pop["min_age_years"]), int(pop["max_age_years"]), str(pop["description"]))
 
 
+def intended_population() -> Population:
+    """The model card's population, its description in the active language (the pages print it)."""
+    pop = _card_population()
+    return replace(pop, description=population_text(pop.description))
+
+
 def population_warning(age_years: int | None) -> str:
     """A visible warning when the patient is outside the model's intended population; "" when inside or unknown."""
-    pop = intended_population()
+    pop = _card_population()
     if not pop.excludes(age_years):
         return ""
     return _(

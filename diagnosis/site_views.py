@@ -17,7 +17,7 @@ from diagnosis.access import require_membership, role_required
 from diagnosis.audit import Origin
 from diagnosis.models import NOTE_MAX_LENGTH, Role, printable
 from diagnosis.numbers import percent
-from diagnosis.site import monitoring, operating_points, performance
+from diagnosis.site import monitoring, operating_points, performance, rule_words
 from worker.ml import site
 
 PERIODS = {"30": 30, "90": 90, "365": 365, "all": None}
@@ -45,7 +45,7 @@ def site_page(request: HttpRequest) -> HttpResponse:
     standing = operating_points.standing(clinic)
     measured = performance.measure(clinic, days)
     try:
-        health = monitoring.health(clinic)
+        health = monitoring.in_words(monitoring.health(clinic))
     except LookupError:
         health = None
     context: dict[str, Any] = {
@@ -56,7 +56,7 @@ def site_page(request: HttpRequest) -> HttpResponse:
         "measured": measured,
         "sources": [(str(performance.SOURCES[name]), perf, _plots(perf)) for name, perf in measured.by_source.items()],
         "health": health,
-        "rules": {"proposal": site.PROPOSAL_RULE, "agreement": monitoring.AGREEMENT_RULES},
+        "rules": rule_words.rules(),
         "adopt_form": AdoptForm(initial={"target_sensitivity": standing.target_sensitivity}),
         "revert_form": RevertForm(auto_id="id_revert_%s"),  # the adopt form has a reason too: ids stay unique
         "history": operating_points.history(clinic),

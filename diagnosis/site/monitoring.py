@@ -13,7 +13,7 @@ e-mail to the clinic's admins when e-mail is configured; admins see a banner unt
 from __future__ import annotations
 
 import logging
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 from datetime import date, datetime, time, timedelta
 from typing import Any
 
@@ -25,6 +25,7 @@ from django.utils import timezone
 
 from diagnosis import audit
 from diagnosis.models import AuditAction, Clinic, InferenceJob, JobStatus, Label, Membership, Result, Role, SiteAlert
+from diagnosis.site import alert_words
 from diagnosis.site import card as model_card
 from diagnosis.site.ground_truth import inverse_probability
 from diagnosis.site.operating_points import in_force, target_for
@@ -214,10 +215,22 @@ def banner(clinic_id: int) -> list[SiteAlert]:
     return list(SiteAlert.objects.filter(clinic_id=clinic_id, day__gte=since).order_by("-day", "kind")[:5])
 
 
+def banner_in_words(clinic_id: int) -> list[alert_words.ShownAlert]:
+    """banner() as the admins read it: each alert's level and sentence in the active language."""
+    return [alert_words.shown_row(row) for row in banner(clinic_id)]
+
+
+def in_words(figures: Health) -> Health:
+    """A clinic's health with its alerts in the active language (the pages); health() keeps the codes and the
+    stored English (the daily run, the report)."""
+    return replace(figures, alerts=tuple(alert_words.shown(a) for a in figures.alerts))
+
+
 def series(clinic: Clinic, days: int = 14) -> list[Health]:
-    """health() for each of the last `days` days, oldest first (the dashboard's Model health)."""
+    """health() for each of the last `days` days, oldest first, its alerts in words (the dashboard's Model
+    health)."""
     today = timezone.localdate()
-    return [health(clinic, today - timedelta(days=k)) for k in range(days - 1, -1, -1)]
+    return [in_words(health(clinic, today - timedelta(days=k))) for k in range(days - 1, -1, -1)]
 
 
 def report(day: date | None = None) -> dict[str, Any]:

@@ -127,6 +127,11 @@ def standing(clinic: Clinic, target_sensitivity: float | None = None) -> Standin
 
 
 def _propose(truth: GroundTruth, target: float) -> tuple[site.Proposal | None, str]:
+    if min(truth.n_positive, truth.n_negative) < 2:  # site.propose's refusal, said in the page's language
+        return None, gettext(
+            "Nothing to propose yet: a proposal needs at least 2 studies of each class (%(pneumonia)s pneumonia, "
+            "%(normal)s normal)."
+        ) % {"pneumonia": truth.n_positive, "normal": truth.n_negative}
     try:
         proposal = site.propose(truth.logits, truth.labels, target, weights=truth.weights if truth.weighted else None)
     except ValueError as exc:

@@ -30,13 +30,14 @@ MAX_AIM = 0.995  # the margin never aims the threshold above this sensitivity
 # in 5 %; each half standard error cost about 2 points of specificity at AUC 0.98 (docs/site-validation.md).
 MARGIN_SE = 0.5
 
+# The rule in words, its figures from the constants above (diagnosis.site.rule_words says it in the page's language).
 PROPOSAL_RULE = (
-    "From this site's own labelled studies (at least 50 of each class; fewer is shown as not enough), the "
-    "probability is recalibrated with a Platt map P = sigmoid(a x logit + b), fitted by maximum likelihood with a "
+    f"From this site's own labelled studies (at least {MIN_PER_CLASS} of each class; fewer is shown as not enough), "
+    "the probability is recalibrated with a Platt map P = sigmoid(a x logit + b), fitted by maximum likelihood with a "
     "tiny penalty on a and b, and the proposed threshold is the highest recalibrated probability at which the "
     "site's pneumonia cases are still called PNEUMONIA at the target sensitivity plus half a standard error of it "
-    "(0.5 sqrt(t(1 - t)/n) for n local pneumonia cases, at most 0.995): the margin makes the target more likely to "
-    "hold on the next patients, not only on the studies it was fitted on. The sensitivity, specificity "
+    f"({MARGIN_SE} sqrt(t(1 - t)/n) for n local pneumonia cases, at most {MAX_AIM}): the margin makes the target "
+    "more likely to hold on the next patients, not only on the studies it was fitted on. The sensitivity, specificity "
     "and calibration error it expects are cross-fitted so they are not optimistic: five times, the map and the "
     "threshold are fitted on four fifths of the studies (each class split at random) and judged on the remaining "
     "fifth; the pooled held-out figures are shown with 95 % Wilson intervals."
