@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import csv
 import io
-from datetime import datetime, timedelta
+import re
+from datetime import UTC, datetime, timedelta
 
 import pytest
 from django.test import Client
@@ -108,3 +109,19 @@ def test_a_row_gives_when_it_was_uploaded_and_reviewed_and_blanks_what_a_study_w
     blank += ["review", "final_label", "reviewer", "reviewed", "review_note"]
     assert {name: rows["Q-1"][name] for name in blank} == dict.fromkeys(blank, "")
     assert rows["Q-1"]["status"] == JobStatus.QUEUED
+
+
+def test_an_export_is_recorded_with_where_it_came_from_and_named_for_when_it_ran(alice, client) -> None:
+    """The audit row of an export says from which address and browser it was asked (as a login's does), and the
+    file is named after what it holds and the time it was made (UTC, to the second), so two never collide."""
+    client.force_login(alice)
+    before = timezone.now().replace(microsecond=0)
+    response = client.get(reverse("diagnosis:history_export"), REMOTE_ADDR="203.0.113.7", HTTP_USER_AGENT="Agent/9")
+    after = timezone.now()
+    assert response.status_code == 200
+    (event,) = AuditEvent.objects.filter(action=AuditAction.EXPORT, username="alice")
+    assert (event.ip, event.user_agent) == ("203.0.113.7", "Agent/9")
+    named = re.fullmatch(r'attachment; filename="history-(\d{8}-\d{6})\.csv"', response["Content-Disposition"])
+    assert named is not None, response["Content-Disposition"]
+    made = datetime.strptime(named[1], "%Y%m%d-%H%M%S").replace(tzinfo=UTC)
+    assert before <= made <= after
