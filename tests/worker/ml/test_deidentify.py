@@ -11,8 +11,9 @@ from typing import Any
 import pydicom
 import pytest
 from pydicom.datadict import dictionary_VR, tag_for_keyword
-from pydicom.dataset import Dataset
+from pydicom.dataset import Dataset, validate_file_meta
 from pydicom.sequence import Sequence
+from pydicom.uid import UID
 
 from tests import dicoms, images
 from worker.ml import deidentify
@@ -178,3 +179,39 @@ def test_an_earlier_de_identification_record_is_replaced_not_kept() -> None:
     clean = pydicom.dcmread(io.BytesIO(deidentify.deidentify(plain, "salt")))
     assert clean.PatientIdentityRemoved == "YES"
     assert clean.DeidentificationMethod == deidentify.DEIDENTIFICATION_METHOD
+
+
+def test_the_copy_is_a_valid_part_10_file_even_from_a_sender_with_a_thin_header() -> None:
+    """A modality that leaves out required file meta (the SOP class in the header, the implementation UID) still
+    gets back a standard Part 10 file: preamble, DICM, and every required file meta element filled in."""
+    plain = pydicom.dcmread(io.BytesIO(dicoms.radiograph(images.chest_like(64, 48))))
+    del plain.file_meta.MediaStorageSOPClassUID, plain.file_meta.ImplementationClassUID
+    thin = io.BytesIO()
+    plain.save_as(thin, enforce_file_format=False)
+    copy = deidentify.deidentify(pydicom.dcmread(io.BytesIO(thin.getvalue())), "salt")
+    assert copy[128:132] == b"DICM"
+    clean = pydicom.dcmread(io.BytesIO(copy))
+    validate_file_meta(clean.file_meta, enforce_standard=True)  # raises if a required element is missing
+    assert clean.file_meta.MediaStorageSOPClassUID == plain.SOPClassUID
+
+
+def test_new_uids_are_valid_stable_and_depend_on_the_salt_and_the_original() -> None:
+    uid = deidentify.new_uid("1.2.3.4", "salt")
+    assert UID(uid).is_valid and uid != "1.2.3.4"
+    assert deidentify.new_uid("1.2.3.4", "salt") == uid  # the same study sent twice links up
+    assert deidentify.new_uid("1.2.3.5", "salt") != uid
+    assert deidentify.new_uid("1.2.3.4", "other salt") != uid  # another site's salt: not linkable
+
+
+def test_it_keeps_what_only_looks_like_overlay_data() -> None:
+    """(60xx,3000) goes; an element 3000 of another group (the Modality LUT) and the overlay's geometry stay."""
+    plain = pydicom.dcmread(io.BytesIO(dicoms.radiograph(images.chest_like(64, 48))))
+    lut = Dataset()
+    lut.LUTDescriptor, lut.ModalityLUTType = [2, 0, 16], "US"
+    lut.add_new(0x00283006, "US", [0, 65535])  # LUTData, whose VR (US or OW) pydicom cannot guess
+    plain.ModalityLUTSequence = Sequence([lut])
+    plain.add_new(0x60000010, "US", 48)
+    plain.add_new(0x60003000, "OW", b"\xff" * (48 * 64 // 8))
+    clean = pydicom.dcmread(io.BytesIO(deidentify.deidentify(plain, "salt")))
+    assert clean.ModalityLUTSequence[0].ModalityLUTType == "US"
+    assert (0x6000, 0x0010) in clean and OVERLAY_DATA not in clean
