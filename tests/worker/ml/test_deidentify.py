@@ -13,7 +13,7 @@ import pytest
 from pydicom.datadict import dictionary_VR, tag_for_keyword
 from pydicom.dataset import Dataset, validate_file_meta
 from pydicom.sequence import Sequence
-from pydicom.uid import UID
+from pydicom.uid import UID, ImplicitVRLittleEndian
 
 from tests import dicoms, images
 from worker.ml import deidentify
@@ -215,3 +215,17 @@ def test_it_keeps_what_only_looks_like_overlay_data() -> None:
     clean = pydicom.dcmread(io.BytesIO(deidentify.deidentify(plain, "salt")))
     assert clean.ModalityLUTSequence[0].ModalityLUTType == "US"
     assert (0x6000, 0x0010) in clean and OVERLAY_DATA not in clean
+
+
+def test_a_dataset_without_file_meta_as_received_over_the_network_comes_out_as_a_part_10_file() -> None:
+    """A C-STORE delivers a bare dataset (implicit VR little endian, no file meta): the copy gets a header."""
+    plain = pydicom.dcmread(io.BytesIO(dicoms.radiograph(images.chest_like(64, 48))))
+    plain.file_meta.TransferSyntaxUID = ImplicitVRLittleEndian
+    implicit = io.BytesIO()
+    plain.save_as(implicit, enforce_file_format=True)
+    bare = pydicom.dcmread(io.BytesIO(implicit.getvalue()))
+    del bare.file_meta
+    clean = pydicom.dcmread(io.BytesIO(deidentify.deidentify(bare, "salt")))
+    assert clean.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
+    assert clean.file_meta.MediaStorageSOPInstanceUID == clean.SOPInstanceUID
+    assert clean.PatientIdentityRemoved == "YES" and "PatientAge" not in clean
