@@ -1,9 +1,9 @@
 """Model health alerts in the active language, for the pages (the site page, the dashboard, the admins' banner,
-the audit page).
+the audit page) and the admins' e-mail (in the clinic's language).
 
 An alert is stored in English (SiteAlert.message, the audit event's detail): worker.ml.drift and
-diagnosis.site.monitoring write its sentence, and the e-mail and the monitoring report keep it so. The pages say it
-again at display time from its structure: the kind and the level are codes with words of their own, and each known
+diagnosis.site.monitoring write its sentence, and the monitoring report keeps it so. The pages say it again at
+display time from its structure: the kind and the level are codes with words of their own, and each known
 sentence is a pattern whose figures are read back and written in the locale's format ("0.730" reads "0,730" in
 Vietnamese), as diagnosis.refusal_words does for refusals. A sentence no pattern knows is shown as stored.
 """

@@ -21,7 +21,8 @@ import numpy as np
 from django.conf import settings
 from django.core.mail import send_mail
 from django.db.models import Count, Q
-from django.utils import timezone
+from django.utils import timezone, translation
+from django.utils.translation import gettext
 
 from diagnosis import audit
 from diagnosis.models import AuditAction, Clinic, InferenceJob, JobStatus, Label, Membership, Result, Role, SiteAlert
@@ -203,8 +204,11 @@ def _tell(row: SiteAlert) -> None:
     admins = Membership.objects.filter(clinic=row.clinic, role=Role.ADMIN, user__is_active=True)
     to = [m.user.email for m in admins.select_related("user") if m.user.email]
     if to:
+        with translation.override(row.clinic.language or settings.LANGUAGE_CODE):  # the clinic's language
+            said = alert_words.shown_row(row)
+            subject = gettext("Model health alert (%(level)s): %(kind)s") % {"level": said.level, "kind": said.kind}
         try:
-            send_mail(f"Model health alert ({row.level}): {row.kind}", row.message, None, to)
+            send_mail(subject, said.message, None, to)
         except Exception:  # the alert is recorded and shown; a mail server down must not stop the run
             logger.warning("could not mail the alert to %s", to, exc_info=True)
 

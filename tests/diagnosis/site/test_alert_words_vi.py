@@ -8,6 +8,7 @@ from typing import Any
 
 import numpy as np
 import pytest
+from django.core import mail
 from django.test import Client
 from django.utils import translation
 
@@ -123,3 +124,22 @@ def test_an_alert_recorded_in_english_reads_in_vietnamese_on_the_pages(clinic_a:
     assert "PSI: cần xử lý" in pages["/dashboard/"]  # the dashboard's tags: kind and level in words
     english = client.get("/site/", HTTP_ACCEPT_LANGUAGE="en").content.decode()
     assert f"act: {escape(stored.message)}" in english  # the banner, as before
+
+
+@pytest.mark.django_db
+def test_the_admins_mail_is_in_the_clinics_language(clinic_a: Any, clinic_b: Any, settings: Any) -> None:
+    settings.EMAIL_HOST = "smtp.example"
+    settings.EMAIL_BACKEND = "django.core.mail.backends.locmem.EmailBackend"
+    clinic_a.language = "vi"
+    clinic_a.save()
+    for clinic, name in ((clinic_a, "ada"), (clinic_b, "bea")):
+        admin = make_member(name, clinic, Role.ADMIN)
+        admin.email = f"{name}@clinic.example"
+        admin.save()
+        factories.site_studies(admin, [_logit(0.3)] * 60, [0] * 60, acceptance=False)
+    monitoring.run_daily()
+    mails = {(m.to[0], m.subject): m.body for m in mail.outbox}
+    stored = SiteAlert.objects.get(clinic=clinic_b, kind="psi").message
+    assert mails[("bea@clinic.example", "Model health alert (act): psi")] == stored  # English, as before
+    vietnamese = mails[("ada@clinic.example", "Cảnh báo tình trạng mô hình (cần xử lý): PSI")]
+    assert vietnamese.startswith("Phân bố xác suất đã dịch chuyển: chỉ số ổn định quần thể (PSI) ")
