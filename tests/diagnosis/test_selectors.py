@@ -52,3 +52,26 @@ def test_audit_and_people_reads_are_for_clinic_admins_only(alice, clinic_a) -> N
     assert selectors.audit_events(admin).count() == 1 and selectors.members(admin).count() == 3
     for user in (alice, reviewer):
         assert not selectors.audit_events(user).exists() and not selectors.members(user).exists()
+
+
+IDS = [uuid.UUID(int=i) for i in range(1, 5)]
+
+
+@pytest.mark.parametrize(
+    ("current", "expected"),
+    [
+        (IDS[0], (None, IDS[1])),  # the first: no previous
+        (IDS[1], (IDS[0], IDS[2])),
+        (IDS[2], (IDS[1], IDS[3])),
+        (IDS[3], (IDS[2], None)),  # the last: no next
+        (uuid.UUID(int=99), (None, IDS[0])),  # just reviewed, gone from the list: on to the list's first
+    ],
+    ids=["first", "second", "third", "last", "gone"],
+)
+def test_neighbours_in_a_lists_order(current: uuid.UUID, expected: tuple[uuid.UUID | None, uuid.UUID | None]) -> None:
+    assert selectors.neighbours(IDS, current) == expected
+
+
+def test_neighbours_of_a_list_of_one_or_none() -> None:
+    assert selectors.neighbours([IDS[0]], IDS[0]) == (None, None)
+    assert selectors.neighbours([], IDS[0]) == (None, None)
