@@ -81,8 +81,7 @@ def test_every_page_of_every_role_in_vietnamese(open_vi, live_server, demo, widt
             if overflow > 0:
                 problems.append(f"{username} {path} at {width} px: {overflow} px of sideways scroll")
             problems += [f"{username} {path}: …{w}…" for w in english_left(page.inner_text("body"))]
-            if width == 375:
-                shot(page, f"vi-375-{username}-{path.strip('/').replace('/', '-')[:30]}")
+            shot(page, f"vi-{width}-{username}-{path.strip('/').replace('/', '-')[:30]}", full=False)
         problems += page.problems
     assert not problems, "\n".join(problems)
 
