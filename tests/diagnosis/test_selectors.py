@@ -1,12 +1,15 @@
 import uuid
+from datetime import timedelta
+from typing import Any
 
 import pytest
 from django.contrib.auth.models import AnonymousUser
 from django.http import Http404
+from django.utils import timezone
 
 from diagnosis import intake, selectors
 from diagnosis.filters import HistoryFilter
-from diagnosis.models import JobStatus, Result
+from diagnosis.models import Batch, JobStatus, Result
 from tests.factories import upload_file
 
 pytestmark = pytest.mark.django_db
@@ -75,3 +78,49 @@ def test_neighbours_in_a_lists_order(current: uuid.UUID, expected: tuple[uuid.UU
 def test_neighbours_of_a_list_of_one_or_none() -> None:
     assert selectors.neighbours([IDS[0]], IDS[0]) == (None, None)
     assert selectors.neighbours([], IDS[0]) == (None, None)
+
+
+def test_a_batch_is_found_by_its_id_for_its_submitter_only(alice, bob) -> None:
+    first = intake.submit_batch(alice, [upload_file("1.png")], None)[0]
+    second = intake.submit_batch(alice, [upload_file("2.png")], None)[0]
+    assert selectors.get_batch(alice, first.pk) == first and selectors.get_batch(alice, second.pk) == second
+    refused_ids: list[tuple[Any, uuid.UUID | str]] = [(bob, first.pk), (alice, uuid.uuid4()), (alice, "not-a-uuid")]
+    for user, batch_id in [*refused_ids, (AnonymousUser(), first.pk)]:
+        with pytest.raises(Http404) as refused:
+            selectors.get_batch(user, batch_id)
+        assert str(refused.value) == "No such batch."  # what the API's 404 says, as its detail
+
+
+def test_batch_progress_counts_each_status_and_an_empty_batch_is_done(alice) -> None:
+    batch, submission = intake.submit_batch(alice, [upload_file(f"{i}.png") for i in range(3)], None)
+    progress: dict[str, Any] = selectors.batch_progress(batch)
+    assert progress["total"] == 3 and progress["counts"][JobStatus.QUEUED] == 3 and progress["progress"] == 0
+    assert sorted(progress["studies"]) == sorted(str(s.pk) for s in submission.studies)
+    empty = Batch.objects.create(owner=alice)
+    assert selectors.batch_progress(empty)["progress"] == 1.0 and selectors.batch_progress(empty)["total"] == 0
+
+
+def test_the_audit_trail_is_newest_first_and_by_id_within_the_same_instant(alice, clinic_a) -> None:
+    from diagnosis.models import AuditAction, AuditEvent, Role
+    from tests.factories import make_member
+
+    admin = make_member("ann", clinic_a, Role.ADMIN)
+    now = timezone.now()
+    # Written in this order: the newest, two at one instant, then the oldest (a clock stepped back).
+    made = [
+        AuditEvent.objects.create(at=at, clinic=clinic_a, user=alice, username="alice", action=AuditAction.LOGIN)
+        for at in (now, now - timedelta(hours=1), now - timedelta(hours=1), now - timedelta(hours=2))
+    ]
+    expected = [made[0].pk, made[2].pk, made[1].pk, made[3].pk]
+    assert list(selectors.audit_events(admin).values_list("id", flat=True)) == expected
+
+
+def test_the_people_list_reads_each_persons_name_in_one_query(alice, clinic_a, django_assert_num_queries) -> None:
+    from diagnosis.models import Role
+    from tests.factories import make_member
+
+    admin = make_member("ann", clinic_a, Role.ADMIN)
+    make_member("rita", clinic_a, Role.REVIEWER)
+    people = selectors.members(admin)
+    with django_assert_num_queries(1):
+        assert [m.user.username for m in people] == ["alice", "ann", "rita"]
