@@ -124,3 +124,9 @@ def test_the_people_list_reads_each_persons_name_in_one_query(alice, clinic_a, d
     people = selectors.members(admin)
     with django_assert_num_queries(1):
         assert [m.user.username for m in people] == ["alice", "ann", "rita"]
+
+
+def test_the_dashboard_covers_thirty_days_unless_told(alice) -> None:
+    days = selectors.dashboard(alice).days
+    assert len(days) == 30 and days[-1].day == timezone.localdate()
+    assert len(selectors.dashboard(alice, days=7).days) == 7
