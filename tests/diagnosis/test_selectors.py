@@ -9,7 +9,7 @@ from django.utils import timezone
 
 from diagnosis import intake, selectors
 from diagnosis.filters import HistoryFilter
-from diagnosis.models import Batch, JobStatus, Result
+from diagnosis.models import Batch, JobStatus, Result, Study
 from tests.factories import upload_file
 
 pytestmark = pytest.mark.django_db
@@ -130,3 +130,54 @@ def test_the_dashboard_covers_thirty_days_unless_told(alice) -> None:
     days = selectors.dashboard(alice).days
     assert len(days) == 30 and days[-1].day == timezone.localdate()
     assert len(selectors.dashboard(alice, days=7).days) == 7
+
+
+def test_the_worklist_puts_the_unreviewed_verification_sample_first_then_the_likeliest_then_the_newest(
+    alice, clinic_a
+) -> None:
+    from diagnosis import reviews
+    from diagnosis.models import Role
+    from tests import factories
+    from tests.factories import make_member
+
+    reviewer = make_member("rita", clinic_a, Role.REVIEWER)
+    made = {
+        ref: factories.judged_study(alice, "PNEUMONIA", p, patient_ref=ref)
+        for ref, p in [("low", 0.2), ("high", 0.95), ("tie-old", 0.5), ("tie-new", 0.5), ("sample", 0.1)]
+    }
+    made["sampled-reviewed"] = factories.judged_study(alice, "PNEUMONIA", 0.3, patient_ref="sampled-reviewed")
+    made["acceptance"] = factories.judged_study(alice, "PNEUMONIA", 0.99, patient_ref="acceptance")
+    factories.study(alice, patient_ref="queued")  # no result yet: not on the worklist
+    Result.objects.update(verification_sample=False)
+    Result.objects.filter(study__patient_ref__in=["sample", "sampled-reviewed"]).update(verification_sample=True)
+    Study.objects.filter(patient_ref="acceptance").update(acceptance=True)
+    long_ago = timezone.now() - timedelta(days=3)
+    Study.objects.filter(patient_ref="tie-old").update(created=long_ago)
+    Study.objects.filter(patient_ref="tie-new").update(created=long_ago + timedelta(hours=1))
+    reviews.review_study(reviewer, made["sampled-reviewed"], agrees=True, note="")
+    order = [s.patient_ref for s in selectors.worklist(reviewer)]
+    assert order == ["sample", "high", "tie-new", "tie-old", "sampled-reviewed", "low"]
+
+
+def test_empty_days_on_the_dashboard_count_nothing(alice) -> None:
+    days = selectors.dashboard(alice, days=3).days
+    assert [(d.total, d.normal, d.pneumonia, d.rejected, d.failed) for d in days] == [(0, 0, 0, 0, 0)] * 3
+
+
+def test_a_study_read_brings_its_job_result_review_owner_and_clinic_in_one_query(
+    alice, clinic_a, django_assert_num_queries
+) -> None:
+    from tests import factories
+
+    judged = factories.judged_study(alice, "PNEUMONIA", 0.8)
+    listed = selectors.studies_for(alice)
+    with django_assert_num_queries(1):
+        (s,) = list(listed)
+        assert (s.job.status, s.result.label, s.owner.username) == (JobStatus.DONE, "PNEUMONIA", "alice")
+    with django_assert_num_queries(1):  # alice's membership is known: the study with everything it shows
+        s = selectors.get_study(alice, judged.pk)
+        assert (s.job.status, s.result.label, s.owner.username) == (JobStatus.DONE, "PNEUMONIA", "alice")
+        assert s.clinic == clinic_a
+    with pytest.raises(Http404) as refused:
+        selectors.get_study(alice, uuid.uuid4())
+    assert str(refused.value) == "No such study."  # what the API's 404 says, as its detail
