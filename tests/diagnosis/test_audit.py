@@ -2,15 +2,19 @@ from __future__ import annotations
 
 import csv
 import io
+import json
+from datetime import datetime, timedelta
 
 import pytest
+from django.contrib.auth.models import AnonymousUser, User
 from django.db import DatabaseError, connection, transaction
-from django.test import Client
+from django.test import Client, RequestFactory
 from django.urls import reverse
+from django.utils import timezone
 
 from diagnosis import audit
 from diagnosis.audit import Origin
-from diagnosis.models import AppendOnlyError, AuditAction, AuditEvent, Role
+from diagnosis.models import AppendOnlyError, AuditAction, AuditEvent, Clinic, Role
 from tests import factories
 from tests.factories import make_member, upload_file
 
@@ -146,3 +150,110 @@ def test_a_spoofed_forwarded_entry_is_ignored(rf, settings) -> None:
 
 def test_garbage_in_the_address_is_not_stored(alice) -> None:
     assert audit.record(alice, AuditAction.LOGIN, origin=Origin(ip="<script>")).ip is None
+
+
+# Function by function: where a request came from, what one event records, when loading an image is part of an
+# opening already recorded, whose clinic a failed login belongs to, and the CSV rows.
+def test_origin_of_a_request_is_its_address_agent_and_whether_it_was_an_image(rf: RequestFactory) -> None:
+    request = rf.get("/", REMOTE_ADDR="198.51.100.4", HTTP_USER_AGENT="A" * 400, HTTP_SEC_FETCH_DEST="image")
+    assert Origin.of(request) == Origin(ip="198.51.100.4", user_agent="A" * 300, embedded=True)
+    for dest in ("document", "empty", None):
+        request = rf.get("/", REMOTE_ADDR="198.51.100.4")
+        if dest:
+            request.META["HTTP_SEC_FETCH_DEST"] = dest
+        plain = Origin.of(request)
+        assert plain == Origin(ip="198.51.100.4", user_agent="", embedded=False)
+    assert Origin.of(None) == Origin() == Origin(ip=None, user_agent="", embedded=False)
+
+
+def test_the_forwarded_entry_counted_from_the_right_by_the_number_of_proxies(rf: RequestFactory, settings) -> None:
+    settings.AUDIT_TRUST_X_FORWARDED_FOR, settings.AUDIT_PROXY_COUNT = True, 2
+    request = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="6.6.6.6, 203.0.113.9 ,, 10.0.0.2")
+    assert audit.client_address(request) == "203.0.113.9"
+    short = rf.get("/", REMOTE_ADDR="10.0.0.1", HTTP_X_FORWARDED_FOR="203.0.113.9")  # fewer entries than proxies
+    assert audit.client_address(short) == "10.0.0.1"
+    settings.AUDIT_PROXY_COUNT = 1
+    assert audit.client_address(request) == "10.0.0.2"
+    assert audit.client_address(rf.get("/", REMOTE_ADDR="")) is None
+
+
+def test_one_event_records_who_what_which_and_from_where(alice: User, clinic_a: Clinic) -> None:
+    study = factories.study(alice)
+    origin = Origin(ip="2001:db8::1", user_agent="Agent/1")
+    event = audit.record(alice, AuditAction.VIEW_STUDY, study, {"via": "page"}, origin=origin)
+    saved = AuditEvent.objects.get(pk=event.pk)
+    assert (saved.user, saved.username, saved.clinic, saved.action) == (alice, "alice", clinic_a, "view_study")
+    assert (saved.target_type, saved.target_id, saved.detail) == ("study", str(study.pk), {"via": "page"})
+    assert (saved.ip, saved.user_agent) == ("2001:db8::1", "Agent/1")
+
+
+def test_an_event_without_a_user_keeps_the_name_typed_and_the_clinic_given(clinic_a: Clinic) -> None:
+    for user in (None, AnonymousUser()):
+        event = audit.record(user, AuditAction.LOGIN_FAILED, username="x" * 200, clinic=clinic_a)
+        saved = AuditEvent.objects.get(pk=event.pk)
+        assert (saved.user, saved.username, saved.clinic) == (None, "x" * 150, clinic_a)
+        assert (saved.target_type, saved.target_id, saved.detail, saved.ip) == ("", "", {}, None)
+
+
+def test_record_many_writes_one_event_per_target(alice: User) -> None:
+    studies = [factories.study(alice, f"{i}.png") for i in range(3)]
+    events = audit.record_many(alice, AuditAction.VIEW_STUDY, [(s, {"n": i}) for i, s in enumerate(studies)])
+    saved = AuditEvent.objects.filter(pk__in=[e.pk for e in events]).order_by("id")
+    assert [(e.target_id, e.detail, e.username) for e in saved] == [
+        (str(s.pk), {"n": i}, "alice") for i, s in enumerate(studies)
+    ]
+
+
+def _opened(user: User, study: object, at: datetime) -> None:
+    AuditEvent.objects.create(
+        at=at, user=user, username=user.username, action=AuditAction.VIEW_STUDY, target_type="study",
+        target_id=str(study.pk),  # type: ignore[attr-defined]
+    )  # fmt: skip
+
+
+IMAGE = Origin(embedded=True)
+
+
+def test_a_page_image_loaded_soon_after_the_page_is_part_of_that_opening(alice: User, clinic_a: Clinic) -> None:
+    study = factories.study(alice)
+    assert not audit.part_of_opening(alice, study, "heatmap", IMAGE)  # never opened
+    _opened(alice, study, timezone.now() - timedelta(minutes=29))
+    for file in ("preview", "heatmap", "overlay"):
+        assert audit.part_of_opening(alice, study, file, IMAGE), file
+    assert not audit.part_of_opening(alice, study, "original", IMAGE)  # the original is always recorded
+    assert not audit.part_of_opening(alice, study, "heatmap", Origin(embedded=False))  # a download, a new tab
+    assert not audit.part_of_opening(AnonymousUser(), study, "heatmap", IMAGE)
+
+
+def test_an_old_opening_or_someone_elses_or_another_studys_is_not_that_opening(alice: User, clinic_a: Clinic) -> None:
+    study, other = factories.study(alice), factories.study(alice, "other.png")
+    colleague = factories.make_member("carl", clinic_a)
+    _opened(alice, study, timezone.now() - timedelta(minutes=31))
+    _opened(colleague, study, timezone.now())
+    _opened(alice, other, timezone.now())
+    AuditEvent.objects.create(
+        user=alice, username="alice", action=AuditAction.EXPORT, target_type="study", target_id=str(study.pk)
+    )
+    assert not audit.part_of_opening(alice, study, "heatmap", IMAGE)
+
+
+def test_a_failed_login_belongs_to_the_clinic_of_the_account_it_tried(alice: User, clinic_a: Clinic) -> None:
+    assert audit.clinic_of_username("alice") == clinic_a
+    assert audit.clinic_of_username("nobody") is None
+    User.objects.create_user("root")  # no clinic (a platform superuser, say)
+    assert audit.clinic_of_username("root") is None
+
+
+def test_csv_rows_write_each_event_with_its_local_time_sorted_detail_and_blank_address(alice: User) -> None:
+    event = audit.record(alice, AuditAction.EXPORT, detail={"b": 1, "a": "x"}, origin=Origin(user_agent="UA"))
+    lines = list(audit.csv_rows([AuditEvent.objects.get(pk=event.pk)]))
+    rows = list(csv.reader(io.StringIO("".join(lines))))
+    assert rows[0] == audit.CSV_COLUMNS
+    (row,) = rows[1:]
+    assert datetime.fromisoformat(row[0]) == event.at
+    assert row[1:] == ["alice", "export", "", "", json.dumps({"a": "x", "b": 1}), "", "UA"]
+
+
+def test_csv_stream_quotes_every_cell_and_writes_none_as_empty() -> None:
+    lines = list(audit.csv_stream(["a", "b"], [[None, 3], ["x", "=1"]]))
+    assert lines == ['"a","b"\r\n', '"","3"\r\n', '"x","\'=1"\r\n']
