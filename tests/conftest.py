@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import pytest
 from django.contrib.auth.models import User
@@ -58,7 +58,7 @@ def _celery_app_stays_current() -> Iterator[None]:
     from xrayweb.celery import app
 
     yield
-    current = current_app._get_current_object()
+    current = cast(Any, current_app)._get_current_object()  # the proxy's target (untyped in the stubs)
     if current is not app:
         app.set_current()
         pytest.fail(f"the test left Celery app {current.main!r} current instead of the project's")
