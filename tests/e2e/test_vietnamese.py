@@ -26,6 +26,7 @@ DATA = [
     r"Northside Clinic", r"Riverside Clinic", r"north-(clinician|reviewer|admin)", r"river-(clinician|reviewer|admin)",
     r"[\w.-]+@example\.org", r"a-very-long-file-name-of-a-chest-radiograph-2026-11-26\.png", r"\bcough\b",
     r"[\w-]+\.(png|jpe?g|dcm)\b", r"X-ray service", r"Grad-CAM",
+    r"\b[A-Z][A-Za-z]+/[\w/+-]+",  # IANA zone names (Europe/Isle_of_Man)
     r"\btest-model\b", r"\bpneumonia-mobilenet025-ens2-v2\b",  # model version ids: the card's, the test model's
 ]  # fmt: skip
 
@@ -48,11 +49,11 @@ def test_the_detector_finds_english_and_spares_vietnamese_and_data() -> None:
 
 @pytest.fixture
 def open_vi(browser):
-    """open_vi(width) -> a page whose browser asks for Vietnamese (Accept-Language vi-VN)."""
+    """open_vi(width, locale="vi-VN") -> a page whose browser asks for that language (Accept-Language)."""
     contexts = []
 
-    def make(width: int):
-        context = browser.new_context(viewport={"width": width, "height": 800}, locale="vi-VN")
+    def make(width: int, locale: str = "vi-VN"):
+        context = browser.new_context(viewport={"width": width, "height": 800}, locale=locale)
         contexts.append(context)
         page = context.new_page()
         page.problems = []
@@ -68,7 +69,9 @@ def open_vi(browser):
 def test_every_page_of_every_role_in_vietnamese(open_vi, live_server, demo, width: int) -> None:
     study = _seed()
     problems: list[str] = []
-    for username, paths in PAGES.items():
+    # The shared walk's pages, and the admin's clinic settings and a page that does not exist.
+    pages = {**PAGES, "north-admin": [*PAGES["north-admin"], "/clinic/", "/no-such-page/"]}
+    for username, paths in pages.items():
         page = open_vi(width)
         page.goto(live_server.url + "/accounts/login/")
         assert page.get_attribute("html", "lang") == "vi"  # the login page follows the browser
@@ -96,3 +99,27 @@ def test_the_report_prints_on_one_a4_page_in_vietnamese(open_vi, live_server, de
     page.emulate_media(media="print")
     pdf = page.pdf(format="A4")
     assert pdf.startswith(b"%PDF") and len(re.findall(rb"/Type\s*/Page[^s]", pdf)) == 1
+
+
+def test_the_switcher_changes_the_language_and_it_stays_chosen(open_vi, live_server, demo) -> None:
+    """An English browser: the header's Tiếng Việt switches the page at once, the next pages stay in it, the login
+    page after signing out too (the cookie), and a new browser asking for English gets it after signing in (saved
+    for the account). English again the same way."""
+    page = open_vi(1366, "en-US")
+    log_in(page, live_server.url, "north-clinician", demo)
+    assert page.get_attribute("html", "lang") == "en" and "Upload" in page.inner_text("header")
+    page.get_by_role("button", name="Tiếng Việt").click()
+    page.wait_for_load_state()
+    assert page.get_attribute("html", "lang") == "vi" and "Tải lên" in page.inner_text("header")
+    assert page.url.endswith("/upload/")  # back on the page the switch was made on
+    page.goto(live_server.url + "/history/")
+    assert page.get_attribute("html", "lang") == "vi"
+    page.click("#logout")
+    page.goto(live_server.url + "/accounts/login/")
+    assert page.get_attribute("html", "lang") == "vi"
+    elsewhere = open_vi(375, "en-US")  # another device, a browser in English, no cookie
+    log_in(elsewhere, live_server.url, "north-clinician", demo)
+    assert elsewhere.get_attribute("html", "lang") == "vi" and not english_left(elsewhere.inner_text("body"))
+    elsewhere.get_by_role("button", name="English").click()
+    elsewhere.wait_for_load_state()
+    assert elsewhere.get_attribute("html", "lang") == "en" and "Upload" in elsewhere.inner_text("header")
