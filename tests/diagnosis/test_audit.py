@@ -257,3 +257,29 @@ def test_csv_rows_write_each_event_with_its_local_time_sorted_detail_and_blank_a
 def test_csv_stream_quotes_every_cell_and_writes_none_as_empty() -> None:
     lines = list(audit.csv_stream(["a", "b"], [[None, 3], ["x", "=1"]]))
     assert lines == ['"a","b"\r\n', '"","3"\r\n', '"x","\'=1"\r\n']
+
+
+def test_an_event_of_a_user_without_a_clinic_or_of_nobody_named(alice: User) -> None:
+    root = User.objects.create_superuser("root", password="root-pass-123")  # a platform superuser: no clinic
+    saved = AuditEvent.objects.get(pk=audit.record(root, AuditAction.LOGIN).pk)
+    assert (saved.user, saved.username, saved.clinic) == (root, "root", None)
+    nobody = AuditEvent.objects.get(pk=audit.record(None, AuditAction.LOGIN_FAILED).pk)
+    assert (nobody.username, nobody.clinic) == ("", None)
+
+
+def test_an_event_about_another_kind_of_object_with_the_same_id_is_no_opening(alice: User) -> None:
+    study = factories.study(alice)
+    AuditEvent.objects.create(
+        user=alice, username="alice", action=AuditAction.VIEW_STUDY, target_type="batch", target_id=str(study.pk)
+    )
+    assert not audit.part_of_opening(alice, study, "heatmap", IMAGE)
+
+
+def test_the_csv_gives_the_address_and_a_failed_logins_clinic_in_one_query(
+    alice: User, clinic_a: Clinic, django_assert_num_queries
+) -> None:
+    event = audit.record(alice, AuditAction.LOGIN, origin=Origin(ip="203.0.113.5"))
+    (row,) = list(csv.reader(io.StringIO("".join(audit.csv_rows([AuditEvent.objects.get(pk=event.pk)])))))[1:]
+    assert row[6] == "203.0.113.5"
+    with django_assert_num_queries(1):
+        assert audit.clinic_of_username("alice") == clinic_a
