@@ -10,10 +10,10 @@ from typing import Any
 import pytest
 from django.contrib.auth.models import User
 from django.utils import timezone
-from rest_framework.test import APIClient
+from rest_framework.test import APIClient, APIRequestFactory
 
 from diagnosis.api import idempotency
-from diagnosis.models import IdempotentResponse, Study
+from diagnosis.models import Batch, IdempotentResponse, Study
 from tests import images
 from tests.factories import upload_file
 
@@ -70,3 +70,26 @@ def test_a_holder_answers_on_its_own_key_only(alice: User, bob: User) -> None:
     assert idempotency.Held(mine).answer(202, {"batch": "mine"})
     theirs.refresh_from_db()
     assert (theirs.status_code, theirs.body) == (0, {})
+
+
+def test_a_lease_is_renewed_at_most_every_renew_seconds(alice: User, monkeypatch: pytest.MonkeyPatch) -> None:
+    leased = timezone.now() - timedelta(seconds=5)
+    held = idempotency.Held(_record(alice, "k6", leased))
+    clock = held.renewed
+    monkeypatch.setattr(idempotency.time, "monotonic", lambda: clock + idempotency.RENEW_SECONDS - 0.001)
+    held.renew()  # too soon: the row is left alone
+    assert IdempotentResponse.objects.get(owner=alice, key="k6").lease == leased
+    monkeypatch.setattr(idempotency.time, "monotonic", lambda: clock + idempotency.RENEW_SECONDS)
+    held.renew()
+    renewed = IdempotentResponse.objects.get(owner=alice, key="k6").lease
+    assert renewed > leased and held.record.lease == renewed
+
+
+def test_a_bound_batch_is_the_one_a_retry_resumes(alice: User) -> None:
+    batch = Batch.objects.create(owner=alice)
+    request = APIRequestFactory().post(API)
+    setattr(request, idempotency._RECORD, idempotency.Held(_record(alice, "k7", timezone.now())))
+    assert idempotency.resumed_batch(request) is None
+    idempotency.bind(request, batch)
+    assert idempotency.resumed_batch(request) == batch
+    assert IdempotentResponse.objects.get(owner=alice, key="k7").batch == batch
