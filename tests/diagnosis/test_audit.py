@@ -283,3 +283,8 @@ def test_the_csv_gives_the_address_and_a_failed_logins_clinic_in_one_query(
     assert row[6] == "203.0.113.5"
     with django_assert_num_queries(1):
         assert audit.clinic_of_username("alice") == clinic_a
+
+
+def test_record_many_without_a_user_or_a_name_leaves_the_name_empty() -> None:
+    (event,) = audit.record_many(None, AuditAction.LOGIN_FAILED, [(None, None)])
+    assert AuditEvent.objects.get(pk=event.pk).username == ""
