@@ -230,3 +230,36 @@ def test_a_result_whose_files_cannot_be_written_fails_alone_and_leaves_none(alic
     with pytest.raises(OSError, match="No space"):
         jobs.record_results([(job, factories.prediction()) for job in held])
     assert drawn() == [] and not Result.objects.exists()
+
+
+def test_a_claim_at_the_attempts_cap_gives_the_job_up_and_one_below_takes_it(alice, settings) -> None:
+    settings.MAX_ATTEMPTS = 3
+    last, over = _study(alice).job, _study(alice).job
+    InferenceJob.objects.filter(pk=last.pk).update(attempts=2)
+    InferenceJob.objects.filter(pk=over.pk).update(attempts=3)
+    taken = jobs.claim_job(last.pk, "w|here|1")
+    assert taken is not None and (taken.status, taken.attempts, taken.worker) == (JobStatus.RUNNING, 3, "w|here|1")
+    assert jobs.claim_job(over.pk, "w|here|1") is None
+    given_up = InferenceJob.objects.get(pk=over.pk)
+    assert (given_up.status, given_up.reason) == (JobStatus.FAILED, jobs.gave_up_reason())
+    assert "3 times" in jobs.gave_up_reason()
+
+
+def test_a_claim_names_this_process_unless_told_and_brings_the_study(alice, django_assert_num_queries) -> None:
+    from diagnosis.liveness import worker_id
+
+    job = jobs.claim_job(_study(alice).job.pk)
+    assert job is not None and job.worker == worker_id()
+    with django_assert_num_queries(0):
+        assert job.study.owner_id == alice.pk
+
+
+def test_re_claiming_from_a_gone_holder_starts_it_afresh_for_the_new_worker(alice) -> None:
+    import socket
+
+    gone = f"w|{socket.gethostname()}|{2**22 + 4321}"  # no such process
+    (held,) = jobs.claim_queued([_study(alice).job.pk], gone)
+    before = timezone.now()
+    job = jobs.claim_job(held, "w|here|2")
+    assert job is not None and (job.status, job.worker, job.attempts) == (JobStatus.RUNNING, "w|here|2", 2)
+    assert job.started_at is not None and job.started_at >= before
