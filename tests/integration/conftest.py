@@ -163,33 +163,48 @@ def start_worker(transactional_db: Any, redis_url: str, tmp_path: Path) -> Itera
 
 @pytest.fixture(scope="session")
 def _shared_worker_process(
-    django_db_setup: None, redis_url: str, tmp_path_factory: pytest.TempPathFactory
-) -> Iterator[tuple[WorkerProcess, Path]]:
-    """One real worker (shipped defaults) and its media folder, started when the first test asks for it and stopped
-    before the test database goes (each start loads the model: tens of seconds on two cores)."""
+    django_db_setup: None, tmp_path_factory: pytest.TempPathFactory
+) -> Iterator[tuple[WorkerProcess, Path, str]]:
+    """One real worker (shipped defaults), its media folder and its broker, started when the first test asks for it
+    and stopped before the test database goes (each start loads the model: tens of seconds on two cores).
+
+    It listens on a Redis of its own, not on redis_url: it lives on between the tests that use it, and on the shared
+    broker it took the messages of later tests that start their own worker or count the queue (a random-order run:
+    their studies went to this worker, whose media folder is not theirs)."""
     from django.test import override_settings
 
+    from xrayweb.launch import start_embedded_redis
+
+    redis, url = start_embedded_redis(tmp_path_factory.mktemp("shared-worker-redis"))
     media = tmp_path_factory.mktemp("shared-worker-media")
-    with (
-        override_settings(MEDIA_ROOT=media),
-        workers_on(redis_url, tmp_path_factory.mktemp("shared-worker"), DJANGO_SECRET_KEY="integration") as start,
-    ):
-        yield start(), media
+    try:
+        with (
+            override_settings(MEDIA_ROOT=media),
+            workers_on(url, tmp_path_factory.mktemp("shared-worker"), DJANGO_SECRET_KEY="integration") as start,
+        ):
+            yield start(), media, url
+    finally:
+        redis.terminate()
+        redis.wait(10)
 
 
 @pytest.fixture
 def shared_worker(
-    _shared_worker_process: tuple[WorkerProcess, Path], transactional_db: Any, settings: Any
-) -> WorkerProcess:
+    _shared_worker_process: tuple[WorkerProcess, Path, str], transactional_db: Any, settings: Any
+) -> Iterator[WorkerProcess]:
     """For a test that only sends a real worker studies (it never stops, stalls or reconfigures it): the session's
-    worker, alive, with the broker's queues purged, and this test's files in the worker's media folder."""
-    worker, media = _shared_worker_process
+    worker, alive, with this process sending to its broker (purged) for the test, and this test's files in the
+    worker's media folder."""
+    worker, media, url = _shared_worker_process
     assert worker.proc.poll() is None, worker.log.read_text(errors="replace")[-3000:]
+    previous = celery_app.conf.broker_url
+    use_broker(url)
     celery_app.control.purge()
     settings.MEDIA_ROOT = media
     storage = {"BACKEND": "django.core.files.storage.FileSystemStorage", "OPTIONS": {"location": media}}
     settings.STORAGES = {**settings.STORAGES, "default": storage}
-    return worker
+    yield worker
+    use_broker(previous)
 
 
 @contextmanager
