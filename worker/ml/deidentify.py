@@ -9,6 +9,7 @@ UID).
 
 from __future__ import annotations
 
+import copy
 import io
 from typing import Any
 
@@ -136,8 +137,6 @@ def deidentify(ds: Dataset, salt: str) -> bytes:
     clean = pydicom.dcmread(io.BytesIO(_to_bytes(ds)))
     clean.remove_private_tags()
     clean.walk(lambda dataset, elem: _clean_element(dataset, elem, salt))
-    for keyword in ("PatientIdentityRemoved", "DeidentificationMethod"):
-        clean.pop(keyword, None)
     clean.PatientIdentityRemoved = "YES"
     clean.DeidentificationMethod = DEIDENTIFICATION_METHOD
     code = Dataset()
@@ -147,7 +146,6 @@ def deidentify(ds: Dataset, salt: str) -> bytes:
         "Basic Application Confidentiality Profile",
     )
     clean.DeidentificationMethodCodeSequence = [code]
-    clean.file_meta.MediaStorageSOPInstanceUID = clean.SOPInstanceUID
     clean.file_meta.pop("SourceApplicationEntityTitle", None)
     clean.BurnedInAnnotation = ds.get("BurnedInAnnotation", "NO") or "NO"
     return _to_bytes(clean)
@@ -171,8 +169,11 @@ def new_uid(uid: str, salt: str) -> str:
 
 
 def _to_bytes(ds: Dataset) -> bytes:
+    """ds as a Part 10 file (pydicom fills the file meta, MediaStorageSOPInstanceUID from SOPInstanceUID included);
+    a dataset without file meta (as a C-STORE delivers it) gets an empty one on a copy, not on the caller's."""
     buf = io.BytesIO()
     if not getattr(ds, "file_meta", None):
+        ds = copy.copy(ds)
         ds.file_meta = FileMetaDataset()
     ds.save_as(buf, enforce_file_format=True)
     return buf.getvalue()

@@ -229,3 +229,4 @@ def test_a_dataset_without_file_meta_as_received_over_the_network_comes_out_as_a
     assert clean.file_meta.TransferSyntaxUID == ImplicitVRLittleEndian
     assert clean.file_meta.MediaStorageSOPInstanceUID == clean.SOPInstanceUID
     assert clean.PatientIdentityRemoved == "YES" and "PatientAge" not in clean
+    assert not hasattr(bare, "file_meta")  # the caller's dataset is left as it was
