@@ -66,5 +66,8 @@ def test_a_stop_mid_batch_hands_the_jobs_back_and_loses_none(
     print(f"\n{how} while {held} jobs were held: all {len(ids)} final {time.monotonic() - stopped_at:.1f} s after it, "
           f"{statuses.count(JobStatus.DONE)} done")  # fmt: skip
     assert held >= 2
-    assert statuses == [JobStatus.DONE] * len(ids)
+    reasons = set(
+        InferenceJob.objects.filter(study_id__in=ids, status=JobStatus.FAILED).values_list("reason", flat=True)
+    )
+    assert statuses == [JobStatus.DONE] * len(ids), reasons
     assert Result.objects.filter(study_id__in=ids).count() == len(ids)
