@@ -23,6 +23,7 @@ from diagnosis.models import DicomInstance, DicomPeer, ResultSend, ReviewSend, R
 from diagnosis.task_names import SEND_RESULTS
 from tests import dicoms, factories, images
 from tests.diagnosis.test_pacs_send import _dicom_study, _send_here
+from tests.needs import need
 
 pytestmark = pytest.mark.django_db
 LONG_AGO = timedelta(days=1)
@@ -247,3 +248,44 @@ def test_a_readings_number_counts_only_this_studys_readings(alice, pacs_answerin
         reviews.review_study(reviewer, Study.objects.get(pk=study.pk), agrees=True, note="")
         assert pacs.send_review(ReviewSend.objects.get(study=study).pk).status == SendStatus.SENT
         assert received[-1].InstanceNumber == 3  # after the model's SR and SC; the other study's reading not counted
+
+
+def _texts(items: Any) -> list[str]:
+    """Every TextValue in an SR's content tree."""
+    return [t for item in items for t in [str(item.get("TextValue", "")), *_texts(item.get("ContentSequence", []))]]
+
+
+def test_the_results_and_a_reading_reach_the_pacs_in_the_clinics_language(alice, pacs_answering, monkeypatch) -> None:
+    """A worker has no request to take a language from: the documents' text is in the clinic's (pacs._language)."""
+    from pathlib import Path
+
+    from django.conf import settings
+    from django.utils import translation
+
+    from diagnosis import pacs_documents
+
+    catalog = Path(settings.BASE_DIR, "diagnosis", "locale", "vi", "LC_MESSAGES", "django.mo")
+    need(catalog.exists(), "the compiled Vietnamese catalog (make messages)")
+    with translation.override("vi"):
+        disclaimer = translation.gettext(pacs_documents.DECISION_SUPPORT)
+    assert disclaimer != pacs_documents.DECISION_SUPPORT
+    port, received, _ = pacs_answering
+    clinic = alice.membership.clinic
+    clinic.language = "vi"
+    clinic.save()
+    monkeypatch.setattr("diagnosis.reviews.current_app.send_task", lambda _name, args: None)
+    study = _dicom(alice, port)
+    pacs.schedule(study.pk)
+    assert pacs.send(str(study.pk)).status == SendStatus.SENT
+    assert disclaimer in _texts(received[0].ContentSequence)
+    reviewer = factories.make_member("rita", clinic, Role.REVIEWER)
+    reviews.review_study(reviewer, Study.objects.get(pk=study.pk), agrees=True, note="")
+    assert pacs.send_review(ReviewSend.objects.get(study=study).pk).status == SendStatus.SENT
+    reading = (  # pacs_documents' msgid for a reading that agrees
+        "Clinician's reading: %(final)s. The reviewer agrees with the model's call (%(model)s, P(pneumonia) "
+        "%(probability)s)."
+    )
+    with translation.override("vi"):
+        opening = translation.gettext(reading).split("%")[0]
+    assert opening != "Clinician's reading: "
+    assert any(text.startswith(opening) for text in _texts(received[-1].ContentSequence))
