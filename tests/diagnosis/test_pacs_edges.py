@@ -289,3 +289,19 @@ def test_the_results_and_a_reading_reach_the_pacs_in_the_clinics_language(alice,
         opening = translation.gettext(reading).split("%")[0]
     assert opening != "Clinician's reading: "
     assert any(text.startswith(opening) for text in _texts(received[-1].ContentSequence))
+
+
+def test_a_send_the_sweeper_cannot_queue_stays_pending_and_the_log_names_it(alice, settings, monkeypatch, caplog):
+    settings.QUEUED_STALE_SECONDS = 60
+    failed = _failed(alice, 1)
+    ResultSend.objects.update(updated=timezone.now() - LONG_AGO)
+
+    def broker_down(name: str, args: Any) -> None:
+        raise OSError("broker down")
+
+    monkeypatch.setattr("diagnosis.pacs.current_app.send_task", broker_down)
+    assert pacs.redrive() == [str(failed.pk)]  # the sweep goes on
+    assert ResultSend.objects.get(study=failed).status == SendStatus.PENDING
+    (warning,) = [r for r in caplog.records if r.name == "diagnosis.pacs" and r.getMessage().startswith("could not")]
+    assert warning.getMessage() == f"could not queue the ResultSend of study_id {failed.pk}"
+    assert warning.exc_info is not None and isinstance(warning.exc_info[1], OSError)
