@@ -305,3 +305,16 @@ def test_a_send_the_sweeper_cannot_queue_stays_pending_and_the_log_names_it(alic
     (warning,) = [r for r in caplog.records if r.name == "diagnosis.pacs" and r.getMessage().startswith("could not")]
     assert warning.getMessage() == f"could not queue the ResultSend of study_id {failed.pk}"
     assert warning.exc_info is not None and isinstance(warning.exc_info[1], OSError)
+
+
+def test_a_batch_of_uploaded_dicom_files_is_passed_over_in_one_query(alice, django_assert_num_queries) -> None:
+    """schedule_many runs after every batch the worker records: DICOM files uploaded by hand (no peer) cost no
+    query each."""
+    ids = []
+    for sex in "FM":  # two different files (the same one twice is one study)
+        data = dicoms.radiograph(images.chest_like(), "mono2_8bit", PatientSex=sex, PatientBirthDate="20200101")
+        ids.append(intake.create_study(alice, intake.validate_upload("a.dcm", len(data), io.BytesIO(data))).pk)
+    assert DicomInstance.objects.filter(study_id__in=ids, peer__isnull=True).count() == 2
+    with django_assert_num_queries(1):
+        pacs.schedule_many(ids)
+    assert not ResultSend.objects.exists()
