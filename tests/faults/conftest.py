@@ -15,7 +15,7 @@ from typing import Any
 import pytest
 from kombu import pools as kombu_pools
 
-from tests.integration.conftest import WorkerProcess, workers_on
+from tests.integration.conftest import LONG_LIVED, WorkerProcess, long_lived_paused, workers_on
 from xrayweb.celery import app as celery_app
 from xrayweb.launch import free_port, redis_server_binary
 
@@ -105,7 +105,10 @@ def fault_worker(
     transactional_db: Any, redis_server: RedisServer, tmp_path: Path
 ) -> Iterator[Callable[..., WorkerProcess]]:
     """Start real workers on the test's Redis; a short sweep so that recovery is measured in seconds."""
-    with workers_on(redis_server.url, tmp_path, DJANGO_SECRET_KEY="faults", QUEUED_STALE_SECONDS="3") as start:
+    with (
+        long_lived_paused(),
+        workers_on(redis_server.url, tmp_path, DJANGO_SECRET_KEY="faults", QUEUED_STALE_SECONDS="3") as start,
+    ):
         yield start
 
 
@@ -124,7 +127,10 @@ def _fault_stack(
             override_settings(MEDIA_ROOT=folder / "media"),
             workers_on(server.url, folder, DJANGO_SECRET_KEY="faults", QUEUED_STALE_SECONDS="3") as start,
         ):
-            yield server, start(), folder / "media"
+            worker = start()
+            LONG_LIVED.append(worker)  # paused while a test of the module runs workers of its own (fault_worker)
+            yield server, worker, folder / "media"
+            LONG_LIVED.remove(worker)
     finally:
         server.kill()
 

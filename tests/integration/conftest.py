@@ -127,6 +127,25 @@ class WorkerProcess:
             time.sleep(0.05)
 
 
+# Workers that outlive a test (the session's shared worker, the fault module's stack). They work on the one test
+# database: their sweepers would re-send another test's jobs to their own broker and judge them from their own media
+# folder ("the original image is missing"), as random-order runs found. A test that runs its own workers stops them.
+LONG_LIVED: list[WorkerProcess] = []
+
+
+@contextmanager
+def long_lived_paused() -> Iterator[None]:
+    """SIGSTOP every long-lived worker (its whole process group) for the block, SIGCONT after."""
+    paused = [w for w in LONG_LIVED if w.proc.poll() is None]
+    for w in paused:
+        os.killpg(w.proc.pid, signal.SIGSTOP)
+    try:
+        yield
+    finally:
+        for w in paused:
+            os.killpg(w.proc.pid, signal.SIGCONT)
+
+
 @contextmanager
 def workers_on(broker_url: str, folder: Path, **defaults: str) -> Iterator[Callable[..., WorkerProcess]]:
     """A starter of real workers against the test database and `broker_url` (env: `defaults`, then each call's
@@ -157,7 +176,7 @@ def workers_on(broker_url: str, folder: Path, **defaults: str) -> Iterator[Calla
 @pytest.fixture
 def start_worker(transactional_db: Any, redis_url: str, tmp_path: Path) -> Iterator[Callable[..., WorkerProcess]]:
     celery_app.control.purge()
-    with workers_on(redis_url, tmp_path, DJANGO_SECRET_KEY="integration") as start:
+    with long_lived_paused(), workers_on(redis_url, tmp_path, DJANGO_SECRET_KEY="integration") as start:
         yield start
 
 
@@ -182,7 +201,10 @@ def _shared_worker_process(
             override_settings(MEDIA_ROOT=media),
             workers_on(url, tmp_path_factory.mktemp("shared-worker"), DJANGO_SECRET_KEY="integration") as start,
         ):
-            yield start(), media, url
+            worker = start(SWEEP_INTERVAL="86400")  # its tests never need the sweeper; others' jobs are not its own
+            LONG_LIVED.append(worker)
+            yield worker, media, url
+            LONG_LIVED.remove(worker)
     finally:
         redis.terminate()
         redis.wait(10)
