@@ -3,6 +3,7 @@ from __future__ import annotations
 import os
 import shutil
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -33,6 +34,15 @@ def browser() -> Iterator[object]:
         b = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
         yield b
         b.close()
+
+
+@pytest.fixture(autouse=True)
+def _pages_closed_before_the_database_is_emptied(browser: Any, transactional_db: None) -> Iterator[None]:
+    """Every browser context a test opened (by a fixture or by hand) is closed when it ends, before the test database
+    is emptied: a page left polling the live server once deadlocked the emptying (TRUNCATE) in a full run."""
+    yield
+    for context in list(browser.contexts):
+        context.close()
 
 
 @pytest.fixture

@@ -23,7 +23,7 @@ AXE = Path(__file__).parent / "vendor" / "axe.min.js"
 @pytest.fixture
 def open_page(browser):
     """open_page(width, height, scheme) -> a page in a fresh context of that size and system colour scheme ("light"
-    or "dark"); CSP reports and page errors are kept."""
+    or "dark"); CSP reports and page errors are kept (a failed load with its address)."""
     contexts = []
 
     def make(width: int = 1366, height: int = 768, scheme: str = "light"):
@@ -31,7 +31,10 @@ def open_page(browser):
         contexts.append(context)
         p = context.new_page()
         p.problems = []
-        p.on("console", lambda m: p.problems.append(m.text) if m.type == "error" else None)
+        p.on(
+            "console",
+            lambda m: p.problems.append(f"{m.text} {m.location.get('url', '')}") if m.type == "error" else None,
+        )
         p.on("pageerror", lambda e: p.problems.append(str(e)))
         return p
 
