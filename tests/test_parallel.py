@@ -67,7 +67,8 @@ def test_two_processes_read_their_own_database_into_the_settings(tmp_path: Path)
     folder.mkdir()
     for name in ("test_probe_one.py", "test_probe_two.py", "test_probe_three.py", "test_probe_four.py"):
         (folder / name).write_text(probe)
-    env = {**os.environ, "REDIS_URL": "redis://127.0.0.1:6379/15", parallel.URLS: LIST, "PROBE_DIR": str(tmp_path)}
+    env = {k: v for k, v in os.environ.items() if not k.startswith("PYTEST_XDIST_")}  # this run's own, if any
+    env.update({"REDIS_URL": "redis://127.0.0.1:6379/15", parallel.URLS: LIST, "PROBE_DIR": str(tmp_path)})
     argv = [sys.executable, "-m", "pytest", "-q", "-n", "2", "-p", "no:randomly", "-p", "no:cacheprovider"]
     argv += ["-c", str(ROOT / "pyproject.toml"), "--rootdir", str(ROOT), str(folder)]  # the project's plugins
     run = subprocess.run(argv, cwd=ROOT, env=env, capture_output=True, text=True, timeout=240)

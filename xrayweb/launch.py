@@ -191,7 +191,8 @@ def main() -> int:
     ready.unlink(missing_ok=True)
     port = port_from_env()
     children: list[subprocess.Popen[bytes]] = []
-    if not os.environ.get("REDIS_URL"):
+    embedded = not os.environ.get("REDIS_URL")
+    if embedded:
         redis_proc, os.environ["REDIS_URL"] = start_embedded_redis(data)
         children.append(redis_proc)
     try:
@@ -199,6 +200,8 @@ def main() -> int:
         manage("collectstatic", "--noinput", "-v", "0")
         password = os.environ.get("DEMO_PASSWORD") or persistent_secret(data / "demo_password", 9)
         manage("create_demo_clinics", f"--password={password}")  # one argument, even when it begins with "-"
+        if embedded:  # it starts empty: the studies queued before the last stop have lost their messages
+            manage("send_queued", "-v", "0")
         children.append(child(worker_argv(data / "celerybeat-schedule"), cwd=ROOT))
         dicom_port = dicom_port_from_env()
         dicom_ae = os.environ.get("DICOM_AE_TITLE") or DEFAULT_AE_TITLE
