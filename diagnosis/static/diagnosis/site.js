@@ -1,8 +1,26 @@
 // Every page: the theme toggle, clickable list rows, the print button, focus on the first row of a list.
 (function () {
   "use strict";
-  // Django's JavaScript catalog (/jsi18n/, loaded before this script) translates; without it, English as written.
-  const gettext = window.gettext || ((text) => text);
+  // Django's JavaScript catalog (/jsi18n/, loaded before this script) translates; should it not have loaded,
+  // English as written. Set once here for the page scripts that run after this one (viewer, study, upload).
+  window.gettext = window.gettext || ((text) => text);
+  window.ngettext = window.ngettext || ((singular, plural, n) => (n === 1 ? singular : plural));
+  // interpolate(format, {name: value}, true) fills %(name)s, as Django's catalog does.
+  window.interpolate =
+    window.interpolate || ((format, values) => format.replace(/%\((\w+)\)s/g, (m, name) => String(values[name])));
+  window.pgettext = window.pgettext || ((context, text) => text);
+  const { gettext, pgettext } = window;
+  // A job's status as a badge names it, on the study and upload pages (the codes stay in the class names).
+  const STATUS_WORDS = {
+    sending: pgettext("job status", "sending"),
+    refused: pgettext("job status", "refused"),
+    queued: pgettext("job status", "queued"),
+    running: pgettext("job status", "running"),
+    done: pgettext("job status", "done"),
+    failed: pgettext("job status", "failed"),
+    rejected: pgettext("job status", "rejected"),
+  };
+  window.xrayStatusWord = (status) => STATUS_WORDS[status] || status;
   const root = document.documentElement;
   const toggle = document.getElementById("theme-toggle");
   function current() {

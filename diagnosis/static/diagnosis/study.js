@@ -3,18 +3,8 @@
 // result comes (no reload); the reviewer's keys and focus; the help dialog.
 (function () {
   "use strict";
-  // Django's JavaScript catalog (/jsi18n/, loaded before this script) translates; without it, English as written.
-  const gettext = window.gettext || ((text) => text);
-  const pgettext = window.pgettext || ((context, text) => text);
-  // A job's status as a badge names it (the codes stay in the class names).
-  const STATUS_WORDS = {
-    queued: pgettext("job status", "queued"),
-    running: pgettext("job status", "running"),
-    done: pgettext("job status", "done"),
-    failed: pgettext("job status", "failed"),
-    rejected: pgettext("job status", "rejected"),
-  };
-  const statusWord = (status) => STATUS_WORDS[status] || status;
+  // The catalog's functions and the status words (site.js, which runs first, sets them).
+  const { gettext, xrayStatusWord: statusWord } = window;
   const box = document.getElementById("study");
   const $ = (id) => document.getElementById(id);
   const typing = window.xrayTyping || (() => false);

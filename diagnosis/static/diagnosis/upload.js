@@ -4,23 +4,8 @@
 // posts every file at once and the page lists each file's fate.
 (function () {
   "use strict";
-  // Django's JavaScript catalog (/jsi18n/, loaded before this script) translates; without it, English as written.
-  const gettext = window.gettext || ((text) => text);
-  const ngettext = window.ngettext || ((singular, plural, n) => (n === 1 ? singular : plural));
-  // interpolate(format, {name: value}, true) fills %(name)s, as Django's catalog does.
-  const interpolate = window.interpolate || ((format, values) => format.replace(/%\((\w+)\)s/g, (m, name) => String(values[name])));
-  const pgettext = window.pgettext || ((context, text) => text);
-  // A job's status as a badge names it (the codes stay in the class names).
-  const STATUS_WORDS = {
-    sending: pgettext("job status", "sending"),
-    refused: pgettext("job status", "refused"),
-    queued: pgettext("job status", "queued"),
-    running: pgettext("job status", "running"),
-    done: pgettext("job status", "done"),
-    failed: pgettext("job status", "failed"),
-    rejected: pgettext("job status", "rejected"),
-  };
-  const statusWord = (status) => STATUS_WORDS[status] || status;
+  // The catalog's functions and the status words (site.js, which runs first, sets them).
+  const { gettext, ngettext, interpolate, xrayStatusWord: statusWord } = window;
   const form = document.getElementById("upload-form");
   const input = form.querySelector("input[type=file]");
   const list = document.getElementById("file-list");
@@ -96,7 +81,7 @@
       xhr.open("POST", form.action);
       xhr.setRequestHeader("Accept", "application/json");
       row.bar.hidden = false;
-      setBadge(row, "running", STATUS_WORDS.sending);
+      setBadge(row, "running", statusWord("sending"));
       xhr.upload.addEventListener("progress", (e) => {
         if (!e.lengthComputable) return;
         row.bar.value = (100 * e.loaded) / e.total;
@@ -120,7 +105,7 @@
   function refused(row, message) {
     row.li.className = "refused";
     row.bar.hidden = true;
-    setBadge(row, "rejected", STATUS_WORDS.refused);
+    setBadge(row, "rejected", statusWord("refused"));
     row.li.append(el("span", "error", message));
   }
 

@@ -2,8 +2,7 @@
 // full screen and reset, by mouse, touch and keys. Plain JavaScript: no library, nothing inline (strict CSP).
 (function () {
   "use strict";
-  // Django's JavaScript catalog (/jsi18n/, loaded before this script) translates; without it, English as written.
-  const gettext = window.gettext || ((text) => text);
+  const { gettext } = window; // Django's JavaScript catalog's, or site.js's English fallback
   const MIN_SCALE = 1, MAX_SCALE = 12;
 
   function Viewer(root) {
