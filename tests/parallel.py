@@ -97,6 +97,7 @@ def slow_first(scopes: Sequence[str]) -> list[str]:
     return sorted(scopes, key=rank)
 
 
+@pytest.hookimpl(optionalhook=True)  # xdist's hook: a run with -p no:xdist has none
 def pytest_xdist_make_scheduler(config: pytest.Config, log: Any) -> Any:
     from xdist.scheduler import LoadScopeScheduling
 

@@ -111,3 +111,10 @@ def test_the_suites_own_tests_each_have_an_id_of_their_own(request: pytest.Fixtu
     """The API fuzz test's operations among them (the collection this run made)."""
     ids = [item.nodeid for item in request.session.items]
     assert len(ids) == len(set(ids))
+
+
+def test_a_run_without_xdist_still_loads_the_plugin() -> None:
+    """Its scheduler hook is xdist's: without xdist (-p no:xdist) pytest stopped at start ('unknown hook')."""
+    argv = [sys.executable, "-m", "pytest", "-q", "-p", "no:xdist", "-p", "no:randomly", "-p", "no:cacheprovider"]
+    run = subprocess.run([*argv, "tests/test_needs.py"], cwd=ROOT, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0 and " passed" in run.stdout, run.stdout[-2000:] + run.stderr[-2000:]
