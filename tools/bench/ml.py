@@ -274,8 +274,8 @@ def _collect(results: multiprocessing.Queue[int], children: Sequence[BaseProcess
 
 def _child(job: Job, go: Event, results: multiprocessing.Queue[int]) -> None:
     folder, n, batch, threads, side, runtime = job
+    datas = _radiographs(folder, n, side)  # first: a folder short of images ends the process before the model loads
     predictor = Predictor(ModelSpec.load(), max(batch, 64), threads, runtime=runtime)
-    datas = _radiographs(folder, n, side)
     copies = _copies(predictor, [datas[i : i + batch] for i in range(0, n, batch)])
     prepare = _from_copies(predictor)
     predictor.draw(predictor.judge_prepared(prepare(copies[-1])))
