@@ -318,3 +318,37 @@ def test_a_batch_of_uploaded_dicom_files_is_passed_over_in_one_query(alice, djan
     with django_assert_num_queries(1):
         pacs.schedule_many(ids)
     assert not ResultSend.objects.exists()
+
+
+@pytest.fixture
+def aborting_pacs() -> Iterator[int]:
+    """A PACS that aborts the association in the middle of a C-STORE: the sender gets no status at all."""
+
+    def on_store(event: Any) -> int:
+        event.assoc.abort()
+        return 0x0000
+
+    ae = AE(ae_title="FAKEPACS")
+    ae.supported_contexts = AllStoragePresentationContexts
+    server = ae.start_server(("127.0.0.1", 0), block=False, evt_handlers=[(evt.EVT_C_STORE, on_store)])
+    assert server is not None
+    yield int(server.server_address[1])
+    server.shutdown()
+
+
+def test_a_store_answered_with_no_status_fails_with_0xffff_and_the_warning_names_where_and_why(
+    alice, aborting_pacs, caplog
+) -> None:
+    """pynetdicom answers an aborted C-STORE with an empty dataset: the send fails as status 0xFFFF (not a
+    TypeError of the missing status), and one warning names the row, the study, the destination and the error
+    (mutation testing: the missing-status default and each of the warning's parts survived)."""
+    study, _ = _dicom_study(alice, aborting_pacs)
+    pacs.schedule(study.pk)
+    with caplog.at_level("WARNING", logger="diagnosis.pacs"):
+        row = pacs.send(str(study.pk))
+    assert row.status == SendStatus.FAILED
+    assert row.reason.startswith("SendError: C-STORE of ") and row.reason.endswith(" answered status 0xFFFF")
+    warnings = [r.getMessage() for r in caplog.records if r.name == "diagnosis.pacs" and r.levelname == "WARNING"]
+    destination = f"FAKEPACS@127.0.0.1:{aborting_pacs}"
+    assert warnings == [f"ResultSend of study {study.pk} not sent to {destination}: {row.reason[len('SendError: ') :]}"]
+    assert row.destination == destination
