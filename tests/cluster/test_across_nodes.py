@@ -161,6 +161,7 @@ def test_housekeeping_on_the_maintenance_node_lists_and_prunes_objects_in_the_bu
           f"pruned in {time.monotonic() - began:.1f} s")  # fmt: skip
 
 
+@pytest.mark.after_its_module
 def test_no_node_kept_a_file_on_its_own_disk_and_every_file_is_in_the_bucket(
     cluster: Cluster, records: Records
 ) -> None:

@@ -167,5 +167,6 @@ def test_a_redis_restart_mid_batch_loses_nothing(cluster: Cluster, records: Reco
     assert (outcome.done, outcome.lost, outcome.duplicated) == (n, 0, 0)
 
 
+@pytest.mark.after_its_module
 def test_after_the_faults_no_node_kept_a_file_on_its_own_disk(cluster: Cluster, records: Records) -> None:
     assert_isolated(cluster, records)

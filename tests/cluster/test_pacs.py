@@ -85,5 +85,6 @@ def test_orthancs_radiograph_comes_back_as_an_sr_and_a_capture_then_a_reviewers_
     assert [ds.VerificationFlag for ds in back if ds.Modality == "SR"].count("VERIFIED") == 1
 
 
+@pytest.mark.after_its_module
 def test_after_the_round_trip_no_node_kept_a_file_on_its_own_disk(cluster: Cluster, records: Records) -> None:
     assert_isolated(cluster, records)
