@@ -33,9 +33,10 @@ def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
     module's other tests, whatever order pytest-randomly chose (its hook reorders before this one): run first, it
     found no stored file at all and failed, or checked nothing of its module's work."""
     for item in [i for i in items if i.get_closest_marker("after_its_module")]:
+        where = items.index(item)
         items.remove(item)
-        last = max((k for k, other in enumerate(items) if other.path == item.path), default=len(items) - 1)
-        items.insert(last + 1, item)
+        last = max((k for k, other in enumerate(items) if other.path == item.path), default=where - 1)
+        items.insert(last + 1, item)  # alone of its module, it stays where it was
 
 
 @pytest.fixture(scope="package")
