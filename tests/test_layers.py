@@ -257,11 +257,13 @@ def test_the_checker_sees_a_violation(tmp_path: Path, monkeypatch: pytest.Monkey
     ]
 
 
-def test_the_web_process_never_loads_tensorflow() -> None:
+def test_the_web_process_never_loads_tensorflow_scipy_or_sklearn() -> None:
+    """No ML framework in the web process; nor SciPy and scikit-learn, which the site and drift figures compute with
+    (imported where they compute): about 2 s of CPU at every start of a web, worker or manage.py process."""
     code = (
         "import django, sys; django.setup(); import xrayweb.urls, xrayweb.wsgi, diagnosis.tasks, diagnosis.admin;"
         "from django.urls import get_resolver; get_resolver().url_patterns;"
-        "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch') if m in sys.modules))"
+        "print(sorted(m for m in ('tensorflow', 'keras', 'jax', 'torch', 'scipy', 'sklearn') if m in sys.modules))"
     )
     env = {**os.environ, "DJANGO_SETTINGS_MODULE": "xrayweb.settings", "DJANGO_SECRET_KEY": "layers"}
     out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, capture_output=True, text=True, check=True)

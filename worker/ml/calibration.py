@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-from scipy.optimize import minimize_scalar
 
 from worker.ml.operating_point import sigmoid
 
@@ -20,6 +19,8 @@ def nll(logits: np.ndarray, labels: np.ndarray, temperature: float) -> float:
 
 def fit_temperature(logits: np.ndarray, labels: np.ndarray) -> float:
     """The T > 0 minimising the negative log-likelihood of sigmoid(logit / T) (Guo et al. 2017)."""
+    from scipy.optimize import minimize_scalar
+
     result = minimize_scalar(
         lambda log_t: nll(logits, labels, float(np.exp(log_t))), bounds=(-3.0, 3.0), method="bounded"
     )

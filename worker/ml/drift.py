@@ -12,8 +12,6 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 import numpy as np
-from scipy.spatial.distance import jensenshannon
-from scipy.stats import norm
 
 BINS = 10
 EPSILON = 1e-4  # added to every bin fraction before PSI, so an empty bin gives a large but finite term
@@ -68,6 +66,8 @@ def psi(reference: Histogram, current: Histogram) -> float:
 
 def js_distance(reference: Histogram, current: Histogram) -> float:
     """Jensen-Shannon distance (the square root of the divergence, base 2) of two histograms, in [0, 1]."""
+    from scipy.spatial.distance import jensenshannon  # SciPy only where computed (see worker/ml/__init__.py)
+
     r, c = _normalised(reference, current)
     return float(jensenshannon(r, c, base=2.0))
 
@@ -85,6 +85,8 @@ class RateChange:
 
 def rate_change(reference_hits: float, reference_n: float, current_hits: float, current_n: float) -> RateChange:
     """Counts (hits may be fractional, e.g. rate x n from a card) -> the change; n must be > 0."""
+    from scipy.stats import norm
+
     if reference_n <= 0 or current_n <= 0:
         raise ValueError("both samples need n > 0")
     r, c = reference_hits / reference_n, current_hits / current_n

@@ -11,7 +11,6 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.covariance import LedoitWolf
 
 # What a clinician is told, then the figures for the curious (worker.ml.refusals orders the checks).
 COLOUR = "This looks like a colour photograph, not a chest X-ray. Only chest radiographs are judged."
@@ -83,7 +82,10 @@ class Gate:
 
 
 def fit(features: np.ndarray, percentile: float = 99.7, max_chroma: float = 0.12) -> Gate:
-    """features: (n, d) pooled features of training radiographs."""
+    """features: (n, d) pooled features of training radiographs. scikit-learn (and SciPy under it) is imported here,
+    at training time only: every web, worker and manage.py process imports this module for the gate's words."""
+    from sklearn.covariance import LedoitWolf
+
     lw = LedoitWolf().fit(np.asarray(features, dtype=np.float64))
     gate = Gate(lw.location_, lw.precision_, float("inf"), max_chroma)
     limit = float(np.percentile(gate.distances(features), percentile))

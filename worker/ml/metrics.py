@@ -6,7 +6,6 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, roc_auc_score, roc_curve
 
 
 @dataclass(frozen=True)
@@ -51,6 +50,8 @@ def expected_calibration_error(
 
 def report(probs: np.ndarray, labels: np.ndarray, threshold: float) -> Report:
     """probs: (n,) P(pneumonia); labels: (n,) 0 normal / 1 pneumonia; predicted positive when prob >= threshold."""
+    from sklearn.metrics import confusion_matrix, roc_auc_score
+
     pred = (probs >= threshold).astype(int)
     tn, fp, fn, tp = (int(v) for v in confusion_matrix(labels, pred, labels=[0, 1]).ravel())
     both = len(np.unique(labels)) == 2
@@ -68,6 +69,7 @@ def report(probs: np.ndarray, labels: np.ndarray, threshold: float) -> Report:
 
 def plot_roc(probs: np.ndarray, labels: np.ndarray, threshold: float, path: Path) -> None:
     import matplotlib
+    from sklearn.metrics import roc_auc_score, roc_curve
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt

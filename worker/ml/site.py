@@ -13,8 +13,6 @@ from dataclasses import asdict, dataclass
 from typing import Any
 
 import numpy as np
-from scipy.optimize import minimize
-from sklearn.metrics import roc_auc_score, roc_curve
 
 from worker.ml import calibration, metrics
 
@@ -149,6 +147,8 @@ def performance(
 ) -> Performance:
     """probs: (n,) P(pneumonia) in [0, 1] (for logits, map them first: `apply` or calibration.probabilities);
     labels: (n,) 0 NORMAL / 1 PNEUMONIA; weights: optional (n,) > 0, each study's inverse sampling probability."""
+    from sklearn.metrics import roc_auc_score
+
     p, y, w = checked(probs, labels, weights)
     called, positive = p >= threshold, y == 1
     return Performance(
@@ -171,6 +171,8 @@ def performance(
 def roc(probs: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None, most: int = ROC_POINTS) -> Roc:
     """(n,) probabilities, (n,) labels 0/1, optional (n,) weights -> the (weighted) ROC curve thinned to at most
     `most` points (first and last kept); empty without both classes."""
+    from sklearn.metrics import roc_curve
+
     if np.unique(labels).size < 2:
         return Roc((), (), ())
     fpr, tpr, thresholds = roc_curve(labels, probs, sample_weight=weights)
@@ -220,6 +222,8 @@ class Platt:
 def fit_platt(logits: np.ndarray, labels: np.ndarray, weights: np.ndarray | None = None, l2: float = PLATT_L2) -> Platt:
     """(n,) logits, (n,) labels 0/1, optional (n,) weights > 0 -> the Platt map of least (weighted) negative
     log-likelihood plus l2 / 2 * (a^2 + b^2); weights are rescaled to mean 1 so l2 means the same at any scale."""
+    from scipy.optimize import minimize
+
     z, y, w = checked(logits, labels, weights)
     w = w / w.mean()
 
