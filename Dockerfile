@@ -17,4 +17,4 @@ USER 10001:10001
 ENV XRAY_DATA_DIR=/data MEDIA_ROOT=/data/media
 RUN DJANGO_SECRET_KEY=build python manage.py collectstatic --noinput -v 0
 EXPOSE 8000
-CMD ["gunicorn", "xrayweb.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "120"]
+CMD ["gunicorn", "xrayweb.wsgi", "--bind", "0.0.0.0:8000", "--workers", "3", "--threads", "4", "--timeout", "120", "--preload"]
