@@ -31,10 +31,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from multiprocessing.process import BaseProcess
 from multiprocessing.synchronize import Event
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import cv2
-import keras
 import numpy as np
 
 from worker.ml import preprocessing, working
@@ -42,6 +41,9 @@ from worker.ml.engines import RUNTIMES
 from worker.ml.inference import Predictor
 from worker.ml.prediction import Prediction, Prepared
 from worker.ml.spec import ModelSpec
+
+if TYPE_CHECKING:
+    import keras
 
 DEFAULT_IMAGE = Path("../shared/data/chest_xray/val/PNEUMONIA/person1946_bacteria_4874.jpeg")
 DEFAULT_FOLDER = Path("../shared/data/chest_xray/train")
@@ -79,6 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--soak", type=float, default=0.0, help="then run the worker's path for this many seconds")
     p.add_argument("--runtime", choices=RUNTIMES, default="tensorflow", help="the engine (INFERENCE_RUNTIME)")
     args = p.parse_args(argv)
+    import keras  # here, not at the top: a --processes child (spawned) imports this module, and loads its framework
+    # only with its model, after its radiographs are read
+
     engine = f"Keras {keras.__version__} on {keras.backend.backend()}" if args.runtime != "litert" else "LiteRT"
     print(f"{engine}, {_device()}, {args.threads} decode/render threads")
     if args.batch_path and args.processes > 1:
@@ -101,6 +106,8 @@ def latency(predictor: Predictor, image: Path, n: int) -> None:
     data = bytes(png.tobytes())
     x = preprocessing.model_input(gray)[None, :, :, None].astype(np.float32)
     batch64 = np.repeat(preprocessing.model_input(gray)[None], 64, axis=0)
+    import keras
+
     rows = {}
     analysis = getattr(predictor.gradcam, "analysis", None)  # the Keras engine's model; LiteRT has one graph
     if analysis is not None:
@@ -303,6 +310,8 @@ def _enlarged(data: bytes, side: int) -> bytes:
 
 
 def _device() -> str:
+    import keras
+
     if keras.backend.backend() == "jax":
         import jax
 
