@@ -55,10 +55,10 @@ manage: install  ## make manage ARGS="...": any manage.py command on make run's 
 
 # The suite runs in TEST_PROCESSES processes (pytest-xdist, a module at a time: tests/parallel.py); 0 runs it in this
 # one. With REDIS_URL set, XRAY_TEST_REDIS_URLS names a Redis database for each (.ci/run claims them).
-# Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set: the suite starts about a hundred Python processes,
-# and each would compile the project's modules again (about 0.6 s each), and each pytest would rewrite its plugins'.
 TEST_PROCESSES ?= 2
 
+# Bytecode is cached even where PYTHONDONTWRITEBYTECODE is set: the suite starts about a hundred Python processes,
+# and each would compile the project's modules again (about 0.6 s each), and each pytest would rewrite its plugins'.
 test: install-dev messages
 	PYTHONDONTWRITEBYTECODE= DJANGO_SECRET_KEY=$${DJANGO_SECRET_KEY:-tests-only-secret} \
 		$(BIN)/python -m pytest -n $(TEST_PROCESSES) $(PYTEST_ARGS)

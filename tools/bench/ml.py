@@ -81,8 +81,9 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--soak", type=float, default=0.0, help="then run the worker's path for this many seconds")
     p.add_argument("--runtime", choices=RUNTIMES, default="tensorflow", help="the engine (INFERENCE_RUNTIME)")
     args = p.parse_args(argv)
-    import keras  # here, not at the top: a --processes child (spawned) imports this module, and loads its framework
-    # only with its model, after its radiographs are read
+    # Keras is imported here, not at the top: a --processes child (spawned) imports this module, and loads its
+    # framework only with its model, after its radiographs are read.
+    import keras
 
     engine = f"Keras {keras.__version__} on {keras.backend.backend()}" if args.runtime != "litert" else "LiteRT"
     print(f"{engine}, {_device()}, {args.threads} decode/render threads")
