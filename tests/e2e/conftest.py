@@ -12,7 +12,16 @@ os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
 from tests.integration.conftest import redis_url, start_worker  # noqa: F401  (fixtures reused)
 
-CHROMIUM = os.environ.get("CHROMIUM_PATH") or shutil.which("chromium") or "/usr/bin/chromium"
+# Debian's chromium-headless-shell where it is installed (.ci/run installs it): the same Chromium release, built
+# from the same Debian source package, without the desktop browser's layers, which headless pages never use; it is
+# what Playwright itself runs for headless pages. The browser tests took 29 % less CPU with it (113 s against 160 s,
+# tests/e2e on 2 cores). Debian's full chromium otherwise; CHROMIUM_PATH names another.
+CHROMIUM = (
+    os.environ.get("CHROMIUM_PATH")
+    or shutil.which("chromium-headless-shell")
+    or shutil.which("chromium")
+    or "/usr/bin/chromium"
+)
 CHROMIUM_ARGS = [
     "--no-sandbox",
     "--disable-gpu",
@@ -27,7 +36,9 @@ CHROMIUM_ARGS = [
 @pytest.fixture(scope="session")
 def browser() -> Iterator[object]:
     if not os.path.exists(CHROMIUM):
-        pytest.fail(f"Chromium not found at {CHROMIUM}: install Debian's chromium package (see .ci/run)")
+        pytest.fail(
+            f"Chromium not found at {CHROMIUM}: install Debian's chromium-headless-shell or chromium (see .ci/run)"
+        )
     from playwright.sync_api import sync_playwright
 
     with sync_playwright() as pw:
