@@ -81,12 +81,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--soak", type=float, default=0.0, help="then run the worker's path for this many seconds")
     p.add_argument("--runtime", choices=RUNTIMES, default="tensorflow", help="the engine (INFERENCE_RUNTIME)")
     args = p.parse_args(argv)
-    # Keras is imported here, not at the top: a --processes child (spawned) imports this module, and loads its
-    # framework only with its model, after its radiographs are read.
-    import keras
-
-    engine = f"Keras {keras.__version__} on {keras.backend.backend()}" if args.runtime != "litert" else "LiteRT"
-    print(f"{engine}, {_device()}, {args.threads} decode/render threads")
+    print(f"{_engine(args.runtime)}, {args.threads} decode/render threads")
     if args.batch_path and args.processes > 1:
         parallel(args.processes, (args.folder, args.batch_path, args.batch, args.threads, args.side, args.runtime))
         return
@@ -308,6 +303,17 @@ def _enlarged(data: bytes, side: int) -> bytes:
     h, w = gray.shape
     big = cv2.resize(gray, (round(w * side / max(h, w)), round(h * side / max(h, w))), interpolation=cv2.INTER_CUBIC)
     return bytes(cv2.imencode(".jpg", big, [cv2.IMWRITE_JPEG_QUALITY, 95])[1].tobytes())
+
+
+def _engine(runtime: str) -> str:
+    """The engine and the device it runs on. Keras is imported here, not at the top, and not for LiteRT (which runs
+    on the CPU and, as in the CPU worker, loads neither Keras nor TensorFlow): a --processes child (spawned) imports
+    this module, and loads its framework only with its model, after its radiographs are read."""
+    if runtime == "litert":
+        return "LiteRT, CPU"
+    import keras
+
+    return f"Keras {keras.__version__} on {keras.backend.backend()}, {_device()}"
 
 
 def _device() -> str:
