@@ -17,6 +17,8 @@ from collections.abc import Callable, Sequence
 from datetime import timedelta
 from uuid import UUID
 
+import cv2
+import numpy as np
 from celery import current_app
 from django.conf import settings
 from django.db import transaction
@@ -24,14 +26,19 @@ from django.db.models import F
 from django.utils import timezone, translation
 from pydicom.dataset import Dataset
 from pydicom.uid import generate_uid
-from pynetdicom import AE
 
-from diagnosis import pacs_documents as documents
 from diagnosis.models import Clinic, DicomInstance, ResultSend, ReviewSend, SendStatus
-from diagnosis.pacs_documents import SendError
 from diagnosis.task_names import SEND_RESULTS, SEND_REVIEW
 
+# pynetdicom and the documents' module (highdicom) are imported where a send builds and stores, not here: the web
+# process, every worker and every manage.py command import this module, and those two took a third of a second of
+# CPU at each start (tests/test_layers.py holds the web process to it).
+
 logger = logging.getLogger(__name__)
+
+
+class SendError(Exception):
+    """A send that cannot go ahead; its message is the reason recorded on the send's row."""
 
 
 def schedule(study_id: UUID | str) -> ResultSend | None:
@@ -65,6 +72,8 @@ def send(study_id: str) -> ResultSend:
         study_id=study_id
     )
     if row.status != SendStatus.SENT:
+        from diagnosis import pacs_documents as documents
+
         with translation.override(_language(row.study.clinic)):
             _deliver(row, lambda: [documents.structured_report(row), documents.secondary_capture(row, _overlay(row))])
         row.refresh_from_db()
@@ -84,9 +93,13 @@ def send_review(send_id: int) -> ReviewSend:
     return row
 
 
-def _overlay(row: ResultSend) -> bytes:
+def _overlay(row: ResultSend) -> np.ndarray:
+    """The result's overlay as stored, decoded (BGR)."""
     with row.study.result.overlay.open("rb") as fh:
-        return fh.read()
+        bgr = cv2.imdecode(np.frombuffer(fh.read(), np.uint8), cv2.IMREAD_COLOR)
+    if bgr is None:
+        raise SendError("the overlay image cannot be read")
+    return bgr
 
 
 def _language(clinic: Clinic) -> str:
@@ -98,6 +111,8 @@ def _reviewed_report(row: ReviewSend) -> Dataset:
     """The reading's SR, numbered after the readings sent before it and naming the latest of them as revised."""
     earlier = ReviewSend.objects.filter(study_id=row.study_id, pk__lt=row.pk)
     revises = earlier.values_list("sr_uid", flat=True).last()
+    from diagnosis import pacs_documents as documents
+
     return documents.reviewed_report(row, readings_before=earlier.count(), revises=revises)
 
 
@@ -126,6 +141,8 @@ def _set(row: ResultSend | ReviewSend, status: str, reason: str, destination: st
 
 def store(host: str, port: int, called_ae: str, datasets: list[Dataset]) -> None:
     """C-STORE each dataset in one association; raises SendError with the PACS's answer otherwise."""
+    from pynetdicom import AE
+
     ae = AE(ae_title=settings.DICOM_AE_TITLE)
     ae.acse_timeout = ae.dimse_timeout = ae.network_timeout = settings.DICOM_SEND_TIMEOUT
     for ds in datasets:

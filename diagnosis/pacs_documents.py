@@ -43,10 +43,6 @@ SENDABLE_DATE = re.compile(r"\d{8}")
 UTF8 = "ISO_IR 192"  # what we send is UTF-8: a reviewer's note or name in any script arrives as written
 
 
-class SendError(Exception):
-    """A send that cannot go ahead; its message is the reason recorded on the send's row."""
-
-
 def reference_dataset(study: Study) -> Dataset:
     """The original study's patient and study modules, from what was kept (de-identified fields stay empty)."""
     dicom: DicomInstance = study.dicom
@@ -167,12 +163,9 @@ def _sr_reference(study: Study, series_uid: str, sop_uid: str) -> Dataset:
     return ds
 
 
-def secondary_capture(row: ResultSend, overlay_image: bytes) -> Dataset:
-    """overlay_image: the result's overlay file as stored (an encoded image) -> the capture, legend burned in."""
+def secondary_capture(row: ResultSend, bgr: np.ndarray) -> Dataset:
+    """bgr: the result's overlay, decoded -> the capture, legend burned in."""
     result: Result = row.study.result
-    bgr = cv2.imdecode(np.frombuffer(overlay_image, np.uint8), cv2.IMREAD_COLOR)
-    if bgr is None:
-        raise SendError("the overlay image cannot be read")
     height, width = bgr.shape[:2]
     size = overlay.fitted_size(width, height, CAPTURE_SIDE)
     if size != (width, height):
