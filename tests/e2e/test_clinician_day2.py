@@ -23,6 +23,7 @@ from tests.e2e.test_clinician_day import (
     log_in,
     open_page,  # noqa: F401  (the fixture, for new_page)
     shot,
+    sign_in,
     user,
     wait_image,
 )
@@ -229,7 +230,7 @@ def test_the_study_upload_and_report_pages_pass_axe(browser, live_server, demo, 
         page = context.new_page()
         page.problems = []
         page.on("pageerror", lambda e, p=page: p.problems.append(str(e)))
-        log_in(page, live_server.url, username, demo)
+        sign_in(page, live_server.url, username)
         for name, path in paths.items():
             page.goto(live_server.url + path)
             if name.startswith("study"):

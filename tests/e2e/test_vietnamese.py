@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from tests.e2e.test_clinician_day import PAGES, _seed, log_in, shot
+from tests.e2e.test_clinician_day import PAGES, _seed, log_in, shot, sign_in
 
 # Words of the English interface that are not also Vietnamese syllables written without marks (so "in", "to",
 # "do", "an" and the like are left out: "In" is Vietnamese for Print). Matched as whole words, any case.
@@ -76,7 +76,7 @@ def test_every_page_of_every_role_in_vietnamese(open_vi, live_server, demo, widt
         page.goto(live_server.url + "/accounts/login/")
         assert page.get_attribute("html", "lang") == "vi"  # the login page follows the browser
         problems += [f"{username} login: {w}" for w in english_left(page.inner_text("body"))]
-        log_in(page, live_server.url, username, demo)
+        sign_in(page, live_server.url, username)
         for path in paths:
             page.goto(live_server.url + path.format(study=study.pk))
             page.wait_for_load_state("networkidle")
