@@ -196,12 +196,11 @@ def main() -> int:
         redis_proc, os.environ["REDIS_URL"] = start_embedded_redis(data)
         children.append(redis_proc)
     try:
-        manage("migrate", "--noinput", "-v", "0")
-        manage("collectstatic", "--noinput", "-v", "0")
         password = os.environ.get("DEMO_PASSWORD") or persistent_secret(data / "demo_password", 9)
-        manage("create_demo_clinics", f"--password={password}")  # one argument, even when it begins with "-"
-        if embedded:  # it starts empty: the studies queued before the last stop have lost their messages
-            manage("send_queued", "-v", "0")
+        # Migrate, collect the static files and make the demo clinics, in one process; with the embedded Redis, which
+        # starts empty, also send the studies queued before the last stop again (their messages were lost).
+        resend = ["--send-queued"] if embedded else []
+        manage("prepare_local", f"--password={password}", *resend)  # one argument, even when it begins with "-"
         children.append(child(worker_argv(data / "celerybeat-schedule"), cwd=ROOT))
         dicom_port = dicom_port_from_env()
         dicom_ae = os.environ.get("DICOM_AE_TITLE") or DEFAULT_AE_TITLE
