@@ -129,6 +129,18 @@ def test_a_study_without_a_destination_fails_saying_so(alice, lost: str) -> None
     assert row.destination == ("" if lost == "the peer was removed" else "@:None")
 
 
+def test_an_overlay_that_cannot_be_read_fails_the_send_saying_so_and_sends_nothing(alice, pacs_answering) -> None:
+    port, received, _ = pacs_answering
+    study = _dicom(alice, port)
+    pacs.schedule(study.pk)
+    overlay = study.result.overlay
+    with overlay.storage.open(overlay.name, "wb") as fh:
+        fh.write(b"not an image")
+    row = pacs.send(str(study.pk))
+    assert row.status == SendStatus.FAILED and row.reason == "SendError: the overlay image cannot be read"
+    assert received == []
+
+
 def test_a_long_failure_is_kept_to_2000_characters(alice, monkeypatch) -> None:
     study, _ = _dicom_study(alice, 1)
     pacs.schedule(study.pk)
