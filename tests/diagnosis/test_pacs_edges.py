@@ -133,8 +133,7 @@ def test_an_overlay_that_cannot_be_read_fails_the_send_saying_so_and_sends_nothi
     port, received, _ = pacs_answering
     study = _dicom(alice, port)
     pacs.schedule(study.pk)
-    overlay = study.result.overlay
-    with overlay.storage.open(overlay.name, "wb") as fh:
+    with study.result.overlay.open("wb") as fh:
         fh.write(b"not an image")
     row = pacs.send(str(study.pk))
     assert row.status == SendStatus.FAILED and row.reason == "SendError: the overlay image cannot be read"
