@@ -7,40 +7,12 @@ import os
 import signal
 import subprocess
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 from diagnosis.task_names import MAINTENANCE_QUEUE
+from tests.integration.conftest import wait_for
+from tests.xrayweb.test_launch import _alive, _children
 from xrayweb.launch import ROOT, start_embedded_redis, worker_argv
-
-
-def _children(pid: int) -> dict[int, str]:
-    """The live processes whose parent is `pid`, with their command lines (a zombie counts as gone)."""
-    found = {}
-    for entry in Path("/proc").iterdir():
-        try:
-            stat = (entry / "stat").read_text().rsplit(")", 1)[1].split()
-            if entry.name.isdigit() and int(stat[1]) == pid and stat[0] != "Z":
-                found[int(entry.name)] = (entry / "cmdline").read_bytes().replace(b"\0", b" ").decode()
-        except (OSError, IndexError, ValueError):
-            continue
-    return found
-
-
-def _alive(pid: int) -> bool:
-    try:
-        return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()[0] != "Z"
-    except OSError:
-        return False
-
-
-def _until(check: Callable[[], bool], seconds: float) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.1)
-    return check()
 
 
 def test_a_workers_beat_exits_when_its_worker_dies(tmp_path: Path) -> None:
@@ -72,12 +44,12 @@ def test_a_workers_beat_exits_when_its_worker_dies(tmp_path: Path) -> None:
             beats[:] = [pid for pid, cmd in _children(worker.pid).items() if cmd.startswith("[celery beat]")]
             return bool(beats) and "beat: Starting" in log.read_text(errors="replace")
 
-        assert _until(beat_started, 60), log.read_text(errors="replace")[-3000:]
+        wait_for(beat_started, 60, "the worker's beat to start", [log])
         time.sleep(1)
         assert _alive(beats[0]), "the beat exited with its worker alive"
         os.kill(worker.pid, signal.SIGKILL)
         worker.wait(10)
-        assert _until(lambda: not _alive(beats[0]), 10), f"the beat {beats[0]} outlived its worker"
+        wait_for(lambda: not _alive(beats[0]), 10, f"the beat {beats[0]} to exit after its worker (it outlived it)")
     finally:
         with contextlib.suppress(ProcessLookupError):
             os.killpg(worker.pid, signal.SIGKILL)
