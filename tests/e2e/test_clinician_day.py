@@ -64,13 +64,6 @@ def sign_in(page, base: str, username: str) -> None:
     page.context.add_cookies([{"name": cookie.key, "value": cookie.value, "url": base}])
 
 
-def with_axe(page) -> None:
-    """axe-core in every page `page`'s browser context opens from now on, run before the page's own scripts: an init
-    script is the test's, not the page's, so the page's CSP does not apply. It crosses to the browser once per context
-    and is compiled once per renderer; evaluated on each page, its 654 KB crossed and compiled at every page."""
-    page.context.add_init_script(path=AXE)
-
-
 def shot(page, name: str, full: bool = True) -> None:
     if folder := os.environ.get("E2E_SCREENSHOT_DIR"):
         page.screenshot(path=os.path.join(folder, f"{name}.png"), full_page=full)
@@ -359,13 +352,14 @@ def test_pages_have_no_serious_accessibility_violations(open_page, live_server, 
     """axe-core (npm, vendored for the tests only): zero serious or critical violations on every page of every role,
     light and dark (contrast is checked against each palette), on a desktop and a phone."""
     study = _seed()
+    source = AXE.read_text()
     found = []
     for username, paths in PAGES.items():
         page = open_page(width, 800, scheme)
-        with_axe(page)
         sign_in(page, live_server.url, username)
         for path in paths:
             page.goto(live_server.url + path.format(study=study.pk))
+            page.evaluate(source)  # evaluated by the test, not a page script: the page's CSP does not apply
             result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
             for v in result["violations"]:
                 if v["impact"] in ("serious", "critical"):

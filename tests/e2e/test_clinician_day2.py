@@ -18,6 +18,7 @@ from diagnosis.study_details import StudyDetails
 from diagnosis.validation import validate_upload
 from tests import factories, images
 from tests.e2e.test_clinician_day import (
+    AXE,
     DROP,
     log_in,
     open_page,  # noqa: F401  (the fixture, for new_page)
@@ -25,7 +26,6 @@ from tests.e2e.test_clinician_day import (
     sign_in,
     user,
     wait_image,
-    with_axe,
 )
 
 pytestmark = pytest.mark.browser
@@ -230,7 +230,6 @@ def test_the_study_upload_and_report_pages_pass_axe(browser, live_server, demo, 
         page = context.new_page()
         page.problems = []
         page.on("pageerror", lambda e, p=page: p.problems.append(str(e)))
-        with_axe(page)
         sign_in(page, live_server.url, username)
         for name, path in paths.items():
             page.goto(live_server.url + path)
@@ -238,6 +237,7 @@ def test_the_study_upload_and_report_pages_pass_axe(browser, live_server, demo, 
                 wait_image(page, "#viewer-current [data-image]")
             overflow = page.evaluate("document.documentElement.scrollWidth - document.documentElement.clientWidth")
             assert overflow <= 0, f"{name} at {width} px, {theme}: {overflow} px of sideways scroll"
+            page.evaluate(AXE.read_text())
             result = page.evaluate("axe.run(document, {resultTypes: ['violations']})")
             found += [f"{name} {width} {theme}: {v['id']} {[n['target'] for n in v['nodes']][:3]}"
                       for v in result["violations"] if v["impact"] in ("serious", "critical")]  # fmt: skip
