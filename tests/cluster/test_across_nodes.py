@@ -7,6 +7,7 @@ from __future__ import annotations
 import io
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import numpy as np
@@ -42,15 +43,19 @@ call_command("prune_orphan_files", *sys.argv[1:])
 
 @pytest.fixture(scope="module")
 def bulk(cluster: Cluster, records: Records) -> dict[str, Any]:
-    """24 radiographs in 6 requests of 4 through nginx, all judged."""
-    client = Client(cluster.url, cluster.tokens["north-clinician"])
+    """24 radiographs in 6 requests of 4 through nginx, sent at once, all judged. One after another, a fast run's
+    worker node judged each request's 4 before the next arrived, and the broker could hand all six to one node."""
+    token = cluster.tokens["north-clinician"]
+    paths = radiographs(24)
     began = time.monotonic()
-    submitted = client.submit_all(radiographs(24), chunk=4)
+    with ThreadPoolExecutor(6) as pool:
+        answers = list(pool.map(lambda i: Client(cluster.url, token).submit(paths[i : i + 4]), range(0, 24, 4)))
     sent = time.monotonic() - began
-    ids = list(submitted.study_ids)
+    ids = [s["id"] for answer in answers for s in answer["studies"]]
     took = wait_final(records, ids)
-    print(f"\nbulk: 24 studies in 6 requests through nginx, sent in {sent:.1f} s, all final {took:.1f} s later")
-    return {"ids": ids, "client": client, "errors": submitted.errors}
+    print(f"\nbulk: 24 studies in 6 requests at once through nginx, sent in {sent:.1f} s, all final {took:.1f} s later")
+    errors = [e for answer in answers for e in answer["errors"]]
+    return {"ids": ids, "client": Client(cluster.url, token), "errors": errors}
 
 
 def web(cluster: Cluster, i: int) -> str:
