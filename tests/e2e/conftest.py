@@ -2,6 +2,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -54,6 +55,28 @@ def _pages_closed_before_the_database_is_emptied(browser: Any, transactional_db:
     yield
     for context in list(browser.contexts):
         context.close()
+    _requests_in_flight_finished()
+
+
+def _requests_in_flight_finished(timeout: float = 10.0) -> None:
+    """On PostgreSQL, until no other session works in this test database: a request the live server was still
+    serving for a page just closed (its audit row's foreign keys lock the rows they name) once deadlocked the
+    emptying, which locks every table (CI: "deadlock detected" at the teardown of a test that had just uploaded)."""
+    from django.db import connection
+
+    if connection.vendor != "postgresql":
+        return
+    busy = (
+        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
+        "AND state IN ('active', 'idle in transaction')"
+    )
+    deadline = time.monotonic() + timeout
+    with connection.cursor() as cursor:
+        while time.monotonic() < deadline:
+            cursor.execute(busy)
+            if cursor.fetchone() == (0,):
+                return
+            time.sleep(0.05)
 
 
 @pytest.fixture
