@@ -60,8 +60,9 @@ def _pages_closed_before_the_database_is_emptied(browser: Any, transactional_db:
 
 def _requests_in_flight_finished(timeout: float = 10.0) -> None:
     """On PostgreSQL, until no other session works in this test database: a request the live server was still
-    serving for a page just closed (its audit row's foreign keys lock the rows they name) once deadlocked the
-    emptying, which locks every table (CI: "deadlock detected" at the teardown of a test that had just uploaded)."""
+    serving for a page just closed (a write's foreign-key checks lock the rows they name: the deadlock's RowShareLock)
+    once deadlocked the emptying, which locks every table (CI: "deadlock detected" at the teardown of a test that had
+    just uploaded)."""
     from django.db import connection
 
     if connection.vendor != "postgresql":
