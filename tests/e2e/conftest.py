@@ -1,8 +1,8 @@
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
-import time
 from collections.abc import Iterator
 from typing import Any
 
@@ -11,7 +11,7 @@ import pytest
 # Playwright's sync API runs an event loop in this thread; the ORM calls the tests make are still synchronous.
 os.environ.setdefault("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
 
-from tests.integration.conftest import redis_url, start_worker  # noqa: F401  (fixtures reused)
+from tests.integration.conftest import redis_url, start_worker, wait_for  # noqa: F401  (the first two: fixtures reused)
 
 # Debian's chromium-headless-shell where it is installed (.ci/run installs it): the same Chromium release, built
 # from the same Debian source package, without the desktop browser's layers, which headless pages never use; it is
@@ -71,13 +71,14 @@ def _requests_in_flight_finished(timeout: float = 10.0) -> None:
         "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid() "
         "AND state IN ('active', 'idle in transaction')"
     )
-    deadline = time.monotonic() + timeout
     with connection.cursor() as cursor:
-        while time.monotonic() < deadline:
+
+        def none_busy() -> bool:
             cursor.execute(busy)
-            if cursor.fetchone() == (0,):
-                return
-            time.sleep(0.05)
+            return cursor.fetchone() == (0,)
+
+        with contextlib.suppress(AssertionError):  # still busy after `timeout`: the emptying then says why
+            wait_for(none_busy, timeout, "the live server's requests to end")
 
 
 @pytest.fixture
